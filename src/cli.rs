@@ -1,0 +1,69 @@
+//! Command-line arguments (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "music21-prod",
+    version = crate::LONG_VERSION,
+    about = "A production-grade MCP server for music analysis, and the chaos test that proves it",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Preflight checks and config generation (not built yet: issue #7)
+    Setup(Passthrough),
+    /// Run the MCP server (not built yet: issue #4)
+    Serve(Passthrough),
+    /// Run the production test against a server it starts (not built yet: issue #5)
+    Stress(Passthrough),
+    /// Live dashboard of a server and a stress run (not built yet: issue #6)
+    Monitor(Passthrough),
+    /// Turn a run's results into a report (not built yet: issue #6)
+    Report(Passthrough),
+    /// Call one tool in-process on the configured store and print its JSON result
+    Tool(ToolArgs),
+    /// Worker process of the server (internal)
+    #[command(hide = true)]
+    Worker(Passthrough),
+}
+
+/// Arguments of subcommands that are not built yet, accepted so that the message about them
+/// is shown rather than a usage error.
+#[derive(Debug, Args)]
+pub struct Passthrough {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    pub rest: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ToolArgs {
+    /// Tool name, e.g. import_score, key_analysis (see --list)
+    #[arg(required_unless_present = "list")]
+    pub name: Option<String>,
+    /// Arguments as a JSON object
+    #[arg(long, default_value = "{}", conflicts_with = "args_file")]
+    pub args: String,
+    /// Read the JSON arguments from a file (`-` for standard input)
+    #[arg(long, value_name = "FILE")]
+    pub args_file: Option<PathBuf>,
+    /// Data directory holding the score store (overrides the config)
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Config file, or a name under configs/ (e.g. server)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<String>,
+    /// List the tools with their descriptions
+    #[arg(long)]
+    pub list: bool,
+    /// Print the tool's input and output JSON Schemas instead of calling it
+    #[arg(long)]
+    pub schema: bool,
+}

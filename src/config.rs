@@ -1,0 +1,438 @@
+//! One set of configuration types for `serve`, `stress` and `monitor`, read from TOML.
+//!
+//! Every key has a default, so no file is needed. Validation errors name the file, the key
+//! and what is wrong. `MUSIC21_PROD_PORT`, `MUSIC21_PROD_DATA_DIR` and `MUSIC21_PROD_TOKEN`
+//! override the file.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration. Sections a subcommand does not use are simply ignored by it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub store: StoreConfig,
+    pub limits: ImportLimits,
+    pub corpus: CorpusConfig,
+    pub stress: StressConfig,
+    pub monitor: MonitorConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to bind. Loopback by default; any other address requires `token`.
+    pub bind: String,
+    pub port: u16,
+    /// Bearer token clients must present. Required when `bind` is not loopback.
+    pub token: Option<String>,
+    /// Where the score store and logs live.
+    pub data_dir: PathBuf,
+    /// Largest HTTP request body accepted, in bytes.
+    pub max_body_bytes: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1".into(),
+            port: 8021,
+            token: None,
+            data_dir: PathBuf::from("data"),
+            // A 50 MB score as base64 (4/3 of it) inside a JSON-RPC envelope.
+            max_body_bytes: 72 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Most scores kept; the least recently used is evicted beyond it.
+    pub max_scores: u64,
+    /// Most source bytes kept, all scores together; least recently used evicted beyond it.
+    pub max_bytes: u64,
+    /// Parsed scores kept in memory per process.
+    pub parsed_cache_entries: usize,
+    /// How long a writer waits for another process's lock, in milliseconds.
+    pub busy_timeout_ms: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            max_scores: 10_000,
+            max_bytes: 2 * 1024 * 1024 * 1024,
+            parsed_cache_entries: 64,
+            busy_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// Cheap checks made before the engine sees a score: each guards an input the engine
+/// cannot survive (see docs/ENGINE-NOTES.md in the shared docs).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImportLimits {
+    /// Largest source accepted, in bytes (MusicXML; .mxl after inflation).
+    pub max_source_bytes: u64,
+    /// Largest ABC, Humdrum, tinyNotation or MIDI source, in bytes: the engine's memory grows
+    /// far faster than the input for these formats.
+    pub max_compact_format_bytes: u64,
+    /// Largest inflated size of a compressed .mxl.
+    pub max_inflated_bytes: u64,
+    /// Largest absolute `<fifths>` (or ABC/Humdrum key) value.
+    pub max_fifths: i64,
+    /// Most parts in a MusicXML score.
+    pub max_parts: usize,
+    /// Most `V:` voices in one ABC tune.
+    pub max_abc_voices: usize,
+    /// Deepest nesting of `(`, `[` or `{` in ABC.
+    pub max_abc_nesting: usize,
+    /// Most digits in one ABC note-length number.
+    pub max_abc_length_digits: usize,
+    /// Most Humdrum spines open at once (after splits).
+    pub max_humdrum_spines: usize,
+    /// Most tracks in a MIDI file.
+    pub max_midi_tracks: usize,
+    /// Most notes (parts x notes) a voice-leading or export pass is asked to walk.
+    pub max_analysis_notes: usize,
+}
+
+impl Default for ImportLimits {
+    fn default() -> Self {
+        Self {
+            max_source_bytes: 60 * 1024 * 1024,
+            max_compact_format_bytes: 4 * 1024 * 1024,
+            max_inflated_bytes: 64 * 1024 * 1024,
+            max_fifths: 12,
+            max_parts: 128,
+            max_abc_voices: 32,
+            max_abc_nesting: 16,
+            max_abc_length_digits: 3,
+            max_humdrum_spines: 64,
+            max_midi_tracks: 256,
+            max_analysis_notes: 2_000_000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CorpusConfig {
+    /// Directories laid out like music21's corpus (`bach/bwv66.6.mxl`), searched in order
+    /// before the built-in corpus. music21's own `music21/corpus` works as one.
+    pub dirs: Vec<PathBuf>,
+    /// Directories `import_score` may read files from. Empty: no file imports.
+    pub allowed_dirs: Vec<PathBuf>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StressConfig {
+    /// Run length, as `90s`, `10m`, `1h`.
+    pub duration: String,
+    pub users: u32,
+    pub seed: u64,
+}
+
+impl Default for StressConfig {
+    fn default() -> Self {
+        Self {
+            duration: "60s".into(),
+            users: 10,
+            seed: 1,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MonitorConfig {
+    pub server: String,
+    /// Poll interval, as `1s` or `500ms`.
+    pub interval: String,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        Self {
+            server: "http://127.0.0.1:8021".into(),
+            interval: "1s".into(),
+        }
+    }
+}
+
+/// A configuration problem, always naming where it is.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {0} not found (also looked for configs/{0} and configs/{0}.toml)")]
+    NotFound(String),
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{origin}: {key}: {message}")]
+    Invalid {
+        origin: String,
+        key: String,
+        message: String,
+    },
+}
+
+/// Finds a config by name: the path itself, then `configs/NAME`, then `configs/NAME.toml`.
+pub fn resolve_config_path(name: &str) -> Result<PathBuf, ConfigError> {
+    let candidates = [
+        PathBuf::from(name),
+        Path::new("configs").join(name),
+        Path::new("configs").join(format!("{name}.toml")),
+    ];
+    candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .ok_or_else(|| ConfigError::NotFound(name.to_string()))
+}
+
+impl Config {
+    /// Reads `name` (see [`resolve_config_path`]), or the defaults when `name` is `None`,
+    /// then applies environment overrides and validates.
+    pub fn load(name: Option<&str>) -> Result<Self, ConfigError> {
+        let (mut config, origin) = match name {
+            Some(name) => {
+                let path = resolve_config_path(name)?;
+                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                let config = Self::from_toml(&text, &path)?;
+                (config, path.display().to_string())
+            }
+            None => (Self::default(), "defaults".to_string()),
+        };
+        config.apply_env(|key| std::env::var(key).ok(), &origin)?;
+        config.validate(&origin)?;
+        Ok(config)
+    }
+
+    /// Parses TOML text; `path` only names the source in errors.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: describe_toml_error(&e, text),
+        })
+    }
+
+    /// Applies `MUSIC21_PROD_PORT`, `MUSIC21_PROD_DATA_DIR` and `MUSIC21_PROD_TOKEN`.
+    pub fn apply_env(
+        &mut self,
+        get: impl Fn(&str) -> Option<String>,
+        origin: &str,
+    ) -> Result<(), ConfigError> {
+        if let Some(port) = get("MUSIC21_PROD_PORT") {
+            self.server.port = port.trim().parse().map_err(|_| ConfigError::Invalid {
+                origin: format!("{origin} (environment MUSIC21_PROD_PORT)"),
+                key: "server.port".into(),
+                message: format!("`{port}` is not a port number (0-65535)"),
+            })?;
+        }
+        if let Some(dir) = get("MUSIC21_PROD_DATA_DIR") {
+            self.server.data_dir = PathBuf::from(dir);
+        }
+        if let Some(token) = get("MUSIC21_PROD_TOKEN") {
+            self.server.token = (!token.is_empty()).then_some(token);
+        }
+        Ok(())
+    }
+
+    /// Checks what serde cannot: ranges and combinations.
+    pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            origin: origin.to_string(),
+            key: key.to_string(),
+            message,
+        };
+        let ip: std::net::IpAddr = self.server.bind.parse().map_err(|_| {
+            invalid(
+                "server.bind",
+                format!("`{}` is not an IP address", self.server.bind),
+            )
+        })?;
+        if !ip.is_loopback() && self.server.token.as_deref().is_none_or(str::is_empty) {
+            return Err(invalid(
+                "server.token",
+                format!(
+                    "binding to {ip} (not loopback) requires a token: set server.token or MUSIC21_PROD_TOKEN"
+                ),
+            ));
+        }
+        if self.server.data_dir.as_os_str().is_empty() {
+            return Err(invalid("server.data_dir", "must not be empty".into()));
+        }
+        let positive: [(&str, u64); 6] = [
+            ("server.max_body_bytes", self.server.max_body_bytes),
+            ("store.max_scores", self.store.max_scores),
+            ("store.max_bytes", self.store.max_bytes),
+            ("limits.max_source_bytes", self.limits.max_source_bytes),
+            ("limits.max_inflated_bytes", self.limits.max_inflated_bytes),
+            (
+                "limits.max_compact_format_bytes",
+                self.limits.max_compact_format_bytes,
+            ),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1".into()));
+            }
+        }
+        if self.limits.max_fifths < 0 {
+            return Err(invalid("limits.max_fifths", "must not be negative".into()));
+        }
+        for (key, value) in [
+            ("limits.max_parts", self.limits.max_parts),
+            ("limits.max_abc_voices", self.limits.max_abc_voices),
+            ("limits.max_abc_nesting", self.limits.max_abc_nesting),
+            (
+                "limits.max_abc_length_digits",
+                self.limits.max_abc_length_digits,
+            ),
+            ("limits.max_humdrum_spines", self.limits.max_humdrum_spines),
+            ("limits.max_midi_tracks", self.limits.max_midi_tracks),
+            ("limits.max_analysis_notes", self.limits.max_analysis_notes),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1".into()));
+            }
+        }
+        parse_duration(&self.stress.duration)
+            .map_err(|m| invalid("stress.duration", m))?;
+        parse_duration(&self.monitor.interval)
+            .map_err(|m| invalid("monitor.interval", m))?;
+        if self.stress.users == 0 {
+            return Err(invalid("stress.users", "must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Turns toml's error into one line with the key path and the line number.
+fn describe_toml_error(error: &toml::de::Error, text: &str) -> String {
+    let message = error.message().trim().to_string();
+    match error.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("line {line}: {message}")
+        }
+        None => message,
+    }
+}
+
+/// Parses `250ms`, `90s`, `10m`, `2h` (or a bare number of seconds).
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let (number, unit) = match t.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (write e.g. 500ms, 90s, 10m, 2h)"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => {
+            return Err(format!(
+                "`{text}` has unit `{unit}`; use ms, s, m or h"
+            ))
+        }
+    };
+    if !seconds.is_finite() || seconds < 0.0 {
+        return Err(format!("`{text}` is not a positive duration"));
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate("defaults").unwrap();
+    }
+
+    #[test]
+    fn shipped_server_config_parses_and_equals_defaults_where_documented() {
+        let text = include_str!("../configs/server.toml");
+        let config = Config::from_toml(text, Path::new("configs/server.toml")).unwrap();
+        config.validate("configs/server.toml").unwrap();
+        assert_eq!(config.limits, ImportLimits::default());
+        assert_eq!(config.store, StoreConfig::default());
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let err = Config::from_toml("[store]\nmax_scorez = 3\n", Path::new("x.toml")).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("x.toml"), "{text}");
+        assert!(text.contains("max_scorez"), "{text}");
+        assert!(text.contains("line 2"), "{text}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let err = Config::from_toml("[server]\nport = \"high\"\n", Path::new("x.toml")).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("port"), "{text}");
+    }
+
+    #[test]
+    fn non_loopback_bind_needs_a_token() {
+        let mut config = Config::default();
+        config.server.bind = "0.0.0.0".into();
+        let err = config.validate("x.toml").unwrap_err().to_string();
+        assert!(err.contains("server.token"), "{err}");
+        config.server.token = Some("secret".into());
+        config.validate("x.toml").unwrap();
+    }
+
+    #[test]
+    fn environment_overrides_port_dir_and_token() {
+        let mut config = Config::default();
+        let env = |k: &str| match k {
+            "MUSIC21_PROD_PORT" => Some("9999".to_string()),
+            "MUSIC21_PROD_DATA_DIR" => Some("/tmp/m21".to_string()),
+            "MUSIC21_PROD_TOKEN" => Some("t0k".to_string()),
+            _ => None,
+        };
+        config.apply_env(env, "defaults").unwrap();
+        assert_eq!(config.server.port, 9999);
+        assert_eq!(config.server.data_dir, PathBuf::from("/tmp/m21"));
+        assert_eq!(config.server.token.as_deref(), Some("t0k"));
+        let bad = |k: &str| (k == "MUSIC21_PROD_PORT").then(|| "eighty".to_string());
+        let err = config.apply_env(bad, "defaults").unwrap_err().to_string();
+        assert!(err.contains("server.port") && err.contains("eighty"), "{err}");
+    }
+
+    #[test]
+    fn zero_limits_are_refused_by_key() {
+        let mut config = Config::default();
+        config.limits.max_parts = 0;
+        let err = config.validate("f.toml").unwrap_err().to_string();
+        assert_eq!(err, "f.toml: limits.max_parts: must be at least 1");
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("90s").unwrap().as_secs(), 90);
+        assert_eq!(parse_duration("10m").unwrap().as_secs(), 600);
+        assert_eq!(parse_duration("250ms").unwrap().as_millis(), 250);
+        assert!(parse_duration("10 parsecs").is_err());
+    }
+}

@@ -1,0 +1,105 @@
+//! Entry point: parse the command line and dispatch. Everything else lives in the library.
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use clap::Parser;
+use music21_prod::cli::{Cli, Command, ToolArgs};
+use music21_prod::config::Config;
+use music21_prod::tools::{Registry, ToolContext};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Tool(args) => run_tool(args),
+        Command::Setup(_) => not_built("setup", 7),
+        Command::Serve(_) => not_built("serve", 4),
+        Command::Stress(_) => not_built("stress", 5),
+        Command::Monitor(_) => not_built("monitor", 6),
+        Command::Report(_) => not_built("report", 6),
+        Command::Worker(_) => not_built("worker", 4),
+    }
+}
+
+fn not_built(name: &str, issue: u32) -> ExitCode {
+    eprintln!(
+        "music21-prod {name}: not built yet (issue #{issue}). Until then, `music21-prod tool` calls the music tools directly."
+    );
+    ExitCode::from(2)
+}
+
+fn usage_error(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("music21-prod tool: {message}");
+    ExitCode::from(2)
+}
+
+fn run_tool(args: ToolArgs) -> ExitCode {
+    let registry = Registry::new();
+    if args.list {
+        for tool in registry.tools() {
+            println!("{:<24} {}", tool.name, tool.description);
+        }
+        return ExitCode::SUCCESS;
+    }
+    let Some(name) = args.name.as_deref() else {
+        return usage_error("name a tool (see --list)");
+    };
+    let Some(def) = registry.get(name) else {
+        return usage_error(format!(
+            "unknown tool '{name}'; the tools are: {}",
+            registry.names().join(", ")
+        ));
+    };
+    if args.schema {
+        let schemas = serde_json::json!({
+            "name": def.name,
+            "description": def.description,
+            "inputSchema": def.input_schema,
+            "outputSchema": def.output_schema,
+        });
+        println!("{}", serde_json::to_string_pretty(&schemas).unwrap_or_default());
+        return ExitCode::SUCCESS;
+    }
+    let text = match &args.args_file {
+        Some(path) if path.as_os_str() == "-" => {
+            let mut s = String::new();
+            if let Err(e) = std::io::stdin().read_to_string(&mut s) {
+                return usage_error(format!("cannot read arguments from standard input: {e}"));
+            }
+            s
+        }
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(s) => s,
+            Err(e) => return usage_error(format!("cannot read {}: {e}", path.display())),
+        },
+        None => args.args.clone(),
+    };
+    let json: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => return usage_error(format!("--args is not valid JSON: {e}")),
+    };
+    let mut config = match Config::load(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return usage_error(e),
+    };
+    if let Some(dir) = args.data_dir {
+        config.server.data_dir = dir;
+    }
+    let ctx = match ToolContext::open(config) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            eprintln!("music21-prod tool {name}: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match registry.call(&ctx, name, json) {
+        Ok(value) => {
+            println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("music21-prod tool {name}: error ({}): {e}", e.code());
+            ExitCode::from(1)
+        }
+    }
+}

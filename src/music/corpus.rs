@@ -1,0 +1,229 @@
+//! Corpus names (`bach/bwv66.6`) to score bytes.
+//!
+//! Names resolve first in the configured corpus directories, laid out like music21's corpus
+//! (its own `music21/corpus` directory works as one), trying extensions in music21's order;
+//! then in the built-in corpus compiled into the binary, so everything works offline.
+
+use std::borrow::Cow;
+use std::path::{Component, Path, PathBuf};
+
+use crate::error::{ToolError, ToolResult};
+use crate::music::format::Format;
+
+/// Extensions in the order music21's corpus tries them (abc, midi, musicxml, humdrum).
+pub const EXTENSIONS: [&str; 7] = ["abc", "mid", "midi", "xml", "mxl", "musicxml", "krn"];
+
+/// One piece of the built-in corpus.
+pub struct BuiltinPiece {
+    pub name: &'static str,
+    pub format: Format,
+    pub bytes: &'static [u8],
+    pub description: &'static str,
+}
+
+macro_rules! builtin {
+    ($name:literal, $file:literal, $format:expr, $description:literal) => {
+        BuiltinPiece {
+            name: $name,
+            format: $format,
+            bytes: include_bytes!(concat!("../../corpus/", $file)),
+            description: $description,
+        }
+    };
+}
+
+/// Written for this project (AGPL-3.0-only, like the rest of it); traditional melodies are
+/// in the public domain.
+pub const BUILTIN: &[BuiltinPiece] = &[
+    builtin!(
+        "builtin/chorale-g-major",
+        "builtin/chorale-g-major.xml",
+        Format::Musicxml,
+        "a four-part chorale in G major, 8 measures, with cadences (MusicXML)"
+    ),
+    builtin!(
+        "builtin/chorale-a-minor",
+        "builtin/chorale-a-minor.xml",
+        Format::Musicxml,
+        "a four-part chorale in A minor with a pickup, 5 measures (MusicXML)"
+    ),
+    builtin!(
+        "builtin/twinkle",
+        "builtin/twinkle.abc",
+        Format::Abc,
+        "Twinkle, Twinkle, Little Star, traditional melody in C (ABC)"
+    ),
+    builtin!(
+        "builtin/folk-tunes",
+        "builtin/folk-tunes.abc",
+        Format::Abc,
+        "two traditional tunes in one ABC file (pick one with tune = 1 or 2)"
+    ),
+    builtin!(
+        "builtin/ode-to-joy",
+        "builtin/ode-to-joy.tntxt",
+        Format::Tinynotation,
+        "Beethoven's Ode to Joy melody in D (tinyNotation)"
+    ),
+    builtin!(
+        "builtin/minuet",
+        "builtin/minuet.krn",
+        Format::Humdrum,
+        "a two-voice minuet in D minor, 3/4 (Humdrum **kern)"
+    ),
+    builtin!(
+        "builtin/canon",
+        "builtin/canon.krn",
+        Format::Humdrum,
+        "a two-voice canon at the octave in F major (Humdrum **kern)"
+    ),
+];
+
+/// A resolved corpus piece.
+pub struct CorpusPiece {
+    pub name: String,
+    pub format: Format,
+    pub bytes: Cow<'static, [u8]>,
+    /// `corpus:<dir>/<file>` or `builtin:<name>`.
+    pub origin: String,
+}
+
+/// Refuses names that could leave a corpus directory.
+fn check_name(name: &str) -> ToolResult<()> {
+    let path = Path::new(name);
+    let clean = !name.is_empty()
+        && path
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)));
+    if clean {
+        Ok(())
+    } else {
+        Err(ToolError::invalid(format!(
+            "source: corpus name '{name}' must be a relative name like 'bach/bwv66.6', without '..' or a leading '/'"
+        )))
+    }
+}
+
+fn has_known_extension(name: &str) -> Option<Format> {
+    Path::new(name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .and_then(Format::from_extension)
+}
+
+/// Finds a corpus piece by name.
+pub fn resolve(name: &str, dirs: &[PathBuf]) -> ToolResult<CorpusPiece> {
+    check_name(name)?;
+    for dir in dirs {
+        if let Some(path) = find_in_dir(dir, name) {
+            let format = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .and_then(Format::from_extension)
+                .ok_or_else(|| ToolError::internal("corpus file with unknown extension"))?;
+            let bytes = std::fs::read(&path).map_err(|e| {
+                ToolError::storage(format!("cannot read corpus file {}: {e}", path.display()))
+            })?;
+            return Ok(CorpusPiece {
+                name: name.to_string(),
+                format,
+                bytes: Cow::Owned(bytes),
+                origin: format!("corpus:{}", path.display()),
+            });
+        }
+    }
+    let stem = name.strip_prefix("builtin/").unwrap_or(name);
+    let wanted = format!("builtin/{stem}");
+    if let Some(piece) = BUILTIN
+        .iter()
+        .find(|p| p.name == wanted || file_stem_matches(p, &wanted))
+    {
+        return Ok(CorpusPiece {
+            name: piece.name.to_string(),
+            format: piece.format,
+            bytes: Cow::Borrowed(piece.bytes),
+            origin: format!("builtin:{}", piece.name),
+        });
+    }
+    let searched = if dirs.is_empty() {
+        "no corpus directories are configured (corpus.dirs), and".to_string()
+    } else {
+        format!(
+            "not in {} and",
+            dirs.iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    Err(ToolError::not_found(format!(
+        "corpus piece '{name}' not found: {searched} not in the built-in corpus ({}). `music21-prod setup --fetch-corpus` installs music21's corpus",
+        BUILTIN.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+    )))
+}
+
+fn file_stem_matches(piece: &BuiltinPiece, wanted: &str) -> bool {
+    // "builtin/twinkle.abc" names "builtin/twinkle".
+    has_known_extension(wanted).is_some()
+        && Path::new(wanted).with_extension("") == Path::new(piece.name)
+}
+
+fn find_in_dir(dir: &Path, name: &str) -> Option<PathBuf> {
+    if has_known_extension(name).is_some() {
+        let path = dir.join(name);
+        if path.is_file() {
+            return Some(path);
+        }
+    }
+    EXTENSIONS.iter().find_map(|ext| {
+        let path = dir.join(format!("{name}.{ext}"));
+        path.is_file().then_some(path)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_pieces_resolve_by_name_with_or_without_prefix() {
+        for piece in BUILTIN {
+            let found = resolve(piece.name, &[]).unwrap();
+            assert_eq!(found.format, piece.format);
+            let short = piece.name.trim_start_matches("builtin/");
+            assert_eq!(resolve(short, &[]).unwrap().name, piece.name);
+        }
+    }
+
+    #[test]
+    fn builtin_corpus_has_six_pieces_in_three_formats() {
+        assert!(BUILTIN.len() >= 6);
+        let formats: std::collections::HashSet<_> = BUILTIN.iter().map(|p| p.format).collect();
+        assert!(formats.len() >= 3);
+    }
+
+    #[test]
+    fn directory_corpus_comes_first_in_music21_extension_order() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("bach")).unwrap();
+        std::fs::write(dir.path().join("bach/x.mxl"), b"PK").unwrap();
+        std::fs::write(dir.path().join("bach/x.xml"), b"<score-partwise/>").unwrap();
+        std::fs::write(dir.path().join("twinkle.krn"), b"**kern").unwrap();
+        let found = resolve("bach/x", &[dir.path().to_path_buf()]).unwrap();
+        assert_eq!(found.format, Format::Musicxml, "xml comes before mxl");
+        let found = resolve("bach/x.mxl", &[dir.path().to_path_buf()]).unwrap();
+        assert_eq!(found.format, Format::Mxl);
+        let found = resolve("twinkle", &[dir.path().to_path_buf()]).unwrap();
+        assert!(found.origin.starts_with("corpus:"));
+    }
+
+    #[test]
+    fn escaping_names_refused() {
+        for bad in ["../etc/passwd", "/etc/passwd", "bach/../../x", ""] {
+            let err = resolve(bad, &[]).unwrap_err();
+            assert!(err.message.contains("source"), "{bad}: {}", err.message);
+        }
+        let err = resolve("nope/none", &[]).unwrap_err();
+        assert!(err.message.contains("not found"));
+    }
+}

@@ -1,0 +1,11 @@
+//! The music domain over music21-rs: formats, guards, parsing, the corpus, and the shared
+//! views (timeline, summary) the tools build on.
+
+pub mod corpus;
+pub mod format;
+pub mod guard;
+pub mod parse;
+pub mod summary;
+pub mod timeline;
+
+pub use format::Format;

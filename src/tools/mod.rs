@@ -1,0 +1,288 @@
+//! The tool registry: every music tool with its JSON Schemas and handler.
+//!
+//! A tool is a plain function from typed arguments to a typed result. The registry turns it
+//! into JSON in, JSON out, with argument errors that name the argument, and a panic in the
+//! engine caught as an error. The CLI (`music21-prod tool`), the worker processes and the
+//! MCP server all call tools through [`Registry::call`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use music21_rs::Stream;
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::error::{ToolError, ToolResult};
+use crate::music::format::Format;
+use crate::music::parse::{catch_engine, parse_score};
+use crate::store::{ScoreMeta, Store};
+
+pub mod analysis_common;
+pub mod chords;
+pub mod harmony;
+pub mod health;
+pub mod key;
+pub mod patterns;
+pub mod scores;
+pub mod voice_leading;
+
+/// What every tool call runs against.
+pub struct ToolContext {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub cache: ParsedCache,
+    pub started: Instant,
+}
+
+/// A stored score, parsed.
+#[derive(Clone)]
+pub struct LoadedScore {
+    pub meta: ScoreMeta,
+    pub score: Arc<Stream>,
+}
+
+impl ToolContext {
+    pub fn open(config: Config) -> ToolResult<Self> {
+        let store = Store::open(&config.server.data_dir, &config.store)?;
+        let cache = ParsedCache::new(config.store.parsed_cache_entries);
+        Ok(Self {
+            config: Arc::new(config),
+            store,
+            cache,
+            started: Instant::now(),
+        })
+    }
+
+    /// Reads a score from the store (checksum verified) and parses it, using the cache.
+    pub fn load(&self, score_id: &str) -> ToolResult<LoadedScore> {
+        validate_score_id(score_id)?;
+        let stored = self.store.get(score_id)?;
+        let key = (score_id.to_string(), stored.meta.sha256.clone());
+        if let Some(score) = self.cache.get(&key) {
+            return Ok(LoadedScore {
+                meta: stored.meta,
+                score,
+            });
+        }
+        let format = Format::from_name(&stored.meta.format).ok_or_else(|| {
+            crate::store::corrupted(score_id, "its format field names no known format")
+        })?;
+        let tune = stored.meta.summary.get("tune").and_then(Value::as_i64);
+        let score = Arc::new(parse_score(&stored.source, format, tune, &self.config.limits)?);
+        self.cache.put(key, score.clone());
+        Ok(LoadedScore {
+            meta: stored.meta,
+            score,
+        })
+    }
+}
+
+/// Checks a score id: 1-128 characters of letters, digits and `._-:/`.
+pub fn validate_score_id(id: &str) -> ToolResult<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-:/".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(ToolError::invalid(format!(
+            "score_id '{}' is not valid: use 1-128 letters, digits or . _ - : /",
+            crate::music::guard::truncate(id, 40)
+        )))
+    }
+}
+
+/// A small least-recently-used cache of parsed scores, keyed by id and checksum so that a
+/// replaced score is never served stale.
+pub struct ParsedCache {
+    capacity: Mutex<usize>,
+    entries: Mutex<Vec<((String, String), Arc<Stream>)>>,
+}
+
+impl ParsedCache {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity: Mutex::new(capacity),
+            entries: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<((String, String), Arc<Stream>)>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn get(&self, key: &(String, String)) -> Option<Arc<Stream>> {
+        let mut entries = self.lock();
+        let idx = entries.iter().position(|(k, _)| k == key)?;
+        let entry = entries.remove(idx);
+        let score = entry.1.clone();
+        entries.push(entry);
+        Some(score)
+    }
+
+    pub fn put(&self, key: (String, String), score: Arc<Stream>) {
+        let capacity = *self.capacity.lock().unwrap_or_else(|p| p.into_inner());
+        let mut entries = self.lock();
+        entries.retain(|(k, _)| k.0 != key.0);
+        if capacity == 0 {
+            return;
+        }
+        entries.push((key, score));
+        while entries.len() > capacity {
+            entries.remove(0);
+        }
+    }
+
+    /// Drops everything cached for one id (after delete or replace).
+    pub fn forget(&self, id: &str) {
+        self.lock().retain(|(k, _)| k.0 != id);
+    }
+
+    /// Shrinks the cache (the memory guard calls this under pressure).
+    pub fn set_capacity(&self, capacity: usize) {
+        *self.capacity.lock().unwrap_or_else(|p| p.into_inner()) = capacity;
+        let mut entries = self.lock();
+        while entries.len() > capacity {
+            entries.remove(0);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+type Handler = Box<dyn Fn(&ToolContext, Value) -> ToolResult<Value> + Send + Sync>;
+
+/// One tool: its name, description, schemas and handler.
+pub struct ToolDef {
+    pub name: &'static str,
+    pub description: &'static str,
+    /// Heavy tools parse or analyse whole scores; the memory guard refuses them first.
+    pub heavy: bool,
+    pub input_schema: Value,
+    pub output_schema: Value,
+    handler: Handler,
+}
+
+fn schema_of<T: JsonSchema>() -> Value {
+    let schema = schemars::schema_for!(T);
+    serde_json::to_value(schema).unwrap_or(Value::Null)
+}
+
+/// Builds a [`ToolDef`] from a typed function.
+pub fn tool<A, O>(
+    name: &'static str,
+    description: &'static str,
+    heavy: bool,
+    f: fn(&ToolContext, A) -> ToolResult<O>,
+) -> ToolDef
+where
+    A: DeserializeOwned + JsonSchema + 'static,
+    O: Serialize + JsonSchema + 'static,
+{
+    let handler: Handler = Box::new(move |ctx, args| {
+        let args = if args.is_null() {
+            Value::Object(Default::default())
+        } else {
+            args
+        };
+        if !args.is_object() {
+            return Err(ToolError::invalid(format!(
+                "arguments for {name} must be a JSON object, got {}",
+                json_kind(&args)
+            )));
+        }
+        let typed: A = serde_path_to_error::deserialize(args).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner().to_string();
+            if path == "." || path.is_empty() {
+                ToolError::invalid(format!("invalid arguments for {name}: {inner}"))
+            } else {
+                ToolError::invalid(format!("invalid argument `{path}` for {name}: {inner}"))
+            }
+        })?;
+        let output = catch_engine(&format!("running {name}"), || f(ctx, typed))??;
+        serde_json::to_value(output)
+            .map_err(|e| ToolError::internal(format!("{name}: result not serialisable: {e}")))
+    });
+    ToolDef {
+        name,
+        description,
+        heavy,
+        input_schema: schema_of::<A>(),
+        output_schema: schema_of::<O>(),
+        handler,
+    }
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Every tool, by name.
+pub struct Registry {
+    tools: Vec<ToolDef>,
+    index: HashMap<&'static str, usize>,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        let mut tools = Vec::new();
+        tools.extend(scores::tools());
+        tools.push(key::tool_def());
+        tools.push(chords::tool_def());
+        tools.push(harmony::tool_def());
+        tools.push(voice_leading::tool_def());
+        tools.push(patterns::tool_def());
+        tools.push(health::tool_def());
+        let index = tools.iter().enumerate().map(|(i, t)| (t.name, i)).collect();
+        Self { tools, index }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&ToolDef> {
+        self.index.get(name).map(|&i| &self.tools[i])
+    }
+
+    pub fn tools(&self) -> &[ToolDef] {
+        &self.tools
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.tools.iter().map(|t| t.name).collect()
+    }
+
+    /// Calls a tool by name with JSON arguments.
+    pub fn call(&self, ctx: &ToolContext, name: &str, args: Value) -> ToolResult<Value> {
+        let tool = self.get(name).ok_or_else(|| {
+            ToolError::not_found(format!(
+                "unknown tool '{name}'; the tools are: {}",
+                self.names().join(", ")
+            ))
+        })?;
+        (tool.handler)(ctx, args)
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new()
+    }
+}

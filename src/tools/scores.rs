@@ -1,0 +1,928 @@
+//! The score tools: import, list, info, export, delete, transpose.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use music21_rs::{Interval, Stream, StreamElement};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ToolError, ToolResult};
+use crate::music::corpus;
+use crate::music::format::Format;
+use crate::music::parse::{catch_engine, parse_score};
+use crate::music::summary::{count_notes, summarize, Summary};
+use crate::music::timeline::{part_events, part_name, parts_of, round, MeasureGrid};
+use crate::store::{Eviction, NewScore, ScoreMeta};
+use crate::tools::{tool, validate_score_id, ToolContext, ToolDef};
+
+pub fn tools() -> Vec<ToolDef> {
+    vec![
+        tool(
+            "import_score",
+            "Import a score into the store: a corpus name (bach/bwv66.6 or builtin/chorale-g-major), a file under an allowed directory, inline text (MusicXML, ABC, Humdrum **kern, tinyNotation) or base64 (MIDI, compressed .mxl). Answers after the score is durably stored.",
+            true,
+            import_score,
+        ),
+        tool(
+            "list_scores",
+            "List stored scores with their summaries, the total count, the bytes stored and the evictions so far (least-recently-used eviction when the store's limits are reached).",
+            false,
+            list_scores,
+        ),
+        tool(
+            "score_info",
+            "Metadata of a stored score: title, composer, parts (names, instruments, ranges), measures (a pickup counted as music21 counts it), notes, time and key signatures, tempo marks, duration in quarter notes and seconds.",
+            true,
+            score_info,
+        ),
+        tool(
+            "export_score",
+            "Export a stored score as musicxml, mxl, midi, abc or lilypond. Returns the content itself (text, or base64 for mxl and midi), its size and MIME type.",
+            true,
+            export_score,
+        ),
+        tool(
+            "delete_score",
+            "Delete a stored score by id, or every score with \"*\".",
+            false,
+            delete_score,
+        ),
+        tool(
+            "transpose_score",
+            "Transpose a stored score by an interval (\"P5\", \"-m3\") or a number of semitones, storing the result under new_score_id.",
+            true,
+            transpose_score,
+        ),
+    ]
+}
+
+// ---------------------------------------------------------------- import_score
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceType {
+    /// Guess: inline text or base64 by content, an existing path as a file, else a corpus name.
+    #[default]
+    Auto,
+    Corpus,
+    File,
+    Text,
+    Base64,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportArgs {
+    /// Id to store the score under (1-128 letters, digits or . _ - : /).
+    pub score_id: String,
+    /// A corpus name, a file path, inline score text, or base64 bytes.
+    pub source: String,
+    /// How to read `source`; `auto` by default.
+    #[serde(default)]
+    pub source_type: SourceType,
+    /// The format, when it cannot or should not be detected.
+    #[serde(default)]
+    pub format: Option<Format>,
+    /// For a multi-tune ABC file: the `X:` number of the tune to import (default: the first).
+    #[serde(default)]
+    pub tune: Option<i64>,
+    /// Replace an existing score with the same id.
+    #[serde(default)]
+    pub replace: bool,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ImportOutput {
+    pub score_id: String,
+    pub title: Option<String>,
+    pub composer: Option<String>,
+    pub parts: usize,
+    pub measures: usize,
+    pub notes: usize,
+    pub chords: usize,
+    pub rests: usize,
+    /// Length in quarter notes.
+    pub duration_quarters: f64,
+    pub format: Format,
+    /// Size of the stored source in bytes.
+    pub bytes: u64,
+    pub sha256: String,
+    pub origin: String,
+    pub tune: Option<i64>,
+    /// Scores evicted to make room (least recently used first).
+    pub evicted: Vec<Eviction>,
+}
+
+/// Bytes, their format and where they came from.
+struct Source {
+    bytes: Vec<u8>,
+    format: Format,
+    origin: String,
+}
+
+fn import_score(ctx: &ToolContext, args: ImportArgs) -> ToolResult<ImportOutput> {
+    validate_score_id(&args.score_id)?;
+    if args.score_id == "*" {
+        return Err(ToolError::invalid("score_id '*' is reserved for delete_score"));
+    }
+    if args.source.is_empty() {
+        return Err(ToolError::invalid("source must not be empty"));
+    }
+    if !args.replace && ctx.store.exists(&args.score_id)? {
+        return Err(ToolError::new(
+            crate::error::ErrorKind::AlreadyExists,
+            format!(
+                "score_id '{}' already exists; choose another id or pass \"replace\": true",
+                args.score_id
+            ),
+        ));
+    }
+    let source = read_source(ctx, &args)?;
+    let score = parse_score(&source.bytes, source.format, args.tune, &ctx.config.limits)?;
+    let tune = (source.format == Format::Abc)
+        .then(|| resolved_tune(&source.bytes, args.tune))
+        .flatten();
+    let summary = summarize(&score, tune);
+    let stored = store_score(ctx, &args.score_id, &source, &summary, args.replace)?;
+    Ok(ImportOutput {
+        score_id: stored.0.score_id,
+        title: summary.title,
+        composer: summary.composer,
+        parts: summary.parts,
+        measures: summary.measures,
+        notes: summary.notes,
+        chords: summary.chords,
+        rests: summary.rests,
+        duration_quarters: summary.duration_quarters,
+        format: source.format,
+        bytes: stored.0.bytes,
+        sha256: stored.0.sha256,
+        origin: source.origin,
+        tune,
+        evicted: stored.1,
+    })
+}
+
+fn resolved_tune(bytes: &[u8], asked: Option<i64>) -> Option<i64> {
+    let numbers = crate::music::parse::abc_tune_numbers(&String::from_utf8_lossy(bytes));
+    match asked {
+        Some(n) => Some(n),
+        None if numbers.len() > 1 => numbers.first().copied(),
+        None => None,
+    }
+}
+
+fn store_score(
+    ctx: &ToolContext,
+    id: &str,
+    source: &Source,
+    summary: &Summary,
+    replace: bool,
+) -> ToolResult<(ScoreMeta, Vec<Eviction>)> {
+    let summary_json = serde_json::to_value(summary)
+        .map_err(|e| ToolError::internal(format!("summary not serialisable: {e}")))?;
+    let result = ctx.store.insert(
+        &NewScore {
+            score_id: id,
+            format: source.format.name(),
+            origin: &source.origin,
+            source: &source.bytes,
+            summary: &summary_json,
+        },
+        replace,
+    )?;
+    ctx.cache.forget(id);
+    Ok(result)
+}
+
+fn read_source(ctx: &ToolContext, args: &ImportArgs) -> ToolResult<Source> {
+    let kind = match args.source_type {
+        SourceType::Auto => guess_source_type(ctx, &args.source),
+        other => other,
+    };
+    match kind {
+        SourceType::Corpus => {
+            let piece = corpus::resolve(&args.source, &ctx.config.corpus.dirs)?;
+            let format = args.format.unwrap_or(piece.format);
+            Ok(Source {
+                bytes: piece.bytes.into_owned(),
+                format,
+                origin: piece.origin,
+            })
+        }
+        SourceType::File => {
+            let path = allowed_file(&args.source, &ctx.config.corpus.allowed_dirs)?;
+            let size = std::fs::metadata(&path)
+                .map_err(|e| ToolError::not_found(format!("source: cannot read {}: {e}", path.display())))?
+                .len();
+            if size > ctx.config.limits.max_source_bytes {
+                return Err(ToolError::limit(format!(
+                    "refused before reading: {} is {size} bytes, over the limit limits.max_source_bytes = {}",
+                    path.display(),
+                    ctx.config.limits.max_source_bytes
+                )));
+            }
+            let bytes = std::fs::read(&path)
+                .map_err(|e| ToolError::not_found(format!("source: cannot read {}: {e}", path.display())))?;
+            let format = args
+                .format
+                .or_else(|| path.extension().and_then(|e| e.to_str()).and_then(Format::from_extension))
+                .or_else(|| Format::detect(&bytes))
+                .ok_or_else(|| {
+                    ToolError::invalid(format!(
+                        "format: cannot tell the format of {}; pass format (musicxml, mxl, midi, abc, humdrum, tinynotation)",
+                        path.display()
+                    ))
+                })?;
+            Ok(Source {
+                bytes,
+                format,
+                origin: format!("file:{}", path.display()),
+            })
+        }
+        SourceType::Text => {
+            let bytes = args.source.as_bytes().to_vec();
+            let format = args.format.or_else(|| Format::detect(&bytes)).ok_or_else(|| {
+                ToolError::invalid(
+                    "format: cannot detect the format of the text; pass format (musicxml, abc, humdrum, tinynotation)",
+                )
+            })?;
+            if format.is_binary() {
+                return Err(ToolError::invalid(format!(
+                    "format: {format} is binary; send it with source_type \"base64\""
+                )));
+            }
+            Ok(Source {
+                bytes,
+                format,
+                origin: "text".into(),
+            })
+        }
+        SourceType::Base64 => {
+            let bytes = decode_base64(&args.source)?;
+            let format = args.format.or_else(|| Format::detect(&bytes)).ok_or_else(|| {
+                ToolError::invalid(
+                    "format: cannot detect the format of the decoded bytes; pass format (mxl, midi, musicxml, ...)",
+                )
+            })?;
+            Ok(Source {
+                bytes,
+                format,
+                origin: "base64".into(),
+            })
+        }
+        SourceType::Auto => unreachable!("auto is resolved above"),
+    }
+}
+
+fn decode_base64(text: &str) -> ToolResult<Vec<u8>> {
+    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(compact.as_bytes())
+        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(compact.as_bytes()))
+        .map_err(|e| ToolError::invalid(format!("source: not valid base64: {e}")))
+}
+
+fn guess_source_type(ctx: &ToolContext, source: &str) -> SourceType {
+    if source.contains('\n') || Format::detect(source.as_bytes()).is_some() {
+        return SourceType::Text;
+    }
+    let looks_base64 = source.len() >= 16
+        && source
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+/=\r\n".contains(&b));
+    if looks_base64 {
+        if let Ok(bytes) = decode_base64(source) {
+            if matches!(Format::detect(&bytes), Some(Format::Mxl | Format::Midi)) {
+                return SourceType::Base64;
+            }
+        }
+    }
+    let path = Path::new(source);
+    if path.is_absolute() || source.starts_with("./") || (!ctx.config.corpus.allowed_dirs.is_empty() && path.is_file()) {
+        return SourceType::File;
+    }
+    SourceType::Corpus
+}
+
+/// Resolves a file path, refusing anything outside the allowed directories — through `..`,
+/// an absolute path or a symlink — since canonical paths are compared.
+pub fn allowed_file(source: &str, allowed: &[PathBuf]) -> ToolResult<PathBuf> {
+    if allowed.is_empty() {
+        return Err(ToolError::invalid(
+            "source: file imports are disabled: no directory is allowed (set corpus.allowed_dirs in the config)",
+        ));
+    }
+    let path = Path::new(source);
+    let candidates: Vec<PathBuf> = if path.is_absolute() {
+        vec![path.to_path_buf()]
+    } else {
+        allowed.iter().map(|d| d.join(path)).chain([path.to_path_buf()]).collect()
+    };
+    for candidate in candidates {
+        let Ok(real) = candidate.canonicalize() else { continue };
+        for dir in allowed {
+            if let Ok(dir) = dir.canonicalize() {
+                if real.starts_with(&dir) && real.is_file() {
+                    return Ok(real);
+                }
+            }
+        }
+        return Err(ToolError::invalid(format!(
+            "source: '{source}' resolves to {}, outside the allowed directories ({}); file imports are limited to corpus.allowed_dirs",
+            real.display(),
+            allowed.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    Err(ToolError::not_found(format!(
+        "source: file '{source}' not found in the allowed directories ({})",
+        allowed.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+    )))
+}
+
+// ---------------------------------------------------------------- list_scores
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListArgs {
+    /// Most scores to return (1-1000, default 100).
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// Return scores after this id (the `next_cursor` of the previous page).
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ListedScore {
+    pub score_id: String,
+    pub format: String,
+    pub bytes: u64,
+    pub sha256: String,
+    pub origin: String,
+    pub created_at: u64,
+    pub last_used_at: u64,
+    pub summary: serde_json::Value,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ListOutput {
+    pub scores: Vec<ListedScore>,
+    /// Scores in the store.
+    pub total: u64,
+    /// Source bytes in the store.
+    pub store_bytes: u64,
+    pub max_scores: u64,
+    pub max_bytes: u64,
+    /// Scores evicted since the store was created.
+    pub evictions_total: u64,
+    /// The most recent evictions, newest first (at most 20).
+    pub recent_evictions: Vec<Eviction>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+fn list_scores(ctx: &ToolContext, args: ListArgs) -> ToolResult<ListOutput> {
+    let limit = args.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ToolError::invalid(format!("limit must be between 1 and 1000, got {limit}")));
+    }
+    let page = ctx.store.list(limit + 1, args.cursor.as_deref())?;
+    let more = page.len() > limit;
+    let scores: Vec<ListedScore> = page
+        .into_iter()
+        .take(limit)
+        .map(|m| ListedScore {
+            score_id: m.score_id,
+            format: m.format,
+            bytes: m.bytes,
+            sha256: m.sha256,
+            origin: m.origin,
+            created_at: m.created_at,
+            last_used_at: m.last_used_at,
+            summary: m.summary,
+        })
+        .collect();
+    let next_cursor = more.then(|| scores.last().map(|s| s.score_id.clone())).flatten();
+    let stats = ctx.store.stats()?;
+    Ok(ListOutput {
+        scores,
+        total: stats.scores,
+        store_bytes: stats.bytes,
+        max_scores: stats.max_scores,
+        max_bytes: stats.max_bytes,
+        evictions_total: stats.evictions_total,
+        recent_evictions: ctx.store.recent_evictions(20)?,
+        next_cursor,
+    })
+}
+
+// ---------------------------------------------------------------- score_info
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreIdArgs {
+    /// Id of a stored score.
+    pub score_id: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PitchRange {
+    pub lowest: String,
+    pub highest: String,
+    /// Semitones from lowest to highest.
+    pub semitones: f64,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PartInfo {
+    pub index: usize,
+    pub name: String,
+    pub id: Option<String>,
+    pub instrument: Option<String>,
+    pub measures: usize,
+    pub notes: usize,
+    pub chords: usize,
+    pub rests: usize,
+    pub range: Option<PitchRange>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TimeSignatureInfo {
+    pub measure: i64,
+    pub offset: f64,
+    /// As written, e.g. `3/4`.
+    pub signature: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct KeySignatureInfo {
+    pub measure: i64,
+    pub offset: f64,
+    /// Sharps (positive) or flats (negative).
+    pub sharps: i64,
+    /// The key, when the score states it (e.g. `G major`).
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TempoInfo {
+    pub measure: i64,
+    pub offset: f64,
+    /// Quarter notes per minute, when a number is given.
+    pub quarter_bpm: Option<f64>,
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ScoreInfoOutput {
+    pub score_id: String,
+    pub title: Option<String>,
+    pub composer: Option<String>,
+    /// Every metadata field the score carries, as text.
+    pub metadata: Vec<(String, String)>,
+    pub format: String,
+    pub bytes: u64,
+    pub sha256: String,
+    pub parts: Vec<PartInfo>,
+    /// Measures of the first part (a pickup counts as one, as music21 counts).
+    pub measures: usize,
+    pub notes: usize,
+    pub chords: usize,
+    pub rests: usize,
+    pub time_signatures: Vec<TimeSignatureInfo>,
+    pub key_signatures: Vec<KeySignatureInfo>,
+    pub tempos: Vec<TempoInfo>,
+    pub duration_quarters: f64,
+    /// Seconds at the marked tempi (120 quarter notes a minute where none is marked).
+    pub duration_seconds: f64,
+    pub created_at: u64,
+}
+
+fn score_info(ctx: &ToolContext, args: ScoreIdArgs) -> ToolResult<ScoreInfoOutput> {
+    let loaded = ctx.load(&args.score_id)?;
+    let score: &Stream = &loaded.score;
+    let grid = MeasureGrid::of(score);
+    let parts: Vec<PartInfo> = parts_of(score)
+        .into_iter()
+        .enumerate()
+        .map(|(index, part)| part_info(index, part))
+        .collect();
+    let counts = count_notes(score);
+    let first = parts_of(score).into_iter().next();
+    let mut time_signatures = Vec::new();
+    let mut key_signatures = Vec::new();
+    let mut tempos = Vec::new();
+    if let Some(first) = first {
+        for (offset, element) in first.recurse() {
+            let pos = grid.position(offset);
+            match element {
+                StreamElement::TimeSignature(ts) => time_signatures.push(TimeSignatureInfo {
+                    measure: pos.measure,
+                    offset: pos.offset,
+                    signature: ts.ratio_string(),
+                }),
+                StreamElement::KeySignature(ks) => key_signatures.push(KeySignatureInfo {
+                    measure: pos.measure,
+                    offset: pos.offset,
+                    sharps: ks.sharps() as i64,
+                    key: None,
+                }),
+                StreamElement::Key(k) => key_signatures.push(KeySignatureInfo {
+                    measure: pos.measure,
+                    offset: pos.offset,
+                    sharps: k.sharps() as i64,
+                    key: Some(format!("{} {}", k.tonic_pitch_name_with_case(), k.mode())),
+                }),
+                StreamElement::MetronomeMark(mm) => tempos.push(TempoInfo {
+                    measure: pos.measure,
+                    offset: pos.offset,
+                    quarter_bpm: mm.quarter_bpm().map(round),
+                    text: mm.text().map(str::to_string),
+                }),
+                StreamElement::TempoText(t) => tempos.push(TempoInfo {
+                    measure: pos.measure,
+                    offset: pos.offset,
+                    quarter_bpm: None,
+                    text: Some(t.text().to_string()),
+                }),
+                _ => {}
+            }
+        }
+    }
+    let duration_quarters = round(score.end_offset());
+    let duration_seconds = seconds(score, &tempos, duration_quarters);
+    let metadata = score
+        .metadata()
+        .map(|md| {
+            md.all_sorted()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.text().to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(ScoreInfoOutput {
+        score_id: loaded.meta.score_id.clone(),
+        title: crate::music::summary::title(score),
+        composer: crate::music::summary::composer(score),
+        metadata,
+        format: loaded.meta.format.clone(),
+        bytes: loaded.meta.bytes,
+        sha256: loaded.meta.sha256.clone(),
+        measures: grid.count().max(parts.first().map(|p| p.measures).unwrap_or(0)),
+        parts,
+        notes: counts.notes,
+        chords: counts.chords,
+        rests: counts.rests,
+        time_signatures,
+        key_signatures,
+        tempos,
+        duration_quarters,
+        duration_seconds,
+        created_at: loaded.meta.created_at,
+    })
+}
+
+/// Seconds from the tempo marks of the first part; 120 quarters a minute until one is marked.
+fn seconds(_score: &Stream, tempos: &[TempoInfo], total: f64) -> f64 {
+    let mut marks: Vec<(f64, f64)> = tempos
+        .iter()
+        .filter_map(|t| t.quarter_bpm.filter(|b| *b > 0.0).map(|b| (t.offset, b)))
+        .collect();
+    marks.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut seconds = 0.0;
+    let mut at = 0.0;
+    let mut bpm = 120.0;
+    for (offset, next) in marks {
+        let offset = offset.min(total);
+        seconds += (offset - at).max(0.0) * 60.0 / bpm;
+        at = offset.max(at);
+        bpm = next;
+    }
+    seconds += (total - at).max(0.0) * 60.0 / bpm;
+    round(seconds)
+}
+
+fn part_info(index: usize, part: &Stream) -> PartInfo {
+    let counts = count_notes(part);
+    let mut lowest: Option<music21_rs::Pitch> = None;
+    let mut highest: Option<music21_rs::Pitch> = None;
+    for event in part_events(part) {
+        for p in event.element.pitches() {
+            if lowest.as_ref().is_none_or(|l| p.ps() < l.ps()) {
+                lowest = Some(p.clone());
+            }
+            if highest.as_ref().is_none_or(|h| p.ps() > h.ps()) {
+                highest = Some(p);
+            }
+        }
+    }
+    let instrument = part.recurse().into_iter().find_map(|(_, e)| match e {
+        StreamElement::Instrument(i) => i
+            .best_name()
+            .or(i.part_name())
+            .map(str::to_string),
+        _ => None,
+    });
+    PartInfo {
+        index,
+        name: part_name(part, index),
+        id: part.id().map(str::to_string),
+        instrument,
+        measures: part.measures().len(),
+        notes: counts.notes,
+        chords: counts.chords,
+        rests: counts.rests,
+        range: match (lowest, highest) {
+            (Some(l), Some(h)) => Some(PitchRange {
+                semitones: round(h.ps() - l.ps()),
+                lowest: l.name_with_octave(),
+                highest: h.name_with_octave(),
+            }),
+            _ => None,
+        },
+    }
+}
+
+// ---------------------------------------------------------------- export_score
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    #[default]
+    Musicxml,
+    Mxl,
+    Midi,
+    Abc,
+    Lilypond,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExportArgs {
+    pub score_id: String,
+    /// musicxml (default), mxl, midi, abc or lilypond.
+    #[serde(default)]
+    pub format: ExportFormat,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ExportOutput {
+    pub score_id: String,
+    pub format: String,
+    pub mime_type: String,
+    /// `utf-8` for text formats, `base64` for mxl and midi.
+    pub encoding: String,
+    pub content: String,
+    /// Size of the exported file in bytes (before base64).
+    pub bytes: usize,
+    pub sha256: String,
+}
+
+/// Whether export must work out notation first: scores read from formats that leave
+/// measures, ties and beams unsaid (MIDI, ABC, tinyNotation, Humdrum).
+fn needs_notation(format: &str) -> bool {
+    !matches!(format, "musicxml" | "mxl")
+}
+
+fn check_export_size(ctx: &ToolContext, score: &Stream) -> ToolResult<()> {
+    let counts = count_notes(score);
+    let work = counts.pitches + counts.rests;
+    if work > ctx.config.limits.max_analysis_notes {
+        return Err(ToolError::limit(format!(
+            "refused: the score has {work} notes and rests, over the limit limits.max_analysis_notes = {}",
+            ctx.config.limits.max_analysis_notes
+        )));
+    }
+    Ok(())
+}
+
+pub fn to_musicxml(score: &Stream, source_format: &str) -> ToolResult<String> {
+    let mut options = music21_rs::musicxml::ExportOptions::default();
+    options.make_notation = needs_notation(source_format);
+    catch_engine("writing MusicXML", || music21_rs::musicxml::to_musicxml(score, &options))?
+        .map_err(|e| ToolError::unsupported(format!("cannot write this score as MusicXML: {e}")))
+}
+
+fn zip_mxl(xml: &str) -> ToolResult<Vec<u8>> {
+    let mut buf = std::io::Cursor::new(Vec::new());
+    let io = |e: std::io::Error| ToolError::internal(format!("writing .mxl: {e}"));
+    let zerr = |e: zip::result::ZipError| ToolError::internal(format!("writing .mxl: {e}"));
+    {
+        let mut w = zip::ZipWriter::new(&mut buf);
+        let stored = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        let deflated = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        // The MusicXML spec wants `mimetype` first and uncompressed.
+        w.start_file("mimetype", stored).map_err(zerr)?;
+        w.write_all(b"application/vnd.recordare.musicxml").map_err(io)?;
+        w.start_file("META-INF/container.xml", deflated).map_err(zerr)?;
+        w.write_all(
+            b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<container><rootfiles><rootfile full-path=\"score.musicxml\" media-type=\"application/vnd.recordare.musicxml+xml\"/></rootfiles></container>\n",
+        )
+        .map_err(io)?;
+        w.start_file("score.musicxml", deflated).map_err(zerr)?;
+        w.write_all(xml.as_bytes()).map_err(io)?;
+        w.finish().map_err(zerr)?;
+    }
+    Ok(buf.into_inner())
+}
+
+fn export_score(ctx: &ToolContext, args: ExportArgs) -> ToolResult<ExportOutput> {
+    let loaded = ctx.load(&args.score_id)?;
+    let score: &Stream = &loaded.score;
+    check_export_size(ctx, score)?;
+    let source_format = loaded.meta.format.as_str();
+    let (name, mime, bytes, binary): (&str, &str, Vec<u8>, bool) = match args.format {
+        ExportFormat::Musicxml => (
+            "musicxml",
+            "application/vnd.recordare.musicxml+xml",
+            to_musicxml(score, source_format)?.into_bytes(),
+            false,
+        ),
+        ExportFormat::Mxl => (
+            "mxl",
+            "application/vnd.recordare.musicxml",
+            zip_mxl(&to_musicxml(score, source_format)?)?,
+            true,
+        ),
+        ExportFormat::Midi => (
+            "midi",
+            "audio/midi",
+            catch_engine("writing MIDI", || {
+                music21_rs::to_midi(score, &music21_rs::midi::ExportOptions::default())
+            })?
+            .map_err(|e| ToolError::unsupported(format!("cannot write this score as MIDI: {e}")))?,
+            true,
+        ),
+        ExportFormat::Abc => (
+            "abc",
+            "text/vnd.abc",
+            catch_engine("writing ABC", || {
+                music21_rs::to_abc(score, &music21_rs::abc::ExportOptions::default())
+            })?
+            .map_err(|e| ToolError::unsupported(format!("cannot write this score as ABC: {e}")))?
+            .into_bytes(),
+            false,
+        ),
+        ExportFormat::Lilypond => (
+            "lilypond",
+            "text/x-lilypond",
+            catch_engine("writing LilyPond", || {
+                music21_rs::lily::to_lilypond(score, &music21_rs::lily::LilyOptions::default())
+            })?
+            .map_err(|e| ToolError::unsupported(format!("cannot write this score as LilyPond: {e}")))?
+            .into_bytes(),
+            false,
+        ),
+    };
+    let sha256 = crate::store::sha256_hex(&bytes);
+    let size = bytes.len();
+    let (encoding, content) = if binary {
+        ("base64", base64::engine::general_purpose::STANDARD.encode(&bytes))
+    } else {
+        (
+            "utf-8",
+            String::from_utf8(bytes).map_err(|_| ToolError::internal("export produced invalid UTF-8"))?,
+        )
+    };
+    Ok(ExportOutput {
+        score_id: args.score_id,
+        format: name.into(),
+        mime_type: mime.into(),
+        encoding: encoding.into(),
+        content,
+        bytes: size,
+        sha256,
+    })
+}
+
+// ---------------------------------------------------------------- delete_score
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct DeleteOutput {
+    /// Ids deleted.
+    pub deleted: Vec<String>,
+    pub count: usize,
+}
+
+fn delete_score(ctx: &ToolContext, args: ScoreIdArgs) -> ToolResult<DeleteOutput> {
+    let deleted = if args.score_id == "*" {
+        let ids = ctx.store.delete_all()?;
+        for id in &ids {
+            ctx.cache.forget(id);
+        }
+        ids
+    } else {
+        validate_score_id(&args.score_id)?;
+        if !ctx.store.delete(&args.score_id)? {
+            return Err(ToolError::not_found(format!(
+                "no score with score_id '{}' to delete",
+                args.score_id
+            )));
+        }
+        ctx.cache.forget(&args.score_id);
+        vec![args.score_id]
+    };
+    Ok(DeleteOutput {
+        count: deleted.len(),
+        deleted,
+    })
+}
+
+// ---------------------------------------------------------------- transpose_score
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransposeArgs {
+    pub score_id: String,
+    /// An interval name such as "P5", "M2", "-m3" (down a minor third). Give this or `semitones`.
+    #[serde(default)]
+    pub interval: Option<String>,
+    /// A number of semitones (negative is down). Give this or `interval`.
+    #[serde(default)]
+    pub semitones: Option<i64>,
+    /// Id for the transposed score.
+    pub new_score_id: String,
+    /// Replace an existing score with id `new_score_id`.
+    #[serde(default)]
+    pub replace: bool,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TransposeOutput {
+    pub score_id: String,
+    pub new_score_id: String,
+    /// The interval applied, e.g. `P5` or `m-3`.
+    pub interval: String,
+    pub summary: Summary,
+    pub bytes: u64,
+    pub sha256: String,
+    pub evicted: Vec<Eviction>,
+}
+
+fn transpose_score(ctx: &ToolContext, args: TransposeArgs) -> ToolResult<TransposeOutput> {
+    validate_score_id(&args.new_score_id)?;
+    let interval = match (&args.interval, args.semitones) {
+        (Some(name), None) => Interval::from_name(name.trim()).map_err(|e| {
+            ToolError::invalid(format!(
+                "interval '{name}' is not an interval name like P5, M3 or -m3: {e}"
+            ))
+        })?,
+        (None, Some(n)) => {
+            if n.abs() > 48 {
+                return Err(ToolError::invalid(format!(
+                    "semitones must be between -48 and 48, got {n}"
+                )));
+            }
+            Interval::from_semitones(n as music21_rs::IntegerType)
+                .map_err(|e| ToolError::invalid(format!("semitones {n}: {e}")))?
+        }
+        (Some(_), Some(_)) => {
+            return Err(ToolError::invalid("give either interval or semitones, not both"))
+        }
+        (None, None) => {
+            return Err(ToolError::invalid(
+                "missing argument: give interval (e.g. \"P5\") or semitones (e.g. -3)",
+            ))
+        }
+    };
+    if interval.semitones().abs() > 48.0 {
+        return Err(ToolError::invalid("the interval must be within four octaves"));
+    }
+    if !args.replace && ctx.store.exists(&args.new_score_id)? {
+        return Err(ToolError::new(
+            crate::error::ErrorKind::AlreadyExists,
+            format!(
+                "new_score_id '{}' already exists; choose another id or pass \"replace\": true",
+                args.new_score_id
+            ),
+        ));
+    }
+    let loaded = ctx.load(&args.score_id)?;
+    check_export_size(ctx, &loaded.score)?;
+    let transposed = catch_engine("transposing", || loaded.score.transpose(&interval))?
+        .map_err(|e| ToolError::unsupported(format!("cannot transpose this score: {e}")))?;
+    // Stored as MusicXML: the one format that writes everything back.
+    let xml = to_musicxml(&transposed, &loaded.meta.format)?;
+    let reparsed = parse_score(xml.as_bytes(), Format::Musicxml, None, &ctx.config.limits)?;
+    let summary = summarize(&reparsed, None);
+    let source = Source {
+        bytes: xml.into_bytes(),
+        format: Format::Musicxml,
+        origin: format!("transpose_score:{}:{}", args.score_id, interval.directed_name()),
+    };
+    let (meta, evicted) = store_score(ctx, &args.new_score_id, &source, &summary, args.replace)?;
+    Ok(TransposeOutput {
+        score_id: args.score_id,
+        new_score_id: args.new_score_id,
+        interval: interval.directed_name(),
+        summary,
+        bytes: meta.bytes,
+        sha256: meta.sha256,
+        evicted,
+    })
+}
