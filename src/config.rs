@@ -221,9 +221,20 @@ impl Config {
 
     /// Parses TOML text; `path` only names the source in errors.
     pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let parse_error = |message: String| ConfigError::Parse {
             path: path.to_path_buf(),
-            message: describe_toml_error(&e, text),
+            message,
+        };
+        let deserializer =
+            toml::Deserializer::parse(text).map_err(|e| parse_error(describe_toml_error(&e, text)))?;
+        serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let key = e.path().to_string();
+            let message = describe_toml_error(e.inner(), text);
+            if key.is_empty() || key == "." {
+                parse_error(message)
+            } else {
+                parse_error(format!("key `{key}`: {message}"))
+            }
         })
     }
 

@@ -80,6 +80,7 @@ pub const BUILTIN: &[BuiltinPiece] = &[
 ];
 
 /// A resolved corpus piece.
+#[derive(Debug)]
 pub struct CorpusPiece {
     pub name: String,
     pub format: Format,

@@ -211,7 +211,7 @@ mod tests {
 
     #[test]
     fn multi_tune_abc_takes_a_tune_number() {
-        let text = "X:1\nT:One\nK:C\nCDEF|\n\nX:2\nT:Two\nK:G\nGABc|d4|\n";
+        let text = "X:1\nT:One\nL:1/4\nK:C\nCDEF|\n\nX:2\nT:Two\nL:1/4\nK:G\nGABc|d4|\n";
         let first = parse_score(text.as_bytes(), Format::Abc, None, &ImportLimits::default()).unwrap();
         let second = parse_score(text.as_bytes(), Format::Abc, Some(2), &ImportLimits::default()).unwrap();
         assert_eq!(first.pitches().len(), 4);

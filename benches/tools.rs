@@ -1,0 +1,212 @@
+//! Per-tool timings on the shared corpus, and the chorale pipeline (import + key + chordify +
+//! Roman numerals) through the tools against the bare engine doing the same work.
+//!
+//! Run: `cargo bench --bench tools` or `scripts/bench-tools`. Needs `../shared/corpus`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use music21_prod::config::Config;
+use music21_prod::music::format::Format;
+use music21_prod::music::parse::parse_score;
+use music21_prod::tools::{Registry, ToolContext};
+use serde_json::json;
+
+fn shared_corpus() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    dir.is_dir().then_some(dir)
+}
+
+fn files(dir: &Path, sub: &str) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = walk(&dir.join(sub));
+    out.retain(|p| {
+        p.extension()
+            .and_then(|e| e.to_str())
+            .and_then(Format::from_extension)
+            .is_some()
+    });
+    out.sort();
+    out
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+struct Timings(Vec<Duration>);
+
+impl Timings {
+    fn line(&mut self, name: &str) -> String {
+        self.0.sort();
+        let n = self.0.len().max(1);
+        let total: Duration = self.0.iter().sum();
+        let pct = |p: f64| self.0.get(((n as f64 * p) as usize).min(n - 1)).copied().unwrap_or_default();
+        format!(
+            "{name:<24} {:>5} calls  median {:>8.2} ms  p95 {:>8.2} ms  total {:>9.1} ms",
+            self.0.len(),
+            pct(0.5).as_secs_f64() * 1e3,
+            pct(0.95).as_secs_f64() * 1e3,
+            total.as_secs_f64() * 1e3
+        )
+    }
+}
+
+/// The bare engine: parse, key, chordify, a Roman numeral for every chord.
+fn engine_pipeline(bytes: &[u8], format: Format, config: &Config) -> usize {
+    let score = parse_score(bytes, format, None, &config.limits).expect("parse");
+    let key = music21_rs::analysis::estimate_key_of_stream(music21_rs::KeyProfile::AardenEssen, &score)
+        .and_then(|k| k.into_iter().next())
+        .expect("key");
+    let key = key.key().clone();
+    let chords = score.chordify().expect("chordify");
+    let mut n = 0;
+    for (_, element) in chords.notes() {
+        if let music21_rs::StreamElement::Chord(chord) = element {
+            let _ = music21_rs::roman_numeral_from_chord(&chord, Some(&key));
+            n += 1;
+        }
+    }
+    n
+}
+
+fn main() {
+    let Some(corpus) = shared_corpus() else {
+        println!("bench-tools: ../shared/corpus not found; nothing to measure");
+        return;
+    };
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut config = Config::default();
+    config.server.data_dir = data.path().to_path_buf();
+    config.corpus.allowed_dirs = vec![corpus.clone()];
+    let ctx = ToolContext::open(config.clone()).expect("store");
+    let registry = Registry::new();
+
+    // 1. The chorale pipeline, bare engine vs tools.
+    let chorales = files(&corpus, "bach");
+    let inputs: Vec<(Vec<u8>, Format)> = chorales
+        .iter()
+        .map(|p| {
+            let format = Format::from_extension(p.extension().and_then(|e| e.to_str()).unwrap_or("")).expect("format");
+            (std::fs::read(p).expect("read"), format)
+        })
+        .collect();
+    let start = Instant::now();
+    let mut engine_chords = 0;
+    for (bytes, format) in &inputs {
+        engine_chords += engine_pipeline(bytes, *format, &config);
+    }
+    let engine = start.elapsed();
+
+    let mut import = Timings(Vec::new());
+    let mut analyse = Duration::ZERO;
+    let mut tool_chords = 0;
+    for (i, path) in chorales.iter().enumerate() {
+        let id = format!("c{i}");
+        let t = Instant::now();
+        registry
+            .call(&ctx, "import_score", json!({"score_id": id, "source": path, "source_type": "file"}))
+            .expect("import");
+        import.0.push(t.elapsed());
+        // A fresh context per score: nothing parsed is cached, so each analysis parses from
+        // the store as a worker would on first use.
+        let fresh = ToolContext::open(config.clone()).expect("store");
+        let t = Instant::now();
+        registry.call(&fresh, "key_analysis", json!({"score_id": id})).expect("key");
+        let chords = registry
+            .call(&fresh, "chord_analysis", json!({"score_id": id, "limit": 5000}))
+            .expect("chords");
+        analyse += t.elapsed();
+        tool_chords += chords["total"].as_u64().unwrap_or(0) as usize;
+    }
+    let import_total: Duration = import.0.iter().sum();
+    println!("== chorale pipeline: {} Bach chorales from {}", chorales.len(), corpus.display());
+    println!(
+        "bare engine (parse + key + chordify + roman)       {:>8.1} ms  ({} chords)",
+        engine.as_secs_f64() * 1e3,
+        engine_chords
+    );
+    println!(
+        "tools: key_analysis + chord_analysis, from store  {:>8.1} ms  ({} chords)  ratio {:.2}x",
+        analyse.as_secs_f64() * 1e3,
+        tool_chords,
+        analyse.as_secs_f64() / engine.as_secs_f64()
+    );
+    println!(
+        "tools: import_score (parse + durable commit)      {:>8.1} ms",
+        import_total.as_secs_f64() * 1e3
+    );
+    println!(
+        "tools: import + analyses, all together            {:>8.1} ms  ratio {:.2}x",
+        (import_total + analyse).as_secs_f64() * 1e3,
+        (import_total + analyse).as_secs_f64() / engine.as_secs_f64()
+    );
+    println!("{}", import.line("import_score"));
+
+    // 2. Every analysis tool on every file of the shared corpus.
+    let all = files(&corpus, "");
+    println!("\n== per tool, {} files of the shared corpus (parsed scores cached, as in a warm worker)", all.len());
+    let tools = [
+        ("score_info", json!({})),
+        ("key_analysis", json!({})),
+        ("chord_analysis", json!({"limit": 5000})),
+        ("harmony_analysis", json!({})),
+        ("voice_leading_analysis", json!({})),
+        ("pattern_recognition", json!({})),
+        ("export_score", json!({"format": "musicxml"})),
+        ("transpose_score", json!({"interval": "M2"})),
+    ];
+    let mut ids = Vec::new();
+    for (i, path) in all.iter().enumerate() {
+        let id = format!("f{i}");
+        if registry
+            .call(&ctx, "import_score", json!({"score_id": id, "source": path, "source_type": "file"}))
+            .is_ok()
+        {
+            ids.push(id);
+        }
+    }
+    for (name, extra) in tools {
+        let mut timings = Timings(Vec::new());
+        let mut failures = 0;
+        for id in &ids {
+            let mut args = extra.clone();
+            args["score_id"] = json!(id);
+            if name == "transpose_score" {
+                args["new_score_id"] = json!(format!("{id}-t"));
+                args["replace"] = json!(true);
+            }
+            let t = Instant::now();
+            if registry.call(&ctx, name, args).is_err() {
+                failures += 1;
+            }
+            timings.0.push(t.elapsed());
+        }
+        let fail = if failures > 0 { format!("  ({failures} refused)") } else { String::new() };
+        println!("{}{fail}", timings.line(name));
+    }
+    println!("\npeak RSS {:.1} MB", peak_rss_mb());
+}
