@@ -20,8 +20,8 @@ pub struct Cli {
 pub enum Command {
     /// Preflight checks and config generation (not built yet: issue #7)
     Setup(Passthrough),
-    /// Run the MCP server (not built yet: issue #4)
-    Serve(Passthrough),
+    /// Run the MCP server (Streamable HTTP at /mcp, or stdio)
+    Serve(ServeArgs),
     /// Run the production test against a server it starts (not built yet: issue #5)
     Stress(Passthrough),
     /// Live dashboard of a server and a stress run (not built yet: issue #6)
@@ -30,9 +30,9 @@ pub enum Command {
     Report(Passthrough),
     /// Call one tool in-process on the configured store and print its JSON result
     Tool(ToolArgs),
-    /// Worker process of the server (internal)
+    /// Worker process of the server (internal: spawned by `serve`)
     #[command(hide = true)]
-    Worker(Passthrough),
+    Worker,
 }
 
 /// Arguments of subcommands that are not built yet, accepted so that the message about them
@@ -66,4 +66,29 @@ pub struct ToolArgs {
     /// Print the tool's input and output JSON Schemas instead of calling it
     #[arg(long)]
     pub schema: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    /// Config file, or a name under configs/ (e.g. server)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<String>,
+    /// Address to bind (overrides server.bind)
+    #[arg(long)]
+    pub bind: Option<String>,
+    /// Port to listen on; 0 picks a free one (overrides server.port)
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Data directory holding the score store (overrides server.data_dir)
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Worker processes (overrides server.workers.count; 0 = one per core)
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Serve MCP over standard input and output instead of HTTP (for desktop clients)
+    #[arg(long, conflicts_with = "supervise")]
+    pub stdio: bool,
+    /// Run under a supervisor that restarts the server when it dies
+    #[arg(long)]
+    pub supervise: bool,
 }

@@ -32,6 +32,158 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// Largest HTTP request body accepted, in bytes.
     pub max_body_bytes: u64,
+    /// Extra host names accepted in the `Host` header (loopback names always are).
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins accepted in the `Origin` header (empty: any request with an Origin
+    /// header from a non-loopback origin is refused).
+    pub allowed_origins: Vec<String>,
+    /// Live MCP sessions at most; a new session beyond it is refused with 503.
+    pub max_sessions: usize,
+    /// An MCP session idle this long, in seconds, is closed.
+    pub session_idle_secs: f64,
+    /// `pretty` or `json` log lines (on standard error).
+    pub log_format: String,
+    /// On SIGTERM, how long in-flight calls may take to finish, in seconds.
+    pub drain_secs: f64,
+    pub workers: WorkerConfig,
+    pub admission: AdmissionConfig,
+    pub rate_limit: RateLimitConfig,
+    pub memory: MemoryConfig,
+    pub breaker: crate::resilience::breaker::BreakerConfig,
+    pub deadlines: DeadlineConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// Worker processes; 0 means one per CPU core.
+    pub count: usize,
+    /// Address-space cap of each worker (RLIMIT_AS), in MiB; 0 for none.
+    pub address_space_mb: u64,
+    /// Resident memory at which a busy worker is killed, in MiB; 0 for no watch.
+    pub rss_limit_mb: u64,
+    /// A worker is replaced after this many tasks.
+    pub max_tasks: u64,
+    /// Idle workers are pinged this often, in seconds.
+    pub ping_secs: f64,
+    /// A ping unanswered this long, in seconds, marks the worker dead.
+    pub ping_timeout_secs: f64,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            count: 0,
+            address_space_mb: 6144,
+            rss_limit_mb: 2048,
+            max_tasks: 1000,
+            ping_secs: 5.0,
+            ping_timeout_secs: 2.0,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdmissionConfig {
+    /// Calls waiting for a free worker at most; beyond it calls are shed (overload).
+    pub queue_max: usize,
+    /// How long a call may wait for a worker, in milliseconds, before it is shed.
+    pub queue_wait_ms: u64,
+}
+
+impl Default for AdmissionConfig {
+    fn default() -> Self {
+        Self {
+            queue_max: 64,
+            queue_wait_ms: 10_000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Sustained requests a second per client (MCP session, else address).
+    pub client_per_second: f64,
+    pub client_burst: u32,
+    /// Sustained requests a second for all clients together.
+    pub global_per_second: f64,
+    pub global_burst: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            client_per_second: 100.0,
+            client_burst: 200,
+            global_per_second: 1000.0,
+            global_burst: 2000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MemoryConfig {
+    /// Memory budget of the server and its workers together (resident), in MiB.
+    pub budget_mb: u64,
+    /// Above this share of the budget, heavy tools are refused and caches shrink.
+    pub soft_percent: u8,
+    /// Above this share of the budget, every new call is refused.
+    pub hard_percent: u8,
+    /// How often memory is sampled, in milliseconds.
+    pub sample_ms: u64,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        Self {
+            budget_mb: 8192,
+            soft_percent: 75,
+            hard_percent: 90,
+            sample_ms: 250,
+        }
+    }
+}
+
+/// How long each tool may run before its worker is killed, in seconds.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeadlineConfig {
+    pub default_secs: f64,
+    /// Per tool, e.g. `import_score = 60`.
+    pub tools: std::collections::BTreeMap<String, f64>,
+}
+
+impl Default for DeadlineConfig {
+    fn default() -> Self {
+        let tools = [
+            ("import_score", 60.0),
+            ("export_score", 60.0),
+            ("transpose_score", 60.0),
+            ("harmonize_melody", 60.0),
+            ("generate_counterpoint", 60.0),
+            ("imitate_style", 60.0),
+            ("list_scores", 10.0),
+            ("delete_score", 10.0),
+            ("health_check", 5.0),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        Self {
+            default_secs: 30.0,
+            tools,
+        }
+    }
+}
+
+impl DeadlineConfig {
+    pub fn for_tool(&self, tool: &str) -> std::time::Duration {
+        let secs = self.tools.get(tool).copied().unwrap_or(self.default_secs);
+        std::time::Duration::from_secs_f64(secs.max(0.001))
+    }
 }
 
 impl Default for ServerConfig {
@@ -43,6 +195,18 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("data"),
             // A 50 MB score as base64 (4/3 of it) inside a JSON-RPC envelope.
             max_body_bytes: 72 * 1024 * 1024,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            max_sessions: 256,
+            session_idle_secs: 300.0,
+            log_format: "pretty".into(),
+            drain_secs: 10.0,
+            workers: WorkerConfig::default(),
+            admission: AdmissionConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+            memory: MemoryConfig::default(),
+            breaker: crate::resilience::breaker::BreakerConfig::default(),
+            deadlines: DeadlineConfig::default(),
         }
     }
 }
@@ -319,6 +483,35 @@ impl Config {
                 return Err(invalid(key, "must be at least 1".into()));
             }
         }
+        if !matches!(self.server.log_format.as_str(), "pretty" | "json") {
+            return Err(invalid(
+                "server.log_format",
+                format!("`{}` is not pretty or json", self.server.log_format),
+            ));
+        }
+        if self.server.max_sessions == 0 {
+            return Err(invalid("server.max_sessions", "must be at least 1".into()));
+        }
+        let m = &self.server.memory;
+        if m.budget_mb == 0 || m.soft_percent == 0 || m.soft_percent > m.hard_percent || m.hard_percent > 100 {
+            return Err(invalid(
+                "server.memory",
+                "budget_mb must be positive and 0 < soft_percent <= hard_percent <= 100".into(),
+            ));
+        }
+        let b = &self.server.breaker;
+        if !(b.failure_ratio > 0.0 && b.failure_ratio <= 1.0) {
+            return Err(invalid("server.breaker.failure_ratio", "must be in (0, 1]".into()));
+        }
+        let r = &self.server.rate_limit;
+        if r.client_per_second <= 0.0 || r.global_per_second <= 0.0 {
+            return Err(invalid("server.rate_limit", "rates must be positive".into()));
+        }
+        for (tool, secs) in &self.server.deadlines.tools {
+            if *secs <= 0.0 {
+                return Err(invalid(&format!("server.deadlines.tools.{tool}"), "must be positive".into()));
+            }
+        }
         parse_duration(&self.stress.duration)
             .map_err(|m| invalid("stress.duration", m))?;
         parse_duration(&self.monitor.interval)
@@ -383,8 +576,7 @@ mod tests {
         let text = include_str!("../configs/server.toml");
         let config = Config::from_toml(text, Path::new("configs/server.toml")).unwrap();
         config.validate("configs/server.toml").unwrap();
-        assert_eq!(config.limits, ImportLimits::default());
-        assert_eq!(config.store, StoreConfig::default());
+        assert_eq!(config, Config::default(), "configs/server.toml must show every default");
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! The error every tool returns: a kind a caller can branch on and a message a person can act on.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What went wrong, in classes a client (and the stress checker) can tell apart.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// An argument is missing, of the wrong type, or out of range.

@@ -6,9 +6,14 @@
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod music;
+pub mod resilience;
+pub mod server;
 pub mod store;
+pub mod sysmem;
 pub mod tools;
+pub mod workers;
 
 /// The git revision the binary was built from (`unknown` outside a checkout).
 pub const GIT_REVISION: &str = env!("MUSIC21_PROD_GIT_REVISION");

@@ -4,7 +4,7 @@ use std::io::Read;
 use std::process::ExitCode;
 
 use clap::Parser;
-use music21_prod::cli::{Cli, Command, ToolArgs};
+use music21_prod::cli::{Cli, Command, ServeArgs, ToolArgs};
 use music21_prod::config::Config;
 use music21_prod::tools::{Registry, ToolContext};
 
@@ -13,11 +13,11 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Tool(args) => run_tool(args),
         Command::Setup(_) => not_built("setup", 7),
-        Command::Serve(_) => not_built("serve", 4),
+        Command::Serve(args) => run_serve(args),
         Command::Stress(_) => not_built("stress", 5),
         Command::Monitor(_) => not_built("monitor", 6),
         Command::Report(_) => not_built("report", 6),
-        Command::Worker(_) => not_built("worker", 4),
+        Command::Worker => run_worker(),
     }
 }
 
@@ -102,4 +102,52 @@ fn run_tool(args: ToolArgs) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn run_serve(args: ServeArgs) -> ExitCode {
+    let mut config = match Config::load(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("music21-prod serve: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(bind) = &args.bind {
+        config.server.bind = bind.clone();
+    }
+    if let Some(port) = args.port {
+        config.server.port = port;
+    }
+    if let Some(dir) = &args.data_dir {
+        config.server.data_dir = dir.clone();
+    }
+    if let Some(workers) = args.workers {
+        config.server.workers.count = workers;
+    }
+    // Flags can change what the file said: check again (a non-loopback --bind needs a token).
+    if let Err(e) = config.validate("command line") {
+        eprintln!("music21-prod serve: {e}");
+        return ExitCode::from(2);
+    }
+    if args.supervise {
+        music21_prod::server::init_logging(&config.server.log_format);
+        let passthrough: Vec<String> = std::env::args().skip(2).filter(|a| a != "--supervise").collect();
+        return music21_prod::server::supervise::run(passthrough);
+    }
+    music21_prod::server::run(config, args.stdio)
+}
+
+fn run_worker() -> ExitCode {
+    let Ok(json) = std::env::var(music21_prod::workers::pool::WORKER_CONFIG_ENV) else {
+        eprintln!("music21-prod worker: this is started by `music21-prod serve`, not by hand");
+        return ExitCode::from(2);
+    };
+    let config: Config = match serde_json::from_str(&json) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("music21-prod worker: bad configuration from the server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    ExitCode::from(music21_prod::workers::process::run(config) as u8)
 }

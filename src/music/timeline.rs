@@ -65,11 +65,14 @@ impl MeasureGrid {
             }) {
                 meter = Some(ts);
             }
-            let length = measure.end_offset().max(measure.padding_left() + 0.0);
+            let length = measure.end_offset();
             let full = bar_length(meter.as_ref());
+            // A pickup's beats count from the end of its bar: music21 records the missing
+            // part as paddingLeft; where a reader left it unset, a short first measure is one.
             let padding = match full {
+                _ if measure.padding_left() > 0.0 => measure.padding_left(),
                 Some(full) if slots.is_empty() && length > 0.0 && length < full => full - length,
-                _ => measure.padding_left(),
+                _ => 0.0,
             };
             slots.push(MeasureSlot {
                 start: event.offset(),
@@ -155,4 +158,24 @@ pub fn part_name(part: &Stream, index: usize) -> String {
         .or_else(|| part.id())
         .map(str::to_string)
         .unwrap_or_else(|| format!("Part {}", index + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ImportLimits;
+    use crate::music::format::Format;
+    use crate::music::parse::parse_score;
+
+    #[test]
+    fn a_pickup_starts_on_its_last_beats() {
+        let abc = "X:1\nM:4/4\nL:1/4\nK:C\nG|c2 d2|e4|]\n";
+        let score = parse_score(abc.as_bytes(), Format::Abc, None, &ImportLimits::default()).unwrap();
+        let grid = MeasureGrid::of(&score);
+        let pickup = grid.position(0.0);
+        assert_eq!((pickup.measure, pickup.beat), (0, 4.0));
+        let next = grid.position(1.0);
+        assert_eq!((next.measure, next.beat), (1, 1.0));
+        assert_eq!(grid.position(3.0).beat, 3.0);
+    }
 }

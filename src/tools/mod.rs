@@ -102,8 +102,11 @@ pub fn validate_score_id(id: &str) -> ToolResult<()> {
 /// replaced score is never served stale.
 pub struct ParsedCache {
     capacity: Mutex<usize>,
-    entries: Mutex<Vec<((String, String), Arc<Stream>)>>,
+    entries: Mutex<Vec<CacheEntry>>,
 }
+
+/// (score id, source checksum) and the parsed score.
+type CacheEntry = ((String, String), Arc<Stream>);
 
 impl ParsedCache {
     pub fn new(capacity: usize) -> Self {
@@ -113,7 +116,7 @@ impl ParsedCache {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<((String, String), Arc<Stream>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<CacheEntry>> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 

@@ -1,0 +1,113 @@
+//! The MCP face of the server: tools/list from the registry (with input and output schemas)
+//! and tools/call through the dispatcher. Tool failures are results with `isError: true`;
+//! unknown tools are protocol errors.
+
+use std::sync::Arc;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+
+use crate::server::dispatch::Dispatcher;
+
+#[derive(Clone)]
+pub struct McpHandler {
+    dispatcher: Arc<Dispatcher>,
+    tools: Arc<Vec<Tool>>,
+    /// Over stdio nothing in front limits the rate, so the handler does.
+    rate_limit_here: bool,
+}
+
+fn as_object(value: &serde_json::Value) -> Arc<serde_json::Map<String, serde_json::Value>> {
+    Arc::new(value.as_object().cloned().unwrap_or_default())
+}
+
+impl McpHandler {
+    pub fn new(dispatcher: Arc<Dispatcher>, rate_limit_here: bool) -> Self {
+        let tools = dispatcher
+            .registry
+            .tools()
+            .iter()
+            .map(|t| {
+                Tool::new(t.name, t.description, as_object(&t.input_schema))
+                    .with_raw_output_schema(as_object(&t.output_schema))
+            })
+            .collect();
+        Self {
+            dispatcher,
+            tools: Arc::new(tools),
+            rate_limit_here,
+        }
+    }
+
+    /// Who is calling: the MCP session over HTTP, else the peer address, else stdio.
+    fn client(context: &RequestContext<RoleServer>) -> String {
+        let Some(parts) = context.extensions.get::<http::request::Parts>() else {
+            return "stdio".into();
+        };
+        if let Some(session) = parts.headers.get("mcp-session-id").and_then(|v| v.to_str().ok()) {
+            return format!("session:{session}");
+        }
+        parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string())
+            .unwrap_or_else(|| "http".into())
+    }
+}
+
+impl ServerHandler for McpHandler {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("music21-prod", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "Music analysis over music21-rs. Import a score with import_score (a corpus name such as \
+                 bach/bwv66.6 or builtin/chorale-g-major, inline MusicXML/ABC/Humdrum/tinyNotation text, or \
+                 base64 MIDI/.mxl), then analyse it by its score_id: key_analysis, chord_analysis, \
+                 harmony_analysis, voice_leading_analysis, pattern_recognition; export_score returns the file.",
+            )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        Ok(ListToolsResult::with_all_items(self.tools.as_ref().clone()))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.tools.iter().find(|t| t.name == name).cloned()
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let name = request.name.to_string();
+        if self.dispatcher.registry.get(&name).is_none() {
+            return Err(McpError::invalid_params(
+                format!(
+                    "unknown tool '{name}'; the tools are: {}",
+                    self.dispatcher.registry.names().join(", ")
+                ),
+                None,
+            ));
+        }
+        let args = serde_json::Value::Object(request.arguments.unwrap_or_default());
+        let client = Self::client(&context);
+        let result = match self
+            .dispatcher
+            .call(&name, args, &client, self.rate_limit_here)
+            .await
+        {
+            Ok(value) => CallToolResult::structured(value),
+            Err(e) => CallToolResult::error(vec![ContentBlock::text(e.describe())]),
+        };
+        Ok(result.into())
+    }
+}

@@ -1,0 +1,211 @@
+//! `music21-prod serve`: the hardened MCP server.
+//!
+//! ```text
+//! client ──HTTP──▶ axum ── guard (Host/Origin, token) ── /mcp: rate limit, session cap
+//!                   │                                       └─ rmcp Streamable HTTP ─▶ McpHandler
+//!                   ├─ /livez /readyz /health /metrics                               │
+//!                   ▼                                                                ▼
+//!               Dispatcher: memory guard → breaker(tool) → bulkhead ─▶ worker pool (N processes)
+//! ```
+
+pub mod dispatch;
+pub mod http;
+pub mod mcp;
+pub mod notify;
+pub mod supervise;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::ServiceExt;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::resilience::memory::MemoryGuard;
+use crate::store::Store;
+use crate::workers::pool::Pool;
+use dispatch::Dispatcher;
+use mcp::McpHandler;
+
+/// Sets up logging on standard error, pretty or JSON. `RUST_LOG` overrides the level.
+pub fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.with_ansi(false).try_init()
+    };
+}
+
+/// Runs the server until SIGTERM or SIGINT; exit 0 after a clean drain.
+pub fn run(config: Config, stdio: bool) -> ExitCode {
+    init_logging(&config.server.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("music21-prod serve: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(serve(config, stdio)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("music21-prod serve: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Samples the memory of the server and its workers into the guard and the metrics.
+fn spawn_memory_sampler(pool: Arc<Pool>, memory: Arc<MemoryGuard>, metrics: Arc<Metrics>, every: Duration) {
+    tokio::spawn(async move {
+        let pid = std::process::id();
+        loop {
+            let server = crate::sysmem::rss_bytes(pid).unwrap_or(0);
+            let workers = pool.sample_memory();
+            memory.record(server, workers);
+            metrics.memory_bytes.with_label_values(&["server"]).set(server as i64);
+            tokio::time::sleep(every).await;
+        }
+    });
+}
+
+async fn shutdown_signal() -> &'static str {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+    }
+}
+
+async fn serve(config: Config, stdio: bool) -> Result<(), String> {
+    let config = Arc::new(config);
+    let metrics = Arc::new(Metrics::new());
+    let now_secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    metrics.process_start_time.set(now_secs as i64);
+    let store = Store::open(&config.server.data_dir, &config.store).map_err(|e| e.message)?;
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find own executable: {e}"))?;
+    let pool = Pool::start(&config, exe, metrics.clone())
+        .await
+        .map_err(|e| format!("cannot start worker processes: {e}"))?;
+    let memory = Arc::new(MemoryGuard::new(&config.server.memory));
+    spawn_memory_sampler(
+        pool.clone(),
+        memory.clone(),
+        metrics.clone(),
+        Duration::from_millis(config.server.memory.sample_ms.max(10)),
+    );
+    let dispatcher = Arc::new(Dispatcher::new(config.clone(), pool.clone(), metrics, memory));
+
+    if stdio {
+        return serve_stdio(dispatcher, pool).await;
+    }
+
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let sessions = Arc::new({
+        let mut manager = LocalSessionManager::default();
+        manager.session_config.keep_alive = Some(Duration::from_secs_f64(config.server.session_idle_secs.max(1.0)));
+        manager
+    });
+    let allowed_hosts = http::allowed_hosts(&config.server.bind, &config.server.allowed_hosts);
+    let mut http_config = StreamableHttpServerConfig::default();
+    http_config.allowed_hosts = allowed_hosts.clone();
+    http_config.allowed_origins = config.server.allowed_origins.clone();
+    http_config.max_request_body_bytes = config.server.max_body_bytes as usize;
+    http_config.cancellation_token = cancel.child_token();
+    let handler = McpHandler::new(dispatcher.clone(), false);
+    let mcp = StreamableHttpService::new(move || Ok(handler.clone()), sessions.clone(), http_config);
+    let state = Arc::new(http::AppState {
+        dispatcher: dispatcher.clone(),
+        store,
+        sessions,
+        allowed_hosts,
+    });
+    let app = http::router(state.clone(), mcp);
+    let addr = format!("{}:{}", config.server.bind, config.server.port);
+    let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|e| {
+        format!("cannot listen on {addr}: {e}; choose another port with --port or server.port")
+    })?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the bound address: {e}"))?;
+    // One line on stdout says where to connect (tests and scripts read it; port 0 picks one).
+    println!("music21-prod serve: listening on http://{local}/mcp");
+    tracing::info!(%local, workers = pool.size(), "serving");
+    notify::notify("READY=1");
+    if let Some(every) = notify::watchdog_interval() {
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                notify::notify("WATCHDOG=1");
+            }
+        });
+    }
+
+    let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
+    let drain_state = state.clone();
+    let graceful = async move {
+        let signal = shutdown_signal().await;
+        tracing::info!(signal, "draining");
+        notify::notify("STOPPING=1");
+        drain_state.dispatcher.draining.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + http::drain_deadline(&drain_state);
+        while drain_state.dispatcher.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let left = drain_state.dispatcher.in_flight.load(Ordering::SeqCst);
+        if left > 0 {
+            tracing::warn!(left, "drain deadline passed with calls still in flight");
+        }
+        cancel.cancel();
+        let _ = stopped_tx.send(());
+    };
+    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(graceful);
+    let server = async move { server.await.map_err(|e| format!("server error: {e}")) };
+    tokio::pin!(server);
+    // After the drain, connections get a short grace to close before the process ends.
+    tokio::select! {
+        result = &mut server => result?,
+        _ = async {
+            let _ = stopped_rx.await;
+            tokio::time::sleep(Duration::from_secs(3)).await;
+        } => tracing::warn!("connections still open after the drain; closing them"),
+    }
+    pool.shutdown(Duration::from_secs(2)).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn serve_stdio(dispatcher: Arc<Dispatcher>, pool: Arc<Pool>) -> Result<(), String> {
+    let handler = McpHandler::new(dispatcher, true);
+    let service = handler
+        .serve(rmcp::transport::stdio())
+        .await
+        .map_err(|e| format!("MCP over stdio failed to start: {e}"))?;
+    tokio::select! {
+        result = service.waiting() => {
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "stdio session ended with an error");
+            }
+        }
+        signal = shutdown_signal() => tracing::info!(signal, "stopping"),
+    }
+    pool.shutdown(Duration::from_secs(2)).await;
+    Ok(())
+}

@@ -1,0 +1,548 @@
+//! The worker pool: N `music21-prod worker` processes, each running one task at a time.
+//!
+//! A task past its deadline gets its worker killed (so the work really stops) and replaced;
+//! a worker whose resident memory passes its cap is killed; a worker that dies fails only the
+//! task it was running and is replaced with backoff. Idle workers are pinged, and a worker
+//! is recycled after a number of tasks. Every such event is counted in the metrics and
+//! logged.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::io::BufReader;
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::sync::mpsc;
+
+use crate::config::{Config, WorkerConfig};
+use crate::error::ErrorKind;
+use crate::metrics::Metrics;
+use crate::workers::protocol::{read_frame, write_frame, Request, Response};
+
+/// The environment variable that hands a worker its configuration (JSON).
+pub const WORKER_CONFIG_ENV: &str = "MUSIC21_PROD_WORKER_CONFIG";
+
+/// Why a task did not produce a tool result.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PoolError {
+    /// The tool ran and refused (bad argument, not found, ...).
+    Tool { kind: ErrorKind, message: String },
+    /// No worker became free within the wait, or the queue was full.
+    Overloaded { waiting: usize, retry_after: Duration },
+    /// The task passed its deadline; its worker was killed.
+    Timeout { deadline: Duration },
+    /// The worker passed its memory cap and was killed.
+    MemoryCap { rss_mb: u64, limit_mb: u64 },
+    /// The worker died while running the task.
+    Crashed { detail: String },
+    /// The pool is shutting down.
+    ShuttingDown,
+}
+
+impl PoolError {
+    /// Whether the failure speaks of the tool's health (the breaker counts these).
+    pub fn is_tool_health_failure(&self) -> bool {
+        match self {
+            PoolError::Timeout { .. } | PoolError::MemoryCap { .. } | PoolError::Crashed { .. } => true,
+            PoolError::Tool { kind, .. } => *kind == ErrorKind::Internal,
+            _ => false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SlotInfo {
+    pub slot: usize,
+    pub pid: Option<u32>,
+    /// starting, idle, busy or dead
+    pub state: &'static str,
+    pub tool: Option<String>,
+    pub tasks: u64,
+    pub rss_bytes: u64,
+    pub restarts: u64,
+    pub uptime_secs: f64,
+}
+
+struct Worker {
+    slot: usize,
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    pid: u32,
+    tasks: u64,
+}
+
+struct SlotState {
+    pid: Option<u32>,
+    state: &'static str,
+    tool: Option<String>,
+    tasks: u64,
+    rss_bytes: u64,
+    restarts: u64,
+    started: Instant,
+    /// Consecutive failed starts or crashes, for the backoff.
+    failures: u32,
+}
+
+pub struct Pool {
+    config: WorkerConfig,
+    exe: PathBuf,
+    worker_env: String,
+    metrics: Arc<Metrics>,
+    idle_tx: mpsc::UnboundedSender<Worker>,
+    idle_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Worker>>,
+    slots: Mutex<Vec<SlotState>>,
+    waiting: AtomicUsize,
+    next_id: AtomicU64,
+    shutting_down: AtomicBool,
+    queue_max: usize,
+    queue_wait: Duration,
+}
+
+fn worker_count(config: &WorkerConfig) -> usize {
+    if config.count > 0 {
+        config.count
+    } else {
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+    }
+}
+
+impl Pool {
+    /// Starts the pool and its workers; returns once every worker has been spawned.
+    pub async fn start(config: &Config, exe: PathBuf, metrics: Arc<Metrics>) -> std::io::Result<Arc<Self>> {
+        let count = worker_count(&config.server.workers);
+        let worker_env = serde_json::to_string(config).map_err(std::io::Error::other)?;
+        let (idle_tx, idle_rx) = mpsc::unbounded_channel();
+        let pool = Arc::new(Self {
+            config: config.server.workers.clone(),
+            exe,
+            worker_env,
+            metrics,
+            idle_tx,
+            idle_rx: tokio::sync::Mutex::new(idle_rx),
+            slots: Mutex::new(
+                (0..count)
+                    .map(|_| SlotState {
+                        pid: None,
+                        state: "starting",
+                        tool: None,
+                        tasks: 0,
+                        rss_bytes: 0,
+                        restarts: 0,
+                        started: Instant::now(),
+                        failures: 0,
+                    })
+                    .collect(),
+            ),
+            waiting: AtomicUsize::new(0),
+            next_id: AtomicU64::new(1),
+            shutting_down: AtomicBool::new(false),
+            queue_max: config.server.admission.queue_max,
+            queue_wait: Duration::from_millis(config.server.admission.queue_wait_ms),
+        });
+        for slot in 0..count {
+            let worker = pool.spawn_worker(slot)?;
+            pool.make_idle(worker);
+        }
+        tokio::spawn(pool.clone().pinger());
+        Ok(pool)
+    }
+
+    pub fn size(&self) -> usize {
+        self.lock_slots().len()
+    }
+
+    fn lock_slots(&self) -> std::sync::MutexGuard<'_, Vec<SlotState>> {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Workers alive (idle or busy).
+    pub fn up(&self) -> usize {
+        self.lock_slots().iter().filter(|s| matches!(s.state, "idle" | "busy")).count()
+    }
+
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    pub fn slot_info(&self) -> Vec<SlotInfo> {
+        self.lock_slots()
+            .iter()
+            .enumerate()
+            .map(|(slot, s)| SlotInfo {
+                slot,
+                pid: s.pid,
+                state: s.state,
+                tool: s.tool.clone(),
+                tasks: s.tasks,
+                rss_bytes: s.rss_bytes,
+                restarts: s.restarts,
+                uptime_secs: s.started.elapsed().as_secs_f64(),
+            })
+            .collect()
+    }
+
+    /// Resident memory of every worker now, refreshing the metrics; the sum in bytes.
+    pub fn sample_memory(&self) -> u64 {
+        let mut slots = self.lock_slots();
+        let mut total = 0;
+        for (i, s) in slots.iter_mut().enumerate() {
+            s.rss_bytes = s.pid.and_then(crate::sysmem::rss_bytes).unwrap_or(0);
+            total += s.rss_bytes;
+            self.metrics
+                .worker_rss_bytes
+                .with_label_values(&[&i.to_string()])
+                .set(s.rss_bytes as i64);
+        }
+        self.metrics.memory_bytes.with_label_values(&["workers"]).set(total as i64);
+        total
+    }
+
+    pub fn worker_pids(&self) -> Vec<u32> {
+        self.lock_slots().iter().filter_map(|s| s.pid).collect()
+    }
+
+    fn spawn_worker(&self, slot: usize) -> std::io::Result<Worker> {
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("worker")
+            .env(WORKER_CONFIG_ENV, &self.worker_env)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true);
+        let address_space = self.config.address_space_mb * 1024 * 1024;
+        // SAFETY: between fork and exec only async-signal-safe calls (prctl, setrlimit).
+        unsafe {
+            cmd.pre_exec(move || {
+                // A worker must not outlive a server killed with SIGKILL.
+                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+                    .map_err(std::io::Error::from)?;
+                if address_space > 0 {
+                    nix::sys::resource::setrlimit(
+                        nix::sys::resource::Resource::RLIMIT_AS,
+                        address_space,
+                        address_space,
+                    )
+                    .map_err(std::io::Error::from)?;
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn()?;
+        let pid = child.id().unwrap_or(0);
+        let stdin = child.stdin.take().ok_or_else(|| std::io::Error::other("worker has no stdin"))?;
+        let stdout = child.stdout.take().ok_or_else(|| std::io::Error::other("worker has no stdout"))?;
+        {
+            let mut slots = self.lock_slots();
+            if let Some(s) = slots.get_mut(slot) {
+                s.pid = Some(pid);
+                s.state = "idle";
+                s.tasks = 0;
+                s.tool = None;
+                s.started = Instant::now();
+            }
+        }
+        tracing::debug!(slot, pid, "worker started");
+        Ok(Worker {
+            slot,
+            child,
+            stdin,
+            stdout: BufReader::new(stdout),
+            pid,
+            tasks: 0,
+        })
+    }
+
+    fn set_state(&self, slot: usize, state: &'static str, tool: Option<&str>) {
+        if let Some(s) = self.lock_slots().get_mut(slot) {
+            s.state = state;
+            s.tool = tool.map(str::to_string);
+            if state == "dead" {
+                s.pid = None;
+            }
+        }
+        let busy = self.lock_slots().iter().filter(|s| s.state == "busy").count();
+        self.metrics.workers_busy.set(busy as i64);
+        self.metrics.workers_up.set(self.up() as i64);
+    }
+
+    fn make_idle(&self, worker: Worker) {
+        self.set_state(worker.slot, "idle", None);
+        if self.shutting_down.load(Ordering::SeqCst) {
+            return; // dropping the worker kills it
+        }
+        let _ = self.idle_tx.send(worker);
+    }
+
+    /// Kills a worker (if alive) and starts a replacement in the background, after a backoff
+    /// that grows with consecutive failures of the slot.
+    fn replace(self: &Arc<Self>, worker: Worker, reason: &'static str, kill: bool) {
+        let Worker {
+            slot,
+            mut child,
+            stdin,
+            pid,
+            ..
+        } = worker;
+        // Closing stdin ends a healthy worker cleanly.
+        drop(stdin);
+        if kill {
+            let _ = child.start_kill();
+            self.metrics.worker_kills.with_label_values(&[reason]).inc();
+        }
+        self.set_state(slot, "dead", None);
+        let failures = {
+            let mut slots = self.lock_slots();
+            match slots.get_mut(slot) {
+                Some(s) => {
+                    if reason != "recycled" {
+                        s.failures += 1;
+                    }
+                    s.restarts += 1;
+                    s.failures
+                }
+                None => 0,
+            }
+        };
+        if reason == "recycled" {
+            tracing::debug!(slot, pid, reason, "worker replaced");
+        } else {
+            tracing::warn!(slot, pid, reason, "worker replaced");
+        }
+        let pool = self.clone();
+        tokio::spawn(async move {
+            // Reap the old process so it leaves no zombie.
+            if tokio::time::timeout(Duration::from_secs(5), child.wait()).await.is_err() {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+            }
+            let mut attempt = failures;
+            loop {
+                if pool.shutting_down.load(Ordering::SeqCst) {
+                    return;
+                }
+                let backoff = if attempt <= 1 {
+                    Duration::ZERO
+                } else {
+                    Duration::from_millis((50u64 << attempt.min(7)).min(5_000))
+                };
+                tokio::time::sleep(backoff).await;
+                match pool.spawn_worker(slot) {
+                    Ok(w) => {
+                        pool.metrics.worker_restarts.with_label_values(&[reason]).inc();
+                        pool.make_idle(w);
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::error!(slot, error = %e, "cannot start a worker; retrying");
+                        attempt += 1;
+                    }
+                }
+            }
+        });
+    }
+
+    /// Takes an idle worker, waiting up to the queue wait; sheds when the queue is full.
+    async fn checkout(&self) -> Result<Worker, PoolError> {
+        if self.shutting_down.load(Ordering::SeqCst) {
+            return Err(PoolError::ShuttingDown);
+        }
+        let waiting = self.waiting.fetch_add(1, Ordering::SeqCst);
+        self.metrics.queue_depth.set((waiting + 1) as i64);
+        struct Leave<'a>(&'a Pool);
+        impl Drop for Leave<'_> {
+            fn drop(&mut self) {
+                let left = self.0.waiting.fetch_sub(1, Ordering::SeqCst) - 1;
+                self.0.metrics.queue_depth.set(left as i64);
+            }
+        }
+        let _leave = Leave(self);
+        if waiting >= self.queue_max {
+            return Err(PoolError::Overloaded {
+                waiting,
+                retry_after: Duration::from_secs(1),
+            });
+        }
+        let started = Instant::now();
+        let got = tokio::time::timeout(self.queue_wait, async {
+            let mut rx = self.idle_rx.lock().await;
+            rx.recv().await
+        })
+        .await;
+        self.metrics.queue_wait.observe(started.elapsed().as_secs_f64());
+        match got {
+            Ok(Some(w)) => Ok(w),
+            Ok(None) => Err(PoolError::ShuttingDown),
+            Err(_) => Err(PoolError::Overloaded {
+                waiting: self.waiting(),
+                retry_after: Duration::from_secs(1),
+            }),
+        }
+    }
+
+    /// Runs one tool call on a worker, within `deadline`.
+    pub async fn call(self: &Arc<Self>, tool: &str, args: Value, deadline: Duration) -> Result<Value, PoolError> {
+        // A request that never reached a worker (its pipe was already broken) is safe to
+        // send to another one; a request that did reach one is not retried.
+        for _attempt in 0..3 {
+            let mut worker = self.checkout().await?;
+            if let Ok(Some(status)) = worker.child.try_wait() {
+                tracing::warn!(slot = worker.slot, %status, "idle worker found dead");
+                self.replace(worker, "died_idle", false);
+                continue;
+            }
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            self.set_state(worker.slot, "busy", Some(tool));
+            self.metrics.worker_tasks.inc();
+            let request = Request::Call {
+                id,
+                tool: tool.to_string(),
+                args: args.clone(),
+            };
+            if write_frame(&mut worker.stdin, &request).await.is_err() {
+                self.replace(worker, "died_idle", true);
+                continue;
+            }
+            return self.await_answer(worker, id, deadline).await;
+        }
+        Err(PoolError::Crashed {
+            detail: "no worker could take the task: each one was found dead".into(),
+        })
+    }
+
+    async fn await_answer(self: &Arc<Self>, mut worker: Worker, id: u64, deadline: Duration) -> Result<Value, PoolError> {
+        let rss_limit = self.config.rss_limit_mb * 1024 * 1024;
+        let pid = worker.pid;
+        let watch_rss = async move {
+            if rss_limit == 0 {
+                return std::future::pending::<u64>().await;
+            }
+            loop {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                if let Some(rss) = crate::sysmem::rss_bytes(pid) {
+                    if rss > rss_limit {
+                        return rss;
+                    }
+                }
+            }
+        };
+        let outcome = tokio::select! {
+            frame = read_frame::<_, Response>(&mut worker.stdout) => Some(frame),
+            _ = tokio::time::sleep(deadline) => None,
+            rss = watch_rss => {
+                self.replace(worker, "memory_cap", true);
+                return Err(PoolError::MemoryCap {
+                    rss_mb: rss / (1024 * 1024),
+                    limit_mb: self.config.rss_limit_mb,
+                });
+            }
+        };
+        match outcome {
+            None => {
+                self.replace(worker, "timeout", true);
+                Err(PoolError::Timeout { deadline })
+            }
+            Some(Ok(Some(response))) if response.id() == id => {
+                worker.tasks += 1;
+                if let Some(s) = self.lock_slots().get_mut(worker.slot) {
+                    s.tasks = worker.tasks;
+                    s.failures = 0;
+                }
+                let result = match response {
+                    Response::Ok { result, .. } => Ok(result),
+                    Response::Err { kind, message, .. } => Err(PoolError::Tool { kind, message }),
+                    Response::Pong { .. } => Err(PoolError::Crashed {
+                        detail: "the worker answered out of turn".into(),
+                    }),
+                };
+                if worker.tasks >= self.config.max_tasks.max(1) {
+                    tracing::info!(slot = worker.slot, pid = worker.pid, "worker recycled after its task limit");
+                    self.replace(worker, "recycled", false);
+                } else {
+                    self.make_idle(worker);
+                }
+                result
+            }
+            Some(Ok(Some(_))) => {
+                self.replace(worker, "protocol_error", true);
+                Err(PoolError::Crashed {
+                    detail: "the worker answered a different request".into(),
+                })
+            }
+            Some(Ok(None)) | Some(Err(_)) => {
+                let status = tokio::time::timeout(Duration::from_secs(2), worker.child.wait()).await;
+                let detail = describe_exit(status.ok().and_then(Result::ok), self.config.address_space_mb);
+                self.replace(worker, "crashed", false);
+                Err(PoolError::Crashed { detail })
+            }
+        }
+    }
+
+    /// Pings idle workers now and then; replaces those that do not answer.
+    async fn pinger(self: Arc<Self>) {
+        let every = Duration::from_secs_f64(self.config.ping_secs.max(0.05));
+        let timeout = Duration::from_secs_f64(self.config.ping_timeout_secs.max(0.05));
+        loop {
+            tokio::time::sleep(every).await;
+            if self.shutting_down.load(Ordering::SeqCst) {
+                return;
+            }
+            let mut idle = Vec::new();
+            if let Ok(mut rx) = self.idle_rx.try_lock() {
+                while let Ok(w) = rx.try_recv() {
+                    idle.push(w);
+                }
+            }
+            for mut worker in idle {
+                let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+                let alive = async {
+                    write_frame(&mut worker.stdin, &Request::Ping { id }).await.ok()?;
+                    let frame = read_frame::<_, Response>(&mut worker.stdout).await.ok()??;
+                    (frame.id() == id).then_some(())
+                };
+                match tokio::time::timeout(timeout, alive).await {
+                    Ok(Some(())) => self.make_idle(worker),
+                    _ => self.replace(worker, "ping_failed", true),
+                }
+            }
+        }
+    }
+
+    /// Stops taking work and ends every idle worker (closing its stdin ends it cleanly).
+    pub async fn shutdown(&self, grace: Duration) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        let mut idle = Vec::new();
+        {
+            let mut rx = self.idle_rx.lock().await;
+            rx.close();
+            while let Ok(w) = rx.try_recv() {
+                idle.push(w);
+            }
+        }
+        for mut w in idle {
+            drop(w.stdin);
+            if tokio::time::timeout(grace, w.child.wait()).await.is_err() {
+                let _ = w.child.start_kill();
+            }
+        }
+    }
+}
+
+fn describe_exit(status: Option<std::process::ExitStatus>, address_space_mb: u64) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match status {
+        Some(s) => match s.signal() {
+            // An allocation past RLIMIT_AS aborts the process.
+            Some(6) => format!(
+                "the worker ran out of memory (its address-space cap is {address_space_mb} MiB) and was stopped"
+            ),
+            Some(9) => "the worker was killed (SIGKILL) while running the task".into(),
+            Some(sig) => format!("the worker died from signal {sig} while running the task"),
+            None => format!("the worker exited with status {} while running the task", s.code().unwrap_or(-1)),
+        },
+        None => "the worker stopped answering while running the task".into(),
+    }
+}
