@@ -1,1 +1,411 @@
 //! Shared by the analysis tools: the key of a whole score, the chordified chords.
+//!
+//! `key_analysis`, `chord_analysis` and `harmony_analysis` must agree with each other and
+//! with music21: the whole-score key is `score.analyze('key')` (AardenEssen over the
+//! duration-weighted pitch classes of every part), the chords are `score.chordify()` with
+//! its rests left out, and a chord's Roman numeral is music21's
+//! `roman.romanNumeralFromChord(chord, key)` in that key.
+
+use music21_rs::analysis::{estimate_key_from_distribution, stream_distribution};
+use music21_rs::{roman_numeral_from_chord, Chord, Key, KeyEstimate, KeyProfile, RomanNumeral};
+use music21_rs::{Pitch, Stream, StreamElement};
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use crate::error::{ToolError, ToolResult};
+use crate::music::parse::catch_engine;
+use crate::music::summary::count_notes;
+use crate::music::timeline::{round, MeasureGrid};
+use crate::tools::ToolContext;
+
+// ---------------------------------------------------------------- keys
+
+/// A key with how well it fits, as the tools report it.
+#[derive(Clone, Debug, Serialize, JsonSchema, PartialEq)]
+pub struct KeyCandidate {
+    /// The tonic as music21 writes it: `F#`, `B-` (flats are `-`).
+    pub tonic: String,
+    /// `major` or `minor`.
+    pub mode: String,
+    /// Pearson correlation of the score's pitch-class durations with the profile in this key.
+    pub correlation: f64,
+    /// As music21 prints the key: lower case for minor, e.g. `f# minor`, `B- major`.
+    pub name: String,
+}
+
+impl KeyCandidate {
+    pub fn of(estimate: &KeyEstimate) -> Self {
+        let key = estimate.key();
+        Self {
+            tonic: tonic_name(key),
+            mode: key.mode().to_string(),
+            correlation: estimate.score(),
+            name: key_label(key),
+        }
+    }
+}
+
+/// A pitch name as music21 writes it: the step and `#` or `-` per semitone (`F#`, `B-`,
+/// `E--`). The engine keeps a flat spelled `b` where it was built from such a name (its key
+/// finder names keys `Eb`, `Ab`), so the name is rebuilt from the step and the alteration;
+/// a microtonal pitch keeps the engine's name.
+pub fn music21_name(pitch: &Pitch) -> String {
+    let name = pitch.name();
+    let Some(step) = name.chars().next() else {
+        return name;
+    };
+    let alter = pitch.alter();
+    if alter.fract() != 0.0 || alter.abs() > 4.0 {
+        return name;
+    }
+    let n = alter.abs() as usize;
+    let modifier = if alter > 0.0 {
+        "#".repeat(n)
+    } else {
+        "-".repeat(n)
+    };
+    format!("{step}{modifier}")
+}
+
+/// A pitch with its octave as music21 writes it: `C#5`, `B-3`.
+pub fn music21_name_with_octave(pitch: &Pitch) -> String {
+    match pitch.octave() {
+        Some(octave) => format!("{}{octave}", music21_name(pitch)),
+        None => music21_name(pitch),
+    }
+}
+
+/// The tonic of a key as music21 writes it (`F#`, `B-`).
+pub fn tonic_name(key: &Key) -> String {
+    music21_name(key.tonic_pitch())
+}
+
+/// A key as music21 prints it: `f# minor`, `B- major` (the step lower case for minor).
+pub fn key_label(key: &Key) -> String {
+    let tonic = tonic_name(key);
+    let tonic = match key.mode() {
+        "minor" => {
+            let mut chars = tonic.chars();
+            let step = chars.next().map(|c| c.to_ascii_lowercase());
+            step.into_iter().chain(chars).collect()
+        }
+        _ => tonic,
+    };
+    format!("{tonic} {}", key.mode())
+}
+
+/// How long each pitch class sounds over the whole score, all parts together, in quarter
+/// notes: what music21's key finders see. An error when nothing pitched sounds.
+pub fn score_distribution(score: &Stream) -> ToolResult<[f64; 12]> {
+    let distribution = catch_engine("reading the pitch classes", || stream_distribution(score))?;
+    match distribution {
+        Some(d) if d.iter().any(|v| *v > 0.0) => Ok(d),
+        _ => Err(ToolError::unsupported(
+            "the score has no sounding pitched notes, so it has no key to find; import a score with notes",
+        )),
+    }
+}
+
+/// Every key ranked by a profile over a pitch-class distribution, best first.
+pub fn rank_keys(profile: KeyProfile, distribution: &[f64; 12]) -> ToolResult<Vec<KeyEstimate>> {
+    let ranked = catch_engine("ranking keys", || {
+        estimate_key_from_distribution(profile, distribution)
+    })?;
+    if ranked.is_empty() {
+        return Err(ToolError::internal("the key finder ranked no keys"));
+    }
+    Ok(ranked)
+}
+
+/// The whole-score key, exactly as music21's `score.analyze('key')`: AardenEssen.
+pub struct ScoreKey {
+    pub key: Key,
+    pub best: KeyCandidate,
+}
+
+pub fn whole_score_key(score: &Stream) -> ToolResult<ScoreKey> {
+    let distribution = score_distribution(score)?;
+    let ranked = rank_keys(KeyProfile::AardenEssen, &distribution)?;
+    let first = &ranked[0];
+    Ok(ScoreKey {
+        key: first.key().clone(),
+        best: KeyCandidate::of(first),
+    })
+}
+
+/// Reads a key given by a person: `G` (major), `g` (minor), `F# minor`, `B- major`,
+/// `Bb major`, `e-`. `arg` names the argument in errors.
+pub fn parse_key_arg(arg: &str, text: &str) -> ToolResult<Key> {
+    let bad = |why: &str| {
+        ToolError::invalid(format!(
+            "{arg} '{}' is not a key ({why}): give a tonic A-G with an optional # or - (flat) and an optional mode major or minor, e.g. \"G\", \"g\", \"F# minor\", \"B- major\"",
+            crate::music::guard::truncate(text, 40)
+        ))
+    };
+    let text = text.trim();
+    if text.is_empty() || text.len() > 40 {
+        return Err(bad(if text.is_empty() {
+            "it is empty"
+        } else {
+            "it is too long"
+        }));
+    }
+    let mut words = text.split_whitespace();
+    let tonic = words.next().unwrap_or_default();
+    let mode = words.next().map(str::to_ascii_lowercase);
+    if words.next().is_some() {
+        return Err(bad("too many words"));
+    }
+    let mut chars = tonic.chars();
+    let step = chars.next().unwrap_or(' ');
+    if !matches!(step.to_ascii_uppercase(), 'A'..='G') {
+        return Err(bad("the tonic must start with a letter A-G"));
+    }
+    let accidentals: String = chars.collect();
+    let modifier = match accidentals.as_str() {
+        "" | "#" | "##" | "-" | "--" => accidentals.clone(),
+        "b" => "-".into(),
+        "bb" => "--".into(),
+        _ => return Err(bad("the accidental must be #, ##, - or --")),
+    };
+    let mode = match mode.as_deref() {
+        Some("major") | Some("maj") => "major",
+        Some("minor") | Some("min") => "minor",
+        Some(_) => return Err(bad("the mode must be major or minor")),
+        None if step.is_ascii_uppercase() => "major",
+        None => "minor",
+    };
+    let name = format!("{}{modifier}", step.to_ascii_uppercase());
+    catch_engine("building the key", || Key::from_tonic_mode(&name, mode))?
+        .map_err(|e| bad(&e.to_string()))
+}
+
+// ---------------------------------------------------------------- chords
+
+/// One chord of the chordified score (rests are left out: they are not chords).
+#[derive(Clone, Debug)]
+pub struct ChordEntry {
+    /// Index among the chords, from 0.
+    pub index: usize,
+    /// Offset from the start of the score in quarter notes (unrounded).
+    pub offset: f64,
+    /// Length in quarter notes (unrounded).
+    pub duration: f64,
+    pub measure: i64,
+    pub beat: f64,
+    pub chord: Chord,
+}
+
+impl ChordEntry {
+    pub fn end(&self) -> f64 {
+        self.offset + self.duration
+    }
+}
+
+/// Refuses scores too large for a whole-score analysis (`limits.max_analysis_notes`).
+pub fn check_analysis_size(ctx: &ToolContext, score: &Stream) -> ToolResult<()> {
+    let counts = count_notes(score);
+    let work = counts.pitches + counts.rests;
+    let max = ctx.config.limits.max_analysis_notes;
+    if work > max {
+        return Err(ToolError::limit(format!(
+            "refused: the score has {work} notes and rests, over the limit limits.max_analysis_notes = {max}; analyse a shorter score"
+        )));
+    }
+    Ok(())
+}
+
+/// The chords of `score.chordify()` in order, each placed on the score's measure grid.
+pub fn chordify(
+    ctx: &ToolContext,
+    score: &Stream,
+    grid: &MeasureGrid,
+) -> ToolResult<Vec<ChordEntry>> {
+    check_analysis_size(ctx, score)?;
+    let chordified = catch_engine("chordifying the score", || score.chordify())?
+        .map_err(|e| ToolError::unsupported(format!("cannot chordify this score: {e}")))?;
+    let mut found: Vec<(f64, f64, Chord)> = chordified
+        .recurse()
+        .into_iter()
+        .filter_map(|(offset, element)| {
+            let chord = match element {
+                StreamElement::Chord(chord) => chord.clone(),
+                StreamElement::Note(note) => Chord::new(vec![note.clone()]).ok()?,
+                _ => return None,
+            };
+            (!chord.is_empty()).then(|| (offset, element.quarter_length(), chord))
+        })
+        .collect();
+    found.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Ok(found
+        .into_iter()
+        .enumerate()
+        .map(|(index, (offset, duration, chord))| {
+            let pos = grid.position(offset);
+            ChordEntry {
+                index,
+                offset,
+                duration,
+                measure: pos.measure,
+                beat: pos.beat,
+                chord,
+            }
+        })
+        .collect())
+}
+
+/// music21's `romanNumeralFromChord(chord, key)`; nothing when the chord has no root or
+/// the engine cannot name it.
+pub fn roman_of(chord: &Chord, key: &Key) -> Option<RomanNumeral> {
+    catch_engine("naming a Roman numeral", || {
+        roman_numeral_from_chord(chord, Some(key))
+    })
+    .ok()?
+    .ok()
+    .flatten()
+}
+
+/// The pitches of a chord with their octaves (`A3`, `C#5`, `B-4`).
+pub fn pitch_names(chord: &Chord) -> Vec<String> {
+    chord
+        .pitches()
+        .iter()
+        .map(music21_name_with_octave)
+        .collect()
+}
+
+/// Rounds for display (offsets and beats are reported to 1/10000 of a quarter).
+pub fn display(x: f64) -> f64 {
+    round(x)
+}
+
+// ---------------------------------------------------------------- test support
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use serde_json::{json, Value};
+
+    use crate::config::Config;
+    use crate::error::ToolError;
+    use crate::tools::{Registry, ToolContext};
+
+    /// A context over a fresh store in a temporary directory (kept alive by the guard),
+    /// with the shared corpus configured when it exists.
+    pub fn context() -> (tempfile::TempDir, ToolContext) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::default();
+        config.server.data_dir = dir.path().join("data");
+        if let Some(corpus) = shared_corpus() {
+            config.corpus.dirs = vec![corpus];
+        }
+        let ctx = ToolContext::open(config).expect("open context");
+        (dir, ctx)
+    }
+
+    /// `../shared/corpus` next to the crate, when present.
+    pub fn shared_corpus() -> Option<std::path::PathBuf> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+        dir.join("bach/bwv66.6.mxl").is_file().then_some(dir)
+    }
+
+    pub fn call(ctx: &ToolContext, tool: &str, args: Value) -> Result<Value, ToolError> {
+        Registry::new().call(ctx, tool, args)
+    }
+
+    pub fn import_text(ctx: &ToolContext, id: &str, text: &str) {
+        call(
+            ctx,
+            "import_score",
+            json!({"score_id": id, "source": text, "source_type": "text"}),
+        )
+        .unwrap_or_else(|e| panic!("import {id}: {e}"));
+    }
+
+    /// Imports bwv66.6 from the shared corpus; false (test should skip) when it is absent.
+    pub fn import_bwv66(ctx: &ToolContext, id: &str) -> bool {
+        if shared_corpus().is_none() {
+            eprintln!("skipping: ../shared/corpus not found");
+            return false;
+        }
+        call(
+            ctx,
+            "import_score",
+            json!({"score_id": id, "source": "bach/bwv66.6", "source_type": "corpus"}),
+        )
+        .unwrap_or_else(|e| panic!("import bwv66.6: {e}"));
+        true
+    }
+
+    /// Four parts (soprano, alto, tenor, bass) of MusicXML in 4/4 with `fifths` in the key
+    /// signature, one quarter per division. Each voice is a list of `PITCH:QUARTERS` tokens,
+    /// `F#4:2` or `B-3:1`, an `f` after the length for a fermata (`C5:4f`), and `|` between
+    /// measures.
+    pub fn four_parts(fifths: i32, voices: [&str; 4]) -> String {
+        let names = ["Soprano", "Alto", "Tenor", "Bass"];
+        let mut xml = String::from(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<score-partwise version=\"3.1\">\n<part-list>\n",
+        );
+        for (i, name) in names.iter().enumerate() {
+            xml.push_str(&format!(
+                "<score-part id=\"P{}\"><part-name>{name}</part-name></score-part>\n",
+                i + 1
+            ));
+        }
+        xml.push_str("</part-list>\n");
+        for (i, voice) in voices.iter().enumerate() {
+            let (sign, line) = if i == 3 { ("F", 4) } else { ("G", 2) };
+            xml.push_str(&format!(
+                "<part id=\"P{}\">\n<measure number=\"1\"><attributes><divisions>1</divisions><key><fifths>{fifths}</fifths></key><time><beats>4</beats><beat-type>4</beat-type></time><clef><sign>{sign}</sign><line>{line}</line></clef></attributes>\n",
+                i + 1
+            ));
+            let mut measure = 1;
+            for token in voice.split_whitespace() {
+                if token == "|" {
+                    measure += 1;
+                    xml.push_str(&format!("</measure>\n<measure number=\"{measure}\">\n"));
+                    continue;
+                }
+                let (pitch, length) = token.split_once(':').expect("PITCH:QUARTERS");
+                let fermata = length.ends_with('f');
+                let quarters: u32 = length.trim_end_matches('f').parse().expect("quarters");
+                let step = &pitch[..1];
+                let octave = &pitch[pitch.len() - 1..];
+                let alter = match &pitch[1..pitch.len() - 1] {
+                    "#" => "<alter>1</alter>",
+                    "-" => "<alter>-1</alter>",
+                    _ => "",
+                };
+                let kind = match quarters {
+                    1 => "quarter",
+                    2 => "half",
+                    _ => "whole",
+                };
+                let notations = if fermata {
+                    "<notations><fermata/></notations>"
+                } else {
+                    ""
+                };
+                xml.push_str(&format!(
+                    "<note><pitch><step>{step}</step>{alter}<octave>{octave}</octave></pitch><duration>{quarters}</duration><type>{kind}</type>{notations}</note>\n"
+                ));
+            }
+            xml.push_str("</measure>\n</part>\n");
+        }
+        xml.push_str("</score-partwise>\n");
+        xml
+    }
+
+    /// A four-part phrase in G major: I IV V(fermata) | I ii6 V7 | I(fermata), the soprano
+    /// ending on G: a half cadence in measure 1, a perfect authentic one in measure 3.
+    pub fn g_major_chorale() -> String {
+        four_parts(
+            1,
+            [
+                "B4:1 C5:1 D5:2f | D5:1 C5:1 A4:2 | G4:4f",
+                "G4:1 G4:1 F#4:2f | G4:1 E4:1 F#4:2 | D4:4f",
+                "D4:1 E4:1 A3:2f | B3:1 A3:1 C4:2 | B3:4f",
+                "G3:1 C3:1 D3:2f | G3:1 C3:1 D3:2 | G2:4f",
+            ],
+        )
+    }
+}
