@@ -261,8 +261,12 @@ pub struct ImportLimits {
     pub max_humdrum_spines: usize,
     /// Most tracks in a MIDI file.
     pub max_midi_tracks: usize,
-    /// Most notes (parts x notes) a voice-leading or export pass is asked to walk.
+    /// Most notes and rests an analysis, export or transposition is asked to walk.
     pub max_analysis_notes: usize,
+    /// Most notes a voice-leading analysis walks: it compares every pair of parts at every
+    /// moment, so its cost grows much faster than the score (20,000 notes: 0.4 s;
+    /// 80,000: 6 s).
+    pub max_voice_leading_notes: usize,
 }
 
 impl Default for ImportLimits {
@@ -279,6 +283,7 @@ impl Default for ImportLimits {
             max_humdrum_spines: 64,
             max_midi_tracks: 256,
             max_analysis_notes: 2_000_000,
+            max_voice_leading_notes: 100_000,
         }
     }
 }
@@ -293,24 +298,7 @@ pub struct CorpusConfig {
     pub allowed_dirs: Vec<PathBuf>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct StressConfig {
-    /// Run length, as `90s`, `10m`, `1h`.
-    pub duration: String,
-    pub users: u32,
-    pub seed: u64,
-}
-
-impl Default for StressConfig {
-    fn default() -> Self {
-        Self {
-            duration: "60s".into(),
-            users: 10,
-            seed: 1,
-        }
-    }
-}
+pub use crate::stress::config::StressConfig;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -478,6 +466,10 @@ impl Config {
             ("limits.max_humdrum_spines", self.limits.max_humdrum_spines),
             ("limits.max_midi_tracks", self.limits.max_midi_tracks),
             ("limits.max_analysis_notes", self.limits.max_analysis_notes),
+            (
+                "limits.max_voice_leading_notes",
+                self.limits.max_voice_leading_notes,
+            ),
         ] {
             if value == 0 {
                 return Err(invalid(key, "must be at least 1".into()));
@@ -512,13 +504,11 @@ impl Config {
                 return Err(invalid(&format!("server.deadlines.tools.{tool}"), "must be positive".into()));
             }
         }
-        parse_duration(&self.stress.duration)
-            .map_err(|m| invalid("stress.duration", m))?;
+        self.stress
+            .validate()
+            .map_err(|(key, message)| invalid(&key, message))?;
         parse_duration(&self.monitor.interval)
             .map_err(|m| invalid("monitor.interval", m))?;
-        if self.stress.users == 0 {
-            return Err(invalid("stress.users", "must be at least 1".into()));
-        }
         Ok(())
     }
 }

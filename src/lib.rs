@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod music;
 pub mod resilience;
 pub mod server;
+pub mod stress;
 pub mod store;
 pub mod sysmem;
 pub mod tools;

@@ -28,6 +28,13 @@ fn not_built(name: &str, issue: u32) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// Prints to stdout; a closed pipe (`| head`) ends the output quietly instead of panicking.
+fn print_out(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}").and_then(|_| out.flush());
+}
+
 fn usage_error(message: impl std::fmt::Display) -> ExitCode {
     eprintln!("music21-prod tool: {message}");
     ExitCode::from(2)
@@ -37,7 +44,7 @@ fn run_tool(args: ToolArgs) -> ExitCode {
     let registry = Registry::new();
     if args.list {
         for tool in registry.tools() {
-            println!("{:<24} {}", tool.name, tool.description);
+            print_out(&format!("{:<24} {}", tool.name, tool.description));
         }
         return ExitCode::SUCCESS;
     }
@@ -57,7 +64,7 @@ fn run_tool(args: ToolArgs) -> ExitCode {
             "inputSchema": def.input_schema,
             "outputSchema": def.output_schema,
         });
-        println!("{}", serde_json::to_string_pretty(&schemas).unwrap_or_default());
+        print_out(&serde_json::to_string_pretty(&schemas).unwrap_or_default());
         return ExitCode::SUCCESS;
     }
     let text = match &args.args_file {
@@ -94,7 +101,7 @@ fn run_tool(args: ToolArgs) -> ExitCode {
     };
     match registry.call(&ctx, name, json) {
         Ok(value) => {
-            println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+            print_out(&serde_json::to_string_pretty(&value).unwrap_or_default());
             ExitCode::SUCCESS
         }
         Err(e) => {

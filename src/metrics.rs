@@ -168,8 +168,11 @@ impl Default for Metrics {
     }
 }
 
-/// A parsed sample of Prometheus text: (name, labels, value). For `monitor` and `stress`.
-pub fn parse_text(text: &str) -> Vec<(String, Vec<(String, String)>, f64)> {
+/// One sample of Prometheus text: metric name, labels, value.
+pub type Sample = (String, Vec<(String, String)>, f64);
+
+/// Parses Prometheus text exposition into samples. For `monitor` and `stress`.
+pub fn parse_text(text: &str) -> Vec<Sample> {
     let mut out = Vec::new();
     for line in text.lines() {
         if line.starts_with('#') || line.trim().is_empty() {

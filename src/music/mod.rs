@@ -4,6 +4,7 @@
 pub mod corpus;
 pub mod format;
 pub mod guard;
+pub mod melody;
 pub mod parse;
 pub mod summary;
 pub mod timeline;

@@ -76,9 +76,7 @@ impl RateLimiter {
         let mut client_tat = clients.get(client).copied();
         self.per_client.check(&mut client_tat, now)?;
         let mut g = *global_tat;
-        if let Err(e) = self.global.check(&mut g, now) {
-            return Err(e);
-        }
+        self.global.check(&mut g, now)?;
         *global_tat = g;
         if let Some(t) = client_tat {
             clients.insert(client.to_string(), t);

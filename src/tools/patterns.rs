@@ -1,22 +1,1089 @@
-//! TEMPORARY: being written (see issue 2).
+//! `pattern_recognition`: repeated melodic motifs (exact and transposed), melodic sequences,
+//! rhythmic motifs and phrases, part by part.
+//!
+//! Each part is read as its melodic line (`crate::music::melody`): a tied note once, a
+//! chord by its top note, the highest voice where a part has several. Motifs never span a
+//! rest. Lengths are counted in notes. The work is bounded: motifs of `min_length` to
+//! `min(min_length + 5, 12)` notes, occurrences of one motif never overlap, only maximal
+//! motifs are kept, and every list is capped with its full count beside it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::RangeInclusive;
+
+use music21_rs::{Interval, Stream};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ToolError, ToolResult};
+use crate::music::melody::{
+    cents_between, generic_directed, melody_of, pitch_label, segments, MelodyItem, MelodyNote, EPS,
+};
+use crate::music::summary::count_notes;
+use crate::music::timeline::{part_name, parts_of, round, MeasureGrid, Position};
+use crate::tools::voice_leading::PartRef;
 use crate::tools::{tool, ToolContext, ToolDef};
 
+/// Motifs (and sequences) returned per category.
+pub const MAX_PER_CATEGORY: usize = 50;
+/// Occurrences returned per motif.
+pub const MAX_OCCURRENCES: usize = 100;
+/// Phrases returned.
+pub const MAX_PHRASES: usize = 500;
+/// The longest motif looked for, whatever `min_length` is (unless `min_length` is longer).
+pub const LONGEST_MOTIF: usize = 12;
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PatternType {
+    /// Melodic motifs and sequences.
+    Melodic,
+    /// Rhythmic motifs.
+    Rhythmic,
+    /// Both.
+    #[default]
+    Both,
+}
+
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Args {
+    /// Id of a stored score.
     pub score_id: String,
+    /// Which patterns to look for: `melodic`, `rhythmic` or `both` (default). Phrases are
+    /// always given.
+    #[serde(default)]
+    pub pattern_type: PatternType,
+    /// The shortest motif, in notes (2-16, default 3). Motifs up to min_length + 5 notes
+    /// (at most 12, or min_length itself when that is longer) are looked for.
+    #[serde(default = "default_min_length")]
+    #[schemars(range(min = 2, max = 16))]
+    pub min_length: i64,
+}
+
+fn default_min_length() -> i64 {
+    3
+}
+
+/// Where one occurrence of a motif stands.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct Occurrence {
+    pub part: PartRef,
+    /// Measure of the first note.
+    pub measure: i64,
+    /// Beat of the first note, from 1.
+    pub beat: f64,
+    /// Offset of the first note, in quarter notes.
+    pub offset: f64,
+    /// Where the last note starts.
+    pub end: Position,
+}
+
+/// One occurrence of a melodic motif.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct MelodicOccurrence {
+    #[serde(flatten)]
+    pub at: Occurrence,
+    /// The notes, with octave.
+    pub pitches: Vec<String>,
+    /// Semitones from the motif's first occurrence (0: the same pitches).
+    pub transposition: f64,
+}
+
+/// A melodic motif: an interval sequence that recurs.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct MelodicMotif {
+    /// Notes in the motif (one more than its intervals).
+    pub length: usize,
+    /// The intervals in semitones (what makes two occurrences the same motif).
+    pub intervals_semitones: Vec<f64>,
+    /// The intervals as music21 names them, directed, in the first occurrence (`M2`, `m-3`).
+    pub intervals: Vec<String>,
+    /// The generic (diatonic) intervals of the first occurrence, directed: 2 a step up, -3
+    /// a third down, 1 a repeated note.
+    pub generic: Vec<i64>,
+    /// Occurrences in the whole score (non-overlapping within a part).
+    pub occurrences_total: usize,
+    /// How many different starting pitches the motif is heard from.
+    pub pitch_levels: usize,
+    /// Occurrences that repeat an earlier one's exact pitches (occurrences - pitch levels).
+    pub exact_repeats: usize,
+    /// Occurrences at a new pitch level after the first (pitch levels - 1).
+    pub transposed_repeats: usize,
+    /// The ranking score: occurrences x length.
+    pub score: usize,
+    /// The occurrences, in score order, at most 100.
+    pub occurrences: Vec<MelodicOccurrence>,
+    pub occurrences_truncated: bool,
+}
+
+/// One statement of a melodic sequence.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct Statement {
+    pub measure: i64,
+    pub beat: f64,
+    pub offset: f64,
+    pub pitches: Vec<String>,
+}
+
+/// A melodic sequence: a motif stated again straight after itself, each time moved by the
+/// same diatonic step.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct MelodicSequence {
+    pub part: PartRef,
+    /// Notes in each statement.
+    pub length: usize,
+    /// How many statements follow one another (at least 2).
+    pub statements: usize,
+    /// Notes covered by the whole sequence.
+    pub notes: usize,
+    /// The motif's generic (diatonic) intervals, directed.
+    pub generic: Vec<i64>,
+    /// The first statement's intervals in semitones.
+    pub intervals_semitones: Vec<f64>,
+    /// The diatonic step from each statement to the next, directed (-2: a step down).
+    pub step_generic: i64,
+    /// The same steps in semitones, statement to statement.
+    pub step_semitones: Vec<f64>,
+    /// A real (exact) sequence: every statement has the same intervals in semitones and
+    /// moves by the same semitones; otherwise a tonal one.
+    pub real: bool,
+    pub start: Position,
+    /// Where the last note of the sequence starts.
+    pub end: Position,
+    pub statements_at: Vec<Statement>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct Output {}
-
-pub fn tool_def() -> ToolDef {
-    tool("pattern_recognition", "not yet", true, run)
+pub struct MelodicPatterns {
+    /// Maximal repeated motifs found (before the cap).
+    pub motifs_total: usize,
+    /// Of those, motifs with at least one exact repeat.
+    pub motifs_with_exact_repeats: usize,
+    /// Of those, motifs heard at two or more pitch levels.
+    pub motifs_with_transposed_repeats: usize,
+    /// The top motifs by occurrences x length, at most 50.
+    pub motifs: Vec<MelodicMotif>,
+    /// Melodic sequences found (before the cap).
+    pub sequences_total: usize,
+    /// The longest sequences (by notes covered), at most 50.
+    pub sequences: Vec<MelodicSequence>,
 }
 
-fn run(_ctx: &ToolContext, _args: Args) -> ToolResult<Output> {
-    Err(ToolError::unsupported("not yet implemented"))
+/// A rhythmic motif: a run of durations that recurs.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct RhythmicMotif {
+    /// Notes in the motif.
+    pub length: usize,
+    /// The durations in quarter notes (a tied note counts once, at its full length).
+    pub durations: Vec<f64>,
+    pub occurrences_total: usize,
+    /// The ranking score: occurrences x length.
+    pub score: usize,
+    pub occurrences: Vec<Occurrence>,
+    pub occurrences_truncated: bool,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RhythmicPatterns {
+    /// Maximal repeated rhythmic motifs found (before the cap).
+    pub motifs_total: usize,
+    /// The top motifs by occurrences x length, at most 50.
+    pub motifs: Vec<RhythmicMotif>,
+}
+
+/// Why a phrase ends where it does.
+#[derive(Clone, Copy, Debug, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PhraseEnd {
+    /// A fermata on its last note, or in another part over it.
+    Fermata,
+    /// A rest follows.
+    Rest,
+    /// Its last note is at least twice the part's median note length and ends at a barline.
+    LongNote,
+    /// The part ends.
+    End,
+}
+
+/// One phrase of one part.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct Phrase {
+    pub part: PartRef,
+    /// The phrase's number within its part, from 1.
+    pub number: usize,
+    pub start_measure: i64,
+    pub start_beat: f64,
+    /// Measure of the phrase's last note.
+    pub end_measure: i64,
+    pub end_beat: f64,
+    pub start_offset: f64,
+    /// Where the last note stops sounding.
+    pub end_offset: f64,
+    /// Measures the phrase touches (null when the score has no measures).
+    pub length_measures: Option<usize>,
+    pub length_notes: usize,
+    pub duration_quarters: f64,
+    pub ends_with: PhraseEnd,
+}
+
+/// Phrases of one part, counted.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct PartPhrases {
+    pub part: PartRef,
+    pub phrases: usize,
+    /// Median note length of the part, in quarter notes (what "long" is measured against).
+    pub median_note_quarters: f64,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Phrases {
+    pub total: usize,
+    pub by_part: Vec<PartPhrases>,
+    /// Mean phrase length in measures (null when the score has no measures).
+    pub mean_length_measures: Option<f64>,
+    pub mean_length_notes: f64,
+    /// How many phrases touch each number of measures.
+    pub length_histogram: BTreeMap<usize, usize>,
+    /// The phrases, part by part, at most 500.
+    pub phrases: Vec<Phrase>,
+    pub truncated: bool,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Output {
+    pub score_id: String,
+    pub pattern_type: PatternType,
+    pub min_length: usize,
+    /// The longest motif looked for.
+    pub max_length: usize,
+    pub parts: Vec<PartRef>,
+    /// Notes in the melodic lines read (tied notes once).
+    pub notes_analysed: usize,
+    /// Present unless pattern_type is `rhythmic`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub melodic: Option<MelodicPatterns>,
+    /// Present unless pattern_type is `melodic`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rhythmic: Option<RhythmicPatterns>,
+    pub phrases: Phrases,
+}
+
+pub fn tool_def() -> ToolDef {
+    tool(
+        "pattern_recognition",
+        "Patterns in each part's melodic line (tied notes once, the top note of chords): repeated melodic motifs as interval sequences (semitones and music21 interval names) with exact and transposed repeats, melodic sequences (a motif restated straight after itself a consistent step away), rhythmic motifs (recurring duration patterns), and phrases (split at rests, fermatas, and long notes ending at a barline). Lengths in notes, min_length 2-16 (default 3); the top 50 per category by occurrences x length, each occurrence with part, measure and beat.",
+        true,
+        run,
+    )
+}
+
+/// A run of notes of one part unbroken by a rest.
+struct Segment<'a> {
+    part: usize,
+    notes: Vec<&'a MelodyNote>,
+}
+
+/// A recurring window of elements: its length in notes and where it occurs, as
+/// (segment, first note) pairs.
+struct Found {
+    length: usize,
+    occurrences: Vec<(usize, usize)>,
+}
+
+/// Windows of elements and where each occurs, as (segment, first note) pairs.
+type Windows<'a> = HashMap<&'a [i64], Vec<(usize, usize)>>;
+
+/// Finds every window of `elements` (one vector per segment) that recurs, for motifs of
+/// `lengths` notes, a motif of L notes being L - `shift` elements. Occurrences of one window
+/// never overlap within a segment (taken greedily from the left). A motif is dropped when
+/// a motif one note longer, within `lengths`, holds every occurrence of it.
+fn repeated(elements: &[Vec<i64>], lengths: RangeInclusive<usize>, shift: usize) -> Vec<Found> {
+    let (lo, hi) = (*lengths.start(), *lengths.end());
+    let mut maps: Vec<Windows<'_>> = Vec::new();
+    for length in lo..=hi {
+        let width = length - shift;
+        let mut map: Windows<'_> = HashMap::new();
+        for (s, els) in elements.iter().enumerate() {
+            if width == 0 || els.len() < width {
+                continue;
+            }
+            for i in 0..=els.len() - width {
+                let list = map.entry(&els[i..i + width]).or_default();
+                if let Some(&(ls, li)) = list.last() {
+                    if ls == s && i < li + length {
+                        continue;
+                    }
+                }
+                list.push((s, i));
+            }
+        }
+        map.retain(|_, occ| occ.len() >= 2);
+        maps.push(map);
+    }
+    let mut out = Vec::new();
+    for (level, map) in maps.iter().enumerate() {
+        let length = lo + level;
+        let width = length - shift;
+        let longer = maps.get(level + 1);
+        for occurrences in map.values() {
+            if let Some(longer) = longer {
+                let same = |next: Vec<Option<i64>>| -> Option<i64> {
+                    let first = (*next.first()?)?;
+                    next.iter().all(|e| *e == Some(first)).then_some(first)
+                };
+                let right = same(
+                    occurrences
+                        .iter()
+                        .map(|&(s, i)| elements[s].get(i + width).copied())
+                        .collect(),
+                );
+                if right.is_some() {
+                    let (s, i) = occurrences[0];
+                    let key = &elements[s][i..i + width + 1];
+                    if longer
+                        .get(key)
+                        .is_some_and(|o| o.len() == occurrences.len())
+                    {
+                        continue;
+                    }
+                }
+                let left = same(
+                    occurrences
+                        .iter()
+                        .map(|&(s, i)| i.checked_sub(1).and_then(|j| elements[s].get(j).copied()))
+                        .collect(),
+                );
+                if left.is_some() {
+                    let (s, i) = occurrences[0];
+                    let key = &elements[s][i - 1..i + width];
+                    if longer
+                        .get(key)
+                        .is_some_and(|o| o.len() == occurrences.len())
+                    {
+                        continue;
+                    }
+                }
+            }
+            out.push(Found {
+                length,
+                occurrences: occurrences.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// Ranks by occurrences x length, then length, then the first occurrence.
+fn rank(found: &mut [Found]) {
+    found.sort_by(|a, b| {
+        (b.occurrences.len() * b.length)
+            .cmp(&(a.occurrences.len() * a.length))
+            .then(b.length.cmp(&a.length))
+            .then(a.occurrences.first().cmp(&b.occurrences.first()))
+    });
+}
+
+/// Rhythm keys: quarter lengths in units fine enough for any usual tuplet.
+fn duration_key(quarters: f64) -> i64 {
+    (quarters * 10_080.0).round() as i64
+}
+
+fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
+    let min_length = args.min_length;
+    if !(2..=16).contains(&min_length) {
+        return Err(ToolError::invalid(format!(
+            "min_length must be between 2 and 16 notes, got {min_length}; pass e.g. \"min_length\": 3"
+        )));
+    }
+    let min_length = min_length as usize;
+    let max_length = (min_length + 5).min(LONGEST_MOTIF).max(min_length);
+
+    let loaded = ctx.load(&args.score_id)?;
+    let score: &Stream = &loaded.score;
+    let counts = count_notes(score);
+    let notes = counts.notes + counts.chords;
+    let limit = ctx.config.limits.max_analysis_notes;
+    if notes > limit {
+        return Err(ToolError::limit(format!(
+            "score '{}' has {notes} notes and chords, over the limit limits.max_analysis_notes = {limit}; raise the limit in the config or import an excerpt",
+            args.score_id
+        )));
+    }
+
+    let grid = MeasureGrid::of(score);
+    let part_streams = parts_of(score);
+    let parts: Vec<PartRef> = part_streams
+        .iter()
+        .enumerate()
+        .map(|(index, part)| PartRef {
+            index,
+            name: part_name(part, index),
+        })
+        .collect();
+    let lines: Vec<Vec<MelodyItem>> = part_streams.iter().map(|p| melody_of(p)).collect();
+    let segs: Vec<Segment<'_>> = lines
+        .iter()
+        .enumerate()
+        .flat_map(|(part, line)| {
+            segments(line)
+                .into_iter()
+                .map(move |notes| Segment { part, notes })
+        })
+        .collect();
+    let notes_analysed = segs.iter().map(|s| s.notes.len()).sum();
+    let lengths = min_length..=max_length;
+    let part_ref = |i: usize| {
+        parts.get(i).cloned().unwrap_or_else(|| PartRef {
+            index: i,
+            name: format!("Part {}", i + 1),
+        })
+    };
+    let occurrence = |seg: &Segment<'_>, start: usize, length: usize| -> Occurrence {
+        let first = grid.position(seg.notes[start].offset);
+        Occurrence {
+            part: part_ref(seg.part),
+            measure: first.measure,
+            beat: first.beat,
+            offset: first.offset,
+            end: grid.position(seg.notes[start + length - 1].offset),
+        }
+    };
+
+    let melodic = (args.pattern_type != PatternType::Rhythmic).then(|| {
+        let intervals: Vec<Vec<i64>> = segs
+            .iter()
+            .map(|s| {
+                s.notes
+                    .windows(2)
+                    .map(|w| cents_between(&w[0].pitch, &w[1].pitch))
+                    .collect()
+            })
+            .collect();
+        let mut found = repeated(&intervals, lengths.clone(), 1);
+        rank(&mut found);
+        let levels_of = |f: &Found| {
+            let mut starts: Vec<i64> = f
+                .occurrences
+                .iter()
+                .map(|&(s, i)| (segs[s].notes[i].pitch.ps() * 100.0).round() as i64)
+                .collect();
+            starts.sort_unstable();
+            starts.dedup();
+            starts.len()
+        };
+        let levels: Vec<usize> = found.iter().map(levels_of).collect();
+        let motifs = found
+            .iter()
+            .zip(&levels)
+            .take(MAX_PER_CATEGORY)
+            .map(|(f, &pitch_levels)| melodic_motif(f, pitch_levels, &segs, &occurrence))
+            .collect();
+        let sequences = find_sequences(&segs, lengths.clone());
+        MelodicPatterns {
+            motifs_total: found.len(),
+            motifs_with_exact_repeats: found
+                .iter()
+                .zip(&levels)
+                .filter(|(f, l)| f.occurrences.len() > **l)
+                .count(),
+            motifs_with_transposed_repeats: levels.iter().filter(|l| **l > 1).count(),
+            motifs,
+            sequences_total: sequences.len(),
+            sequences: sequences
+                .iter()
+                .take(MAX_PER_CATEGORY)
+                .map(|c| melodic_sequence(c, &segs, &grid, &part_ref))
+                .collect(),
+        }
+    });
+
+    let rhythmic = (args.pattern_type != PatternType::Melodic).then(|| {
+        let durations: Vec<Vec<i64>> = segs
+            .iter()
+            .map(|s| s.notes.iter().map(|n| duration_key(n.duration)).collect())
+            .collect();
+        let mut found = repeated(&durations, lengths.clone(), 0);
+        rank(&mut found);
+        let motifs = found
+            .iter()
+            .take(MAX_PER_CATEGORY)
+            .map(|f| {
+                let (s, i) = f.occurrences[0];
+                RhythmicMotif {
+                    length: f.length,
+                    durations: segs[s].notes[i..i + f.length]
+                        .iter()
+                        .map(|n| round(n.duration))
+                        .collect(),
+                    occurrences_total: f.occurrences.len(),
+                    score: f.occurrences.len() * f.length,
+                    occurrences: f
+                        .occurrences
+                        .iter()
+                        .take(MAX_OCCURRENCES)
+                        .map(|&(s, i)| occurrence(&segs[s], i, f.length))
+                        .collect(),
+                    occurrences_truncated: f.occurrences.len() > MAX_OCCURRENCES,
+                }
+            })
+            .collect();
+        RhythmicPatterns {
+            motifs_total: found.len(),
+            motifs,
+        }
+    });
+
+    let phrases = find_phrases(&lines, &grid, &part_ref, score.end_offset());
+
+    Ok(Output {
+        score_id: loaded.meta.score_id.clone(),
+        pattern_type: args.pattern_type,
+        min_length,
+        max_length,
+        parts: parts.clone(),
+        notes_analysed,
+        melodic,
+        rhythmic,
+        phrases,
+    })
+}
+
+fn melodic_motif(
+    f: &Found,
+    pitch_levels: usize,
+    segs: &[Segment<'_>],
+    occurrence: &dyn Fn(&Segment<'_>, usize, usize) -> Occurrence,
+) -> MelodicMotif {
+    let (s0, i0) = f.occurrences[0];
+    let first = &segs[s0].notes[i0..i0 + f.length];
+    let base = first[0].pitch.ps();
+    let total = f.occurrences.len();
+    MelodicMotif {
+        length: f.length,
+        intervals_semitones: first
+            .windows(2)
+            .map(|w| round(w[1].pitch.ps() - w[0].pitch.ps()))
+            .collect(),
+        intervals: first
+            .windows(2)
+            .map(|w| {
+                Interval::between_pitches(&w[0].pitch, &w[1].pitch)
+                    .map(|i| i.directed_name())
+                    .unwrap_or_else(|_| "?".into())
+            })
+            .collect(),
+        generic: first
+            .windows(2)
+            .map(|w| generic_directed(&w[0].pitch, &w[1].pitch))
+            .collect(),
+        occurrences_total: total,
+        pitch_levels,
+        exact_repeats: total - pitch_levels,
+        transposed_repeats: pitch_levels.saturating_sub(1),
+        score: total * f.length,
+        occurrences: f
+            .occurrences
+            .iter()
+            .take(MAX_OCCURRENCES)
+            .map(|&(s, i)| {
+                let notes = &segs[s].notes[i..i + f.length];
+                MelodicOccurrence {
+                    at: occurrence(&segs[s], i, f.length),
+                    pitches: notes.iter().map(|n| pitch_label(&n.pitch)).collect(),
+                    transposition: round(notes[0].pitch.ps() - base),
+                }
+            })
+            .collect(),
+        occurrences_truncated: total > MAX_OCCURRENCES,
+    }
+}
+
+/// A sequence found: segment, first note, notes per statement, statements.
+struct SeqFound {
+    seg: usize,
+    start: usize,
+    length: usize,
+    statements: usize,
+}
+
+/// Melodic sequences: a window of `length` notes followed at once by windows with the same
+/// generic intervals, each starting the same diatonic step (not a unison) from the one
+/// before. A plain run of one interval (a scale, an arpeggio, a repeated note) is not a
+/// sequence. Overlapping finds keep the one covering most notes.
+fn find_sequences(segs: &[Segment<'_>], lengths: RangeInclusive<usize>) -> Vec<SeqFound> {
+    let mut candidates = Vec::new();
+    for (si, seg) in segs.iter().enumerate() {
+        let n = seg.notes.len();
+        let generic: Vec<i64> = seg
+            .notes
+            .windows(2)
+            .map(|w| generic_directed(&w[0].pitch, &w[1].pitch))
+            .collect();
+        let step = |a: usize, b: usize| generic_directed(&seg.notes[a].pitch, &seg.notes[b].pitch);
+        for length in lengths.clone() {
+            let width = length - 1;
+            let mut i = 0;
+            while i + 2 * length <= n {
+                let pattern = &generic[i..i + width];
+                let first_step = step(i, i + length);
+                let mut statements = 1;
+                if first_step != 1 {
+                    while i + (statements + 1) * length <= n {
+                        let at = i + statements * length;
+                        if generic[at..at + width] != *pattern
+                            || step(at - length, at) != first_step
+                        {
+                            break;
+                        }
+                        statements += 1;
+                    }
+                }
+                let covered = statements * length;
+                let span = &generic[i..i + covered - 1];
+                let plain = span.iter().all(|g| *g == span[0]);
+                if statements >= 2 && !plain {
+                    candidates.push(SeqFound {
+                        seg: si,
+                        start: i,
+                        length,
+                        statements,
+                    });
+                }
+                i += 1;
+            }
+        }
+    }
+    candidates.sort_by(|a, b| {
+        (b.statements * b.length)
+            .cmp(&(a.statements * a.length))
+            .then(b.length.cmp(&a.length))
+            .then((a.seg, a.start).cmp(&(b.seg, b.start)))
+    });
+    let mut covered: Vec<Vec<bool>> = segs.iter().map(|s| vec![false; s.notes.len()]).collect();
+    let mut taken: Vec<SeqFound> = Vec::new();
+    for c in candidates {
+        let end = c.start + c.statements * c.length;
+        let Some(span) = covered.get_mut(c.seg).and_then(|n| n.get_mut(c.start..end)) else {
+            continue;
+        };
+        if span.iter().any(|taken| *taken) {
+            continue;
+        }
+        span.fill(true);
+        taken.push(c);
+    }
+    taken
+}
+
+fn melodic_sequence(
+    c: &SeqFound,
+    segs: &[Segment<'_>],
+    grid: &MeasureGrid,
+    part_ref: &dyn Fn(usize) -> PartRef,
+) -> MelodicSequence {
+    let seg = &segs[c.seg];
+    let statement = |k: usize| &seg.notes[c.start + k * c.length..c.start + (k + 1) * c.length];
+    let cents = |notes: &[&MelodyNote]| -> Vec<i64> {
+        notes
+            .windows(2)
+            .map(|w| cents_between(&w[0].pitch, &w[1].pitch))
+            .collect()
+    };
+    let first = statement(0);
+    let steps: Vec<f64> = (1..c.statements)
+        .map(|k| round(statement(k)[0].pitch.ps() - statement(k - 1)[0].pitch.ps()))
+        .collect();
+    let real = (1..c.statements).all(|k| cents(statement(k)) == cents(first))
+        && steps.iter().all(|s| (s - steps[0]).abs() < EPS);
+    let last = c.start + c.statements * c.length - 1;
+    MelodicSequence {
+        part: part_ref(seg.part),
+        length: c.length,
+        statements: c.statements,
+        notes: c.statements * c.length,
+        generic: first
+            .windows(2)
+            .map(|w| generic_directed(&w[0].pitch, &w[1].pitch))
+            .collect(),
+        intervals_semitones: first
+            .windows(2)
+            .map(|w| round(w[1].pitch.ps() - w[0].pitch.ps()))
+            .collect(),
+        step_generic: generic_directed(&statement(0)[0].pitch, &statement(1)[0].pitch),
+        step_semitones: steps,
+        real,
+        start: grid.position(first[0].offset),
+        end: grid.position(seg.notes[last].offset),
+        statements_at: (0..c.statements)
+            .map(|k| {
+                let notes = statement(k);
+                let pos = grid.position(notes[0].offset);
+                Statement {
+                    measure: pos.measure,
+                    beat: pos.beat,
+                    offset: pos.offset,
+                    pitches: notes.iter().map(|n| pitch_label(&n.pitch)).collect(),
+                }
+            })
+            .collect(),
+    }
+}
+
+/// The index of the measure slot holding an offset.
+fn slot_index(grid: &MeasureGrid, offset: f64) -> usize {
+    grid.slots
+        .partition_point(|s| s.start <= offset + EPS)
+        .saturating_sub(1)
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
+}
+
+/// Phrases of every part: a phrase ends before a rest; on a note with a fermata, or on the
+/// last note of the part that sounds under a fermata written in another part; on a note at
+/// least twice the part's median length that ends at a barline; and where the part ends.
+fn find_phrases(
+    lines: &[Vec<MelodyItem>],
+    grid: &MeasureGrid,
+    part_ref: &dyn Fn(usize) -> PartRef,
+    score_end: f64,
+) -> Phrases {
+    let mut fermatas: Vec<(f64, f64)> = lines
+        .iter()
+        .flatten()
+        .filter_map(|item| match item {
+            MelodyItem::Note(n) if n.fermata => Some((n.offset, n.end())),
+            _ => None,
+        })
+        .collect();
+    fermatas.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let longest_fermata = fermatas.iter().map(|(s, e)| e - s).fold(0.0, f64::max);
+    // The fermatas sounding over some of [from, to).
+    let fermatas_over = |from: f64, to: f64| {
+        let lo = fermatas.partition_point(|f| f.0 < from - longest_fermata - EPS);
+        let hi = fermatas.partition_point(|f| f.0 < to - EPS);
+        fermatas[lo..hi.max(lo)]
+            .iter()
+            .filter(move |f| f.1 > from + EPS)
+    };
+    let at_barline = |t: f64| {
+        let i = grid.slots.partition_point(|s| s.start < t - EPS);
+        (t - score_end).abs() < EPS || grid.slots.get(i).is_some_and(|s| (s.start - t).abs() < EPS)
+    };
+    let mut all = Vec::new();
+    let mut by_part = Vec::new();
+    for (part, line) in lines.iter().enumerate() {
+        let notes: Vec<&MelodyNote> = line
+            .iter()
+            .filter_map(|i| match i {
+                MelodyItem::Note(n) => Some(n),
+                MelodyItem::Rest { .. } => None,
+            })
+            .collect();
+        let median_len = median(&mut notes.iter().map(|n| n.duration).collect::<Vec<_>>());
+        let mut current: Vec<&MelodyNote> = Vec::new();
+        let mut phrases: Vec<Phrase> = Vec::new();
+        let close = |current: &mut Vec<&MelodyNote>, why: PhraseEnd, phrases: &mut Vec<Phrase>| {
+            let (Some(first), Some(last)) = (current.first(), current.last()) else {
+                return;
+            };
+            let start = grid.position(first.offset);
+            let end = grid.position(last.offset);
+            let length_measures = (!grid.slots.is_empty()).then(|| {
+                // The measure holding the last sound: just before the note's end.
+                let last_sound = last.offset.max(last.end() - 1e-3);
+                slot_index(grid, last_sound).saturating_sub(slot_index(grid, first.offset)) + 1
+            });
+            phrases.push(Phrase {
+                part: part_ref(part),
+                number: phrases.len() + 1,
+                start_measure: start.measure,
+                start_beat: start.beat,
+                end_measure: end.measure,
+                end_beat: end.beat,
+                start_offset: start.offset,
+                end_offset: round(last.end()),
+                length_measures,
+                length_notes: current.len(),
+                duration_quarters: round(last.end() - first.offset),
+                ends_with: why,
+            });
+            current.clear();
+        };
+        let mut items = line.iter().peekable();
+        while let Some(item) = items.next() {
+            let note = match item {
+                MelodyItem::Rest { .. } => {
+                    close(&mut current, PhraseEnd::Rest, &mut phrases);
+                    continue;
+                }
+                MelodyItem::Note(n) => n,
+            };
+            current.push(note);
+            let next_onset = items.peek().map(|i| match i {
+                MelodyItem::Note(n) => n.offset,
+                MelodyItem::Rest { offset, .. } => *offset,
+            });
+            let under_fermata = fermatas_over(note.offset, note.end())
+                .any(|&(_, fe)| next_onset.is_none_or(|next| next >= fe - EPS));
+            let long = median_len > 0.0
+                && note.duration >= 2.0 * median_len - EPS
+                && at_barline(note.end());
+            if note.fermata || under_fermata {
+                close(&mut current, PhraseEnd::Fermata, &mut phrases);
+            } else if long && next_onset.is_some() {
+                close(&mut current, PhraseEnd::LongNote, &mut phrases);
+            }
+        }
+        close(&mut current, PhraseEnd::End, &mut phrases);
+        by_part.push(PartPhrases {
+            part: part_ref(part),
+            phrases: phrases.len(),
+            median_note_quarters: round(median_len),
+        });
+        all.extend(phrases);
+    }
+    let total = all.len();
+    let mut histogram = BTreeMap::new();
+    let mut measure_sum = 0usize;
+    let mut measured = 0usize;
+    for p in &all {
+        if let Some(m) = p.length_measures {
+            *histogram.entry(m).or_insert(0) += 1;
+            measure_sum += m;
+            measured += 1;
+        }
+    }
+    let note_sum: usize = all.iter().map(|p| p.length_notes).sum();
+    let truncated = total > MAX_PHRASES;
+    all.truncate(MAX_PHRASES);
+    Phrases {
+        total,
+        by_part,
+        mean_length_measures: (measured > 0).then(|| round(measure_sum as f64 / measured as f64)),
+        mean_length_notes: if total > 0 {
+            round(note_sum as f64 / total as f64)
+        } else {
+            0.0
+        },
+        length_histogram: histogram,
+        phrases: all,
+        truncated,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::repeated;
+    use crate::error::ErrorKind;
+    use crate::tools::voice_leading::testkit::{call, context, import_text, shared_corpus};
+
+    /// C D E G twice, a bar ending on a half note, C D E G again and then a step higher.
+    const TUNE: &str =
+        "tinyNotation: 4/4 c4 d4 e4 g4 c4 d4 e4 g4 a4 f4 d2 c4 d4 e4 g4 d4 e4 f#4 a4 g1";
+
+    fn patterns(ctx: &crate::tools::ToolContext, args: Value) -> Value {
+        call(ctx, "pattern_recognition", args)
+            .unwrap_or_else(|e| panic!("pattern_recognition: {e}"))
+    }
+
+    fn at(occurrences: &Value) -> Vec<(i64, f64)> {
+        occurrences
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|o| {
+                (
+                    o["measure"].as_i64().unwrap_or(-99),
+                    o["beat"].as_f64().unwrap_or(-99.0),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_repeated_motif_is_found_at_its_measures_exact_and_transposed() {
+        let (_dir, ctx) = context(None);
+        import_text(&ctx, "tune", TUNE, "tinynotation");
+        let out = patterns(&ctx, json!({"score_id": "tune"}));
+        assert_eq!(
+            (out["min_length"].as_u64(), out["max_length"].as_u64()),
+            (Some(3), Some(8))
+        );
+        assert_eq!(out["notes_analysed"], 20);
+
+        let motifs = out["melodic"]["motifs"].as_array().expect("melodic motifs");
+        let motif = motifs
+            .iter()
+            .find(|m| m["intervals_semitones"] == json!([2.0, 2.0, 3.0]))
+            .expect("the C D E G motif");
+        assert_eq!(motif["intervals"], json!(["M2", "M2", "m3"]));
+        assert_eq!(motif["generic"], json!([2, 2, 3]));
+        assert_eq!(
+            at(&motif["occurrences"]),
+            [(1, 1.0), (2, 1.0), (4, 1.0), (5, 1.0)]
+        );
+        assert_eq!(
+            motif["occurrences"][0]["pitches"],
+            json!(["C4", "D4", "E4", "G4"])
+        );
+        assert_eq!(
+            motif["occurrences"][3]["pitches"],
+            json!(["D4", "E4", "F#4", "A4"])
+        );
+        assert_eq!(motif["occurrences"][3]["transposition"], 2.0);
+        assert_eq!(motif["occurrences"][0]["part"]["index"], 0);
+        assert_eq!(
+            (
+                motif["exact_repeats"].as_u64(),
+                motif["transposed_repeats"].as_u64()
+            ),
+            (Some(2), Some(1))
+        );
+        // Its three-note parts always occur inside it, so they are not listed.
+        assert!(motifs
+            .iter()
+            .all(|m| m["intervals_semitones"] != json!([2.0, 2.0])));
+
+        let sequences = out["melodic"]["sequences"].as_array().expect("sequences");
+        assert_eq!(sequences.len(), 1, "{sequences:?}");
+        assert_eq!(at(&sequences[0]["statements_at"]), [(4, 1.0), (5, 1.0)]);
+        assert_eq!(sequences[0]["step_generic"], 2);
+        assert_eq!(sequences[0]["real"], true);
+
+        let rhythms = out["rhythmic"]["motifs"]
+            .as_array()
+            .expect("rhythmic motifs");
+        let four = rhythms
+            .iter()
+            .find(|m| m["durations"] == json!([1.0, 1.0, 1.0, 1.0]))
+            .expect("four quarters");
+        assert_eq!(
+            at(&four["occurrences"]),
+            [(1, 1.0), (2, 1.0), (4, 1.0), (5, 1.0)]
+        );
+
+        let phrases = out["phrases"]["phrases"].as_array().expect("phrases");
+        let shape: Vec<(i64, i64, u64, u64, &str)> = phrases
+            .iter()
+            .map(|p| {
+                (
+                    p["start_measure"].as_i64().unwrap_or(-99),
+                    p["end_measure"].as_i64().unwrap_or(-99),
+                    p["length_measures"].as_u64().unwrap_or(99),
+                    p["length_notes"].as_u64().unwrap_or(99),
+                    p["ends_with"].as_str().unwrap_or("?"),
+                )
+            })
+            .collect();
+        assert_eq!(shape, [(1, 3, 3, 11, "long_note"), (4, 6, 3, 9, "end")]);
+    }
+
+    #[test]
+    fn a_chorale_has_motifs_rhythms_and_phrases() {
+        if shared_corpus().is_none() {
+            eprintln!(
+                "SKIPPED a_chorale_has_motifs_rhythms_and_phrases: ../shared/corpus is absent"
+            );
+            return;
+        }
+        let (_dir, ctx) = context(None);
+        call(
+            &ctx,
+            "import_score",
+            json!({"score_id": "bwv66.6", "source": "bach/bwv66.6", "source_type": "corpus"}),
+        )
+        .expect("import bwv66.6");
+        let out = patterns(&ctx, json!({"score_id": "bwv66.6", "pattern_type": "both"}));
+        assert_eq!(out["parts"].as_array().map(Vec::len), Some(4));
+        // 165 notes, two of them tie continuations.
+        assert_eq!(out["notes_analysed"], 163);
+        let melodic = out["melodic"]["motifs"].as_array().expect("melodic motifs");
+        assert!(!melodic.is_empty());
+        assert!(melodic.len() <= 50);
+        assert!(melodic
+            .iter()
+            .all(|m| m["occurrences_total"].as_u64() >= Some(2)));
+        assert!(!out["rhythmic"]["motifs"]
+            .as_array()
+            .expect("rhythmic")
+            .is_empty());
+        let phrases = &out["phrases"];
+        for part in phrases["by_part"].as_array().expect("by part") {
+            assert!(part["phrases"].as_u64() >= Some(4), "{part}");
+        }
+        // The soprano's first fermata is on beat 3 of measure 1.
+        let first = &phrases["phrases"][0];
+        assert_eq!(first["part"]["name"], "Soprano");
+        assert_eq!(
+            (first["end_measure"].as_i64(), first["end_beat"].as_f64()),
+            (Some(1), Some(3.0))
+        );
+        assert_eq!(first["ends_with"], "fermata");
+    }
+
+    #[test]
+    fn pattern_type_chooses_what_is_looked_for() {
+        let (_dir, ctx) = context(None);
+        import_text(&ctx, "tune", TUNE, "tinynotation");
+        let melodic = patterns(&ctx, json!({"score_id": "tune", "pattern_type": "melodic"}));
+        assert!(melodic.get("rhythmic").is_none() && melodic.get("melodic").is_some());
+        let rhythmic = patterns(
+            &ctx,
+            json!({"score_id": "tune", "pattern_type": "rhythmic", "min_length": 2}),
+        );
+        assert!(rhythmic.get("melodic").is_none() && rhythmic.get("rhythmic").is_some());
+        assert_eq!(rhythmic["max_length"], 7);
+        let long = patterns(&ctx, json!({"score_id": "tune", "min_length": 16}));
+        assert_eq!(long["max_length"], 16);
+    }
+
+    #[test]
+    fn bad_arguments_name_the_argument() {
+        let (_dir, ctx) = context(None);
+        import_text(&ctx, "tune", TUNE, "tinynotation");
+        for (args, named) in [
+            (json!({"pattern_type": "melodic"}), "score_id"),
+            (json!({"score_id": "tune", "min_length": 1}), "min_length"),
+            (json!({"score_id": "tune", "min_length": 17}), "min_length"),
+            (json!({"score_id": "tune", "min_length": "3"}), "min_length"),
+            (
+                json!({"score_id": "tune", "pattern_type": "x"}),
+                "pattern_type",
+            ),
+        ] {
+            let err = call(&ctx, "pattern_recognition", args.clone()).expect_err("refused");
+            assert_eq!(err.kind, ErrorKind::InvalidArgument, "{args}");
+            assert!(err.message.contains(named), "{args}: {}", err.message);
+        }
+    }
+
+    #[test]
+    fn only_maximal_non_overlapping_motifs_are_kept() {
+        let elements = vec![vec![1, 2, 3, 9, 1, 2, 3, 8], vec![5, 5, 5, 5, 5]];
+        let found = repeated(&elements, 2..=3, 0);
+        let mut shapes: Vec<(usize, Vec<(usize, usize)>)> = found
+            .into_iter()
+            .map(|f| (f.length, f.occurrences))
+            .collect();
+        shapes.sort();
+        // [1 2 3] twice; [1 2] and [2 3] only ever inside it. Five 5s hold [5 5] twice
+        // and [5 5 5] once without overlapping, so [5 5] stays.
+        assert_eq!(
+            shapes,
+            [(2, vec![(1, 0), (1, 2)]), (3, vec![(0, 0), (0, 4)])]
+        );
+    }
 }

@@ -1,0 +1,338 @@
+//! The production test's configuration (`[stress]`): load, mix, chaos schedule, thresholds.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StressConfig {
+    /// Run length (load and chaos), as `90s`, `10m`, `1h`.
+    pub duration: String,
+    /// Virtual MCP users (closed model), or sessions serving arrivals (open model).
+    pub users: u32,
+    pub seed: u64,
+    /// `closed` (users with think time) or `open` (arrivals at `arrival_rate`).
+    pub model: String,
+    /// Closed model: pause between one user's calls, in milliseconds (jittered ±50%).
+    pub think_time_ms: u64,
+    /// Open model: operations started per second, whatever the latency.
+    pub arrival_rate: f64,
+    /// Users start evenly over this period.
+    pub ramp_up: String,
+    /// After the load, the wait for the server to settle before the checker reads back.
+    pub heal: String,
+    /// Where runs are written (`OUT`); each run gets a timestamped folder inside.
+    pub out_dir: String,
+    /// Port of the live status endpoint on 127.0.0.1 (0 picks a free one).
+    pub status_port: u16,
+    /// Port the server listens on (0 picks a free one).
+    pub server_port: u16,
+    /// Workers of the server under test.
+    pub server_workers: usize,
+    /// A call not answered in this long (ms) counts as failed.
+    pub call_timeout_ms: u64,
+    /// Weights of the scenarios.
+    pub mix: Mix,
+    /// Sizes of the synthetic scores users import.
+    pub synth: SynthSizes,
+    /// The chaos schedule.
+    pub chaos: Vec<ChaosEvent>,
+    /// Pass/fail thresholds, k6 style: figure name → `>= 0.999`, `<= 2`, `== 0`.
+    pub thresholds: BTreeMap<String, String>,
+    /// Overrides applied to the server's own configuration (`[server...]` keys as TOML).
+    pub server_overrides: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Mix {
+    pub import: u32,
+    pub analyse: u32,
+    pub generate: u32,
+    pub transpose: u32,
+    pub export: u32,
+    pub info: u32,
+    pub list: u32,
+    pub delete: u32,
+}
+
+impl Default for Mix {
+    fn default() -> Self {
+        Self {
+            import: 20,
+            analyse: 35,
+            generate: 3,
+            transpose: 7,
+            export: 10,
+            info: 12,
+            list: 6,
+            delete: 7,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SynthSizes {
+    /// Everyday synthetic scores: measures per part, at most.
+    pub max_measures: usize,
+    /// Parts of everyday synthetic scores, at most.
+    pub max_parts: usize,
+}
+
+impl Default for SynthSizes {
+    fn default() -> Self {
+        Self {
+            max_measures: 32,
+            max_parts: 4,
+        }
+    }
+}
+
+/// One entry of the chaos schedule.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ChaosEvent {
+    /// First start, from the start of the run (`30s`, `15m`).
+    pub at: String,
+    /// How long a lasting fault lasts (network faults, ballast). Instant actions ignore it.
+    #[serde(default)]
+    pub duration: Option<String>,
+    /// Repeat every this long; absent: once.
+    #[serde(default)]
+    pub every: Option<String>,
+    pub action: ChaosAction,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ChaosAction {
+    /// Network, through the fault proxy.
+    Latency { ms: u64, jitter_ms: u64 },
+    Bandwidth { bytes_per_sec: u64 },
+    Reset { probability: f64 },
+    Blackhole,
+    Slicer { max_segment: usize, delay_ms: u64 },
+    HalfClose { after_bytes: u64 },
+    /// Processes.
+    KillServer,
+    TermServer,
+    KillWorker,
+    /// Memory pressure: a ballast process that allocates and touches this much, for the
+    /// event's duration.
+    MemoryBallast { mb: u64 },
+    /// A burst of the largest synthetic scores.
+    HugeScores { count: u32, mb: u64 },
+    /// Scores with flipped, truncated or duplicated bytes; they must be refused cleanly.
+    CorruptScores { count: u32 },
+    /// Malformed JSON-RPC, bad UTF-8, wrong content types, huge declared lengths.
+    MalformedRequests { count: u32 },
+    /// Kill the server, flip bytes inside stored records on disk, restart: the server must
+    /// detect them by checksum.
+    CorruptDisk { records: u32 },
+}
+
+impl ChaosAction {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ChaosAction::Latency { .. } => "latency",
+            ChaosAction::Bandwidth { .. } => "bandwidth",
+            ChaosAction::Reset { .. } => "reset",
+            ChaosAction::Blackhole => "blackhole",
+            ChaosAction::Slicer { .. } => "slicer",
+            ChaosAction::HalfClose { .. } => "half_close",
+            ChaosAction::KillServer => "kill_server",
+            ChaosAction::TermServer => "term_server",
+            ChaosAction::KillWorker => "kill_worker",
+            ChaosAction::MemoryBallast { .. } => "memory_ballast",
+            ChaosAction::HugeScores { .. } => "huge_scores",
+            ChaosAction::CorruptScores { .. } => "corrupt_scores",
+            ChaosAction::MalformedRequests { .. } => "malformed_requests",
+            ChaosAction::CorruptDisk { .. } => "corrupt_disk",
+        }
+    }
+
+    /// Whether calls failing during this fault are fault-induced rather than unexpected.
+    pub fn is_disruptive(&self) -> bool {
+        !matches!(
+            self,
+            ChaosAction::CorruptScores { .. } | ChaosAction::MalformedRequests { .. }
+        )
+    }
+
+    pub fn is_network(&self) -> bool {
+        matches!(
+            self,
+            ChaosAction::Latency { .. }
+                | ChaosAction::Bandwidth { .. }
+                | ChaosAction::Reset { .. }
+                | ChaosAction::Blackhole
+                | ChaosAction::Slicer { .. }
+                | ChaosAction::HalfClose { .. }
+        )
+    }
+}
+
+impl Default for StressConfig {
+    fn default() -> Self {
+        Self {
+            duration: "60s".into(),
+            users: 10,
+            seed: 1,
+            model: "closed".into(),
+            think_time_ms: 500,
+            arrival_rate: 20.0,
+            ramp_up: "5s".into(),
+            heal: "5s".into(),
+            out_dir: "stress-runs".into(),
+            status_port: 0,
+            server_port: 0,
+            server_workers: 2,
+            call_timeout_ms: 30_000,
+            mix: Mix::default(),
+            synth: SynthSizes::default(),
+            chaos: Vec::new(),
+            thresholds: default_thresholds(),
+            server_overrides: None,
+        }
+    }
+}
+
+pub fn default_thresholds() -> BTreeMap<String, String> {
+    [
+        ("success_rate_excluding_faults", ">= 0.999"),
+        ("recovery_seconds_max", "<= 2"),
+        ("lost", "== 0"),
+        ("silently_corrupted", "== 0"),
+        ("unexpected", "== 0"),
+        ("breakers_closed_at_end", "== 1"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// A parsed threshold: comparison and bound.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Threshold {
+    pub op: &'static str,
+    pub bound: f64,
+}
+
+impl Threshold {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let t = text.trim();
+        for op in [">=", "<=", "==", "!=", ">", "<"] {
+            if let Some(rest) = t.strip_prefix(op) {
+                let bound: f64 = rest.trim().parse().map_err(|_| {
+                    format!("`{text}`: `{}` is not a number", rest.trim())
+                })?;
+                return Ok(Self { op, bound });
+            }
+        }
+        Err(format!("`{text}` must start with >=, <=, ==, !=, > or <"))
+    }
+
+    pub fn holds(&self, value: f64) -> bool {
+        match self.op {
+            ">=" => value >= self.bound,
+            "<=" => value <= self.bound,
+            "==" => (value - self.bound).abs() < 1e-9,
+            "!=" => (value - self.bound).abs() >= 1e-9,
+            ">" => value > self.bound,
+            "<" => value < self.bound,
+            _ => false,
+        }
+    }
+}
+
+impl StressConfig {
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        use crate::config::parse_duration;
+        let bad = |k: &str, m: String| Err((k.to_string(), m));
+        for (key, value) in [("stress.duration", &self.duration), ("stress.ramp_up", &self.ramp_up), ("stress.heal", &self.heal)] {
+            if let Err(m) = parse_duration(value) {
+                return bad(key, m);
+            }
+        }
+        if self.users == 0 {
+            return bad("stress.users", "must be at least 1".into());
+        }
+        if !matches!(self.model.as_str(), "closed" | "open") {
+            return bad("stress.model", format!("`{}` is not closed or open", self.model));
+        }
+        if self.model == "open" && self.arrival_rate <= 0.0 {
+            return bad("stress.arrival_rate", "must be positive in the open model".into());
+        }
+        let m = &self.mix;
+        if m.import + m.analyse + m.generate + m.transpose + m.export + m.info + m.list + m.delete == 0 {
+            return bad("stress.mix", "at least one weight must be positive".into());
+        }
+        for (i, event) in self.chaos.iter().enumerate() {
+            let key = format!("stress.chaos[{i}]");
+            if let Err(m) = parse_duration(&event.at) {
+                return bad(&format!("{key}.at"), m);
+            }
+            for (field, value) in [("duration", &event.duration), ("every", &event.every)] {
+                if let Some(v) = value {
+                    match parse_duration(v) {
+                        Err(m) => return bad(&format!("{key}.{field}"), m),
+                        Ok(d) if field == "every" && d.as_millis() == 0 => {
+                            return bad(&format!("{key}.every"), "must be positive".into())
+                        }
+                        Ok(_) => {}
+                    }
+                }
+            }
+            if let ChaosAction::Reset { probability } = event.action {
+                if !(0.0..=1.0).contains(&probability) {
+                    return bad(&format!("{key}.action.probability"), "must be within 0..1".into());
+                }
+            }
+        }
+        for (name, expr) in &self.thresholds {
+            if let Err(m) = Threshold::parse(expr) {
+                return bad(&format!("stress.thresholds.{name}"), m);
+            }
+        }
+        if let Some(text) = &self.server_overrides {
+            if let Err(e) = text.parse::<toml::Table>() {
+                return bad("stress.server_overrides", format!("not valid TOML: {}", e.message()));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_parse_and_hold() {
+        let t = Threshold::parse(">= 0.999").unwrap();
+        assert!(t.holds(1.0) && !t.holds(0.99));
+        assert!(Threshold::parse("== 0").unwrap().holds(0.0));
+        assert!(Threshold::parse("about 3").is_err());
+    }
+
+    #[test]
+    fn chaos_events_read_from_toml() {
+        let text = r#"
+            duration = "30s"
+            [[chaos]]
+            at = "5s"
+            duration = "3s"
+            action = { kind = "latency", ms = 50, jitter_ms = 10 }
+            [[chaos]]
+            at = "10s"
+            every = "15m"
+            action = { kind = "kill_server" }
+        "#;
+        let c: StressConfig = toml::from_str(text).unwrap();
+        assert_eq!(c.chaos.len(), 2);
+        assert_eq!(c.chaos[1].action, ChaosAction::KillServer);
+        c.validate().unwrap();
+    }
+}

@@ -1,0 +1,363 @@
+//! What happened during a run: per-tool, per-outcome latency histograms (HDR, bounded
+//! memory), counts by outcome class and refusal code, a 1-second time series, the chaos
+//! timeline and the recoveries. Nothing per request is kept, so memory stays flat however
+//! long the run.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+/// How a call ended, for the verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Answered and the answer checked out.
+    Success,
+    /// Refused on purpose by a protection (rate limit, shed, breaker, too large, bad input).
+    ExpectedRefusal,
+    /// Failed during an injected network fault or a kill window.
+    FaultInduced,
+    /// Anything else.
+    Unexpected,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Success,
+        Outcome::ExpectedRefusal,
+        Outcome::FaultInduced,
+        Outcome::Unexpected,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::ExpectedRefusal => "expected_refusal",
+            Outcome::FaultInduced => "fault_induced",
+            Outcome::Unexpected => "unexpected",
+        }
+    }
+}
+
+/// One second of the run.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct SeriesPoint {
+    /// Seconds since the start of the run.
+    pub t: u64,
+    pub requests: u64,
+    pub success: u64,
+    pub expected_refusal: u64,
+    pub fault_induced: u64,
+    pub unexpected: u64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub server_rss_mb: f64,
+    pub workers_rss_mb: f64,
+    pub server_cpu_percent: f64,
+    /// Faults active during this second.
+    pub faults: Vec<String>,
+}
+
+/// A chaos event as it happened.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TimelineEvent {
+    pub kind: String,
+    pub start_s: f64,
+    pub end_s: Option<f64>,
+    pub detail: String,
+}
+
+/// The recovery from one server kill (or restart).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Recovery {
+    pub kind: String,
+    pub at_s: f64,
+    /// From the kill to `/readyz` answering 200.
+    pub ready_after_s: Option<f64>,
+    /// From the kill to the first successful tool call.
+    pub first_success_after_s: Option<f64>,
+}
+
+/// An unexpected outcome, kept as an example (at most a few dozen).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Sample {
+    pub t_s: f64,
+    pub tool: String,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct LatencySummary {
+    pub count: u64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub mean_ms: f64,
+}
+
+fn histogram() -> Histogram<u64> {
+    // 1 µs to 10 min, 3 significant digits.
+    Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds")
+}
+
+fn summarize(h: &Histogram<u64>) -> LatencySummary {
+    let ms = |v: u64| v as f64 / 1000.0;
+    LatencySummary {
+        count: h.len(),
+        p50_ms: ms(h.value_at_quantile(0.5)),
+        p90_ms: ms(h.value_at_quantile(0.9)),
+        p95_ms: ms(h.value_at_quantile(0.95)),
+        p99_ms: ms(h.value_at_quantile(0.99)),
+        max_ms: ms(h.max()),
+        mean_ms: h.mean() / 1000.0,
+    }
+}
+
+const MAX_SAMPLES: usize = 50;
+const RECENT_EVENTS: usize = 50;
+
+struct Inner {
+    latency: BTreeMap<(String, Outcome), Histogram<u64>>,
+    all_success: Histogram<u64>,
+    counts: BTreeMap<Outcome, u64>,
+    refusals: BTreeMap<String, u64>,
+    current: SeriesPoint,
+    current_hist: Histogram<u64>,
+    series: Vec<SeriesPoint>,
+    timeline: Vec<TimelineEvent>,
+    recoveries: Vec<Recovery>,
+    samples: VecDeque<Sample>,
+    unexpected_total: u64,
+    peak_total_rss_mb: f64,
+    peak_server_rss_mb: f64,
+}
+
+pub struct Recorder {
+    start: Instant,
+    inner: Mutex<Inner>,
+}
+
+impl Recorder {
+    pub fn new(start: Instant) -> Self {
+        Self {
+            start,
+            inner: Mutex::new(Inner {
+                latency: BTreeMap::new(),
+                all_success: histogram(),
+                counts: BTreeMap::new(),
+                refusals: BTreeMap::new(),
+                current: SeriesPoint::default(),
+                current_hist: histogram(),
+                series: Vec::new(),
+                timeline: Vec::new(),
+                recoveries: Vec::new(),
+                samples: VecDeque::new(),
+                unexpected_total: 0,
+                peak_total_rss_mb: 0.0,
+                peak_server_rss_mb: 0.0,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn elapsed_s(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+
+    pub fn at_s(&self, when: Instant) -> f64 {
+        when.saturating_duration_since(self.start).as_secs_f64()
+    }
+
+    /// Records one call: its tool, outcome, latency, and (for refusals) the refusal code.
+    pub fn record(&self, tool: &str, outcome: Outcome, latency: Duration, code: Option<&str>, detail: Option<String>) {
+        let micros = (latency.as_micros() as u64).clamp(1, 600_000_000);
+        let t_s = self.elapsed_s();
+        let mut inner = self.lock();
+        let _ = inner
+            .latency
+            .entry((tool.to_string(), outcome))
+            .or_insert_with(histogram)
+            .record(micros);
+        *inner.counts.entry(outcome).or_insert(0) += 1;
+        inner.current.requests += 1;
+        match outcome {
+            Outcome::Success => {
+                inner.current.success += 1;
+                let _ = inner.all_success.record(micros);
+                let _ = inner.current_hist.record(micros);
+            }
+            Outcome::ExpectedRefusal => inner.current.expected_refusal += 1,
+            Outcome::FaultInduced => inner.current.fault_induced += 1,
+            Outcome::Unexpected => {
+                inner.current.unexpected += 1;
+                inner.unexpected_total += 1;
+                if inner.samples.len() < MAX_SAMPLES {
+                    inner.samples.push_back(Sample {
+                        t_s,
+                        tool: tool.to_string(),
+                        detail: detail.clone().unwrap_or_default(),
+                    });
+                }
+            }
+        }
+        if let Some(code) = code {
+            *inner.refusals.entry(format!("{}:{code}", outcome.name())).or_insert(0) += 1;
+        }
+    }
+
+    /// Closes the current second: its percentiles and resource figures go into the series.
+    pub fn tick(&self, server_rss_mb: f64, workers_rss_mb: f64, server_cpu_percent: f64, faults: Vec<String>) {
+        let t = self.start.elapsed().as_secs();
+        let mut inner = self.lock();
+        let h = std::mem::replace(&mut inner.current_hist, histogram());
+        let mut point = std::mem::take(&mut inner.current);
+        point.t = t;
+        if !h.is_empty() {
+            point.p50_ms = h.value_at_quantile(0.5) as f64 / 1000.0;
+            point.p95_ms = h.value_at_quantile(0.95) as f64 / 1000.0;
+            point.p99_ms = h.value_at_quantile(0.99) as f64 / 1000.0;
+        }
+        point.server_rss_mb = server_rss_mb;
+        point.workers_rss_mb = workers_rss_mb;
+        point.server_cpu_percent = server_cpu_percent;
+        point.faults = faults;
+        inner.peak_total_rss_mb = inner.peak_total_rss_mb.max(server_rss_mb + workers_rss_mb);
+        inner.peak_server_rss_mb = inner.peak_server_rss_mb.max(server_rss_mb);
+        inner.series.push(point);
+    }
+
+    /// Starts a timeline event; returns its index for [`Recorder::end_event`].
+    pub fn begin_event(&self, kind: &str, detail: String) -> usize {
+        let start_s = self.elapsed_s();
+        let mut inner = self.lock();
+        inner.timeline.push(TimelineEvent {
+            kind: kind.to_string(),
+            start_s,
+            end_s: None,
+            detail,
+        });
+        inner.timeline.len() - 1
+    }
+
+    pub fn end_event(&self, index: usize) {
+        let end = self.elapsed_s();
+        if let Some(e) = self.lock().timeline.get_mut(index) {
+            e.end_s = Some(end);
+        }
+    }
+
+    pub fn add_detail(&self, index: usize, more: &str) {
+        if let Some(e) = self.lock().timeline.get_mut(index) {
+            if !e.detail.is_empty() {
+                e.detail.push_str("; ");
+            }
+            e.detail.push_str(more);
+        }
+    }
+
+    pub fn record_recovery(&self, recovery: Recovery) {
+        self.lock().recoveries.push(recovery);
+    }
+
+    pub fn counts(&self) -> BTreeMap<Outcome, u64> {
+        self.lock().counts.clone()
+    }
+
+    pub fn count(&self, outcome: Outcome) -> u64 {
+        self.lock().counts.get(&outcome).copied().unwrap_or(0)
+    }
+
+    pub fn refusals(&self) -> BTreeMap<String, u64> {
+        self.lock().refusals.clone()
+    }
+
+    pub fn latency(&self) -> BTreeMap<String, BTreeMap<String, LatencySummary>> {
+        let inner = self.lock();
+        let mut out: BTreeMap<String, BTreeMap<String, LatencySummary>> = BTreeMap::new();
+        for ((tool, outcome), h) in &inner.latency {
+            out.entry(tool.clone())
+                .or_default()
+                .insert(outcome.name().to_string(), summarize(h));
+        }
+        out
+    }
+
+    pub fn success_latency(&self) -> LatencySummary {
+        summarize(&self.lock().all_success)
+    }
+
+    pub fn series(&self) -> Vec<SeriesPoint> {
+        self.lock().series.clone()
+    }
+
+    pub fn recent_series(&self, n: usize) -> Vec<SeriesPoint> {
+        let inner = self.lock();
+        inner.series[inner.series.len().saturating_sub(n)..].to_vec()
+    }
+
+    pub fn timeline(&self) -> Vec<TimelineEvent> {
+        self.lock().timeline.clone()
+    }
+
+    pub fn recent_events(&self) -> Vec<TimelineEvent> {
+        let inner = self.lock();
+        inner.timeline[inner.timeline.len().saturating_sub(RECENT_EVENTS)..].to_vec()
+    }
+
+    pub fn recoveries(&self) -> Vec<Recovery> {
+        self.lock().recoveries.clone()
+    }
+
+    pub fn samples(&self) -> Vec<Sample> {
+        self.lock().samples.iter().cloned().collect()
+    }
+
+    pub fn peak_rss_mb(&self) -> (f64, f64) {
+        let inner = self.lock();
+        (inner.peak_server_rss_mb, inner.peak_total_rss_mb)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_histograms_and_series() {
+        let r = Recorder::new(Instant::now());
+        r.record("key_analysis", Outcome::Success, Duration::from_millis(10), None, None);
+        r.record("key_analysis", Outcome::Success, Duration::from_millis(30), None, None);
+        r.record("import_score", Outcome::ExpectedRefusal, Duration::from_millis(1), Some("rate_limited"), None);
+        r.record("import_score", Outcome::Unexpected, Duration::from_millis(1), None, Some("boom".into()));
+        r.tick(100.0, 200.0, 50.0, vec!["latency".into()]);
+        assert_eq!(r.count(Outcome::Success), 2);
+        assert_eq!(r.refusals()["expected_refusal:rate_limited"], 1);
+        let lat = r.latency();
+        assert_eq!(lat["key_analysis"]["success"].count, 2);
+        assert!((lat["key_analysis"]["success"].max_ms - 30.0).abs() < 0.1);
+        let s = r.series();
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].requests, 4);
+        assert!(s[0].p50_ms >= 9.9);
+        assert_eq!(r.samples()[0].detail, "boom");
+        assert_eq!(r.peak_rss_mb(), (100.0, 300.0));
+    }
+
+    #[test]
+    fn memory_stays_flat_per_request() {
+        let r = Recorder::new(Instant::now());
+        for i in 0..100_000u64 {
+            r.record("t", Outcome::Success, Duration::from_micros(i % 5000 + 1), None, None);
+        }
+        assert_eq!(r.latency()["t"]["success"].count, 100_000);
+        assert_eq!(r.lock().samples.len(), 0);
+    }
+}
