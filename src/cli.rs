@@ -22,8 +22,8 @@ pub enum Command {
     Setup(Passthrough),
     /// Run the MCP server (Streamable HTTP at /mcp, or stdio)
     Serve(ServeArgs),
-    /// Run the production test against a server it starts (not built yet: issue #5)
-    Stress(Passthrough),
+    /// Run the production test: a server, many MCP users, a chaos schedule, a verdict
+    Stress(StressArgs),
     /// Live dashboard of a server and a stress run (not built yet: issue #6)
     Monitor(Passthrough),
     /// Turn a run's results into a report (not built yet: issue #6)
@@ -33,6 +33,9 @@ pub enum Command {
     /// Worker process of the server (internal: spawned by `serve`)
     #[command(hide = true)]
     Worker,
+    /// Memory ballast for the stress test (internal): allocate, touch, hold, exit
+    #[command(hide = true)]
+    Ballast(BallastArgs),
 }
 
 /// Arguments of subcommands that are not built yet, accepted so that the message about them
@@ -91,4 +94,36 @@ pub struct ServeArgs {
     /// Run under a supervisor that restarts the server when it dies
     #[arg(long)]
     pub supervise: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct StressArgs {
+    /// Config file, or a name under configs/ (e.g. smoke, quick_test_config)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<String>,
+    /// Run length, e.g. 90s, 10m (overrides stress.duration)
+    #[arg(long)]
+    pub duration: Option<String>,
+    /// Virtual users (overrides stress.users)
+    #[arg(long)]
+    pub users: Option<u32>,
+    /// Output folder for results.json, the server log and the store (default: a new folder under stress.out_dir)
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<std::path::PathBuf>,
+    /// Show the live dashboard while the run goes
+    #[arg(long)]
+    pub monitor: bool,
+    /// Seed for every random choice of the run (overrides stress.seed)
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BallastArgs {
+    /// Megabytes to allocate and touch (at most 16384)
+    #[arg(long)]
+    pub mb: u64,
+    /// Seconds to hold them
+    #[arg(long)]
+    pub seconds: f64,
 }

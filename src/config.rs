@@ -570,6 +570,16 @@ mod tests {
     }
 
     #[test]
+    fn every_shipped_config_is_valid() {
+        for name in ["server", "smoke", "quick_test_config", "moderate_test_config", "full_test_config"] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs").join(format!("{name}.toml"));
+            let text = std::fs::read_to_string(&path).unwrap();
+            let config = Config::from_toml(&text, &path).unwrap_or_else(|e| panic!("{e}"));
+            config.validate(name).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+
+    #[test]
     fn unknown_key_is_named_with_its_line() {
         let err = Config::from_toml("[store]\nmax_scorez = 3\n", Path::new("x.toml")).unwrap_err();
         let text = err.to_string();

@@ -4,7 +4,7 @@ use std::io::Read;
 use std::process::ExitCode;
 
 use clap::Parser;
-use music21_prod::cli::{Cli, Command, ServeArgs, ToolArgs};
+use music21_prod::cli::{BallastArgs, Cli, Command, ServeArgs, StressArgs, ToolArgs};
 use music21_prod::config::Config;
 use music21_prod::tools::{Registry, ToolContext};
 
@@ -14,10 +14,11 @@ fn main() -> ExitCode {
         Command::Tool(args) => run_tool(args),
         Command::Setup(_) => not_built("setup", 7),
         Command::Serve(args) => run_serve(args),
-        Command::Stress(_) => not_built("stress", 5),
+        Command::Stress(args) => run_stress(args),
         Command::Monitor(_) => not_built("monitor", 6),
         Command::Report(_) => not_built("report", 6),
         Command::Worker => run_worker(),
+        Command::Ballast(args) => run_ballast(args),
     }
 }
 
@@ -157,4 +158,30 @@ fn run_worker() -> ExitCode {
         }
     };
     ExitCode::from(music21_prod::workers::process::run(config) as u8)
+}
+
+fn run_stress(args: StressArgs) -> ExitCode {
+    // WIRING: the orchestrator lands with the fault proxy.
+    let _ = args;
+    not_built("stress", 5)
+}
+
+/// Holds `mb` megabytes of touched memory for `seconds`, then exits: real memory pressure,
+/// bounded in size and time.
+fn run_ballast(args: BallastArgs) -> ExitCode {
+    let mb = args.mb.min(16_384) as usize;
+    let seconds = args.seconds.clamp(0.0, 3600.0);
+    let mut ballast: Vec<u8> = Vec::new();
+    if ballast.try_reserve_exact(mb * 1024 * 1024).is_err() {
+        eprintln!("music21-prod ballast: cannot allocate {mb} MB");
+        return ExitCode::from(1);
+    }
+    ballast.resize(mb * 1024 * 1024, 0);
+    // Touch every page so the memory is really resident.
+    for page in ballast.chunks_mut(4096) {
+        page[0] = 1;
+    }
+    std::thread::sleep(std::time::Duration::from_secs_f64(seconds));
+    std::hint::black_box(&ballast);
+    ExitCode::SUCCESS
 }

@@ -39,7 +39,7 @@ fn usage_errors_exit_2_and_tool_errors_exit_1() {
 
 #[test]
 fn unbuilt_subcommands_say_so_and_exit_2() {
-    for sub in ["setup", "serve", "stress", "monitor", "report"] {
+    for sub in ["setup", "monitor", "report"] {
         let run: Run = bin().arg(sub).output().unwrap().into();
         assert_eq!(run.code, 2, "{sub}");
         assert!(run.stderr.contains("not built yet"), "{sub}: {}", run.stderr);

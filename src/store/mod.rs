@@ -95,7 +95,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// The checksum over a whole record: a flipped byte anywhere in it changes this.
-fn record_checksum(id: &str, format: &str, summary: &str, source: &[u8]) -> String {
+pub fn record_checksum(id: &str, format: &str, summary: &str, source: &[u8]) -> String {
     let mut h = Sha256::new();
     for field in [id.as_bytes(), format.as_bytes(), summary.as_bytes()] {
         h.update((field.len() as u64).to_le_bytes());

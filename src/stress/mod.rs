@@ -3,5 +3,10 @@
 //! chaos schedule, checks every answer and that nothing acknowledged was lost, and ends with
 //! a verdict.
 
+pub mod checker;
+pub mod client;
 pub mod config;
 pub mod recorder;
+pub mod results;
+pub mod server;
+pub mod synth;

@@ -94,3 +94,73 @@ impl Env {
             .into()
     }
 }
+
+/// A `music21-prod serve` on a free loopback port, killed when dropped.
+pub struct ServerProc {
+    pub child: std::process::Child,
+    pub url: String,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl ServerProc {
+    /// Starts a server with `config_toml` as its config file and waits until it is ready.
+    pub fn start(config_toml: &str) -> ServerProc {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("server.toml");
+        std::fs::write(&config, config_toml).expect("config");
+        let mut child = bin()
+            .args(["serve", "--port", "0", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start server");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut line).expect("listening line");
+        let url = line.split_whitespace().last().expect("url").to_string();
+        let port: u16 = url
+            .trim_start_matches("http://127.0.0.1:")
+            .trim_end_matches("/mcp")
+            .parse()
+            .expect("port");
+        let proc = ServerProc { child, url, port, dir };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            if http_get(port, "/readyz").map(|(s, _)| s) == Some(200) {
+                return proc;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("server never became ready");
+    }
+
+    pub fn store_path(&self) -> PathBuf {
+        self.dir.path().join("data").join("scores.sqlite3")
+    }
+}
+
+impl Drop for ServerProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A blocking HTTP/1.1 GET on 127.0.0.1: status and body.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let status = buf.split_whitespace().nth(1)?.parse().ok()?;
+    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Some((status, body))
+}

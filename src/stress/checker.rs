@@ -1,0 +1,243 @@
+//! The set checker (after Jepsen's): every acknowledged import is recorded; after the final
+//! heal, every score acknowledged and not deleted or reported evicted is read back and its
+//! content hash compared. Lost and silently corrupted must be zero.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::stress::client::{McpClient, Reply};
+
+/// What the server acknowledged about a score.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Acked {
+    pub sha256: String,
+    pub notes: u64,
+    pub parts: u64,
+}
+
+#[derive(Default)]
+struct State {
+    acked: BTreeMap<String, Acked>,
+    deleted: BTreeSet<String>,
+    /// Deletes whose answer was lost: the score may or may not be gone.
+    maybe_deleted: BTreeSet<String>,
+    evicted: BTreeSet<String>,
+    /// Records the nemesis corrupted on disk: they must be detected, never served.
+    corrupted_on_disk: BTreeSet<String>,
+}
+
+#[derive(Default)]
+pub struct Ledger {
+    state: Mutex<State>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct CheckerReport {
+    pub acknowledged: u64,
+    pub deleted: u64,
+    pub maybe_deleted: u64,
+    pub evicted: u64,
+    pub checked: u64,
+    pub ok: u64,
+    pub lost: u64,
+    /// Corrupted on purpose on disk by the nemesis, and reported as corrupted by the server.
+    pub corrupted_detected: u64,
+    /// Served with content that differs from what was acknowledged.
+    pub silently_corrupted: u64,
+    /// Could not be read back for another reason (each listed in `problems`).
+    pub unreadable: u64,
+    pub problems: Vec<String>,
+}
+
+impl Ledger {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn ack(&self, id: &str, acked: Acked) {
+        let mut s = self.lock();
+        s.deleted.remove(id);
+        s.maybe_deleted.remove(id);
+        s.corrupted_on_disk.remove(id);
+        s.acked.insert(id.to_string(), acked);
+    }
+
+    pub fn acked(&self, id: &str) -> Option<Acked> {
+        self.lock().acked.get(id).cloned()
+    }
+
+    pub fn deleted(&self, id: &str) {
+        let mut s = self.lock();
+        s.maybe_deleted.remove(id);
+        s.deleted.insert(id.to_string());
+    }
+
+    pub fn maybe_deleted(&self, id: &str) {
+        self.lock().maybe_deleted.insert(id.to_string());
+    }
+
+    pub fn evicted(&self, id: &str) {
+        self.lock().evicted.insert(id.to_string());
+    }
+
+    pub fn corrupted_on_disk(&self, id: &str) {
+        self.lock().corrupted_on_disk.insert(id.to_string());
+    }
+
+    pub fn is_corrupted_on_disk(&self, id: &str) -> bool {
+        self.lock().corrupted_on_disk.contains(id)
+    }
+
+    /// Ids that should be in the store now.
+    pub fn live_ids(&self) -> Vec<String> {
+        let s = self.lock();
+        s.acked
+            .keys()
+            .filter(|id| !s.deleted.contains(*id) && !s.evicted.contains(*id))
+            .cloned()
+            .collect()
+    }
+
+    pub fn acknowledged_count(&self) -> u64 {
+        self.lock().acked.len() as u64
+    }
+
+    /// Reads back every live acknowledged score through `client` and classifies it.
+    pub async fn check(&self, client: &McpClient, timeout: Duration) -> CheckerReport {
+        let (targets, report_base) = {
+            let s = self.lock();
+            let targets: Vec<(String, Acked, bool, bool)> = s
+                .acked
+                .iter()
+                .filter(|(id, _)| !s.deleted.contains(*id) && !s.evicted.contains(*id))
+                .map(|(id, a)| {
+                    (
+                        id.clone(),
+                        a.clone(),
+                        s.maybe_deleted.contains(id),
+                        s.corrupted_on_disk.contains(id),
+                    )
+                })
+                .collect();
+            let base = CheckerReport {
+                acknowledged: s.acked.len() as u64,
+                deleted: s.deleted.len() as u64,
+                maybe_deleted: s.maybe_deleted.len() as u64,
+                evicted: s.evicted.len() as u64,
+                ..CheckerReport::default()
+            };
+            (targets, base)
+        };
+        let mut report = report_base;
+        for (id, acked, maybe_deleted, corrupted) in targets {
+            let reply = client.call("score_info", json!({"score_id": id}), timeout).await;
+            classify(&mut report, &id, &acked, maybe_deleted, corrupted, &reply);
+        }
+        report
+    }
+}
+
+/// One read-back into the report.
+pub fn classify(report: &mut CheckerReport, id: &str, acked: &Acked, maybe_deleted: bool, corrupted: bool, reply: &Reply) {
+    report.checked += 1;
+    let problem = |report: &mut CheckerReport, text: String| {
+        if report.problems.len() < 100 {
+            report.problems.push(text);
+        }
+    };
+    match reply {
+        Reply::Ok(info) => {
+            let sha = info.get("sha256").and_then(|v| v.as_str()).unwrap_or("");
+            let notes = info.get("notes").and_then(|v| v.as_u64()).unwrap_or(u64::MAX);
+            if sha == acked.sha256 && notes == acked.notes && !corrupted {
+                report.ok += 1;
+            } else {
+                report.silently_corrupted += 1;
+                problem(
+                    report,
+                    format!(
+                        "{id}: served with sha256 {sha} and {notes} notes; acknowledged {} and {}{}",
+                        acked.sha256,
+                        acked.notes,
+                        if corrupted { " (its record had been corrupted on disk)" } else { "" }
+                    ),
+                );
+            }
+        }
+        Reply::ToolError { code, message } if code == "corrupted" => {
+            if corrupted {
+                report.corrupted_detected += 1;
+            } else {
+                // Detected, so not silent, but nothing corrupted it on purpose.
+                report.unreadable += 1;
+                problem(report, format!("{id}: reported corrupted without injected corruption: {message}"));
+            }
+        }
+        Reply::ToolError { code, .. } if code == "not_found" => {
+            if maybe_deleted {
+                report.ok += 1;
+            } else {
+                report.lost += 1;
+                problem(report, format!("{id}: acknowledged but not found"));
+            }
+        }
+        other => {
+            report.unreadable += 1;
+            problem(report, format!("{id}: could not be read back: {}", other.describe()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn acked() -> Acked {
+        Acked {
+            sha256: "abc".into(),
+            notes: 10,
+            parts: 1,
+        }
+    }
+
+    #[test]
+    fn classifies_every_case() {
+        let mut r = CheckerReport::default();
+        let good = Reply::Ok(json!({"sha256": "abc", "notes": 10}));
+        classify(&mut r, "a", &acked(), false, false, &good);
+        let changed = Reply::Ok(json!({"sha256": "abd", "notes": 10}));
+        classify(&mut r, "b", &acked(), false, false, &changed);
+        let missing = Reply::ToolError {
+            code: "not_found".into(),
+            message: "no score".into(),
+        };
+        classify(&mut r, "c", &acked(), false, false, &missing);
+        classify(&mut r, "d", &acked(), true, false, &missing);
+        let detected = Reply::ToolError {
+            code: "corrupted".into(),
+            message: "score 'e' is corrupted".into(),
+        };
+        classify(&mut r, "e", &acked(), false, true, &detected);
+        classify(&mut r, "f", &acked(), false, true, &good);
+        assert_eq!((r.ok, r.silently_corrupted, r.lost, r.corrupted_detected), (2, 2, 1, 1));
+        assert_eq!(r.checked, 6);
+        assert_eq!(r.problems.len(), 3);
+    }
+
+    #[test]
+    fn ledger_tracks_deletes_and_evictions() {
+        let l = Ledger::default();
+        l.ack("a", acked());
+        l.ack("b", acked());
+        l.ack("c", acked());
+        l.deleted("a");
+        l.evicted("b");
+        assert_eq!(l.live_ids(), vec!["c".to_string()]);
+        l.ack("a", acked());
+        assert_eq!(l.live_ids().len(), 2, "re-imported after delete");
+    }
+}

@@ -1,0 +1,485 @@
+//! The nemesis: runs the chaos schedule against the real server. Network faults go through
+//! the fault proxy; process faults are real signals; memory pressure is a real ballast
+//! process and real huge scores; corruption is real bytes, on the wire and on disk.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use serde_json::{json, Value};
+
+use crate::config::parse_duration;
+use crate::stress::checker::Acked;
+use crate::stress::client::{McpClient, Reply};
+use crate::stress::config::{ChaosAction, ChaosEvent};
+use crate::stress::proxy::Fault;
+use crate::stress::recorder::{Outcome, Recovery};
+use crate::stress::run::RunCtx;
+use crate::stress::synth;
+use crate::stress::users::Rng;
+
+/// One scheduled firing of an event.
+#[derive(Clone, Debug)]
+pub struct Firing {
+    pub at: Duration,
+    pub duration: Duration,
+    pub action: ChaosAction,
+}
+
+/// Expands the schedule (with repeats) into firings within `run`, in time order.
+pub fn plan(events: &[ChaosEvent], run: Duration) -> Vec<Firing> {
+    let mut out = Vec::new();
+    for e in events {
+        let Ok(mut at) = parse_duration(&e.at) else { continue };
+        let duration = e.duration.as_deref().and_then(|d| parse_duration(d).ok()).unwrap_or(Duration::from_secs(5));
+        let every = e.every.as_deref().and_then(|d| parse_duration(d).ok());
+        while at < run {
+            out.push(Firing {
+                at,
+                duration,
+                action: e.action.clone(),
+            });
+            match every {
+                Some(step) if !step.is_zero() => at += step,
+                _ => break,
+            }
+        }
+    }
+    out.sort_by_key(|f| f.at);
+    out
+}
+
+fn proxy_fault(action: &ChaosAction) -> Option<Fault> {
+    Some(match *action {
+        ChaosAction::Latency { ms, jitter_ms } => Fault::Latency { ms, jitter_ms },
+        ChaosAction::Bandwidth { bytes_per_sec } => Fault::Bandwidth { bytes_per_sec },
+        ChaosAction::Reset { probability } => Fault::Reset { probability },
+        ChaosAction::Blackhole => Fault::Blackhole,
+        ChaosAction::Slicer { max_segment, delay_ms } => Fault::Slicer { max_segment, delay_ms },
+        ChaosAction::HalfClose { after_bytes } => Fault::HalfClose { after_bytes },
+        _ => return None,
+    })
+}
+
+/// Runs every firing at its time; returns when the plan is done or the run stops.
+pub async fn run(ctx: Arc<RunCtx>, firings: Vec<Firing>) {
+    let mut rng = Rng::new(ctx.config.seed ^ 0xC4A0_5EED);
+    let mut lasting = Vec::new();
+    for firing in firings {
+        let wait = firing.at.saturating_sub(ctx.start.elapsed());
+        if ctx.sleep_or_stop(wait).await {
+            break;
+        }
+        let ctx2 = ctx.clone();
+        let seed = rng.next_u64();
+        // Lasting faults run beside the schedule; instant ones too, so that a slow recovery
+        // does not delay the next firing.
+        lasting.push(tokio::spawn(async move { fire(ctx2, firing, seed).await }));
+    }
+    for task in lasting {
+        let _ = task.await;
+    }
+}
+
+async fn fire(ctx: Arc<RunCtx>, firing: Firing, seed: u64) {
+    let name = firing.action.name();
+    if let Some(fault) = proxy_fault(&firing.action) {
+        let event = ctx.recorder.begin_event(name, format!("{fault:?} for {:?}", firing.duration));
+        let window = ctx.windows.open(name);
+        ctx.proxy.set_fault(fault);
+        ctx.sleep_or_stop(firing.duration).await;
+        ctx.proxy.clear();
+        ctx.windows.close(window, Duration::from_secs(1));
+        ctx.recorder.end_event(event);
+        return;
+    }
+    match firing.action {
+        ChaosAction::KillServer => kill_server(&ctx, Signal::SIGKILL, "kill_server").await,
+        ChaosAction::TermServer => kill_server(&ctx, Signal::SIGTERM, "term_server").await,
+        ChaosAction::KillWorker => kill_worker(&ctx).await,
+        ChaosAction::MemoryBallast { mb } => ballast(&ctx, mb, firing.duration).await,
+        ChaosAction::HugeScores { count, mb } => huge_scores(&ctx, count, mb, seed).await,
+        ChaosAction::CorruptScores { count } => corrupt_scores(&ctx, count, seed).await,
+        ChaosAction::MalformedRequests { count } => malformed(&ctx, count).await,
+        ChaosAction::CorruptDisk { records } => corrupt_disk(&ctx, records, seed).await,
+        _ => {}
+    }
+}
+
+/// Kills (or terminates) the server and measures the recovery: kill → ready → first
+/// successful tool call.
+async fn kill_server(ctx: &RunCtx, signal: Signal, kind: &str) {
+    let event = ctx.recorder.begin_event(kind, String::new());
+    let window = ctx.windows.open(kind);
+    let at = Instant::now();
+    match ctx.server.signal(signal) {
+        Ok(pid) => ctx.recorder.add_detail(event, &format!("{signal:?} to pid {pid}")),
+        Err(e) => {
+            ctx.recorder.add_detail(event, &e);
+            ctx.windows.close(window, Duration::ZERO);
+            ctx.recorder.end_event(event);
+            return;
+        }
+    }
+    if signal == Signal::SIGKILL {
+        ctx.kills.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    let recovery = measure_recovery(ctx, at, kind).await;
+    ctx.recorder.add_detail(
+        event,
+        &format!(
+            "ready after {:.3} s, first success after {:.3} s",
+            recovery.ready_after_s.unwrap_or(f64::NAN),
+            recovery.first_success_after_s.unwrap_or(f64::NAN)
+        ),
+    );
+    ctx.recorder.record_recovery(recovery);
+    ctx.windows.close(window, Duration::from_secs(1));
+    ctx.recorder.end_event(event);
+}
+
+async fn measure_recovery(ctx: &RunCtx, at: Instant, kind: &str) -> Recovery {
+    let limit = Duration::from_secs(60);
+    let generation = ctx.server.generation();
+    // Wait for the new process (the old one may still be draining after SIGTERM).
+    let mut ready_after = None;
+    let deadline = at + limit;
+    while Instant::now() < deadline {
+        if ctx.server.generation() != generation && ctx.server.wait_ready(Duration::from_millis(50)).await {
+            ready_after = Some(at.elapsed().as_secs_f64());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut first_success = None;
+    while ready_after.is_some() && Instant::now() < deadline {
+        if let Ok(client) = McpClient::connect(&ctx.server.mcp_url(), Duration::from_secs(2)).await {
+            let reply = client.call("list_scores", json!({"limit": 1}), Duration::from_secs(2)).await;
+            client.close().await;
+            if matches!(reply, Reply::Ok(_)) {
+                first_success = Some(at.elapsed().as_secs_f64());
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Recovery {
+        kind: kind.to_string(),
+        at_s: ctx.recorder.at_s(at),
+        ready_after_s: ready_after,
+        first_success_after_s: first_success,
+    }
+}
+
+async fn health(ctx: &RunCtx) -> Option<Value> {
+    let (_, body) = crate::stress::server::http_get(ctx.server.port, "/health").await?;
+    serde_json::from_str(&body).ok()
+}
+
+async fn kill_worker(ctx: &RunCtx) {
+    let event = ctx.recorder.begin_event("kill_worker", String::new());
+    let window = ctx.windows.open("kill_worker");
+    let pid = health(ctx).await.and_then(|h| {
+        h.pointer("/workers/slots")?
+            .as_array()?
+            .iter()
+            .filter_map(|s| s.get("pid").and_then(Value::as_u64))
+            .next()
+    });
+    match pid {
+        Some(pid) => {
+            let r = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGKILL);
+            ctx.recorder.add_detail(event, &format!("SIGKILL to worker pid {pid}: {r:?}"));
+        }
+        None => ctx.recorder.add_detail(event, "no worker pid found in /health"),
+    }
+    ctx.sleep_or_stop(Duration::from_secs(1)).await;
+    ctx.windows.close(window, Duration::from_secs(1));
+    ctx.recorder.end_event(event);
+}
+
+async fn ballast(ctx: &RunCtx, mb: u64, duration: Duration) {
+    let event = ctx.recorder.begin_event("memory_ballast", format!("{mb} MB for {duration:?}"));
+    let window = ctx.windows.open("memory_ballast");
+    let child = tokio::process::Command::new(&ctx.exe)
+        .args(["ballast", "--mb", &mb.to_string(), "--seconds", &format!("{:.3}", duration.as_secs_f64())])
+        .kill_on_drop(true)
+        .spawn();
+    match child {
+        Ok(mut child) => {
+            tokio::select! {
+                _ = child.wait() => {}
+                _ = ctx.stopped() => { let _ = child.start_kill(); let _ = child.wait().await; }
+            }
+        }
+        Err(e) => ctx.recorder.add_detail(event, &format!("cannot start the ballast: {e}")),
+    }
+    ctx.windows.close(window, Duration::from_secs(1));
+    ctx.recorder.end_event(event);
+}
+
+/// Imports `count` synthetic scores of about `mb` MB each, checking what comes back.
+async fn huge_scores(ctx: &RunCtx, count: u32, mb: u64, seed: u64) {
+    let event = ctx.recorder.begin_event("huge_scores", format!("{count} x {mb} MB"));
+    let window = ctx.windows.open("huge_scores");
+    let mut stored = 0;
+    for i in 0..count {
+        if ctx.stopping() {
+            break;
+        }
+        let (text, spec) = synth::musicxml_of_size((mb * 1024 * 1024) as usize, seed.wrapping_add(i as u64));
+        let id = format!("huge-{seed:x}-{i}");
+        let started = Instant::now();
+        let reply = match McpClient::connect(&ctx.proxy_url, ctx.call_timeout).await {
+            Ok(client) => {
+                let r = client
+                    .call(
+                        "import_score",
+                        json!({"score_id": id, "source": text, "source_type": "text", "format": "musicxml"}),
+                        Duration::from_secs(120),
+                    )
+                    .await;
+                client.close().await;
+                r
+            }
+            Err(r) => r,
+        };
+        let expected = synth::expected_notes(&spec) as u64;
+        let outcome = match &reply {
+            Reply::Ok(v) => match crate::stress::users::check_counts(v, expected, spec.parts as u64) {
+                Ok(()) => {
+                    stored += 1;
+                    ctx.ledger.ack(
+                        &id,
+                        Acked {
+                            sha256: v.get("sha256").and_then(Value::as_str).unwrap_or("").to_string(),
+                            notes: expected,
+                            parts: spec.parts as u64,
+                        },
+                    );
+                    Outcome::Success
+                }
+                Err(_) => Outcome::Unexpected,
+            },
+            // Refusals (too large, memory shed) and failures inside this window are expected.
+            r if r.is_expected_refusal() => Outcome::ExpectedRefusal,
+            _ => Outcome::FaultInduced,
+        };
+        ctx.recorder.record("import_score(huge)", outcome, started.elapsed(), reply.code().as_deref(), Some(reply.describe()));
+    }
+    ctx.recorder.add_detail(event, &format!("{stored} stored"));
+    ctx.windows.close(window, Duration::from_secs(1));
+    ctx.recorder.end_event(event);
+}
+
+/// Corrupted scores (flipped, truncated or duplicated bytes): refused cleanly or, if still
+/// valid music, stored; the server must stay up either way.
+async fn corrupt_scores(ctx: &RunCtx, count: u32, seed: u64) {
+    let event = ctx.recorder.begin_event("corrupt_scores", format!("{count} scores"));
+    let mut rng = Rng::new(seed);
+    let base = synth::musicxml(&synth::SynthSpec {
+        parts: 2,
+        measures: 8,
+        seed,
+        ..synth::SynthSpec::default()
+    });
+    let client = McpClient::connect(&ctx.server.mcp_url(), ctx.call_timeout).await;
+    let (mut refused, mut stored) = (0, 0);
+    if let Ok(client) = client {
+        for i in 0..count {
+            let mut bytes = base.clone().into_bytes();
+            match i % 3 {
+                0 => {
+                    for _ in 0..1 + rng.below(8) {
+                        let at = rng.below(bytes.len() as u64) as usize;
+                        bytes[at] ^= 1 << rng.below(8);
+                    }
+                }
+                1 => bytes.truncate(rng.below(bytes.len() as u64) as usize),
+                _ => {
+                    let from = rng.below(bytes.len() as u64) as usize;
+                    let to = (from + 1 + rng.below(2000) as usize).min(bytes.len());
+                    let chunk = bytes[from..to].to_vec();
+                    bytes.splice(to..to, chunk);
+                }
+            }
+            use base64::Engine as _;
+            let b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
+            let id = format!("corrupt-{seed:x}-{i}");
+            let started = Instant::now();
+            let reply = client
+                .call("import_score", json!({"score_id": id, "source": b64, "source_type": "base64", "format": "musicxml"}), ctx.call_timeout)
+                .await;
+            let outcome = match &reply {
+                Reply::Ok(v) => {
+                    stored += 1;
+                    ctx.ledger.ack(
+                        &id,
+                        Acked {
+                            sha256: v.get("sha256").and_then(Value::as_str).unwrap_or("").to_string(),
+                            notes: v.get("notes").and_then(Value::as_u64).unwrap_or(0),
+                            parts: v.get("parts").and_then(Value::as_u64).unwrap_or(0),
+                        },
+                    );
+                    Outcome::Success
+                }
+                Reply::ToolError { code, .. } if matches!(code.as_str(), "parse_error" | "invalid_argument" | "limit_exceeded" | "unsupported") => {
+                    refused += 1;
+                    Outcome::ExpectedRefusal
+                }
+                r if r.is_expected_refusal() => Outcome::ExpectedRefusal,
+                _ if ctx.windows.overlaps(started, Instant::now()) => Outcome::FaultInduced,
+                _ => Outcome::Unexpected,
+            };
+            ctx.recorder.record("import_score(corrupt)", outcome, started.elapsed(), reply.code().as_deref(), Some(reply.describe()));
+        }
+        client.close().await;
+    }
+    ctx.recorder.add_detail(event, &format!("{refused} refused cleanly, {stored} still valid and stored"));
+    ctx.recorder.end_event(event);
+}
+
+/// Malformed HTTP and JSON-RPC straight at the server: each must get a 4xx (or a JSON-RPC
+/// error), never a crash or a 5xx.
+async fn malformed(ctx: &RunCtx, count: u32) {
+    let event = ctx.recorder.begin_event("malformed_requests", format!("{count} requests"));
+    let cases: [(&str, &str, Vec<u8>); 6] = [
+        ("bad json", "application/json", b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":".to_vec()),
+        ("bad utf-8", "application/json", b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\xff\xfe\"}".to_vec()),
+        ("wrong content type", "text/plain", b"hello".to_vec()),
+        ("not json-rpc", "application/json", b"[1,2,3]".to_vec()),
+        ("unknown method", "application/json", b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"no/such\"}".to_vec()),
+        ("huge declared length", "application/json", Vec::new()),
+    ];
+    let (mut clean, mut bad) = (0, 0);
+    for i in 0..count as usize {
+        let (name, content_type, body) = &cases[i % cases.len()];
+        let started = Instant::now();
+        let declared = if body.is_empty() { Some(u64::MAX / 4) } else { None };
+        let status = raw_post(ctx.server.port, content_type, body, declared).await;
+        let ok = match status {
+            Some(s) => (400..500).contains(&s) || s == 200,
+            // Refusing a body that claims exabytes by closing the connection is fine too.
+            None => declared.is_some(),
+        };
+        let outcome = if ok {
+            clean += 1;
+            Outcome::ExpectedRefusal
+        } else if ctx.windows.overlaps(started, Instant::now()) {
+            Outcome::FaultInduced
+        } else {
+            bad += 1;
+            Outcome::Unexpected
+        };
+        ctx.recorder.record(
+            "http(malformed)",
+            outcome,
+            started.elapsed(),
+            Some(&format!("http_{}", status.unwrap_or(0))),
+            Some(format!("{name}: status {status:?}")),
+        );
+    }
+    ctx.recorder.add_detail(event, &format!("{clean} answered cleanly, {bad} not"));
+    ctx.recorder.end_event(event);
+}
+
+async fn raw_post(port: u16, content_type: &str, body: &[u8], declared: Option<u64>) -> Option<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+        let length = declared.unwrap_or(body.len() as u64);
+        let head = format!(
+            "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\nAccept: application/json, text/event-stream\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
+        );
+        s.write_all(head.as_bytes()).await.ok()?;
+        s.write_all(body).await.ok()?;
+        let mut buf = vec![0u8; 1024];
+        let n = s.read(&mut buf).await.ok()?;
+        String::from_utf8_lossy(&buf[..n]).split_whitespace().nth(1)?.parse().ok()
+    };
+    tokio::time::timeout(Duration::from_secs(5), exchange).await.ok().flatten()
+}
+
+/// Kills the server, flips bytes inside stored records on disk, restarts it: the server
+/// must report those records as corrupted, never serve them.
+async fn corrupt_disk(ctx: &RunCtx, records: u32, seed: u64) {
+    let event = ctx.recorder.begin_event("corrupt_disk", format!("{records} records"));
+    let window = ctx.windows.open("corrupt_disk");
+    let at = Instant::now();
+    ctx.server.hold_restarts(true);
+    let killed = ctx.server.signal(Signal::SIGKILL).is_ok();
+    if killed {
+        ctx.kills.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    ctx.server.wait_down(Duration::from_secs(10)).await;
+    let mut rng = Rng::new(seed);
+    let candidates = ctx.ledger.live_ids();
+    let mut flipped = Vec::new();
+    match rusqlite::Connection::open(ctx.data_dir.join(crate::store::STORE_FILE)) {
+        Ok(conn) => {
+            for _ in 0..records {
+                if candidates.is_empty() {
+                    break;
+                }
+                let id = &candidates[rng.below(candidates.len() as u64) as usize];
+                let source: Option<Vec<u8>> = conn
+                    .query_row("SELECT source FROM scores WHERE id = ?1", [id], |r| r.get(0))
+                    .ok();
+                let Some(mut bytes) = source.filter(|b| !b.is_empty()) else { continue };
+                let i = rng.below(bytes.len() as u64) as usize;
+                bytes[i] ^= 0x01;
+                if conn.execute("UPDATE scores SET source = ?1 WHERE id = ?2", rusqlite::params![bytes, id]).is_ok() {
+                    ctx.ledger.corrupted_on_disk(id);
+                    flipped.push(id.clone());
+                }
+            }
+        }
+        Err(e) => ctx.recorder.add_detail(event, &format!("cannot open the store: {e}")),
+    }
+    ctx.recorder.add_detail(event, &format!("flipped a byte in {}", flipped.join(", ")));
+    ctx.server.hold_restarts(false);
+    let recovery = measure_recovery(ctx, at, "corrupt_disk").await;
+    ctx.recorder.record_recovery(recovery);
+    // Right away, each corrupted record must be reported as corrupted.
+    if let Ok(client) = McpClient::connect(&ctx.server.mcp_url(), ctx.call_timeout).await {
+        for id in &flipped {
+            let started = Instant::now();
+            let reply = client.call("score_info", json!({"score_id": id}), ctx.call_timeout).await;
+            let outcome = match &reply {
+                Reply::ToolError { code, .. } if code == "corrupted" => Outcome::ExpectedRefusal,
+                _ => Outcome::Unexpected,
+            };
+            ctx.recorder.record("score_info(corrupted)", outcome, started.elapsed(), reply.code().as_deref(), Some(reply.describe()));
+        }
+        client.close().await;
+    }
+    ctx.windows.close(window, Duration::from_secs(1));
+    ctx.recorder.end_event(event);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_expands_repeats_within_the_run() {
+        let events = vec![
+            ChaosEvent {
+                at: "10s".into(),
+                duration: Some("2s".into()),
+                every: Some("30s".into()),
+                action: ChaosAction::KillServer,
+            },
+            ChaosEvent {
+                at: "5s".into(),
+                duration: None,
+                every: None,
+                action: ChaosAction::Blackhole,
+            },
+        ];
+        let p = plan(&events, Duration::from_secs(75));
+        let times: Vec<u64> = p.iter().map(|f| f.at.as_secs()).collect();
+        assert_eq!(times, vec![5, 10, 40, 70]);
+        assert_eq!(p[0].duration, Duration::from_secs(5));
+    }
+}

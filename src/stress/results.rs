@@ -1,0 +1,123 @@
+//! `results.json`: the record of a run (schema version 1, documented in
+//! docs/results-schema.md), the figures the thresholds judge, and the verdict.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::stress::checker::CheckerReport;
+use crate::stress::config::{StressConfig, Threshold};
+use crate::stress::recorder::{LatencySummary, Recovery, Sample, SeriesPoint, TimelineEvent};
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ThresholdResult {
+    pub name: String,
+    pub expression: String,
+    /// The figure, or null when the run did not measure it.
+    pub value: Option<f64>,
+    pub pass: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Results {
+    pub schema_version: u32,
+    pub tool: String,
+    pub version: String,
+    pub git_revision: String,
+    /// Seconds since the Unix epoch.
+    pub started_at: u64,
+    pub finished_at: u64,
+    pub duration_s: f64,
+    /// True when Ctrl-C stopped the run early.
+    pub interrupted: bool,
+    /// `pass`, `fail` or `broken`.
+    pub verdict: String,
+    pub exit_code: i32,
+    /// A line on what broke the run, when it broke.
+    pub error: Option<String>,
+    pub config: StressConfig,
+    /// The figures the thresholds are judged on, and more.
+    pub figures: BTreeMap<String, f64>,
+    pub thresholds: Vec<ThresholdResult>,
+    pub outcomes: BTreeMap<String, u64>,
+    /// Counts by `outcome:code`, e.g. `expected_refusal:rate_limited`.
+    pub refusals: BTreeMap<String, u64>,
+    /// Per tool, per outcome: latency percentiles (ms).
+    pub latency: BTreeMap<String, BTreeMap<String, LatencySummary>>,
+    pub timeline: Vec<TimelineEvent>,
+    pub recoveries: Vec<Recovery>,
+    pub series: Vec<SeriesPoint>,
+    pub checker: CheckerReport,
+    pub unexpected_samples: Vec<Sample>,
+}
+
+/// Judges each threshold against the figures. A figure the run did not produce fails.
+pub fn judge(thresholds: &BTreeMap<String, String>, figures: &BTreeMap<String, f64>) -> Vec<ThresholdResult> {
+    thresholds
+        .iter()
+        .map(|(name, expression)| {
+            let value = figures.get(name).copied();
+            let pass = match (Threshold::parse(expression), value) {
+                (Ok(t), Some(v)) => t.holds(v),
+                _ => false,
+            };
+            ThresholdResult {
+                name: name.clone(),
+                expression: expression.clone(),
+                value,
+                pass,
+            }
+        })
+        .collect()
+}
+
+/// The verdict table, for the terminal.
+pub fn verdict_table(results: &[ThresholdResult]) -> String {
+    let mut out = format!("{:<34} {:>14} {:>12}  {}\n", "threshold", "figure", "required", "result");
+    for r in results {
+        let value = r.value.map(|v| format_figure(v)).unwrap_or_else(|| "not measured".into());
+        out.push_str(&format!(
+            "{:<34} {:>14} {:>12}  {}\n",
+            r.name,
+            value,
+            r.expression,
+            if r.pass { "pass" } else { "FAIL" }
+        ));
+    }
+    out
+}
+
+pub fn format_figure(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e12 {
+        format!("{v:.0}")
+    } else if v.abs() < 10.0 {
+        format!("{v:.4}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn judging_and_missing_figures() {
+        let thresholds: BTreeMap<String, String> = [("lost", "== 0"), ("recovery_seconds_max", "<= 2"), ("nope", ">= 1")]
+            .into_iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        let figures: BTreeMap<String, f64> = [("lost", 0.0), ("recovery_seconds_max", 2.5)]
+            .into_iter()
+            .map(|(a, b)| (a.to_string(), b))
+            .collect();
+        let judged = judge(&thresholds, &figures);
+        let by: BTreeMap<_, _> = judged.iter().map(|r| (r.name.as_str(), r.pass)).collect();
+        assert!(by["lost"]);
+        assert!(!by["recovery_seconds_max"]);
+        assert!(!by["nope"], "a figure not measured fails");
+        assert!(verdict_table(&judged).contains("FAIL"));
+    }
+}

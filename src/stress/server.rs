@@ -1,0 +1,268 @@
+//! The server under test, run by the stress harness's own supervisor: started on a fixed
+//! loopback port in the run's data directory, restarted whenever it dies (unless a nemesis
+//! action holds restarts), its pid known so that faults can be real signals.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+pub struct ServerUnderTest {
+    exe: PathBuf,
+    args: Vec<String>,
+    log: PathBuf,
+    pub port: u16,
+    pid: AtomicU32,
+    /// Bumped at every (re)start: a session opened before it is stale.
+    generation: AtomicU64,
+    restarts: AtomicU64,
+    hold_restarts: AtomicBool,
+    stopping: AtomicBool,
+    child: tokio::sync::Mutex<Option<Child>>,
+    last_exit: Mutex<Option<String>>,
+}
+
+/// A free port on 127.0.0.1 (bound then released; the server binds it with SO_REUSEADDR).
+pub fn free_port() -> std::io::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+impl ServerUnderTest {
+    pub fn new(exe: PathBuf, port: u16, data_dir: PathBuf, config: PathBuf, log: PathBuf) -> Self {
+        let args = vec![
+            "serve".to_string(),
+            "--bind".into(),
+            "127.0.0.1".into(),
+            "--port".into(),
+            port.to_string(),
+            "--data-dir".into(),
+            data_dir.display().to_string(),
+            "--config".into(),
+            config.display().to_string(),
+        ];
+        Self {
+            exe,
+            args,
+            log,
+            port,
+            pid: AtomicU32::new(0),
+            generation: AtomicU64::new(0),
+            restarts: AtomicU64::new(0),
+            hold_restarts: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
+            child: tokio::sync::Mutex::new(None),
+            last_exit: Mutex::new(None),
+        }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn mcp_url(&self) -> String {
+        format!("{}/mcp", self.base_url())
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        match self.pid.load(Ordering::SeqCst) {
+            0 => None,
+            p => Some(p),
+        }
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    pub fn restarts(&self) -> u64 {
+        self.restarts.load(Ordering::SeqCst)
+    }
+
+    pub fn last_exit(&self) -> Option<String> {
+        self.last_exit.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Starts the server and waits until it says where it listens.
+    pub async fn start(&self) -> Result<(), String> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .map_err(|e| format!("cannot open {}: {e}", self.log.display()))?;
+        let mut child = Command::new(&self.exe)
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start the server: {e}"))?;
+        let stdout = child.stdout.take().ok_or("the server has no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await;
+        match first {
+            Ok(Ok(Some(line))) if line.contains("listening on") => {}
+            other => {
+                let _ = child.start_kill();
+                return Err(format!(
+                    "the server did not start (first output: {other:?}); see {}",
+                    self.log.display()
+                ));
+            }
+        }
+        // Keep draining stdout so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        self.pid.store(child.id().unwrap_or(0), Ordering::SeqCst);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        *self.child.lock().await = Some(child);
+        Ok(())
+    }
+
+    /// Polls `/readyz` until it answers 200, up to `timeout`.
+    pub async fn wait_ready(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if http_status(self.port, "/readyz").await == Some(200) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        false
+    }
+
+    /// Restarts the server whenever it exits, until [`ServerUnderTest::stop`].
+    pub fn supervise(self: &Arc<Self>) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                if me.stopping.load(Ordering::SeqCst) {
+                    return;
+                }
+                let exited = {
+                    let mut guard = me.child.lock().await;
+                    match guard.as_mut() {
+                        Some(child) => match child.try_wait() {
+                            Ok(Some(status)) => {
+                                *me.last_exit.lock().unwrap_or_else(|p| p.into_inner()) = Some(status.to_string());
+                                *guard = None;
+                                true
+                            }
+                            Ok(None) => false,
+                            Err(_) => false,
+                        },
+                        None => true,
+                    }
+                };
+                if exited {
+                    me.pid.store(0, Ordering::SeqCst);
+                    if !me.hold_restarts.load(Ordering::SeqCst) && !me.stopping.load(Ordering::SeqCst) {
+                        me.restarts.fetch_add(1, Ordering::SeqCst);
+                        if let Err(e) = me.start().await {
+                            tracing::error!(error = %e, "restart failed; trying again");
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                        continue;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        });
+    }
+
+    /// Holds (or releases) automatic restarts, for actions that need the server down.
+    pub fn hold_restarts(&self, hold: bool) {
+        self.hold_restarts.store(hold, Ordering::SeqCst);
+    }
+
+    /// Sends a real signal to the server process.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) -> Result<u32, String> {
+        let pid = self.pid().ok_or("the server is not running")?;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal)
+            .map_err(|e| format!("cannot signal the server (pid {pid}): {e}"))?;
+        Ok(pid)
+    }
+
+    /// Waits until the current process has exited (restarts held), up to `timeout`.
+    pub async fn wait_down(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.pid().is_none() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        false
+    }
+
+    /// Stops the server for good: SIGTERM, then SIGKILL after `grace`.
+    pub async fn stop(&self, grace: Duration) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let mut guard = self.child.lock().await;
+        if let Some(child) = guard.as_mut() {
+            if let Some(pid) = child.id() {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
+            }
+            if tokio::time::timeout(grace, child.wait()).await.is_err() {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+            }
+        }
+        *guard = None;
+        self.pid.store(0, Ordering::SeqCst);
+    }
+}
+
+/// The status code of a GET on loopback, or None when nothing answers.
+pub async fn http_status(port: u16, path: &str) -> Option<u16> {
+    http_get(port, path).await.map(|(status, _)| status)
+}
+
+/// A minimal HTTP/1.1 GET on 127.0.0.1 (no client library needed for probes).
+pub async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let fetch = async {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut buf = Vec::new();
+        stream.read_to_end(&mut buf).await.ok()?;
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let status = text.split_whitespace().nth(1)?.parse().ok()?;
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        Some((status, decode_chunked(&body)))
+    };
+    tokio::time::timeout(Duration::from_secs(5), fetch).await.ok().flatten()
+}
+
+/// Undoes chunked transfer encoding when the body looks chunked.
+fn decode_chunked(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    loop {
+        let Some((size_line, after)) = rest.split_once("\r\n") else {
+            return if out.is_empty() { body.to_string() } else { out };
+        };
+        let Ok(size) = usize::from_str_radix(size_line.trim(), 16) else {
+            return if out.is_empty() { body.to_string() } else { out };
+        };
+        if size == 0 || after.len() < size {
+            return out;
+        }
+        out.push_str(&after[..size]);
+        rest = after[size..].trim_start_matches("\r\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn chunked_bodies_decode() {
+        assert_eq!(super::decode_chunked("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"), "hello world");
+        assert_eq!(super::decode_chunked("{\"ready\":true}"), "{\"ready\":true}");
+    }
+}
