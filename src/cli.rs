@@ -24,10 +24,10 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run the production test: a server, many MCP users, a chaos schedule, a verdict
     Stress(StressArgs),
-    /// Live dashboard of a server and a stress run (not built yet: issue #6)
-    Monitor(Passthrough),
-    /// Turn a run's results into a report (not built yet: issue #6)
-    Report(Passthrough),
+    /// Live terminal dashboard of a server and a stress run
+    Monitor(MonitorArgs),
+    /// Turn a stress run's results.json into a text, Markdown or HTML report
+    Report(ReportArgs),
     /// Call one tool in-process on the configured store and print its JSON result
     Tool(ToolArgs),
     /// Worker process of the server (internal: spawned by `serve`)
@@ -126,4 +126,38 @@ pub struct BallastArgs {
     /// Seconds to hold them
     #[arg(long)]
     pub seconds: f64,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct MonitorArgs {
+    /// Base URL of the server to watch (its /metrics and /health)
+    #[arg(long, default_value = "http://127.0.0.1:8021")]
+    pub server: String,
+    /// Live status URL of a running stress test (printed by `stress`, ends in /status)
+    #[arg(long)]
+    pub stress: Option<String>,
+    /// Poll interval, e.g. 1s or 500ms
+    #[arg(long, default_value = "1s")]
+    pub interval: String,
+    /// Bearer token for the server's /metrics and /health (or MUSIC21_PROD_TOKEN)
+    #[arg(long, env = "MUSIC21_PROD_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Take one sample and print it, then exit (no dashboard)
+    #[arg(long)]
+    pub once: bool,
+    /// With --once: print the sample as JSON
+    #[arg(long, requires = "once")]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ReportArgs {
+    /// The results.json of a stress run
+    pub results: std::path::PathBuf,
+    /// text (default), markdown or html
+    #[arg(long, default_value = "text")]
+    pub format: String,
+    /// Write the report here instead of standard output
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
 }

@@ -15,8 +15,8 @@ fn main() -> ExitCode {
         Command::Setup(_) => not_built("setup", 7),
         Command::Serve(args) => run_serve(args),
         Command::Stress(args) => run_stress(args),
-        Command::Monitor(_) => not_built("monitor", 6),
-        Command::Report(_) => not_built("report", 6),
+        Command::Monitor(args) => ExitCode::from(music21_prod::monitor::run(args).clamp(0, 255) as u8),
+        Command::Report(args) => ExitCode::from(music21_prod::report::run(args).clamp(0, 255) as u8),
         Command::Worker => run_worker(),
         Command::Ballast(args) => run_ballast(args),
     }
