@@ -18,8 +18,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Preflight checks and config generation (not built yet: issue #7)
-    Setup(Passthrough),
+    /// Preflight checks (✓/✗ with what to do), --fix, and --fetch-corpus
+    Setup(SetupArgs),
     /// Run the MCP server (Streamable HTTP at /mcp, or stdio)
     Serve(ServeArgs),
     /// Run the production test: a server, many MCP users, a chaos schedule, a verdict
@@ -36,14 +36,6 @@ pub enum Command {
     /// Memory ballast for the stress test (internal): allocate, touch, hold, exit
     #[command(hide = true)]
     Ballast(BallastArgs),
-}
-
-/// Arguments of subcommands that are not built yet, accepted so that the message about them
-/// is shown rather than a usage error.
-#[derive(Debug, Args)]
-pub struct Passthrough {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    pub rest: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -160,4 +152,20 @@ pub struct ReportArgs {
     /// Write the report here instead of standard output
     #[arg(long, value_name = "FILE")]
     pub out: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SetupArgs {
+    /// Config file, or a name under configs/ (e.g. server)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<String>,
+    /// Create missing directories and write the default configs into configs/ when absent (never overwriting a changed file)
+    #[arg(long)]
+    pub fix: bool,
+    /// Print the checks as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// Download music21's corpus from PyPI into DIR (default ./music21-corpus) and record it in the config
+    #[arg(long, value_name = "DIR", num_args = 0..=1)]
+    pub fetch_corpus: Option<Option<std::path::PathBuf>>,
 }

@@ -338,6 +338,25 @@ pub enum ConfigError {
 }
 
 /// Finds a config by name: the path itself, then `configs/NAME`, then `configs/NAME.toml`.
+/// The name of a shipped config file for a config name (`smoke` → `smoke.toml`).
+fn embedded_file_name(name: &str) -> String {
+    let base = name.trim_start_matches("configs/");
+    if base.ends_with(".toml") {
+        base.to_string()
+    } else {
+        format!("{base}.toml")
+    }
+}
+
+/// A shipped config by name, as compiled into the binary.
+pub fn embedded_config(name: &str) -> Option<&'static str> {
+    let file = embedded_file_name(name);
+    crate::setup::DEFAULT_CONFIGS
+        .iter()
+        .find(|(n, _)| *n == file)
+        .map(|(_, text)| *text)
+}
+
 pub fn resolve_config_path(name: &str) -> Result<PathBuf, ConfigError> {
     let candidates = [
         PathBuf::from(name),
@@ -355,6 +374,12 @@ impl Config {
     /// then applies environment overrides and validates.
     pub fn load(name: Option<&str>) -> Result<Self, ConfigError> {
         let (mut config, origin) = match name {
+            Some(name) if resolve_config_path(name).is_err() && embedded_config(name).is_some() => {
+                // The shipped configs are compiled in, so `--config smoke` works anywhere.
+                let text = embedded_config(name).unwrap_or_default();
+                let origin = format!("{name} (built-in copy of configs/{})", embedded_file_name(name));
+                (Self::from_toml(text, Path::new(&origin))?, origin)
+            }
             Some(name) => {
                 let path = resolve_config_path(name)?;
                 let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
@@ -567,6 +592,14 @@ mod tests {
         let config = Config::from_toml(text, Path::new("configs/server.toml")).unwrap();
         config.validate("configs/server.toml").unwrap();
         assert_eq!(config, Config::default(), "configs/server.toml must show every default");
+    }
+
+    #[test]
+    fn shipped_configs_load_by_name_without_the_files() {
+        let config = Config::load(Some("smoke")).unwrap();
+        assert_eq!(config.stress.users, 100);
+        assert!(embedded_config("quick_test_config.toml").is_some());
+        assert!(embedded_config("nonsense").is_none());
     }
 
     #[test]

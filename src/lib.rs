@@ -12,6 +12,7 @@ pub mod music;
 pub mod report;
 pub mod resilience;
 pub mod server;
+pub mod setup;
 pub mod stress;
 pub mod store;
 pub mod sysmem;

@@ -4,7 +4,7 @@ use std::io::Read;
 use std::process::ExitCode;
 
 use clap::Parser;
-use music21_prod::cli::{BallastArgs, Cli, Command, ServeArgs, StressArgs, ToolArgs};
+use music21_prod::cli::{BallastArgs, Cli, Command, ServeArgs, SetupArgs, StressArgs, ToolArgs};
 use music21_prod::config::Config;
 use music21_prod::tools::{Registry, ToolContext};
 
@@ -12,7 +12,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Tool(args) => run_tool(args),
-        Command::Setup(_) => not_built("setup", 7),
+        Command::Setup(args) => run_setup(args),
         Command::Serve(args) => run_serve(args),
         Command::Stress(args) => run_stress(args),
         Command::Monitor(args) => ExitCode::from(music21_prod::monitor::run(args).clamp(0, 255) as u8),
@@ -20,13 +20,6 @@ fn main() -> ExitCode {
         Command::Worker => run_worker(),
         Command::Ballast(args) => run_ballast(args),
     }
-}
-
-fn not_built(name: &str, issue: u32) -> ExitCode {
-    eprintln!(
-        "music21-prod {name}: not built yet (issue #{issue}). Until then, `music21-prod tool` calls the music tools directly."
-    );
-    ExitCode::from(2)
 }
 
 /// Prints to stdout; a closed pipe (`| head`) ends the output quietly instead of panicking.
@@ -161,9 +154,15 @@ fn run_worker() -> ExitCode {
 }
 
 fn run_stress(args: StressArgs) -> ExitCode {
-    // WIRING: the orchestrator lands with the fault proxy.
-    let _ = args;
-    not_built("stress", 5)
+    let code = music21_prod::stress::run::run(music21_prod::stress::run::StressArgs {
+        config: args.config,
+        duration: args.duration,
+        users: args.users,
+        out: args.out,
+        seed: args.seed,
+        monitor: args.monitor,
+    });
+    ExitCode::from(code.clamp(0, 255) as u8)
 }
 
 /// Holds `mb` megabytes of touched memory for `seconds`, then exits: real memory pressure,
@@ -184,4 +183,17 @@ fn run_ballast(args: BallastArgs) -> ExitCode {
     std::thread::sleep(std::time::Duration::from_secs_f64(seconds));
     std::hint::black_box(&ballast);
     ExitCode::SUCCESS
+}
+
+fn run_setup(args: SetupArgs) -> ExitCode {
+    let code = match args.fetch_corpus {
+        Some(dir) => music21_prod::setup::fetch_corpus(dir, args.config),
+        None => music21_prod::setup::run(music21_prod::setup::SetupOptions {
+            config: args.config,
+            fix: args.fix,
+            json: args.json,
+            root: std::path::PathBuf::from("."),
+        }),
+    };
+    ExitCode::from(code.clamp(0, 255) as u8)
 }

@@ -53,8 +53,8 @@ async fn checker_reports_what_was_done_behind_its_back() {
         )
         .unwrap();
     }
-    let report = ledger.check(&client, Duration::from_secs(20)).await;
     client.close().await;
+    let report = ledger.check(&server.url, Duration::from_secs(20)).await;
     assert_eq!(report.acknowledged, 4);
     assert_eq!(report.ok, 1, "{report:?}");
     assert_eq!(report.lost, 1, "{report:?}");

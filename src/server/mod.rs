@@ -35,7 +35,7 @@ use mcp::McpHandler;
 /// Sets up logging on standard error, pretty or JSON. `RUST_LOG` overrides the level.
 pub fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rmcp=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -179,13 +179,14 @@ async fn serve(config: Config, stdio: bool) -> Result<(), String> {
         .with_graceful_shutdown(graceful);
     let server = async move { server.await.map_err(|e| format!("server error: {e}")) };
     tokio::pin!(server);
-    // After the drain, connections get a short grace to close before the process ends.
+    // After the drain no call is in flight; idle keep-alive and SSE connections get a short
+    // grace to close, then the process ends (a restart should not wait on idle clients).
     tokio::select! {
         result = &mut server => result?,
         _ = async {
             let _ = stopped_rx.await;
-            tokio::time::sleep(Duration::from_secs(3)).await;
-        } => tracing::warn!("connections still open after the drain; closing them"),
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        } => tracing::info!("closing idle connections left after the drain"),
     }
     pool.shutdown(Duration::from_secs(2)).await;
     tracing::info!("stopped");

@@ -106,8 +106,10 @@ impl Ledger {
         self.lock().acked.len() as u64
     }
 
-    /// Reads back every live acknowledged score through `client` and classifies it.
-    pub async fn check(&self, client: &McpClient, timeout: Duration) -> CheckerReport {
+    /// Reads back every live acknowledged score from the server at `url` and classifies it.
+    /// Protections (rate limit, overload) are waited out and lost sessions reopened: the
+    /// checker must see every score, not race the server's own defences.
+    pub async fn check(&self, url: &str, timeout: Duration) -> CheckerReport {
         let (targets, report_base) = {
             let s = self.lock();
             let targets: Vec<(String, Acked, bool, bool)> = s
@@ -133,9 +135,32 @@ impl Ledger {
             (targets, base)
         };
         let mut report = report_base;
+        let mut client: Option<McpClient> = None;
         for (id, acked, maybe_deleted, corrupted) in targets {
-            let reply = client.call("score_info", json!({"score_id": id}), timeout).await;
+            let mut reply = Reply::Timeout;
+            for _attempt in 0..40 {
+                if client.is_none() {
+                    client = McpClient::connect(url, timeout).await.ok();
+                }
+                reply = match &client {
+                    Some(c) => c.call("score_info", json!({"score_id": id}), timeout).await,
+                    None => Reply::Timeout,
+                };
+                let transient = reply.is_expected_refusal() || matches!(reply, Reply::Transport { .. } | Reply::Timeout);
+                if !transient {
+                    break;
+                }
+                if matches!(reply, Reply::Transport { .. } | Reply::Timeout) {
+                    if let Some(c) = client.take() {
+                        c.close().await;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
             classify(&mut report, &id, &acked, maybe_deleted, corrupted, &reply);
+        }
+        if let Some(c) = client {
+            c.close().await;
         }
         report
     }

@@ -571,18 +571,7 @@ async fn drive(
     let ready = server.wait_ready(Duration::from_secs(30)).await;
 
     ctx.set_phase("check");
-    let checker = match McpClient::connect(&server.mcp_url(), Duration::from_secs(10)).await {
-        Ok(client) => {
-            let report = ctx.ledger.check(&client, Duration::from_secs(30)).await;
-            client.close().await;
-            report
-        }
-        Err(e) => CheckerReport {
-            acknowledged: ctx.ledger.acknowledged_count(),
-            problems: vec![format!("cannot open a session to read back: {}", e.describe())],
-            ..CheckerReport::default()
-        },
-    };
+    let checker = ctx.ledger.check(&server.mcp_url(), Duration::from_secs(30)).await;
     *ctx.checker.lock().unwrap_or_else(|p| p.into_inner()) = Some(checker.clone());
     let health: Option<Value> = crate::stress::server::http_get(server.port, "/health")
         .await

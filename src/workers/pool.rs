@@ -205,9 +205,24 @@ impl Pool {
         self.lock_slots().iter().filter_map(|s| s.pid).collect()
     }
 
+    /// The program a worker is started from: the server's own file while it still holds the
+    /// running build, else `/proc/self/exe` (the file was replaced or removed since the server
+    /// started: an upgrade in place, a rebuild). Workers must run the server's build (they
+    /// speak its protocol), and a removed file cannot be started at all.
+    fn worker_program(&self) -> PathBuf {
+        use std::os::unix::fs::MetadataExt;
+        let running = PathBuf::from("/proc/self/exe");
+        match (std::fs::metadata(&running), std::fs::metadata(&self.exe)) {
+            (Ok(r), Ok(f)) if (r.dev(), r.ino()) == (f.dev(), f.ino()) => self.exe.clone(),
+            (Ok(_), _) => running,
+            _ => self.exe.clone(),
+        }
+    }
+
     fn spawn_worker(&self, slot: usize) -> std::io::Result<Worker> {
-        let mut cmd = Command::new(&self.exe);
-        cmd.arg("worker")
+        let mut cmd = Command::new(self.worker_program());
+        cmd.arg0(&self.exe)
+            .arg("worker")
             .env(WORKER_CONFIG_ENV, &self.worker_env)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
