@@ -99,7 +99,7 @@ fn check_disk(dir: &Path) -> Check {
     let probe = std::iter::successors(Some(dir), |p| p.parent()).find(|p| p.exists()).unwrap_or(Path::new("."));
     match nix::sys::statvfs::statvfs(probe) {
         Ok(s) => {
-            let free_mb = s.blocks_available() as u64 * s.fragment_size() as u64 / (1024 * 1024);
+            let free_mb = s.blocks_available() * s.fragment_size() / (1024 * 1024);
             if free_mb < 200 {
                 fail("disk", format!("{free_mb} MiB free at {}", probe.display()), "free disk space: the store and stress runs need at least 200 MiB")
             } else if free_mb < 2048 {
@@ -343,7 +343,7 @@ pub fn fetch_corpus(dir: Option<PathBuf>, config: Option<String>) -> i32 {
             return 1;
         }
     };
-    if !target.join("bach").is_dir() || crate::music::corpus::resolve("bach/bwv66.6", &[target.clone()]).is_err() {
+    if !target.join("bach").is_dir() || crate::music::corpus::resolve("bach/bwv66.6", std::slice::from_ref(&target)).is_err() {
         eprintln!("fetch-corpus: {} has no bach/bwv66.6 after unpacking; the wheel's layout may have changed", target.display());
         return 1;
     }

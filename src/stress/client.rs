@@ -71,12 +71,9 @@ pub fn split_error(text: &str) -> (String, String) {
 
 fn http_status(message: &str) -> Option<u16> {
     // rmcp's transport errors name the HTTP status as a three-digit number.
-    for code in [429u16, 413, 503, 500, 502, 401, 403, 404, 400] {
-        if message.contains(&code.to_string()) {
-            return Some(code);
-        }
-    }
-    None
+    [429u16, 413, 503, 500, 502, 401, 403, 404, 400]
+        .into_iter()
+        .find(|code| message.contains(&code.to_string()))
 }
 
 pub struct McpClient {

@@ -77,7 +77,7 @@ pub fn judge(thresholds: &BTreeMap<String, String>, figures: &BTreeMap<String, f
 pub fn verdict_table(results: &[ThresholdResult]) -> String {
     let mut out = format!("{:<34} {:>14} {:>12}  {}\n", "threshold", "figure", "required", "result");
     for r in results {
-        let value = r.value.map(|v| format_figure(v)).unwrap_or_else(|| "not measured".into());
+        let value = r.value.map(format_figure).unwrap_or_else(|| "not measured".into());
         out.push_str(&format!(
             "{:<34} {:>14} {:>12}  {}\n",
             r.name,
