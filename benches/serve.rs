@@ -49,7 +49,9 @@ fn start_server() -> Server {
         .expect("start server");
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read url");
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read url");
     let url = line
         .split_whitespace()
         .last()
@@ -95,13 +97,22 @@ fn peak_rss_mb(pids: &[u32]) -> f64 {
         / 1024.0
 }
 
-async fn call(client: &rmcp::service::RunningService<rmcp::RoleClient, ()>, tool: &str, args: Value) -> bool {
+async fn call(
+    client: &rmcp::service::RunningService<rmcp::RoleClient, ()>,
+    tool: &str,
+    args: Value,
+) -> bool {
     let params = CallToolRequestParams::new(tool.to_string())
         .with_arguments(args.as_object().cloned().unwrap_or_default());
     matches!(client.call_tool(params).await, Ok(r) if r.is_error != Some(true))
 }
 
-async fn run_level(url: &str, clients: usize, secs: f64, mixed: bool) -> (usize, usize, Vec<Duration>) {
+async fn run_level(
+    url: &str,
+    clients: usize,
+    secs: f64,
+    mixed: bool,
+) -> (usize, usize, Vec<Duration>) {
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let url: Arc<str> = url.into();
     let mut tasks = Vec::new();
@@ -117,7 +128,12 @@ async fn run_level(url: &str, clients: usize, secs: f64, mixed: bool) -> (usize,
                 let success = if mixed {
                     let id = format!("m{c}-{n}");
                     n += 1;
-                    call(&client, "import_score", json!({"score_id": id, "source": "builtin/twinkle"})).await
+                    call(
+                        &client,
+                        "import_score",
+                        json!({"score_id": id, "source": "builtin/twinkle"}),
+                    )
+                    .await
                         && call(&client, "key_analysis", json!({"score_id": id})).await
                         && call(&client, "delete_score", json!({"score_id": id})).await
                 } else {
@@ -155,21 +171,44 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 }
 
 fn main() {
-    let secs: f64 = std::env::var("BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(5.0);
+    let secs: f64 = std::env::var("BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5.0);
     let server = start_server();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     runtime.block_on(async {
         let transport = StreamableHttpClientTransport::from_uri(server.url.as_str());
         let client = ().serve(transport).await.expect("initialize");
-        assert!(call(&client, "import_score", json!({"score_id": "chorale", "source": "builtin/chorale-g-major"})).await);
+        assert!(
+            call(
+                &client,
+                "import_score",
+                json!({"score_id": "chorale", "source": "builtin/chorale-g-major"})
+            )
+            .await
+        );
         let _ = client.cancel().await;
     });
-    println!("music21-prod serve benchmark: {secs} s per row, server at {}", server.url);
-    println!("{:<34} {:>8} {:>10} {:>9} {:>9} {:>8}", "workload", "clients", "req/s", "p50 ms", "p99 ms", "errors");
+    println!(
+        "music21-prod serve benchmark: {secs} s per row, server at {}",
+        server.url
+    );
+    println!(
+        "{:<34} {:>8} {:>10} {:>9} {:>9} {:>8}",
+        "workload", "clients", "req/s", "p50 ms", "p99 ms", "errors"
+    );
     for mixed in [false, true] {
         for clients in [1usize, 10, 50] {
             let (ok, failed, lat) = runtime.block_on(run_level(&server.url, clients, secs, mixed));
-            let name = if mixed { "import + key_analysis + delete" } else { "key_analysis (stored chorale)" };
+            let name = if mixed {
+                "import + key_analysis + delete"
+            } else {
+                "key_analysis (stored chorale)"
+            };
             println!(
                 "{name:<34} {clients:>8} {:>10.1} {:>9.2} {:>9.2} {:>8}",
                 ok as f64 / secs,
@@ -180,5 +219,9 @@ fn main() {
         }
     }
     let pids = tree_pids(server.child.id());
-    println!("peak RSS, server + {} workers: {:.1} MB", pids.len().saturating_sub(1), peak_rss_mb(&pids));
+    println!(
+        "peak RSS, server + {} workers: {:.1} MB",
+        pids.len().saturating_sub(1),
+        peak_rss_mb(&pids)
+    );
 }

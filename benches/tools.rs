@@ -64,7 +64,12 @@ impl Timings {
         self.0.sort();
         let n = self.0.len().max(1);
         let total: Duration = self.0.iter().sum();
-        let pct = |p: f64| self.0.get(((n as f64 * p) as usize).min(n - 1)).copied().unwrap_or_default();
+        let pct = |p: f64| {
+            self.0
+                .get(((n as f64 * p) as usize).min(n - 1))
+                .copied()
+                .unwrap_or_default()
+        };
         format!(
             "{name:<24} {:>5} calls  median {:>8.2} ms  p95 {:>8.2} ms  total {:>9.1} ms",
             self.0.len(),
@@ -78,9 +83,10 @@ impl Timings {
 /// The bare engine: parse, key, chordify, a Roman numeral for every chord.
 fn engine_pipeline(bytes: &[u8], format: Format, config: &Config) -> usize {
     let score = parse_score(bytes, format, None, &config.limits).expect("parse");
-    let key = music21_rs::analysis::estimate_key_of_stream(music21_rs::KeyProfile::AardenEssen, &score)
-        .and_then(|k| k.into_iter().next())
-        .expect("key");
+    let key =
+        music21_rs::analysis::estimate_key_of_stream(music21_rs::KeyProfile::AardenEssen, &score)
+            .and_then(|k| k.into_iter().next())
+            .expect("key");
     let key = key.key().clone();
     let chords = score.chordify().expect("chordify");
     let mut n = 0;
@@ -110,7 +116,9 @@ fn main() {
     let inputs: Vec<(Vec<u8>, Format)> = chorales
         .iter()
         .map(|p| {
-            let format = Format::from_extension(p.extension().and_then(|e| e.to_str()).unwrap_or("")).expect("format");
+            let format =
+                Format::from_extension(p.extension().and_then(|e| e.to_str()).unwrap_or(""))
+                    .expect("format");
             (std::fs::read(p).expect("read"), format)
         })
         .collect();
@@ -128,22 +136,36 @@ fn main() {
         let id = format!("c{i}");
         let t = Instant::now();
         registry
-            .call(&ctx, "import_score", json!({"score_id": id, "source": path, "source_type": "file"}))
+            .call(
+                &ctx,
+                "import_score",
+                json!({"score_id": id, "source": path, "source_type": "file"}),
+            )
             .expect("import");
         import.0.push(t.elapsed());
         // A fresh context per score: nothing parsed is cached, so each analysis parses from
         // the store as a worker would on first use.
         let fresh = ToolContext::open(config.clone()).expect("store");
         let t = Instant::now();
-        registry.call(&fresh, "key_analysis", json!({"score_id": id})).expect("key");
+        registry
+            .call(&fresh, "key_analysis", json!({"score_id": id}))
+            .expect("key");
         let chords = registry
-            .call(&fresh, "chord_analysis", json!({"score_id": id, "limit": 5000}))
+            .call(
+                &fresh,
+                "chord_analysis",
+                json!({"score_id": id, "limit": 5000}),
+            )
             .expect("chords");
         analyse += t.elapsed();
         tool_chords += chords["total"].as_u64().unwrap_or(0) as usize;
     }
     let import_total: Duration = import.0.iter().sum();
-    println!("== chorale pipeline: {} Bach chorales from {}", chorales.len(), corpus.display());
+    println!(
+        "== chorale pipeline: {} Bach chorales from {}",
+        chorales.len(),
+        corpus.display()
+    );
     println!(
         "bare engine (parse + key + chordify + roman)       {:>8.1} ms  ({} chords)",
         engine.as_secs_f64() * 1e3,
@@ -168,7 +190,10 @@ fn main() {
 
     // 2. Every analysis tool on every file of the shared corpus.
     let all = files(&corpus, "");
-    println!("\n== per tool, {} files of the shared corpus (parsed scores cached, as in a warm worker)", all.len());
+    println!(
+        "\n== per tool, {} files of the shared corpus (parsed scores cached, as in a warm worker)",
+        all.len()
+    );
     let tools = [
         ("score_info", json!({})),
         ("key_analysis", json!({})),
@@ -183,7 +208,11 @@ fn main() {
     for (i, path) in all.iter().enumerate() {
         let id = format!("f{i}");
         if registry
-            .call(&ctx, "import_score", json!({"score_id": id, "source": path, "source_type": "file"}))
+            .call(
+                &ctx,
+                "import_score",
+                json!({"score_id": id, "source": path, "source_type": "file"}),
+            )
             .is_ok()
         {
             ids.push(id);
@@ -205,7 +234,11 @@ fn main() {
             }
             timings.0.push(t.elapsed());
         }
-        let fail = if failures > 0 { format!("  ({failures} refused)") } else { String::new() };
+        let fail = if failures > 0 {
+            format!("  ({failures} refused)")
+        } else {
+            String::new()
+        };
         println!("{}{fail}", timings.line(name));
     }
     println!("\npeak RSS {:.1} MB", peak_rss_mb());

@@ -377,7 +377,10 @@ impl Config {
             Some(name) if resolve_config_path(name).is_err() && embedded_config(name).is_some() => {
                 // The shipped configs are compiled in, so `--config smoke` works anywhere.
                 let text = embedded_config(name).unwrap_or_default();
-                let origin = format!("{name} (built-in copy of configs/{})", embedded_file_name(name));
+                let origin = format!(
+                    "{name} (built-in copy of configs/{})",
+                    embedded_file_name(name)
+                );
                 (Self::from_toml(text, Path::new(&origin))?, origin)
             }
             Some(name) => {
@@ -402,8 +405,8 @@ impl Config {
             path: path.to_path_buf(),
             message,
         };
-        let deserializer =
-            toml::Deserializer::parse(text).map_err(|e| parse_error(describe_toml_error(&e, text)))?;
+        let deserializer = toml::Deserializer::parse(text)
+            .map_err(|e| parse_error(describe_toml_error(&e, text)))?;
         serde_path_to_error::deserialize(deserializer).map_err(|e| {
             let key = e.path().to_string();
             let message = describe_toml_error(e.inner(), text);
@@ -510,7 +513,11 @@ impl Config {
             return Err(invalid("server.max_sessions", "must be at least 1".into()));
         }
         let m = &self.server.memory;
-        if m.budget_mb == 0 || m.soft_percent == 0 || m.soft_percent > m.hard_percent || m.hard_percent > 100 {
+        if m.budget_mb == 0
+            || m.soft_percent == 0
+            || m.soft_percent > m.hard_percent
+            || m.hard_percent > 100
+        {
             return Err(invalid(
                 "server.memory",
                 "budget_mb must be positive and 0 < soft_percent <= hard_percent <= 100".into(),
@@ -518,22 +525,30 @@ impl Config {
         }
         let b = &self.server.breaker;
         if !(b.failure_ratio > 0.0 && b.failure_ratio <= 1.0) {
-            return Err(invalid("server.breaker.failure_ratio", "must be in (0, 1]".into()));
+            return Err(invalid(
+                "server.breaker.failure_ratio",
+                "must be in (0, 1]".into(),
+            ));
         }
         let r = &self.server.rate_limit;
         if r.client_per_second <= 0.0 || r.global_per_second <= 0.0 {
-            return Err(invalid("server.rate_limit", "rates must be positive".into()));
+            return Err(invalid(
+                "server.rate_limit",
+                "rates must be positive".into(),
+            ));
         }
         for (tool, secs) in &self.server.deadlines.tools {
             if *secs <= 0.0 {
-                return Err(invalid(&format!("server.deadlines.tools.{tool}"), "must be positive".into()));
+                return Err(invalid(
+                    &format!("server.deadlines.tools.{tool}"),
+                    "must be positive".into(),
+                ));
             }
         }
         self.stress
             .validate()
             .map_err(|(key, message)| invalid(&key, message))?;
-        parse_duration(&self.monitor.interval)
-            .map_err(|m| invalid("monitor.interval", m))?;
+        parse_duration(&self.monitor.interval).map_err(|m| invalid("monitor.interval", m))?;
         Ok(())
     }
 }
@@ -565,11 +580,7 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         "s" => value,
         "m" => value * 60.0,
         "h" => value * 3600.0,
-        _ => {
-            return Err(format!(
-                "`{text}` has unit `{unit}`; use ms, s, m or h"
-            ))
-        }
+        _ => return Err(format!("`{text}` has unit `{unit}`; use ms, s, m or h")),
     };
     if !seconds.is_finite() || seconds < 0.0 {
         return Err(format!("`{text}` is not a positive duration"));
@@ -591,7 +602,11 @@ mod tests {
         let text = include_str!("../configs/server.toml");
         let config = Config::from_toml(text, Path::new("configs/server.toml")).unwrap();
         config.validate("configs/server.toml").unwrap();
-        assert_eq!(config, Config::default(), "configs/server.toml must show every default");
+        assert_eq!(
+            config,
+            Config::default(),
+            "configs/server.toml must show every default"
+        );
     }
 
     #[test]
@@ -604,8 +619,16 @@ mod tests {
 
     #[test]
     fn every_shipped_config_is_valid() {
-        for name in ["server", "smoke", "quick_test_config", "moderate_test_config", "full_test_config"] {
-            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs").join(format!("{name}.toml"));
+        for name in [
+            "server",
+            "smoke",
+            "quick_test_config",
+            "moderate_test_config",
+            "full_test_config",
+        ] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("configs")
+                .join(format!("{name}.toml"));
             let text = std::fs::read_to_string(&path).unwrap();
             let config = Config::from_toml(&text, &path).unwrap_or_else(|e| panic!("{e}"));
             config.validate(name).unwrap_or_else(|e| panic!("{e}"));
@@ -623,7 +646,8 @@ mod tests {
 
     #[test]
     fn wrong_type_names_the_key() {
-        let err = Config::from_toml("[server]\nport = \"high\"\n", Path::new("x.toml")).unwrap_err();
+        let err =
+            Config::from_toml("[server]\nport = \"high\"\n", Path::new("x.toml")).unwrap_err();
         let text = err.to_string();
         assert!(text.contains("port"), "{text}");
     }
@@ -653,7 +677,10 @@ mod tests {
         assert_eq!(config.server.token.as_deref(), Some("t0k"));
         let bad = |k: &str| (k == "MUSIC21_PROD_PORT").then(|| "eighty".to_string());
         let err = config.apply_env(bad, "defaults").unwrap_err().to_string();
-        assert!(err.contains("server.port") && err.contains("eighty"), "{err}");
+        assert!(
+            err.contains("server.port") && err.contains("eighty"),
+            "{err}"
+        );
     }
 
     #[test]

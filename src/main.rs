@@ -15,8 +15,12 @@ fn main() -> ExitCode {
         Command::Setup(args) => run_setup(args),
         Command::Serve(args) => run_serve(args),
         Command::Stress(args) => run_stress(args),
-        Command::Monitor(args) => ExitCode::from(music21_prod::monitor::run(args).clamp(0, 255) as u8),
-        Command::Report(args) => ExitCode::from(music21_prod::report::run(args).clamp(0, 255) as u8),
+        Command::Monitor(args) => {
+            ExitCode::from(music21_prod::monitor::run(args).clamp(0, 255) as u8)
+        }
+        Command::Report(args) => {
+            ExitCode::from(music21_prod::report::run(args).clamp(0, 255) as u8)
+        }
         Command::Worker => run_worker(),
         Command::Ballast(args) => run_ballast(args),
     }
@@ -132,7 +136,10 @@ fn run_serve(args: ServeArgs) -> ExitCode {
     }
     if args.supervise {
         music21_prod::server::init_logging(&config.server.log_format);
-        let passthrough: Vec<String> = std::env::args().skip(2).filter(|a| a != "--supervise").collect();
+        let passthrough: Vec<String> = std::env::args()
+            .skip(2)
+            .filter(|a| a != "--supervise")
+            .collect();
         return music21_prod::server::supervise::run(passthrough);
     }
     music21_prod::server::run(config, args.stdio)

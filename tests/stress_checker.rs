@@ -17,13 +17,21 @@ const TUNE: &str = "X:1\nT:Checker\nM:4/4\nL:1/4\nK:C\nCDEF|GABc|]\n";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checker_reports_what_was_done_behind_its_back() {
     let server = ServerProc::start("[server.workers]\ncount = 1\n");
-    let client = McpClient::connect(&server.url, Duration::from_secs(10)).await.expect("session");
+    let client = McpClient::connect(&server.url, Duration::from_secs(10))
+        .await
+        .expect("session");
     let ledger = Ledger::default();
     for id in ["kept", "deleted", "flipped", "rewritten"] {
         let reply = client
-            .call("import_score", json!({"score_id": id, "source": TUNE.replace("Checker", id)}), Duration::from_secs(20))
+            .call(
+                "import_score",
+                json!({"score_id": id, "source": TUNE.replace("Checker", id)}),
+                Duration::from_secs(20),
+            )
             .await;
-        let Reply::Ok(v) = reply else { panic!("import {id}: {}", reply.describe()) };
+        let Reply::Ok(v) = reply else {
+            panic!("import {id}: {}", reply.describe())
+        };
         ledger.ack(
             id,
             Acked {
@@ -36,17 +44,34 @@ async fn checker_reports_what_was_done_behind_its_back() {
     {
         let conn = rusqlite::Connection::open(server.store_path()).unwrap();
         conn.busy_timeout(Duration::from_secs(5)).unwrap();
-        conn.execute("DELETE FROM scores WHERE id = 'deleted'", []).unwrap();
-        let mut source: Vec<u8> = conn.query_row("SELECT source FROM scores WHERE id = 'flipped'", [], |r| r.get(0)).unwrap();
+        conn.execute("DELETE FROM scores WHERE id = 'deleted'", [])
+            .unwrap();
+        let mut source: Vec<u8> = conn
+            .query_row("SELECT source FROM scores WHERE id = 'flipped'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
         source[20] ^= 0x02;
-        conn.execute("UPDATE scores SET source = ?1 WHERE id = 'flipped'", [source]).unwrap();
+        conn.execute(
+            "UPDATE scores SET source = ?1 WHERE id = 'flipped'",
+            [source],
+        )
+        .unwrap();
         // A consistent rewrite: new content with matching checksums, as a buggy writer would leave it.
         let (format, summary): (String, String) = conn
-            .query_row("SELECT format, summary FROM scores WHERE id = 'rewritten'", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(
+                "SELECT format, summary FROM scores WHERE id = 'rewritten'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .unwrap();
-        let new_source = TUNE.replace("CDEF", "CDEE").replace("Checker", "rewritten").into_bytes();
+        let new_source = TUNE
+            .replace("CDEF", "CDEE")
+            .replace("Checker", "rewritten")
+            .into_bytes();
         let sha = music21_prod::store::sha256_hex(&new_source);
-        let checksum = music21_prod::store::record_checksum("rewritten", &format, &summary, &new_source);
+        let checksum =
+            music21_prod::store::record_checksum("rewritten", &format, &summary, &new_source);
         conn.execute(
             "UPDATE scores SET source = ?1, source_sha256 = ?2, checksum = ?3 WHERE id = 'rewritten'",
             rusqlite::params![new_source, sha, checksum],
@@ -59,9 +84,21 @@ async fn checker_reports_what_was_done_behind_its_back() {
     assert_eq!(report.ok, 1, "{report:?}");
     assert_eq!(report.lost, 1, "{report:?}");
     assert_eq!(report.silently_corrupted, 1, "{report:?}");
-    assert_eq!(report.unreadable, 1, "the flipped record is reported, by the server's checksum: {report:?}");
+    assert_eq!(
+        report.unreadable, 1,
+        "the flipped record is reported, by the server's checksum: {report:?}"
+    );
     let problems = report.problems.join("\n");
-    assert!(problems.contains("deleted: acknowledged but not found"), "{problems}");
-    assert!(problems.contains("flipped: reported corrupted"), "{problems}");
-    assert!(problems.contains("rewritten: served with sha256"), "{problems}");
+    assert!(
+        problems.contains("deleted: acknowledged but not found"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("flipped: reported corrupted"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("rewritten: served with sha256"),
+        "{problems}"
+    );
 }

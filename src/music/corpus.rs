@@ -92,10 +92,7 @@ pub struct CorpusPiece {
 /// Refuses names that could leave a corpus directory.
 fn check_name(name: &str) -> ToolResult<()> {
     let path = Path::new(name);
-    let clean = !name.is_empty()
-        && path
-            .components()
-            .all(|c| matches!(c, Component::Normal(_)));
+    let clean = !name.is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)));
     if clean {
         Ok(())
     } else {

@@ -10,7 +10,12 @@ use crate::config::ImportLimits;
 use crate::error::{ToolError, ToolResult};
 use crate::music::format::Format;
 
-fn over(what: &str, found: impl std::fmt::Display, key: &str, limit: impl std::fmt::Display) -> ToolError {
+fn over(
+    what: &str,
+    found: impl std::fmt::Display,
+    key: &str,
+    limit: impl std::fmt::Display,
+) -> ToolError {
     ToolError::limit(format!(
         "refused before parsing: {what} is {found}, over the limit limits.{key} = {limit}"
     ))
@@ -72,12 +77,22 @@ fn check_musicxml(text: &str, limits: &ImportLimits) -> ToolResult<()> {
             digits.parse::<i64>().map(i64::abs).unwrap_or(0)
         };
         if magnitude > limits.max_fifths {
-            return Err(over("a <fifths> value", value, "max_fifths", limits.max_fifths));
+            return Err(over(
+                "a <fifths> value",
+                value,
+                "max_fifths",
+                limits.max_fifths,
+            ));
         }
     }
     let parts = text.matches("<score-part ").count() + text.matches("<score-part>").count();
     if parts > limits.max_parts {
-        return Err(over("the number of parts", parts, "max_parts", limits.max_parts));
+        return Err(over(
+            "the number of parts",
+            parts,
+            "max_parts",
+            limits.max_parts,
+        ));
     }
     Ok(())
 }

@@ -28,7 +28,13 @@ pub fn decode_text(bytes: &[u8]) -> ToolResult<String> {
     let utf16 = |le: bool| -> ToolResult<String> {
         let units: Vec<u16> = bytes[2..]
             .chunks_exact(2)
-            .map(|c| if le { u16::from_le_bytes([c[0], c[1]]) } else { u16::from_be_bytes([c[0], c[1]]) })
+            .map(|c| {
+                if le {
+                    u16::from_le_bytes([c[0], c[1]])
+                } else {
+                    u16::from_be_bytes([c[0], c[1]])
+                }
+            })
             .collect();
         String::from_utf16(&units).map_err(|_| ToolError::parse("the text is not valid UTF-16"))
     };
@@ -110,7 +116,12 @@ pub fn parse_score(
     into_score(stream)
 }
 
-fn parse_text(text: &str, format: Format, tune: Option<i64>, limits: &ImportLimits) -> ToolResult<Stream> {
+fn parse_text(
+    text: &str,
+    format: Format,
+    tune: Option<i64>,
+    limits: &ImportLimits,
+) -> ToolResult<Stream> {
     if format == Format::Musicxml && text.len() as u64 > limits.max_source_bytes {
         return Err(ToolError::limit(format!(
             "refused before parsing: the MusicXML text is {} bytes, over the limit limits.max_source_bytes = {}",
@@ -139,7 +150,9 @@ fn parse_text(text: &str, format: Format, tune: Option<i64>, limits: &ImportLimi
                 None => None,
             };
             match number {
-                Some(n) => catch_engine("reading ABC", || music21_rs::from_abc_number(text, n as music21_rs::IntegerType))?,
+                Some(n) => catch_engine("reading ABC", || {
+                    music21_rs::from_abc_number(text, n as music21_rs::IntegerType)
+                })?,
                 None => catch_engine("reading ABC", || music21_rs::from_abc(text))?,
             }
         }
@@ -204,7 +217,13 @@ mod tests {
 
     #[test]
     fn tiny_notation_becomes_a_one_part_score() {
-        let s = parse_score(b"tinyNotation: 4/4 c4 d e f g1", Format::Tinynotation, None, &ImportLimits::default()).unwrap();
+        let s = parse_score(
+            b"tinyNotation: 4/4 c4 d e f g1",
+            Format::Tinynotation,
+            None,
+            &ImportLimits::default(),
+        )
+        .unwrap();
         assert_eq!(s.kind(), StreamKind::Score);
         assert_eq!(s.parts().len(), 1);
     }
@@ -212,17 +231,40 @@ mod tests {
     #[test]
     fn multi_tune_abc_takes_a_tune_number() {
         let text = "X:1\nT:One\nL:1/4\nK:C\nCDEF|\n\nX:2\nT:Two\nL:1/4\nK:G\nGABc|d4|\n";
-        let first = parse_score(text.as_bytes(), Format::Abc, None, &ImportLimits::default()).unwrap();
-        let second = parse_score(text.as_bytes(), Format::Abc, Some(2), &ImportLimits::default()).unwrap();
+        let first =
+            parse_score(text.as_bytes(), Format::Abc, None, &ImportLimits::default()).unwrap();
+        let second = parse_score(
+            text.as_bytes(),
+            Format::Abc,
+            Some(2),
+            &ImportLimits::default(),
+        )
+        .unwrap();
         assert_eq!(first.pitches().len(), 4);
         assert_eq!(second.pitches().len(), 5);
-        let err = parse_score(text.as_bytes(), Format::Abc, Some(7), &ImportLimits::default()).unwrap_err();
-        assert!(err.message.contains("tune 7") && err.message.contains("1, 2"), "{}", err.message);
+        let err = parse_score(
+            text.as_bytes(),
+            Format::Abc,
+            Some(7),
+            &ImportLimits::default(),
+        )
+        .unwrap_err();
+        assert!(
+            err.message.contains("tune 7") && err.message.contains("1, 2"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
     fn bad_utf8_is_a_clear_error() {
-        let err = parse_score(b"X:1\nK:C\n\xff\xfeCDE", Format::Abc, None, &ImportLimits::default()).unwrap_err();
+        let err = parse_score(
+            b"X:1\nK:C\n\xff\xfeCDE",
+            Format::Abc,
+            None,
+            &ImportLimits::default(),
+        )
+        .unwrap_err();
         assert!(err.message.contains("UTF-8"), "{}", err.message);
     }
 
@@ -235,7 +277,10 @@ mod tests {
             let opts = zip::write::SimpleFileOptions::default()
                 .compression_method(zip::CompressionMethod::Deflated);
             w.start_file("META-INF/container.xml", opts).unwrap();
-            w.write_all(b"<container><rootfiles><rootfile full-path=\"s.xml\"/></rootfiles></container>").unwrap();
+            w.write_all(
+                b"<container><rootfiles><rootfile full-path=\"s.xml\"/></rootfiles></container>",
+            )
+            .unwrap();
             w.start_file("s.xml", opts).unwrap();
             let zeros = vec![b' '; 1 << 20];
             for _ in 0..3 {
@@ -248,6 +293,10 @@ mod tests {
             ..ImportLimits::default()
         };
         let err = parse_score(buf.get_ref(), Format::Mxl, None, &limits).unwrap_err();
-        assert!(err.message.contains("max_inflated_bytes"), "{}", err.message);
+        assert!(
+            err.message.contains("max_inflated_bytes"),
+            "{}",
+            err.message
+        );
     }
 }

@@ -43,7 +43,8 @@ fn beat_length(ts: Option<&TimeSignature>) -> f64 {
 }
 
 fn bar_length(ts: Option<&TimeSignature>) -> Option<f64> {
-    ts.map(|t| t.bar_duration().quarter_length()).filter(|l| *l > 0.0)
+    ts.map(|t| t.bar_duration().quarter_length())
+        .filter(|l| *l > 0.0)
 }
 
 impl MeasureGrid {
@@ -170,7 +171,8 @@ mod tests {
     #[test]
     fn a_pickup_starts_on_its_last_beats() {
         let abc = "X:1\nM:4/4\nL:1/4\nK:C\nG|c2 d2|e4|]\n";
-        let score = parse_score(abc.as_bytes(), Format::Abc, None, &ImportLimits::default()).unwrap();
+        let score =
+            parse_score(abc.as_bytes(), Format::Abc, None, &ImportLimits::default()).unwrap();
         let grid = MeasureGrid::of(&score);
         let pickup = grid.position(0.0);
         assert_eq!((pickup.measure, pickup.beat), (0, 4.0));

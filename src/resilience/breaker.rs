@@ -284,6 +284,10 @@ mod tests {
         let later = t0 + Duration::from_secs(11);
         let p = b.try_acquire(later).unwrap();
         b.record(p, true, later);
-        assert_eq!(b.state(later), BreakerState::Closed, "three failures expired");
+        assert_eq!(
+            b.state(later),
+            BreakerState::Closed,
+            "three failures expired"
+        );
     }
 }

@@ -56,7 +56,12 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    pub fn new(client_per_second: f64, client_burst: u32, global_per_second: f64, global_burst: u32) -> Self {
+    pub fn new(
+        client_per_second: f64,
+        client_burst: u32,
+        global_per_second: f64,
+        global_burst: u32,
+    ) -> Self {
         Self {
             per_client: Gcra::new(client_per_second, client_burst),
             global: Gcra::new(global_per_second, global_burst),
@@ -102,9 +107,15 @@ mod tests {
             gcra.check(&mut tat, t0).unwrap();
         }
         let refused = gcra.check(&mut tat, t0).unwrap_err();
-        assert!(refused.retry_after <= Duration::from_millis(100) && refused.retry_after > Duration::ZERO);
-        gcra.check(&mut tat, t0 + Duration::from_millis(100)).unwrap();
-        assert!(gcra.check(&mut tat, t0 + Duration::from_millis(110)).is_err());
+        assert!(
+            refused.retry_after <= Duration::from_millis(100)
+                && refused.retry_after > Duration::ZERO
+        );
+        gcra.check(&mut tat, t0 + Duration::from_millis(100))
+            .unwrap();
+        assert!(gcra
+            .check(&mut tat, t0 + Duration::from_millis(110))
+            .is_err());
     }
 
     #[test]
@@ -115,7 +126,10 @@ mod tests {
         limiter.check("a", t0).unwrap();
         assert!(limiter.check("a", t0).is_err(), "a's burst is spent");
         limiter.check("b", t0).unwrap();
-        assert!(limiter.check("c", t0).is_err(), "the global burst of 3 is spent");
+        assert!(
+            limiter.check("c", t0).is_err(),
+            "the global burst of 3 is spent"
+        );
         assert_eq!(limiter.tracked_clients(), 2);
     }
 

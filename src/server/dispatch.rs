@@ -29,7 +29,12 @@ pub struct CallError {
 }
 
 impl CallError {
-    fn new(outcome: &'static str, code: &str, message: String, retry_after: Option<Duration>) -> Self {
+    fn new(
+        outcome: &'static str,
+        code: &str,
+        message: String,
+        retry_after: Option<Duration>,
+    ) -> Self {
         Self {
             outcome,
             code: code.into(),
@@ -66,7 +71,12 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    pub fn new(config: Arc<Config>, pool: Arc<Pool>, metrics: Arc<Metrics>, memory: Arc<MemoryGuard>) -> Self {
+    pub fn new(
+        config: Arc<Config>,
+        pool: Arc<Pool>,
+        metrics: Arc<Metrics>,
+        memory: Arc<MemoryGuard>,
+    ) -> Self {
         let registry = Registry::new();
         let breakers = registry
             .tools()
@@ -74,10 +84,13 @@ impl Dispatcher {
             .map(|t| (t.name, CircuitBreaker::new(config.server.breaker.clone())))
             .collect();
         let r = &config.server.rate_limit;
-        let limiter = RateLimiter::new(r.client_per_second, r.client_burst, r.global_per_second, r.global_burst);
-        metrics
-            .memory_budget_bytes
-            .set(memory.budget() as i64);
+        let limiter = RateLimiter::new(
+            r.client_per_second,
+            r.client_burst,
+            r.global_per_second,
+            r.global_burst,
+        );
+        metrics.memory_budget_bytes.set(memory.budget() as i64);
         Self {
             config,
             registry,
@@ -108,7 +121,13 @@ impl Dispatcher {
     }
 
     /// Admits and runs one call. `rate_limit` is true where no HTTP layer limited it already.
-    pub async fn call(&self, tool: &str, args: Value, client: &str, rate_limit: bool) -> Result<Value, CallError> {
+    pub async fn call(
+        &self,
+        tool: &str,
+        args: Value,
+        client: &str,
+        rate_limit: bool,
+    ) -> Result<Value, CallError> {
         let started = Instant::now();
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         self.metrics.in_flight.inc();
@@ -120,19 +139,36 @@ impl Dispatcher {
             Ok(_) => outcome::OK,
             Err(e) => e.outcome,
         };
-        self.metrics.requests.with_label_values(&[tool, outcome]).inc();
+        self.metrics
+            .requests
+            .with_label_values(&[tool, outcome])
+            .inc();
         self.metrics
             .duration
             .with_label_values(&[tool])
             .observe(elapsed.as_secs_f64());
         match &result {
-            Ok(_) => tracing::info!(tool, outcome, client, duration_ms = elapsed.as_secs_f64() * 1e3, "tool call"),
-            Err(e) => tracing::info!(tool, outcome, client, duration_ms = elapsed.as_secs_f64() * 1e3, error = %e.message, "tool call"),
+            Ok(_) => tracing::info!(
+                tool,
+                outcome,
+                client,
+                duration_ms = elapsed.as_secs_f64() * 1e3,
+                "tool call"
+            ),
+            Err(e) => {
+                tracing::info!(tool, outcome, client, duration_ms = elapsed.as_secs_f64() * 1e3, error = %e.message, "tool call")
+            }
         }
         result
     }
 
-    async fn admit_and_run(&self, tool: &str, args: Value, client: &str, rate_limit: bool) -> Result<Value, CallError> {
+    async fn admit_and_run(
+        &self,
+        tool: &str,
+        args: Value,
+        client: &str,
+        rate_limit: bool,
+    ) -> Result<Value, CallError> {
         let Some(def) = self.registry.get(tool) else {
             return Err(CallError::new(
                 outcome::TOOL_ERROR,

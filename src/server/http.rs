@@ -42,9 +42,16 @@ pub fn allowed_hosts(bind: &str, extra: &[String]) -> Vec<String> {
 
 fn host_of(authority: &str) -> &str {
     if let Some(rest) = authority.strip_prefix('[') {
-        return rest.split(']').next().map(|h| &authority[..h.len() + 2]).unwrap_or(authority);
+        return rest
+            .split(']')
+            .next()
+            .map(|h| &authority[..h.len() + 2])
+            .unwrap_or(authority);
     }
-    authority.rsplit_once(':').map(|(h, _)| h).unwrap_or(authority)
+    authority
+        .rsplit_once(':')
+        .map(|(h, _)| h)
+        .unwrap_or(authority)
 }
 
 /// Constant-time comparison of two byte strings (length is not hidden).
@@ -72,7 +79,11 @@ async fn guard(State(state): State<Arc<AppState>>, request: Request<Body>, next:
         .and_then(|h| h.to_str().ok())
         .map(host_of)
         .unwrap_or("");
-    if !state.allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
+    if !state
+        .allowed_hosts
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(host))
+    {
         return refuse(
             StatusCode::FORBIDDEN,
             &format!("Host '{host}' is not allowed (DNS rebinding protection); add it to server.allowed_hosts"),
@@ -147,12 +158,19 @@ async fn admit_mcp(
             let live = state.sessions.sessions.read().await.len();
             let max = state.dispatcher.config.server.max_sessions;
             if live >= max {
-                state.dispatcher.metrics.shed.with_label_values(&["sessions"]).inc();
+                state
+                    .dispatcher
+                    .metrics
+                    .shed
+                    .with_label_values(&["sessions"])
+                    .inc();
                 let mut response = refuse(
                     StatusCode::SERVICE_UNAVAILABLE,
                     &format!("the server holds its maximum of {max} MCP sessions; retry later"),
                 );
-                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
                 return response;
             }
         }
@@ -160,7 +178,11 @@ async fn admit_mcp(
     next.run(request).await
 }
 
-async fn count_http(State(state): State<Arc<AppState>>, request: Request<Body>, next: Next) -> Response {
+async fn count_http(
+    State(state): State<Arc<AppState>>,
+    request: Request<Body>,
+    next: Next,
+) -> Response {
     let path = match request.uri().path() {
         p @ ("/mcp" | "/livez" | "/readyz" | "/health" | "/metrics") => p,
         _ => "other",
@@ -200,7 +222,11 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     if reasons.is_empty() {
         (StatusCode::OK, Json(json!({"ready": true}))).into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"ready": false, "reasons": reasons}))).into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"ready": false, "reasons": reasons})),
+        )
+            .into_response()
     }
 }
 
@@ -210,17 +236,28 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
     let breakers: serde_json::Map<String, serde_json::Value> = d
         .breakers
         .iter()
-        .map(|(tool, b)| (tool.to_string(), json!({"state": b.state(now).name(), "opened_total": b.opened_total()})))
+        .map(|(tool, b)| {
+            (
+                tool.to_string(),
+                json!({"state": b.state(now).name(), "opened_total": b.opened_total()}),
+            )
+        })
         .collect();
     let workers = d.pool.slot_info();
     let up = d.pool.up();
     let store = state.store.stats();
     let memory = d.memory.snapshot();
     let reasons = readiness(&state);
-    let any_open = d.breakers.values().any(|b| b.state(now) != crate::resilience::breaker::BreakerState::Closed);
+    let any_open = d
+        .breakers
+        .values()
+        .any(|b| b.state(now) != crate::resilience::breaker::BreakerState::Closed);
     let status = if !reasons.is_empty() {
         "unhealthy"
-    } else if any_open || up < workers.len() || memory.pressure != crate::resilience::memory::Pressure::Normal {
+    } else if any_open
+        || up < workers.len()
+        || memory.pressure != crate::resilience::memory::Pressure::Normal
+    {
         "degraded"
     } else {
         "healthy"
@@ -250,7 +287,11 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
             "deadlines": c.deadlines,
         },
     });
-    let code = if status == "unhealthy" { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    let code = if status == "unhealthy" {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
     (code, Json(body)).into_response()
 }
 
@@ -258,7 +299,9 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let d = &state.dispatcher;
     d.export_breakers();
     d.metrics.sample_process();
-    d.metrics.sessions.set(state.sessions.sessions.read().await.len() as i64);
+    d.metrics
+        .sessions
+        .set(state.sessions.sessions.read().await.len() as i64);
     if let Ok(s) = state.store.stats() {
         d.metrics.store_scores.set(s.scores as i64);
         d.metrics.store_bytes.set(s.bytes as i64);
@@ -275,7 +318,11 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 /// Builds the router around an rmcp service.
 pub fn router<S>(state: Arc<AppState>, mcp: S) -> Router
 where
-    S: tower_service::Service<Request<Body>, Error = std::convert::Infallible> + Clone + Send + Sync + 'static,
+    S: tower_service::Service<Request<Body>, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
     S::Response: IntoResponse,
     S::Future: Send + 'static,
 {

@@ -48,7 +48,11 @@ impl McpHandler {
         let Some(parts) = context.extensions.get::<http::request::Parts>() else {
             return "stdio".into();
         };
-        if let Some(session) = parts.headers.get("mcp-session-id").and_then(|v| v.to_str().ok()) {
+        if let Some(session) = parts
+            .headers
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+        {
             return format!("session:{session}");
         }
         parts

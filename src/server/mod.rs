@@ -49,7 +49,10 @@ pub fn init_logging(format: &str) {
 /// Runs the server until SIGTERM or SIGINT; exit 0 after a clean drain.
 pub fn run(config: Config, stdio: bool) -> ExitCode {
     init_logging(&config.server.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("music21-prod serve: cannot start the runtime: {e}");
@@ -66,14 +69,22 @@ pub fn run(config: Config, stdio: bool) -> ExitCode {
 }
 
 /// Samples the memory of the server and its workers into the guard and the metrics.
-fn spawn_memory_sampler(pool: Arc<Pool>, memory: Arc<MemoryGuard>, metrics: Arc<Metrics>, every: Duration) {
+fn spawn_memory_sampler(
+    pool: Arc<Pool>,
+    memory: Arc<MemoryGuard>,
+    metrics: Arc<Metrics>,
+    every: Duration,
+) {
     tokio::spawn(async move {
         let pid = std::process::id();
         loop {
             let server = crate::sysmem::rss_bytes(pid).unwrap_or(0);
             let workers = pool.sample_memory();
             memory.record(server, workers);
-            metrics.memory_bytes.with_label_values(&["server"]).set(server as i64);
+            metrics
+                .memory_bytes
+                .with_label_values(&["server"])
+                .set(server as i64);
             tokio::time::sleep(every).await;
         }
     });
@@ -110,7 +121,12 @@ async fn serve(config: Config, stdio: bool) -> Result<(), String> {
         metrics.clone(),
         Duration::from_millis(config.server.memory.sample_ms.max(10)),
     );
-    let dispatcher = Arc::new(Dispatcher::new(config.clone(), pool.clone(), metrics, memory));
+    let dispatcher = Arc::new(Dispatcher::new(
+        config.clone(),
+        pool.clone(),
+        metrics,
+        memory,
+    ));
 
     if stdio {
         return serve_stdio(dispatcher, pool).await;
@@ -119,7 +135,9 @@ async fn serve(config: Config, stdio: bool) -> Result<(), String> {
     let cancel = tokio_util::sync::CancellationToken::new();
     let sessions = Arc::new({
         let mut manager = LocalSessionManager::default();
-        manager.session_config.keep_alive = Some(Duration::from_secs_f64(config.server.session_idle_secs.max(1.0)));
+        manager.session_config.keep_alive = Some(Duration::from_secs_f64(
+            config.server.session_idle_secs.max(1.0),
+        ));
         manager
     });
     let allowed_hosts = http::allowed_hosts(&config.server.bind, &config.server.allowed_hosts);
@@ -129,7 +147,8 @@ async fn serve(config: Config, stdio: bool) -> Result<(), String> {
     http_config.max_request_body_bytes = config.server.max_body_bytes as usize;
     http_config.cancellation_token = cancel.child_token();
     let handler = McpHandler::new(dispatcher.clone(), false);
-    let mcp = StreamableHttpService::new(move || Ok(handler.clone()), sessions.clone(), http_config);
+    let mcp =
+        StreamableHttpService::new(move || Ok(handler.clone()), sessions.clone(), http_config);
     let state = Arc::new(http::AppState {
         dispatcher: dispatcher.clone(),
         store,
@@ -163,9 +182,14 @@ async fn serve(config: Config, stdio: bool) -> Result<(), String> {
         let signal = shutdown_signal().await;
         tracing::info!(signal, "draining");
         notify::notify("STOPPING=1");
-        drain_state.dispatcher.draining.store(true, Ordering::SeqCst);
+        drain_state
+            .dispatcher
+            .draining
+            .store(true, Ordering::SeqCst);
         let deadline = Instant::now() + http::drain_deadline(&drain_state);
-        while drain_state.dispatcher.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        while drain_state.dispatcher.in_flight.load(Ordering::SeqCst) > 0
+            && Instant::now() < deadline
+        {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let left = drain_state.dispatcher.in_flight.load(Ordering::SeqCst);
@@ -175,8 +199,11 @@ async fn serve(config: Config, stdio: bool) -> Result<(), String> {
         cancel.cancel();
         let _ = stopped_tx.send(());
     };
-    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(graceful);
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(graceful);
     let server = async move { server.await.map_err(|e| format!("server error: {e}")) };
     tokio::pin!(server);
     // After the drain no call is in flight; idle keep-alive and SSE connections get a short

@@ -19,7 +19,10 @@ pub fn backoff(failures: u32) -> Duration {
 
 /// Runs `serve` (with `args`, minus `--supervise`) as a child, restarting it as needed.
 pub fn run(args: Vec<String>) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("music21-prod serve --supervise: cannot start: {e}");
@@ -47,7 +50,11 @@ async fn supervise(args: Vec<String>) -> ExitCode {
     let mut failures = 0u32;
     loop {
         let started = Instant::now();
-        let mut child = match tokio::process::Command::new(&exe).arg("serve").args(&args).spawn() {
+        let mut child = match tokio::process::Command::new(&exe)
+            .arg("serve")
+            .args(&args)
+            .spawn()
+        {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("music21-prod serve --supervise: cannot start the server: {e}");
@@ -87,7 +94,11 @@ async fn supervise(args: Vec<String>) -> ExitCode {
         }
         failures += 1;
         let delay = backoff(failures);
-        tracing::info!(delay_ms = delay.as_millis() as u64, failures, "restarting the server");
+        tracing::info!(
+            delay_ms = delay.as_millis() as u64,
+            failures,
+            "restarting the server"
+        );
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = term.recv() => return ExitCode::SUCCESS,

@@ -189,7 +189,11 @@ impl Store {
 
     /// Stores a new score, replacing one with the same id only when `replace` is set, and
     /// evicts least-recently-used scores beyond the limits. Returns only after the commit.
-    pub fn insert(&self, new: &NewScore<'_>, replace: bool) -> ToolResult<(ScoreMeta, Vec<Eviction>)> {
+    pub fn insert(
+        &self,
+        new: &NewScore<'_>,
+        replace: bool,
+    ) -> ToolResult<(ScoreMeta, Vec<Eviction>)> {
         let bytes = new.source.len() as u64;
         if bytes > self.limits.max_bytes {
             return Err(ToolError::limit(format!(
@@ -207,7 +211,9 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(storage_err("starting a write"))?;
         let exists: bool = tx
-            .query_row("SELECT 1 FROM scores WHERE id = ?1", [new.score_id], |_| Ok(()))
+            .query_row("SELECT 1 FROM scores WHERE id = ?1", [new.score_id], |_| {
+                Ok(())
+            })
             .optional()
             .map_err(storage_err("looking up id"))?
             .is_some();
@@ -284,7 +290,8 @@ impl Store {
                 | rusqlite::Error::Utf8Error(..) => corrupted(id, "a field has the wrong type"),
                 e => ToolError::storage(format!("score store: reading '{id}': {e}")),
             })?;
-        let Some((format, origin, source, sha, bytes, summary_text, checksum, created, _used)) = row
+        let Some((format, origin, source, sha, bytes, summary_text, checksum, created, _used)) =
+            row
         else {
             return Err(ToolError::not_found(format!(
                 "no score with score_id '{id}'; list_scores shows the stored ids"
@@ -380,7 +387,9 @@ impl Store {
     pub fn recent_evictions(&self, limit: usize) -> ToolResult<Vec<Eviction>> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare("SELECT id, evicted_at, reason, bytes FROM evictions ORDER BY seq DESC LIMIT ?1")
+            .prepare(
+                "SELECT id, evicted_at, reason, bytes FROM evictions ORDER BY seq DESC LIMIT ?1",
+            )
             .map_err(storage_err("reading evictions"))?;
         let rows = stmt
             .query_map([limit as i64], |r| {
@@ -447,7 +456,9 @@ impl Store {
 
 fn counter(conn: &Connection, name: &str) -> ToolResult<u64> {
     let v: Option<i64> = conn
-        .query_row("SELECT value FROM counters WHERE name = ?1", [name], |r| r.get(0))
+        .query_row("SELECT value FROM counters WHERE name = ?1", [name], |r| {
+            r.get(0)
+        })
         .optional()
         .map_err(storage_err("reading a counter"))?;
     Ok(v.unwrap_or(0) as u64)

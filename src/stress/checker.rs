@@ -146,7 +146,8 @@ impl Ledger {
                     Some(c) => c.call("score_info", json!({"score_id": id}), timeout).await,
                     None => Reply::Timeout,
                 };
-                let transient = reply.is_expected_refusal() || matches!(reply, Reply::Transport { .. } | Reply::Timeout);
+                let transient = reply.is_expected_refusal()
+                    || matches!(reply, Reply::Transport { .. } | Reply::Timeout);
                 if !transient {
                     break;
                 }
@@ -167,7 +168,14 @@ impl Ledger {
 }
 
 /// One read-back into the report.
-pub fn classify(report: &mut CheckerReport, id: &str, acked: &Acked, maybe_deleted: bool, corrupted: bool, reply: &Reply) {
+pub fn classify(
+    report: &mut CheckerReport,
+    id: &str,
+    acked: &Acked,
+    maybe_deleted: bool,
+    corrupted: bool,
+    reply: &Reply,
+) {
     report.checked += 1;
     let problem = |report: &mut CheckerReport, text: String| {
         if report.problems.len() < 100 {
@@ -177,7 +185,10 @@ pub fn classify(report: &mut CheckerReport, id: &str, acked: &Acked, maybe_delet
     match reply {
         Reply::Ok(info) => {
             let sha = info.get("sha256").and_then(|v| v.as_str()).unwrap_or("");
-            let notes = info.get("notes").and_then(|v| v.as_u64()).unwrap_or(u64::MAX);
+            let notes = info
+                .get("notes")
+                .and_then(|v| v.as_u64())
+                .unwrap_or(u64::MAX);
             if sha == acked.sha256 && notes == acked.notes && !corrupted {
                 report.ok += 1;
             } else {
@@ -199,7 +210,10 @@ pub fn classify(report: &mut CheckerReport, id: &str, acked: &Acked, maybe_delet
             } else {
                 // Detected, so not silent, but nothing corrupted it on purpose.
                 report.unreadable += 1;
-                problem(report, format!("{id}: reported corrupted without injected corruption: {message}"));
+                problem(
+                    report,
+                    format!("{id}: reported corrupted without injected corruption: {message}"),
+                );
             }
         }
         Reply::ToolError { code, .. } if code == "not_found" => {
@@ -212,7 +226,10 @@ pub fn classify(report: &mut CheckerReport, id: &str, acked: &Acked, maybe_delet
         }
         other => {
             report.unreadable += 1;
-            problem(report, format!("{id}: could not be read back: {}", other.describe()));
+            problem(
+                report,
+                format!("{id}: could not be read back: {}", other.describe()),
+            );
         }
     }
 }
@@ -248,7 +265,10 @@ mod tests {
         };
         classify(&mut r, "e", &acked(), false, true, &detected);
         classify(&mut r, "f", &acked(), false, true, &good);
-        assert_eq!((r.ok, r.silently_corrupted, r.lost, r.corrupted_detected), (2, 2, 1, 1));
+        assert_eq!(
+            (r.ok, r.silently_corrupted, r.lost, r.corrupted_detected),
+            (2, 2, 1, 1)
+        );
         assert_eq!(r.checked, 6);
         assert_eq!(r.problems.len(), 3);
     }

@@ -17,7 +17,10 @@ pub enum Reply {
     /// A tool error: its code (`[code]` prefix of the message) and message.
     ToolError { code: String, message: String },
     /// The protocol or transport failed (connection reset, HTTP error status, session lost).
-    Transport { message: String, status: Option<u16> },
+    Transport {
+        message: String,
+        status: Option<u16>,
+    },
     /// No answer within the call timeout.
     Timeout,
 }
@@ -28,7 +31,9 @@ impl Reply {
         match self {
             Reply::Ok(_) => None,
             Reply::ToolError { code, .. } => Some(code.clone()),
-            Reply::Transport { status: Some(s), .. } => Some(format!("http_{s}")),
+            Reply::Transport {
+                status: Some(s), ..
+            } => Some(format!("http_{s}")),
             Reply::Transport { .. } => Some("transport".into()),
             Reply::Timeout => Some("client_timeout".into()),
         }
@@ -46,7 +51,9 @@ impl Reply {
                     | "limit_exceeded"
                     | "shutting_down"
             ),
-            Reply::Transport { status: Some(s), .. } => matches!(s, 429 | 413 | 503),
+            Reply::Transport {
+                status: Some(s), ..
+            } => matches!(s, 429 | 413 | 503),
             _ => false,
         }
     }
@@ -144,7 +151,10 @@ mod tests {
     fn error_codes_split() {
         assert_eq!(
             split_error("[rate_limited] too many requests (retry after 1.0 s)"),
-            ("rate_limited".to_string(), "too many requests (retry after 1.0 s)".to_string())
+            (
+                "rate_limited".to_string(),
+                "too many requests (retry after 1.0 s)".to_string()
+            )
         );
         assert_eq!(split_error("plain").0, "tool_error");
         let refused = Reply::ToolError {

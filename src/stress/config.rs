@@ -109,28 +109,51 @@ pub struct ChaosEvent {
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ChaosAction {
     /// Network, through the fault proxy.
-    Latency { ms: u64, jitter_ms: u64 },
-    Bandwidth { bytes_per_sec: u64 },
-    Reset { probability: f64 },
+    Latency {
+        ms: u64,
+        jitter_ms: u64,
+    },
+    Bandwidth {
+        bytes_per_sec: u64,
+    },
+    Reset {
+        probability: f64,
+    },
     Blackhole,
-    Slicer { max_segment: usize, delay_ms: u64 },
-    HalfClose { after_bytes: u64 },
+    Slicer {
+        max_segment: usize,
+        delay_ms: u64,
+    },
+    HalfClose {
+        after_bytes: u64,
+    },
     /// Processes.
     KillServer,
     TermServer,
     KillWorker,
     /// Memory pressure: a ballast process that allocates and touches this much, for the
     /// event's duration.
-    MemoryBallast { mb: u64 },
+    MemoryBallast {
+        mb: u64,
+    },
     /// A burst of the largest synthetic scores.
-    HugeScores { count: u32, mb: u64 },
+    HugeScores {
+        count: u32,
+        mb: u64,
+    },
     /// Scores with flipped, truncated or duplicated bytes; they must be refused cleanly.
-    CorruptScores { count: u32 },
+    CorruptScores {
+        count: u32,
+    },
     /// Malformed JSON-RPC, bad UTF-8, wrong content types, huge declared lengths.
-    MalformedRequests { count: u32 },
+    MalformedRequests {
+        count: u32,
+    },
     /// Kill the server, flip bytes inside stored records on disk, restart: the server must
     /// detect them by checksum.
-    CorruptDisk { records: u32 },
+    CorruptDisk {
+        records: u32,
+    },
 }
 
 impl ChaosAction {
@@ -225,9 +248,10 @@ impl Threshold {
         let t = text.trim();
         for op in [">=", "<=", "==", "!=", ">", "<"] {
             if let Some(rest) = t.strip_prefix(op) {
-                let bound: f64 = rest.trim().parse().map_err(|_| {
-                    format!("`{text}`: `{}` is not a number", rest.trim())
-                })?;
+                let bound: f64 = rest
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("`{text}`: `{}` is not a number", rest.trim()))?;
                 return Ok(Self { op, bound });
             }
         }
@@ -251,7 +275,11 @@ impl StressConfig {
     pub fn validate(&self) -> Result<(), (String, String)> {
         use crate::config::parse_duration;
         let bad = |k: &str, m: String| Err((k.to_string(), m));
-        for (key, value) in [("stress.duration", &self.duration), ("stress.ramp_up", &self.ramp_up), ("stress.heal", &self.heal)] {
+        for (key, value) in [
+            ("stress.duration", &self.duration),
+            ("stress.ramp_up", &self.ramp_up),
+            ("stress.heal", &self.heal),
+        ] {
             if let Err(m) = parse_duration(value) {
                 return bad(key, m);
             }
@@ -260,13 +288,21 @@ impl StressConfig {
             return bad("stress.users", "must be at least 1".into());
         }
         if !matches!(self.model.as_str(), "closed" | "open") {
-            return bad("stress.model", format!("`{}` is not closed or open", self.model));
+            return bad(
+                "stress.model",
+                format!("`{}` is not closed or open", self.model),
+            );
         }
         if self.model == "open" && self.arrival_rate <= 0.0 {
-            return bad("stress.arrival_rate", "must be positive in the open model".into());
+            return bad(
+                "stress.arrival_rate",
+                "must be positive in the open model".into(),
+            );
         }
         let m = &self.mix;
-        if m.import + m.analyse + m.generate + m.transpose + m.export + m.info + m.list + m.delete == 0 {
+        if m.import + m.analyse + m.generate + m.transpose + m.export + m.info + m.list + m.delete
+            == 0
+        {
             return bad("stress.mix", "at least one weight must be positive".into());
         }
         for (i, event) in self.chaos.iter().enumerate() {
@@ -287,7 +323,10 @@ impl StressConfig {
             }
             if let ChaosAction::Reset { probability } = event.action {
                 if !(0.0..=1.0).contains(&probability) {
-                    return bad(&format!("{key}.action.probability"), "must be within 0..1".into());
+                    return bad(
+                        &format!("{key}.action.probability"),
+                        "must be within 0..1".into(),
+                    );
                 }
             }
         }
@@ -298,7 +337,10 @@ impl StressConfig {
         }
         if let Some(text) = &self.server_overrides {
             if let Err(e) = text.parse::<toml::Table>() {
-                return bad("stress.server_overrides", format!("not valid TOML: {}", e.message()));
+                return bad(
+                    "stress.server_overrides",
+                    format!("not valid TOML: {}", e.message()),
+                );
             }
         }
         Ok(())

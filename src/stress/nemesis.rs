@@ -30,8 +30,14 @@ pub struct Firing {
 pub fn plan(events: &[ChaosEvent], run: Duration) -> Vec<Firing> {
     let mut out = Vec::new();
     for e in events {
-        let Ok(mut at) = parse_duration(&e.at) else { continue };
-        let duration = e.duration.as_deref().and_then(|d| parse_duration(d).ok()).unwrap_or(Duration::from_secs(5));
+        let Ok(mut at) = parse_duration(&e.at) else {
+            continue;
+        };
+        let duration = e
+            .duration
+            .as_deref()
+            .and_then(|d| parse_duration(d).ok())
+            .unwrap_or(Duration::from_secs(5));
         let every = e.every.as_deref().and_then(|d| parse_duration(d).ok());
         while at < run {
             out.push(Firing {
@@ -55,7 +61,13 @@ fn proxy_fault(action: &ChaosAction) -> Option<Fault> {
         ChaosAction::Bandwidth { bytes_per_sec } => Fault::Bandwidth { bytes_per_sec },
         ChaosAction::Reset { probability } => Fault::Reset { probability },
         ChaosAction::Blackhole => Fault::Blackhole,
-        ChaosAction::Slicer { max_segment, delay_ms } => Fault::Slicer { max_segment, delay_ms },
+        ChaosAction::Slicer {
+            max_segment,
+            delay_ms,
+        } => Fault::Slicer {
+            max_segment,
+            delay_ms,
+        },
         ChaosAction::HalfClose { after_bytes } => Fault::HalfClose { after_bytes },
         _ => return None,
     })
@@ -84,7 +96,9 @@ pub async fn run(ctx: Arc<RunCtx>, firings: Vec<Firing>) {
 async fn fire(ctx: Arc<RunCtx>, firing: Firing, seed: u64) {
     let name = firing.action.name();
     if let Some(fault) = proxy_fault(&firing.action) {
-        let event = ctx.recorder.begin_event(name, format!("{fault:?} for {:?}", firing.duration));
+        let event = ctx
+            .recorder
+            .begin_event(name, format!("{fault:?} for {:?}", firing.duration));
         let window = ctx.windows.open(name);
         ctx.proxy.set_fault(fault);
         ctx.sleep_or_stop(firing.duration).await;
@@ -113,7 +127,9 @@ async fn kill_server(ctx: &RunCtx, signal: Signal, kind: &str) {
     let window = ctx.windows.open(kind);
     let at = Instant::now();
     match ctx.server.signal(signal) {
-        Ok(pid) => ctx.recorder.add_detail(event, &format!("{signal:?} to pid {pid}")),
+        Ok(pid) => ctx
+            .recorder
+            .add_detail(event, &format!("{signal:?} to pid {pid}")),
         Err(e) => {
             ctx.recorder.add_detail(event, &e);
             ctx.windows.close(window, Duration::ZERO);
@@ -145,7 +161,9 @@ async fn measure_recovery(ctx: &RunCtx, at: Instant, kind: &str) -> Recovery {
     let mut ready_after = None;
     let deadline = at + limit;
     while Instant::now() < deadline {
-        if ctx.server.generation() != generation && ctx.server.wait_ready(Duration::from_millis(50)).await {
+        if ctx.server.generation() != generation
+            && ctx.server.wait_ready(Duration::from_millis(50)).await
+        {
             ready_after = Some(at.elapsed().as_secs_f64());
             break;
         }
@@ -153,8 +171,11 @@ async fn measure_recovery(ctx: &RunCtx, at: Instant, kind: &str) -> Recovery {
     }
     let mut first_success = None;
     while ready_after.is_some() && Instant::now() < deadline {
-        if let Ok(client) = McpClient::connect(&ctx.server.mcp_url(), Duration::from_secs(2)).await {
-            let reply = client.call("list_scores", json!({"limit": 1}), Duration::from_secs(2)).await;
+        if let Ok(client) = McpClient::connect(&ctx.server.mcp_url(), Duration::from_secs(2)).await
+        {
+            let reply = client
+                .call("list_scores", json!({"limit": 1}), Duration::from_secs(2))
+                .await;
             client.close().await;
             if matches!(reply, Reply::Ok(_)) {
                 first_success = Some(at.elapsed().as_secs_f64());
@@ -189,9 +210,12 @@ async fn kill_worker(ctx: &RunCtx) {
     match pid {
         Some(pid) => {
             let r = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGKILL);
-            ctx.recorder.add_detail(event, &format!("SIGKILL to worker pid {pid}: {r:?}"));
+            ctx.recorder
+                .add_detail(event, &format!("SIGKILL to worker pid {pid}: {r:?}"));
         }
-        None => ctx.recorder.add_detail(event, "no worker pid found in /health"),
+        None => ctx
+            .recorder
+            .add_detail(event, "no worker pid found in /health"),
     }
     ctx.sleep_or_stop(Duration::from_secs(1)).await;
     ctx.windows.close(window, Duration::from_secs(1));
@@ -199,10 +223,18 @@ async fn kill_worker(ctx: &RunCtx) {
 }
 
 async fn ballast(ctx: &RunCtx, mb: u64, duration: Duration) {
-    let event = ctx.recorder.begin_event("memory_ballast", format!("{mb} MB for {duration:?}"));
+    let event = ctx
+        .recorder
+        .begin_event("memory_ballast", format!("{mb} MB for {duration:?}"));
     let window = ctx.windows.open("memory_ballast");
     let child = tokio::process::Command::new(&ctx.exe)
-        .args(["ballast", "--mb", &mb.to_string(), "--seconds", &format!("{:.3}", duration.as_secs_f64())])
+        .args([
+            "ballast",
+            "--mb",
+            &mb.to_string(),
+            "--seconds",
+            &format!("{:.3}", duration.as_secs_f64()),
+        ])
         .kill_on_drop(true)
         .spawn();
     match child {
@@ -212,7 +244,9 @@ async fn ballast(ctx: &RunCtx, mb: u64, duration: Duration) {
                 _ = ctx.stopped() => { let _ = child.start_kill(); let _ = child.wait().await; }
             }
         }
-        Err(e) => ctx.recorder.add_detail(event, &format!("cannot start the ballast: {e}")),
+        Err(e) => ctx
+            .recorder
+            .add_detail(event, &format!("cannot start the ballast: {e}")),
     }
     ctx.windows.close(window, Duration::from_secs(1));
     ctx.recorder.end_event(event);
@@ -220,14 +254,17 @@ async fn ballast(ctx: &RunCtx, mb: u64, duration: Duration) {
 
 /// Imports `count` synthetic scores of about `mb` MB each, checking what comes back.
 async fn huge_scores(ctx: &RunCtx, count: u32, mb: u64, seed: u64) {
-    let event = ctx.recorder.begin_event("huge_scores", format!("{count} x {mb} MB"));
+    let event = ctx
+        .recorder
+        .begin_event("huge_scores", format!("{count} x {mb} MB"));
     let window = ctx.windows.open("huge_scores");
     let mut stored = 0;
     for i in 0..count {
         if ctx.stopping() {
             break;
         }
-        let (text, spec) = synth::musicxml_of_size((mb * 1024 * 1024) as usize, seed.wrapping_add(i as u64));
+        let (text, spec) =
+            synth::musicxml_of_size((mb * 1024 * 1024) as usize, seed.wrapping_add(i as u64));
         let id = format!("huge-{seed:x}-{i}");
         let started = Instant::now();
         let reply = match McpClient::connect(&ctx.proxy_url, ctx.call_timeout).await {
@@ -246,26 +283,38 @@ async fn huge_scores(ctx: &RunCtx, count: u32, mb: u64, seed: u64) {
         };
         let expected = synth::expected_notes(&spec) as u64;
         let outcome = match &reply {
-            Reply::Ok(v) => match crate::stress::users::check_counts(v, expected, spec.parts as u64) {
-                Ok(()) => {
-                    stored += 1;
-                    ctx.ledger.ack(
-                        &id,
-                        Acked {
-                            sha256: v.get("sha256").and_then(Value::as_str).unwrap_or("").to_string(),
-                            notes: expected,
-                            parts: spec.parts as u64,
-                        },
-                    );
-                    Outcome::Success
+            Reply::Ok(v) => {
+                match crate::stress::users::check_counts(v, expected, spec.parts as u64) {
+                    Ok(()) => {
+                        stored += 1;
+                        ctx.ledger.ack(
+                            &id,
+                            Acked {
+                                sha256: v
+                                    .get("sha256")
+                                    .and_then(Value::as_str)
+                                    .unwrap_or("")
+                                    .to_string(),
+                                notes: expected,
+                                parts: spec.parts as u64,
+                            },
+                        );
+                        Outcome::Success
+                    }
+                    Err(_) => Outcome::Unexpected,
                 }
-                Err(_) => Outcome::Unexpected,
-            },
+            }
             // Refusals (too large, memory shed) and failures inside this window are expected.
             r if r.is_expected_refusal() => Outcome::ExpectedRefusal,
             _ => Outcome::FaultInduced,
         };
-        ctx.recorder.record("import_score(huge)", outcome, started.elapsed(), reply.code().as_deref(), Some(reply.describe()));
+        ctx.recorder.record(
+            "import_score(huge)",
+            outcome,
+            started.elapsed(),
+            reply.code().as_deref(),
+            Some(reply.describe()),
+        );
     }
     ctx.recorder.add_detail(event, &format!("{stored} stored"));
     ctx.windows.close(window, Duration::from_secs(1));
@@ -275,7 +324,9 @@ async fn huge_scores(ctx: &RunCtx, count: u32, mb: u64, seed: u64) {
 /// Corrupted scores (flipped, truncated or duplicated bytes): refused cleanly or, if still
 /// valid music, stored; the server must stay up either way.
 async fn corrupt_scores(ctx: &RunCtx, count: u32, seed: u64) {
-    let event = ctx.recorder.begin_event("corrupt_scores", format!("{count} scores"));
+    let event = ctx
+        .recorder
+        .begin_event("corrupt_scores", format!("{count} scores"));
     let mut rng = Rng::new(seed);
     let base = synth::musicxml(&synth::SynthSpec {
         parts: 2,
@@ -316,14 +367,23 @@ async fn corrupt_scores(ctx: &RunCtx, count: u32, seed: u64) {
                     ctx.ledger.ack(
                         &id,
                         Acked {
-                            sha256: v.get("sha256").and_then(Value::as_str).unwrap_or("").to_string(),
+                            sha256: v
+                                .get("sha256")
+                                .and_then(Value::as_str)
+                                .unwrap_or("")
+                                .to_string(),
                             notes: v.get("notes").and_then(Value::as_u64).unwrap_or(0),
                             parts: v.get("parts").and_then(Value::as_u64).unwrap_or(0),
                         },
                     );
                     Outcome::Success
                 }
-                Reply::ToolError { code, .. } if matches!(code.as_str(), "parse_error" | "invalid_argument" | "limit_exceeded" | "unsupported") => {
+                Reply::ToolError { code, .. }
+                    if matches!(
+                        code.as_str(),
+                        "parse_error" | "invalid_argument" | "limit_exceeded" | "unsupported"
+                    ) =>
+                {
                     refused += 1;
                     Outcome::ExpectedRefusal
                 }
@@ -331,31 +391,58 @@ async fn corrupt_scores(ctx: &RunCtx, count: u32, seed: u64) {
                 _ if ctx.windows.overlaps(started, Instant::now()) => Outcome::FaultInduced,
                 _ => Outcome::Unexpected,
             };
-            ctx.recorder.record("import_score(corrupt)", outcome, started.elapsed(), reply.code().as_deref(), Some(reply.describe()));
+            ctx.recorder.record(
+                "import_score(corrupt)",
+                outcome,
+                started.elapsed(),
+                reply.code().as_deref(),
+                Some(reply.describe()),
+            );
         }
         client.close().await;
     }
-    ctx.recorder.add_detail(event, &format!("{refused} refused cleanly, {stored} still valid and stored"));
+    ctx.recorder.add_detail(
+        event,
+        &format!("{refused} refused cleanly, {stored} still valid and stored"),
+    );
     ctx.recorder.end_event(event);
 }
 
 /// Malformed HTTP and JSON-RPC straight at the server: each must get a 4xx (or a JSON-RPC
 /// error), never a crash or a 5xx.
 async fn malformed(ctx: &RunCtx, count: u32) {
-    let event = ctx.recorder.begin_event("malformed_requests", format!("{count} requests"));
+    let event = ctx
+        .recorder
+        .begin_event("malformed_requests", format!("{count} requests"));
     let cases: [(&str, &str, Vec<u8>); 6] = [
-        ("bad json", "application/json", b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":".to_vec()),
-        ("bad utf-8", "application/json", b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\xff\xfe\"}".to_vec()),
+        (
+            "bad json",
+            "application/json",
+            b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":".to_vec(),
+        ),
+        (
+            "bad utf-8",
+            "application/json",
+            b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\xff\xfe\"}".to_vec(),
+        ),
         ("wrong content type", "text/plain", b"hello".to_vec()),
         ("not json-rpc", "application/json", b"[1,2,3]".to_vec()),
-        ("unknown method", "application/json", b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"no/such\"}".to_vec()),
+        (
+            "unknown method",
+            "application/json",
+            b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"no/such\"}".to_vec(),
+        ),
         ("huge declared length", "application/json", Vec::new()),
     ];
     let (mut clean, mut bad) = (0, 0);
     for i in 0..count as usize {
         let (name, content_type, body) = &cases[i % cases.len()];
         let started = Instant::now();
-        let declared = if body.is_empty() { Some(u64::MAX / 4) } else { None };
+        let declared = if body.is_empty() {
+            Some(u64::MAX / 4)
+        } else {
+            None
+        };
         let status = raw_post(ctx.server.port, content_type, body, declared).await;
         let ok = match status {
             Some(s) => (400..500).contains(&s) || s == 200,
@@ -379,14 +466,22 @@ async fn malformed(ctx: &RunCtx, count: u32) {
             Some(format!("{name}: status {status:?}")),
         );
     }
-    ctx.recorder.add_detail(event, &format!("{clean} answered cleanly, {bad} not"));
+    ctx.recorder
+        .add_detail(event, &format!("{clean} answered cleanly, {bad} not"));
     ctx.recorder.end_event(event);
 }
 
-async fn raw_post(port: u16, content_type: &str, body: &[u8], declared: Option<u64>) -> Option<u16> {
+async fn raw_post(
+    port: u16,
+    content_type: &str,
+    body: &[u8],
+    declared: Option<u64>,
+) -> Option<u16> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let exchange = async {
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()?;
         let length = declared.unwrap_or(body.len() as u64);
         let head = format!(
             "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\nAccept: application/json, text/event-stream\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
@@ -395,15 +490,24 @@ async fn raw_post(port: u16, content_type: &str, body: &[u8], declared: Option<u
         s.write_all(body).await.ok()?;
         let mut buf = vec![0u8; 1024];
         let n = s.read(&mut buf).await.ok()?;
-        String::from_utf8_lossy(&buf[..n]).split_whitespace().nth(1)?.parse().ok()
+        String::from_utf8_lossy(&buf[..n])
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
     };
-    tokio::time::timeout(Duration::from_secs(5), exchange).await.ok().flatten()
+    tokio::time::timeout(Duration::from_secs(5), exchange)
+        .await
+        .ok()
+        .flatten()
 }
 
 /// Kills the server, flips bytes inside stored records on disk, restarts it: the server
 /// must report those records as corrupted, never serve them.
 async fn corrupt_disk(ctx: &RunCtx, records: u32, seed: u64) {
-    let event = ctx.recorder.begin_event("corrupt_disk", format!("{records} records"));
+    let event = ctx
+        .recorder
+        .begin_event("corrupt_disk", format!("{records} records"));
     let window = ctx.windows.open("corrupt_disk");
     let at = Instant::now();
     ctx.server.hold_restarts(true);
@@ -423,20 +527,33 @@ async fn corrupt_disk(ctx: &RunCtx, records: u32, seed: u64) {
                 }
                 let id = &candidates[rng.below(candidates.len() as u64) as usize];
                 let source: Option<Vec<u8>> = conn
-                    .query_row("SELECT source FROM scores WHERE id = ?1", [id], |r| r.get(0))
+                    .query_row("SELECT source FROM scores WHERE id = ?1", [id], |r| {
+                        r.get(0)
+                    })
                     .ok();
-                let Some(mut bytes) = source.filter(|b| !b.is_empty()) else { continue };
+                let Some(mut bytes) = source.filter(|b| !b.is_empty()) else {
+                    continue;
+                };
                 let i = rng.below(bytes.len() as u64) as usize;
                 bytes[i] ^= 0x01;
-                if conn.execute("UPDATE scores SET source = ?1 WHERE id = ?2", rusqlite::params![bytes, id]).is_ok() {
+                if conn
+                    .execute(
+                        "UPDATE scores SET source = ?1 WHERE id = ?2",
+                        rusqlite::params![bytes, id],
+                    )
+                    .is_ok()
+                {
                     ctx.ledger.corrupted_on_disk(id);
                     flipped.push(id.clone());
                 }
             }
         }
-        Err(e) => ctx.recorder.add_detail(event, &format!("cannot open the store: {e}")),
+        Err(e) => ctx
+            .recorder
+            .add_detail(event, &format!("cannot open the store: {e}")),
     }
-    ctx.recorder.add_detail(event, &format!("flipped a byte in {}", flipped.join(", ")));
+    ctx.recorder
+        .add_detail(event, &format!("flipped a byte in {}", flipped.join(", ")));
     ctx.server.hold_restarts(false);
     let recovery = measure_recovery(ctx, at, "corrupt_disk").await;
     ctx.recorder.record_recovery(recovery);
@@ -444,12 +561,20 @@ async fn corrupt_disk(ctx: &RunCtx, records: u32, seed: u64) {
     if let Ok(client) = McpClient::connect(&ctx.server.mcp_url(), ctx.call_timeout).await {
         for id in &flipped {
             let started = Instant::now();
-            let reply = client.call("score_info", json!({"score_id": id}), ctx.call_timeout).await;
+            let reply = client
+                .call("score_info", json!({"score_id": id}), ctx.call_timeout)
+                .await;
             let outcome = match &reply {
                 Reply::ToolError { code, .. } if code == "corrupted" => Outcome::ExpectedRefusal,
                 _ => Outcome::Unexpected,
             };
-            ctx.recorder.record("score_info(corrupted)", outcome, started.elapsed(), reply.code().as_deref(), Some(reply.describe()));
+            ctx.recorder.record(
+                "score_info(corrupted)",
+                outcome,
+                started.elapsed(),
+                reply.code().as_deref(),
+                Some(reply.describe()),
+            );
         }
         client.close().await;
     }

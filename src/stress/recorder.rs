@@ -177,7 +177,14 @@ impl Recorder {
     }
 
     /// Records one call: its tool, outcome, latency, and (for refusals) the refusal code.
-    pub fn record(&self, tool: &str, outcome: Outcome, latency: Duration, code: Option<&str>, detail: Option<String>) {
+    pub fn record(
+        &self,
+        tool: &str,
+        outcome: Outcome,
+        latency: Duration,
+        code: Option<&str>,
+        detail: Option<String>,
+    ) {
         let micros = (latency.as_micros() as u64).clamp(1, 600_000_000);
         let t_s = self.elapsed_s();
         let mut inner = self.lock();
@@ -209,12 +216,21 @@ impl Recorder {
             }
         }
         if let Some(code) = code {
-            *inner.refusals.entry(format!("{}:{code}", outcome.name())).or_insert(0) += 1;
+            *inner
+                .refusals
+                .entry(format!("{}:{code}", outcome.name()))
+                .or_insert(0) += 1;
         }
     }
 
     /// Closes the current second: its percentiles and resource figures go into the series.
-    pub fn tick(&self, server_rss_mb: f64, workers_rss_mb: f64, server_cpu_percent: f64, faults: Vec<String>) {
+    pub fn tick(
+        &self,
+        server_rss_mb: f64,
+        workers_rss_mb: f64,
+        server_cpu_percent: f64,
+        faults: Vec<String>,
+    ) {
         let t = self.start.elapsed().as_secs();
         let mut inner = self.lock();
         let h = std::mem::replace(&mut inner.current_hist, histogram());
@@ -333,10 +349,34 @@ mod tests {
     #[test]
     fn counts_histograms_and_series() {
         let r = Recorder::new(Instant::now());
-        r.record("key_analysis", Outcome::Success, Duration::from_millis(10), None, None);
-        r.record("key_analysis", Outcome::Success, Duration::from_millis(30), None, None);
-        r.record("import_score", Outcome::ExpectedRefusal, Duration::from_millis(1), Some("rate_limited"), None);
-        r.record("import_score", Outcome::Unexpected, Duration::from_millis(1), None, Some("boom".into()));
+        r.record(
+            "key_analysis",
+            Outcome::Success,
+            Duration::from_millis(10),
+            None,
+            None,
+        );
+        r.record(
+            "key_analysis",
+            Outcome::Success,
+            Duration::from_millis(30),
+            None,
+            None,
+        );
+        r.record(
+            "import_score",
+            Outcome::ExpectedRefusal,
+            Duration::from_millis(1),
+            Some("rate_limited"),
+            None,
+        );
+        r.record(
+            "import_score",
+            Outcome::Unexpected,
+            Duration::from_millis(1),
+            None,
+            Some("boom".into()),
+        );
         r.tick(100.0, 200.0, 50.0, vec!["latency".into()]);
         assert_eq!(r.count(Outcome::Success), 2);
         assert_eq!(r.refusals()["expected_refusal:rate_limited"], 1);
@@ -355,7 +395,13 @@ mod tests {
     fn memory_stays_flat_per_request() {
         let r = Recorder::new(Instant::now());
         for i in 0..100_000u64 {
-            r.record("t", Outcome::Success, Duration::from_micros(i % 5000 + 1), None, None);
+            r.record(
+                "t",
+                Outcome::Success,
+                Duration::from_micros(i % 5000 + 1),
+                None,
+                None,
+            );
         }
         assert_eq!(r.latency()["t"]["success"].count, 100_000);
         assert_eq!(r.lock().samples.len(), 0);

@@ -54,7 +54,10 @@ pub struct Results {
 }
 
 /// Judges each threshold against the figures. A figure the run did not produce fails.
-pub fn judge(thresholds: &BTreeMap<String, String>, figures: &BTreeMap<String, f64>) -> Vec<ThresholdResult> {
+pub fn judge(
+    thresholds: &BTreeMap<String, String>,
+    figures: &BTreeMap<String, f64>,
+) -> Vec<ThresholdResult> {
     thresholds
         .iter()
         .map(|(name, expression)| {
@@ -75,9 +78,15 @@ pub fn judge(thresholds: &BTreeMap<String, String>, figures: &BTreeMap<String, f
 
 /// The verdict table, for the terminal.
 pub fn verdict_table(results: &[ThresholdResult]) -> String {
-    let mut out = format!("{:<34} {:>14} {:>12}  {}\n", "threshold", "figure", "required", "result");
+    let mut out = format!(
+        "{:<34} {:>14} {:>12}  {}\n",
+        "threshold", "figure", "required", "result"
+    );
     for r in results {
-        let value = r.value.map(format_figure).unwrap_or_else(|| "not measured".into());
+        let value = r
+            .value
+            .map(format_figure)
+            .unwrap_or_else(|| "not measured".into());
         out.push_str(&format!(
             "{:<34} {:>14} {:>12}  {}\n",
             r.name,
@@ -105,10 +114,14 @@ mod tests {
 
     #[test]
     fn judging_and_missing_figures() {
-        let thresholds: BTreeMap<String, String> = [("lost", "== 0"), ("recovery_seconds_max", "<= 2"), ("nope", ">= 1")]
-            .into_iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect();
+        let thresholds: BTreeMap<String, String> = [
+            ("lost", "== 0"),
+            ("recovery_seconds_max", "<= 2"),
+            ("nope", ">= 1"),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
         let figures: BTreeMap<String, f64> = [("lost", 0.0), ("recovery_seconds_max", 2.5)]
             .into_iter()
             .map(|(a, b)| (a.to_string(), b))

@@ -138,12 +138,18 @@ impl RunCtx {
     }
 
     pub fn checker_report(&self) -> Option<CheckerReport> {
-        self.checker.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.checker
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// One preflight line: ✓ or ✗ with a reason.
@@ -155,7 +161,8 @@ fn check_line(ok: bool, what: &str, detail: &str) -> bool {
 fn preflight(config: &StressConfig, out: &Path) -> Result<(), String> {
     eprintln!("preflight:");
     let mut ok = true;
-    let writable = std::fs::create_dir_all(out).is_ok() && std::fs::write(out.join(".probe"), b"ok").is_ok();
+    let writable =
+        std::fs::create_dir_all(out).is_ok() && std::fs::write(out.join(".probe"), b"ok").is_ok();
     let _ = std::fs::remove_file(out.join(".probe"));
     ok &= check_line(writable, "output directory", &out.display().to_string());
     let need_mb = 512 + config.users as u64 * 2;
@@ -169,7 +176,11 @@ fn preflight(config: &StressConfig, out: &Path) -> Result<(), String> {
         .map(|(soft, _)| soft)
         .unwrap_or(0);
     let need_fds = 64 + config.users as u64 * 6;
-    ok &= check_line(fds >= need_fds, "open files", &format!("limit {fds}, {need_fds} needed"));
+    ok &= check_line(
+        fds >= need_fds,
+        "open files",
+        &format!("limit {fds}, {need_fds} needed"),
+    );
     let exe = std::env::current_exe().is_ok();
     ok &= check_line(exe, "own executable", "found");
     if ok {
@@ -181,19 +192,33 @@ fn preflight(config: &StressConfig, out: &Path) -> Result<(), String> {
 
 /// The engine's own answers on the built-in pieces, to check the server's against.
 fn known_pieces() -> Vec<KnownPiece> {
-    let Ok(dir) = tempfile::tempdir() else { return Vec::new() };
+    let Ok(dir) = tempfile::tempdir() else {
+        return Vec::new();
+    };
     let mut config = Config::default();
     config.server.data_dir = dir.path().to_path_buf();
-    let Ok(ctx) = crate::tools::ToolContext::open(config) else { return Vec::new() };
+    let Ok(ctx) = crate::tools::ToolContext::open(config) else {
+        return Vec::new();
+    };
     let registry = crate::tools::Registry::new();
     let mut out = Vec::new();
     for (i, piece) in crate::music::corpus::BUILTIN.iter().enumerate() {
         let id = format!("k{i}");
-        let Ok(imported) = registry.call(&ctx, "import_score", json!({"score_id": id, "source": piece.name})) else { continue };
+        let Ok(imported) = registry.call(
+            &ctx,
+            "import_score",
+            json!({"score_id": id, "source": piece.name}),
+        ) else {
+            continue;
+        };
         let key = registry
             .call(&ctx, "key_analysis", json!({"score_id": id}))
             .ok()
-            .and_then(|v| v.pointer("/key/name").and_then(Value::as_str).map(str::to_string))
+            .and_then(|v| {
+                v.pointer("/key/name")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
             .unwrap_or_default();
         let chords = registry
             .call(&ctx, "chord_analysis", json!({"score_id": id, "limit": 1}))
@@ -219,9 +244,12 @@ fn server_config(base: &Config, data_dir: &Path) -> Result<String, String> {
     config.server.data_dir = data_dir.to_path_buf();
     config.server.workers.count = base.stress.server_workers;
     config.server.bind = "127.0.0.1".into();
-    let mut table: toml::Table = toml::Table::try_from(&config).map_err(|e| format!("cannot write the server config: {e}"))?;
+    let mut table: toml::Table = toml::Table::try_from(&config)
+        .map_err(|e| format!("cannot write the server config: {e}"))?;
     if let Some(overrides) = &base.stress.server_overrides {
-        let extra: toml::Table = overrides.parse().map_err(|e: toml::de::Error| format!("stress.server_overrides: {}", e.message()))?;
+        let extra: toml::Table = overrides
+            .parse()
+            .map_err(|e: toml::de::Error| format!("stress.server_overrides: {}", e.message()))?;
         merge(&mut table, extra);
     }
     toml::to_string(&table).map_err(|e| format!("cannot write the server config: {e}"))
@@ -254,7 +282,9 @@ fn spawn_sampler(ctx: Arc<RunCtx>) {
                         .sum();
                     let cpu_now = crate::sysmem::cpu_seconds(pid).unwrap_or(0.0);
                     let percent = match last_cpu {
-                        Some((prev, at)) if cpu_now >= prev => 100.0 * (cpu_now - prev) / at.elapsed().as_secs_f64().max(0.001),
+                        Some((prev, at)) if cpu_now >= prev => {
+                            100.0 * (cpu_now - prev) / at.elapsed().as_secs_f64().max(0.001)
+                        }
                         _ => 0.0,
                     };
                     last_cpu = Some((cpu_now, Instant::now()));
@@ -265,21 +295,27 @@ fn spawn_sampler(ctx: Arc<RunCtx>) {
                     (0.0, 0.0, 0.0)
                 }
             };
-            ctx.recorder.tick(server_rss, workers_rss, cpu, ctx.windows.active());
+            ctx.recorder
+                .tick(server_rss, workers_rss, cpu, ctx.windows.active());
         }
     });
 }
 
 /// Child processes of `pid` (the server's workers).
 pub fn children(pid: u32) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     entries
         .flatten()
         .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
         .filter(|p| {
             std::fs::read_to_string(format!("/proc/{p}/stat"))
                 .ok()
-                .and_then(|s| s.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().nth(1).map(str::to_string)))
+                .and_then(|s| {
+                    s.rsplit_once(')')
+                        .and_then(|(_, r)| r.split_whitespace().nth(1).map(str::to_string))
+                })
                 .and_then(|pp| pp.parse::<u32>().ok())
                 == Some(pid)
         })
@@ -289,7 +325,10 @@ pub fn children(pid: u32) -> Vec<u32> {
 /// Runs the whole production test; returns the exit code (0 pass, 1 fail, 2 broken).
 pub fn run(args: StressArgs) -> i32 {
     crate::server::init_logging("pretty");
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("music21-prod stress: cannot start: {e}");
@@ -325,7 +364,10 @@ async fn run_async(args: StressArgs) -> i32 {
     }
     let config = base.stress.clone();
     let duration = parse_duration(&config.duration).unwrap_or(Duration::from_secs(60));
-    let out_root = args.out.clone().unwrap_or_else(|| PathBuf::from(&config.out_dir));
+    let out_root = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&config.out_dir));
     let out = if args.out.is_some() {
         out_root
     } else {
@@ -345,7 +387,10 @@ async fn run_async(args: StressArgs) -> i32 {
     };
     let server_config_path = out.join("server.toml");
     if let Err(e) = std::fs::write(&server_config_path, server_toml) {
-        eprintln!("music21-prod stress: cannot write {}: {e}", server_config_path.display());
+        eprintln!(
+            "music21-prod stress: cannot write {}: {e}",
+            server_config_path.display()
+        );
         return 2;
     }
     let started_at = now_secs();
@@ -381,7 +426,12 @@ async fn run_async(args: StressArgs) -> i32 {
 
 fn print_summary(r: &Results, path: &Path) {
     let f = |k: &str| r.figures.get(k).copied().unwrap_or(f64::NAN);
-    println!("music21-prod stress: {} s, {} users, seed {}", r.duration_s.round(), r.config.users, r.config.seed);
+    println!(
+        "music21-prod stress: {} s, {} users, seed {}",
+        r.duration_s.round(),
+        r.config.users,
+        r.config.seed
+    );
     println!(
         "  calls {:.0}: success {:.0}, expected refusals {:.0}, fault-induced {:.0}, unexpected {:.0}",
         f("calls"),
@@ -402,7 +452,11 @@ fn print_summary(r: &Results, path: &Path) {
     );
     println!();
     print!("{}", verdict_table(&r.thresholds));
-    println!("\nverdict: {} (results: {})", r.verdict.to_uppercase(), path.display());
+    println!(
+        "\nverdict: {} (results: {})",
+        r.verdict.to_uppercase(),
+        path.display()
+    );
 }
 
 type Partial = (Results, String);
@@ -443,18 +497,30 @@ async fn drive(
     server_config_path: PathBuf,
 ) -> Result<Results, Partial> {
     let broken = |e: String| (empty_results(&config), e);
-    let exe = std::env::current_exe().map_err(|e| broken(format!("cannot find own executable: {e}")))?;
-    let known = tokio::task::spawn_blocking(known_pieces).await.unwrap_or_default();
+    let exe =
+        std::env::current_exe().map_err(|e| broken(format!("cannot find own executable: {e}")))?;
+    let known = tokio::task::spawn_blocking(known_pieces)
+        .await
+        .unwrap_or_default();
     let port = if config.server_port == 0 {
         free_port().map_err(|e| broken(format!("no free port: {e}")))?
     } else {
         config.server_port
     };
-    let server = Arc::new(ServerUnderTest::new(exe.clone(), port, data_dir.clone(), server_config_path, out.join("server.log")));
+    let server = Arc::new(ServerUnderTest::new(
+        exe.clone(),
+        port,
+        data_dir.clone(),
+        server_config_path,
+        out.join("server.log"),
+    ));
     server.start().await.map_err(broken)?;
     if !server.wait_ready(Duration::from_secs(30)).await {
         server.stop(Duration::from_secs(2)).await;
-        return Err(broken(format!("the server never became ready; see {}", out.join("server.log").display())));
+        return Err(broken(format!(
+            "the server never became ready; see {}",
+            out.join("server.log").display()
+        )));
     }
     server.supervise();
     let upstream: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
@@ -463,25 +529,31 @@ async fn drive(
         .map_err(|e| broken(format!("cannot start the fault proxy: {e}")))?;
     let proxy_url = format!("http://{}/mcp", proxy.addr());
     // Which generation tools the server offers (they arrive with their own issue).
-    let generation_tools = match McpClient::connect(&server.mcp_url(), Duration::from_secs(10)).await {
-        Ok(client) => {
-            let mut found = Vec::new();
-            for tool in ["harmonize_melody", "generate_counterpoint", "imitate_style"] {
-                if let Reply::ToolError { code, .. } = client.call(tool, json!({}), Duration::from_secs(5)).await {
-                    // An argument error means the tool exists.
-                    if code == "invalid_argument" {
-                        found.push(tool.to_string());
+    let generation_tools =
+        match McpClient::connect(&server.mcp_url(), Duration::from_secs(10)).await {
+            Ok(client) => {
+                let mut found = Vec::new();
+                for tool in ["harmonize_melody", "generate_counterpoint", "imitate_style"] {
+                    if let Reply::ToolError { code, .. } =
+                        client.call(tool, json!({}), Duration::from_secs(5)).await
+                    {
+                        // An argument error means the tool exists.
+                        if code == "invalid_argument" {
+                            found.push(tool.to_string());
+                        }
                     }
                 }
+                client.close().await;
+                found
             }
-            client.close().await;
-            found
-        }
-        Err(e) => {
-            server.stop(Duration::from_secs(2)).await;
-            return Err(broken(format!("cannot open an MCP session: {}", e.describe())));
-        }
-    };
+            Err(e) => {
+                server.stop(Duration::from_secs(2)).await;
+                return Err(broken(format!(
+                    "cannot open an MCP session: {}",
+                    e.describe()
+                )));
+            }
+        };
     let ctx = Arc::new(RunCtx {
         ramp_up: parse_duration(&config.ramp_up).unwrap_or_default(),
         call_timeout: Duration::from_millis(config.call_timeout_ms.max(100)),
@@ -531,7 +603,9 @@ async fn drive(
                 // Latency is charged from here: a stalled server cannot hide its stalls.
                 let _ = tx.try_send(next);
                 next += every;
-                if c.sleep_or_stop(next.saturating_duration_since(Instant::now())).await {
+                if c.sleep_or_stop(next.saturating_duration_since(Instant::now()))
+                    .await
+                {
                     break;
                 }
             }
@@ -547,7 +621,10 @@ async fn drive(
             None => tokio::spawn(user.run_closed()),
         });
     }
-    let chaos = tokio::spawn(nemesis::run(ctx.clone(), nemesis::plan(&config.chaos, duration)));
+    let chaos = tokio::spawn(nemesis::run(
+        ctx.clone(),
+        nemesis::plan(&config.chaos, duration),
+    ));
 
     let interrupted = tokio::select! {
         _ = tokio::time::sleep(duration) => false,
@@ -571,7 +648,10 @@ async fn drive(
     let ready = server.wait_ready(Duration::from_secs(30)).await;
 
     ctx.set_phase("check");
-    let checker = ctx.ledger.check(&server.mcp_url(), Duration::from_secs(30)).await;
+    let checker = ctx
+        .ledger
+        .check(&server.mcp_url(), Duration::from_secs(30))
+        .await;
     *ctx.checker.lock().unwrap_or_else(|p| p.into_inner()) = Some(checker.clone());
     let health: Option<Value> = crate::stress::server::http_get(server.port, "/health")
         .await
@@ -580,7 +660,10 @@ async fn drive(
         .as_ref()
         .and_then(|h| h.get("breakers"))
         .and_then(Value::as_object)
-        .map(|b| b.values().all(|v| v.get("state").and_then(Value::as_str) == Some("closed")))
+        .map(|b| {
+            b.values()
+                .all(|v| v.get("state").and_then(Value::as_str) == Some("closed"))
+        })
         .unwrap_or(false);
 
     server.stop(Duration::from_secs(15)).await;
@@ -612,7 +695,14 @@ async fn drive(
     put("expected_refusal", refused);
     put("fault_induced", fault);
     put("unexpected", unexpected);
-    put("success_rate_excluding_faults", if success + unexpected > 0.0 { success / (success + unexpected) } else { 0.0 });
+    put(
+        "success_rate_excluding_faults",
+        if success + unexpected > 0.0 {
+            success / (success + unexpected)
+        } else {
+            0.0
+        },
+    );
     put("recovery_seconds_max", recovery_max);
     put("server_kills", ctx.kills.load(Ordering::SeqCst) as f64);
     put("recoveries", recoveries.len() as f64);
@@ -625,13 +715,22 @@ async fn drive(
     put("checked_ok", checker.ok as f64);
     put("server_rss_mb_max", peak_server);
     put("server_and_workers_rss_mb_max", peak_total);
-    put("breakers_closed_at_end", if breakers_closed { 1.0 } else { 0.0 });
+    put(
+        "breakers_closed_at_end",
+        if breakers_closed { 1.0 } else { 0.0 },
+    );
     put("ready_at_end", if ready { 1.0 } else { 0.0 });
-    put("fault_kinds_injected", ctx.windows.kinds_injected().len() as f64 + distinct_instant_kinds(&r.timeline()));
+    put(
+        "fault_kinds_injected",
+        ctx.windows.kinds_injected().len() as f64 + distinct_instant_kinds(&r.timeline()),
+    );
     put("users", config.users as f64);
     put("p50_ms", success_lat.p50_ms);
     put("p99_ms", success_lat.p99_ms);
-    put("requests_per_second", success / ctx.start.elapsed().as_secs_f64().max(0.001));
+    put(
+        "requests_per_second",
+        success / ctx.start.elapsed().as_secs_f64().max(0.001),
+    );
     let thresholds = judge(&config.thresholds, &figures);
     let pass = thresholds.iter().all(|t| t.pass);
     let (verdict, exit_code) = if interrupted {
@@ -658,7 +757,10 @@ async fn drive(
         config,
         figures,
         thresholds,
-        outcomes: counts.iter().map(|(k, v)| (k.name().to_string(), *v)).collect(),
+        outcomes: counts
+            .iter()
+            .map(|(k, v)| (k.name().to_string(), *v))
+            .collect(),
         refusals: r.refusals(),
         latency: r.latency(),
         timeline: r.timeline(),

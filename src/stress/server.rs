@@ -84,7 +84,10 @@ impl ServerUnderTest {
     }
 
     pub fn last_exit(&self) -> Option<String> {
-        self.last_exit.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.last_exit
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Starts the server and waits until it says where it listens.
@@ -148,7 +151,8 @@ impl ServerUnderTest {
                     match guard.as_mut() {
                         Some(child) => match child.try_wait() {
                             Ok(Some(status)) => {
-                                *me.last_exit.lock().unwrap_or_else(|p| p.into_inner()) = Some(status.to_string());
+                                *me.last_exit.lock().unwrap_or_else(|p| p.into_inner()) =
+                                    Some(status.to_string());
                                 *guard = None;
                                 true
                             }
@@ -160,7 +164,9 @@ impl ServerUnderTest {
                 };
                 if exited {
                     me.pid.store(0, Ordering::SeqCst);
-                    if !me.hold_restarts.load(Ordering::SeqCst) && !me.stopping.load(Ordering::SeqCst) {
+                    if !me.hold_restarts.load(Ordering::SeqCst)
+                        && !me.stopping.load(Ordering::SeqCst)
+                    {
                         me.restarts.fetch_add(1, Ordering::SeqCst);
                         if let Err(e) = me.start().await {
                             tracing::error!(error = %e, "restart failed; trying again");
@@ -205,7 +211,10 @@ impl ServerUnderTest {
         let mut guard = self.child.lock().await;
         if let Some(child) = guard.as_mut() {
             if let Some(pid) = child.id() {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid as i32),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
             }
             if tokio::time::timeout(grace, child.wait()).await.is_err() {
                 let _ = child.start_kill();
@@ -226,17 +235,26 @@ pub async fn http_status(port: u16, path: &str) -> Option<u16> {
 pub async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let fetch = async {
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
-        let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()?;
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
         stream.write_all(request.as_bytes()).await.ok()?;
         let mut buf = Vec::new();
         stream.read_to_end(&mut buf).await.ok()?;
         let text = String::from_utf8_lossy(&buf).into_owned();
         let status = text.split_whitespace().nth(1)?.parse().ok()?;
-        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
         Some((status, decode_chunked(&body)))
     };
-    tokio::time::timeout(Duration::from_secs(5), fetch).await.ok().flatten()
+    tokio::time::timeout(Duration::from_secs(5), fetch)
+        .await
+        .ok()
+        .flatten()
 }
 
 /// Undoes chunked transfer encoding when the body looks chunked.
@@ -245,10 +263,18 @@ fn decode_chunked(body: &str) -> String {
     let mut rest = body;
     loop {
         let Some((size_line, after)) = rest.split_once("\r\n") else {
-            return if out.is_empty() { body.to_string() } else { out };
+            return if out.is_empty() {
+                body.to_string()
+            } else {
+                out
+            };
         };
         let Ok(size) = usize::from_str_radix(size_line.trim(), 16) else {
-            return if out.is_empty() { body.to_string() } else { out };
+            return if out.is_empty() {
+                body.to_string()
+            } else {
+                out
+            };
         };
         if size == 0 || after.len() < size {
             return out;
@@ -262,7 +288,13 @@ fn decode_chunked(body: &str) -> String {
 mod tests {
     #[test]
     fn chunked_bodies_decode() {
-        assert_eq!(super::decode_chunked("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"), "hello world");
-        assert_eq!(super::decode_chunked("{\"ready\":true}"), "{\"ready\":true}");
+        assert_eq!(
+            super::decode_chunked("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"),
+            "hello world"
+        );
+        assert_eq!(
+            super::decode_chunked("{\"ready\":true}"),
+            "{\"ready\":true}"
+        );
     }
 }

@@ -47,7 +47,9 @@ async fn status(State(ctx): State<Arc<RunCtx>>) -> Json<Value> {
 pub async fn serve(ctx: Arc<RunCtx>, port: u16) -> std::io::Result<std::net::SocketAddr> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let addr = listener.local_addr()?;
-    let app = Router::new().route("/status", get(status)).with_state(ctx.clone());
+    let app = Router::new()
+        .route("/status", get(status))
+        .with_state(ctx.clone());
     let done = ctx.finished.clone();
     tokio::spawn(async move {
         let _ = axum::serve(listener, app)

@@ -110,7 +110,11 @@ pub struct User {
 
 impl User {
     pub fn new(index: usize, ctx: Arc<RunCtx>) -> Self {
-        let seed = ctx.config.seed.wrapping_mul(1_000_003).wrapping_add(index as u64);
+        let seed = ctx
+            .config
+            .seed
+            .wrapping_mul(1_000_003)
+            .wrapping_add(index as u64);
         Self {
             index,
             ctx,
@@ -163,7 +167,14 @@ impl User {
 
     /// Classifies and records one call. `check` is the verdict on a successful reply's
     /// content (`Err(why)` when the answer is wrong).
-    fn record(&self, tool: &str, started: Instant, reply: &Reply, check: Result<(), String>, score: Option<&str>) -> Outcome {
+    fn record(
+        &self,
+        tool: &str,
+        started: Instant,
+        reply: &Reply,
+        check: Result<(), String>,
+        score: Option<&str>,
+    ) -> Outcome {
         let ended = Instant::now();
         let in_fault = self.ctx.windows.overlaps(started, ended);
         let (outcome, detail) = match reply {
@@ -172,10 +183,16 @@ impl User {
                 Err(why) => (Outcome::Unexpected, Some(format!("wrong answer: {why}"))),
             },
             Reply::ToolError { code, message } => {
-                let corrupted_on_purpose = code == "corrupted" && score.is_some_and(|id| self.ctx.ledger.is_corrupted_on_disk(id));
+                let corrupted_on_purpose = code == "corrupted"
+                    && score.is_some_and(|id| self.ctx.ledger.is_corrupted_on_disk(id));
                 if reply.is_expected_refusal() || corrupted_on_purpose {
                     (Outcome::ExpectedRefusal, None)
-                } else if in_fault && matches!(code.as_str(), "worker_crashed" | "timeout" | "memory_cap" | "not_found") {
+                } else if in_fault
+                    && matches!(
+                        code.as_str(),
+                        "worker_crashed" | "timeout" | "memory_cap" | "not_found"
+                    )
+                {
                     (Outcome::FaultInduced, None)
                 } else {
                     (Outcome::Unexpected, Some(format!("[{code}] {message}")))
@@ -193,14 +210,19 @@ impl User {
         };
         let code = reply.code();
         let latency = ended.saturating_duration_since(started);
-        self.ctx.recorder.record(tool, outcome, latency, code.as_deref(), detail);
+        self.ctx
+            .recorder
+            .record(tool, outcome, latency, code.as_deref(), detail);
         outcome
     }
 
     /// Runs until the run stops: think, act, check.
     pub async fn run_closed(mut self) {
         let think = self.ctx.config.think_time_ms;
-        let ramp = self.ctx.ramp_up.mul_f64(self.index as f64 / self.ctx.config.users.max(1) as f64);
+        let ramp = self
+            .ctx
+            .ramp_up
+            .mul_f64(self.index as f64 / self.ctx.config.users.max(1) as f64);
         if self.ctx.sleep_or_stop(ramp).await {
             return;
         }
@@ -218,7 +240,10 @@ impl User {
     }
 
     /// Open model: takes intended start times from the arrivals channel.
-    pub async fn run_open(mut self, arrivals: Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Instant>>>) {
+    pub async fn run_open(
+        mut self,
+        arrivals: Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Instant>>>,
+    ) {
         loop {
             let next = {
                 let mut rx = arrivals.lock().await;
@@ -263,7 +288,11 @@ impl User {
 
     fn remember(&mut self, reply: &Reply, owned: Owned, sha_field: &str) {
         if let Reply::Ok(v) = reply {
-            let sha = v.get(sha_field).and_then(Value::as_str).unwrap_or("").to_string();
+            let sha = v
+                .get(sha_field)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
             self.ctx.ledger.ack(
                 &owned.id,
                 Acked {
@@ -329,15 +358,24 @@ impl User {
             Reply::Ok(v) => check_counts(v, expected.notes, expected.parts),
             _ => Ok(()),
         };
-        let ok = self.record("import_score", started, &reply, check.clone(), Some(&id)) == Outcome::Success;
+        let ok = self.record("import_score", started, &reply, check.clone(), Some(&id))
+            == Outcome::Success;
         if ok {
             self.remember(&reply, expected, "sha256");
         }
     }
 
     async fn analyse(&mut self, started: Instant) {
-        let Some(score) = self.pick_mine() else { return };
-        let tools = ["key_analysis", "chord_analysis", "harmony_analysis", "voice_leading_analysis", "pattern_recognition"];
+        let Some(score) = self.pick_mine() else {
+            return;
+        };
+        let tools = [
+            "key_analysis",
+            "chord_analysis",
+            "harmony_analysis",
+            "voice_leading_analysis",
+            "pattern_recognition",
+        ];
         let tool = tools[self.rng.below(tools.len() as u64) as usize];
         let args = match tool {
             "chord_analysis" => json!({"score_id": score.id, "limit": 5}),
@@ -355,12 +393,18 @@ impl User {
                         Err(format!("key of {} is {got}, expected {}", k.name, k.key))
                     }
                 }
-                None => v.get("key").map(|_| ()).ok_or_else(|| "no key in the answer".to_string()),
+                None => v
+                    .get("key")
+                    .map(|_| ())
+                    .ok_or_else(|| "no key in the answer".to_string()),
             },
             (Reply::Ok(v), "chord_analysis") => {
                 let total = v.get("total").and_then(Value::as_u64).unwrap_or(u64::MAX);
                 match known {
-                    Some(k) if total != k.chords => Err(format!("{} chords in {}, expected {}", total, k.name, k.chords)),
+                    Some(k) if total != k.chords => Err(format!(
+                        "{} chords in {}, expected {}",
+                        total, k.name, k.chords
+                    )),
                     _ if total == u64::MAX => Err("no chord total".into()),
                     _ => Ok(()),
                 }
@@ -383,12 +427,22 @@ impl User {
             return self.list(started).await;
         }
         let tool = available[self.rng.below(available.len() as u64) as usize].clone();
-        let melody = self.mine.iter().find(|m| m.parts == 1 && m.piece.is_some()).cloned();
+        let melody = self
+            .mine
+            .iter()
+            .find(|m| m.parts == 1 && m.piece.is_some())
+            .cloned();
         let new_id = self.new_id("gen");
         let args = match (tool.as_str(), &melody) {
-            ("imitate_style", _) => json!({"source": "builtin/", "measures": 4, "seed": self.rng.below(1000), "new_score_id": new_id}),
-            ("harmonize_melody", Some(m)) => json!({"score_id": m.id, "style": "chorale", "new_score_id": new_id}),
-            ("generate_counterpoint", Some(m)) => json!({"score_id": m.id, "species": 1, "new_score_id": new_id}),
+            ("imitate_style", _) => {
+                json!({"source": "builtin/", "measures": 4, "seed": self.rng.below(1000), "new_score_id": new_id})
+            }
+            ("harmonize_melody", Some(m)) => {
+                json!({"score_id": m.id, "style": "chorale", "new_score_id": new_id})
+            }
+            ("generate_counterpoint", Some(m)) => {
+                json!({"score_id": m.id, "species": 1, "new_score_id": new_id})
+            }
             _ => return self.list(started).await,
         };
         let reply = self.call(&tool, args).await;
@@ -401,27 +455,45 @@ impl User {
     }
 
     async fn transpose(&mut self, started: Instant) {
-        let Some(score) = self.pick_mine() else { return };
+        let Some(score) = self.pick_mine() else {
+            return;
+        };
         let new_id = self.new_id("tr");
         let reply = self
-            .call("transpose_score", json!({"score_id": score.id, "interval": "P5", "new_score_id": new_id}))
+            .call(
+                "transpose_score",
+                json!({"score_id": score.id, "interval": "P5", "new_score_id": new_id}),
+            )
             .await;
         let check = match &reply {
             Reply::Ok(v) => {
-                let parts = v.pointer("/summary/parts").and_then(Value::as_u64).unwrap_or(0);
-                let notes = v.pointer("/summary/notes").and_then(Value::as_u64).unwrap_or(0);
+                let parts = v
+                    .pointer("/summary/parts")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0);
+                let notes = v
+                    .pointer("/summary/notes")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0);
                 if parts != score.parts || (notes == 0) != (score.notes == 0) {
-                    Err(format!("transposed {} has {parts} parts and {notes} notes; the original {} and {}", score.id, score.parts, score.notes))
+                    Err(format!(
+                        "transposed {} has {parts} parts and {notes} notes; the original {} and {}",
+                        score.id, score.parts, score.notes
+                    ))
                 } else {
                     Ok(())
                 }
             }
             _ => Ok(()),
         };
-        let ok = self.record("transpose_score", started, &reply, check, Some(&score.id)) == Outcome::Success;
+        let ok = self.record("transpose_score", started, &reply, check, Some(&score.id))
+            == Outcome::Success;
         if ok {
             if let Reply::Ok(v) = &reply {
-                let notes = v.pointer("/summary/notes").and_then(Value::as_u64).unwrap_or(0);
+                let notes = v
+                    .pointer("/summary/notes")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0);
                 let owned = Owned {
                     id: new_id,
                     notes,
@@ -435,8 +507,15 @@ impl User {
     }
 
     async fn export(&mut self, started: Instant) {
-        let Some(score) = self.pick_mine() else { return };
-        let reply = self.call("export_score", json!({"score_id": score.id, "format": "musicxml"})).await;
+        let Some(score) = self.pick_mine() else {
+            return;
+        };
+        let reply = self
+            .call(
+                "export_score",
+                json!({"score_id": score.id, "format": "musicxml"}),
+            )
+            .await;
         let content = match &reply {
             Reply::Ok(v) => v.get("content").and_then(Value::as_str).map(str::to_string),
             _ => None,
@@ -445,7 +524,9 @@ impl User {
             (Reply::Ok(_), None) => Err("export without content".into()),
             _ => Ok(()),
         };
-        if self.record("export_score", started, &reply, check, Some(&score.id)) != Outcome::Success || !score.musicxml {
+        if self.record("export_score", started, &reply, check, Some(&score.id)) != Outcome::Success
+            || !score.musicxml
+        {
             return;
         }
         // The export re-imports to the same notes.
@@ -453,10 +534,14 @@ impl User {
         let new_id = self.new_id("exp");
         let again = Instant::now();
         let reply = self
-            .call("import_score", json!({"score_id": new_id, "source": content, "source_type": "text"}))
+            .call(
+                "import_score",
+                json!({"score_id": new_id, "source": content, "source_type": "text"}),
+            )
             .await;
         let check = match &reply {
-            Reply::Ok(v) => check_counts(v, score.notes, score.parts).map_err(|e| format!("re-import of the export of {}: {e}", score.id)),
+            Reply::Ok(v) => check_counts(v, score.notes, score.parts)
+                .map_err(|e| format!("re-import of the export of {}: {e}", score.id)),
             _ => Ok(()),
         };
         if self.record("import_score", again, &reply, check, Some(&new_id)) == Outcome::Success {
@@ -472,17 +557,30 @@ impl User {
     }
 
     async fn info(&mut self, started: Instant) {
-        let Some(score) = self.pick_mine() else { return };
+        let Some(score) = self.pick_mine() else {
+            return;
+        };
         let reply = self.call("score_info", json!({"score_id": score.id})).await;
         let check = match &reply {
             Reply::Ok(v) => {
                 let acked = self.ctx.ledger.acked(&score.id);
                 let sha = v.get("sha256").and_then(Value::as_str).unwrap_or("");
                 match acked {
-                    Some(a) if a.sha256 != sha => Err(format!("{} served with sha256 {sha}, acknowledged {}", score.id, a.sha256)),
+                    Some(a) if a.sha256 != sha => Err(format!(
+                        "{} served with sha256 {sha}, acknowledged {}",
+                        score.id, a.sha256
+                    )),
                     _ => {
-                        let parts = v.get("parts").and_then(Value::as_array).map(|p| p.len() as u64).unwrap_or(0);
-                        check_counts(&json!({"notes": v.get("notes"), "parts": parts}), score.notes, score.parts)
+                        let parts = v
+                            .get("parts")
+                            .and_then(Value::as_array)
+                            .map(|p| p.len() as u64)
+                            .unwrap_or(0);
+                        check_counts(
+                            &json!({"notes": v.get("notes"), "parts": parts}),
+                            score.notes,
+                            score.parts,
+                        )
                     }
                 }
             }
@@ -507,7 +605,9 @@ impl User {
         }
         let i = self.rng.below(self.mine.len() as u64) as usize;
         let score = self.mine.remove(i);
-        let reply = self.call("delete_score", json!({"score_id": score.id})).await;
+        let reply = self
+            .call("delete_score", json!({"score_id": score.id}))
+            .await;
         match &reply {
             Reply::Ok(_) => self.ctx.ledger.deleted(&score.id),
             Reply::ToolError { code, .. } if code == "not_found" => {}
@@ -515,7 +615,11 @@ impl User {
         }
         let check = match &reply {
             Reply::Ok(v) => {
-                let deleted = v.get("deleted").and_then(Value::as_array).map(|d| d.len()).unwrap_or(0);
+                let deleted = v
+                    .get("deleted")
+                    .and_then(Value::as_array)
+                    .map(|d| d.len())
+                    .unwrap_or(0);
                 if deleted == 1 {
                     Ok(())
                 } else {
@@ -535,7 +639,9 @@ pub fn check_counts(v: &Value, notes: u64, parts: u64) -> Result<(), String> {
     if got_notes == Some(notes) && got_parts == Some(parts) {
         Ok(())
     } else {
-        Err(format!("{got_notes:?} notes and {got_parts:?} parts, expected {notes} and {parts}"))
+        Err(format!(
+            "{got_notes:?} notes and {got_parts:?} parts, expected {notes} and {parts}"
+        ))
     }
 }
 

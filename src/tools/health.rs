@@ -40,7 +40,12 @@ fn health_check(ctx: &ToolContext, _args: HealthArgs) -> ToolResult<HealthOutput
         Err(e) => (None, Some(e.message)),
     };
     Ok(HealthOutput {
-        status: if store.is_some() { "healthy" } else { "unhealthy" }.into(),
+        status: if store.is_some() {
+            "healthy"
+        } else {
+            "unhealthy"
+        }
+        .into(),
         version: env!("CARGO_PKG_VERSION").into(),
         git_revision: crate::GIT_REVISION.into(),
         uptime_seconds: crate::music::timeline::round(ctx.started.elapsed().as_secs_f64()),

@@ -72,7 +72,12 @@ impl ToolContext {
             crate::store::corrupted(score_id, "its format field names no known format")
         })?;
         let tune = stored.meta.summary.get("tune").and_then(Value::as_i64);
-        let score = Arc::new(parse_score(&stored.source, format, tune, &self.config.limits)?);
+        let score = Arc::new(parse_score(
+            &stored.source,
+            format,
+            tune,
+            &self.config.limits,
+        )?);
         self.cache.put(key, score.clone());
         Ok(LoadedScore {
             meta: stored.meta,

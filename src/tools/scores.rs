@@ -125,7 +125,9 @@ struct Source {
 fn import_score(ctx: &ToolContext, args: ImportArgs) -> ToolResult<ImportOutput> {
     validate_score_id(&args.score_id)?;
     if args.score_id == "*" {
-        return Err(ToolError::invalid("score_id '*' is reserved for delete_score"));
+        return Err(ToolError::invalid(
+            "score_id '*' is reserved for delete_score",
+        ));
     }
     if args.source.is_empty() {
         return Err(ToolError::invalid("source must not be empty"));
@@ -215,7 +217,9 @@ fn read_source(ctx: &ToolContext, args: &ImportArgs) -> ToolResult<Source> {
         SourceType::File => {
             let path = allowed_file(&args.source, &ctx.config.corpus.allowed_dirs)?;
             let size = std::fs::metadata(&path)
-                .map_err(|e| ToolError::not_found(format!("source: cannot read {}: {e}", path.display())))?
+                .map_err(|e| {
+                    ToolError::not_found(format!("source: cannot read {}: {e}", path.display()))
+                })?
                 .len();
             if size > ctx.config.limits.max_source_bytes {
                 return Err(ToolError::limit(format!(
@@ -224,8 +228,9 @@ fn read_source(ctx: &ToolContext, args: &ImportArgs) -> ToolResult<Source> {
                     ctx.config.limits.max_source_bytes
                 )));
             }
-            let bytes = std::fs::read(&path)
-                .map_err(|e| ToolError::not_found(format!("source: cannot read {}: {e}", path.display())))?;
+            let bytes = std::fs::read(&path).map_err(|e| {
+                ToolError::not_found(format!("source: cannot read {}: {e}", path.display()))
+            })?;
             let format = args
                 .format
                 .or_else(|| path.extension().and_then(|e| e.to_str()).and_then(Format::from_extension))
@@ -301,7 +306,10 @@ fn guess_source_type(ctx: &ToolContext, source: &str) -> SourceType {
         }
     }
     let path = Path::new(source);
-    if path.is_absolute() || source.starts_with("./") || (!ctx.config.corpus.allowed_dirs.is_empty() && path.is_file()) {
+    if path.is_absolute()
+        || source.starts_with("./")
+        || (!ctx.config.corpus.allowed_dirs.is_empty() && path.is_file())
+    {
         return SourceType::File;
     }
     SourceType::Corpus
@@ -319,10 +327,16 @@ pub fn allowed_file(source: &str, allowed: &[PathBuf]) -> ToolResult<PathBuf> {
     let candidates: Vec<PathBuf> = if path.is_absolute() {
         vec![path.to_path_buf()]
     } else {
-        allowed.iter().map(|d| d.join(path)).chain([path.to_path_buf()]).collect()
+        allowed
+            .iter()
+            .map(|d| d.join(path))
+            .chain([path.to_path_buf()])
+            .collect()
     };
     for candidate in candidates {
-        let Ok(real) = candidate.canonicalize() else { continue };
+        let Ok(real) = candidate.canonicalize() else {
+            continue;
+        };
         for dir in allowed {
             if let Ok(dir) = dir.canonicalize() {
                 if real.starts_with(&dir) && real.is_file() {
@@ -338,7 +352,11 @@ pub fn allowed_file(source: &str, allowed: &[PathBuf]) -> ToolResult<PathBuf> {
     }
     Err(ToolError::not_found(format!(
         "source: file '{source}' not found in the allowed directories ({})",
-        allowed.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+        allowed
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     )))
 }
 
@@ -387,7 +405,9 @@ pub struct ListOutput {
 fn list_scores(ctx: &ToolContext, args: ListArgs) -> ToolResult<ListOutput> {
     let limit = args.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ToolError::invalid(format!("limit must be between 1 and 1000, got {limit}")));
+        return Err(ToolError::invalid(format!(
+            "limit must be between 1 and 1000, got {limit}"
+        )));
     }
     let page = ctx.store.list(limit + 1, args.cursor.as_deref())?;
     let more = page.len() > limit;
@@ -405,7 +425,9 @@ fn list_scores(ctx: &ToolContext, args: ListArgs) -> ToolResult<ListOutput> {
             summary: m.summary,
         })
         .collect();
-    let next_cursor = more.then(|| scores.last().map(|s| s.score_id.clone())).flatten();
+    let next_cursor = more
+        .then(|| scores.last().map(|s| s.score_id.clone()))
+        .flatten();
     let stats = ctx.store.stats()?;
     Ok(ListOutput {
         scores,
@@ -571,7 +593,9 @@ fn score_info(ctx: &ToolContext, args: ScoreIdArgs) -> ToolResult<ScoreInfoOutpu
         format: loaded.meta.format.clone(),
         bytes: loaded.meta.bytes,
         sha256: loaded.meta.sha256.clone(),
-        measures: grid.count().max(parts.first().map(|p| p.measures).unwrap_or(0)),
+        measures: grid
+            .count()
+            .max(parts.first().map(|p| p.measures).unwrap_or(0)),
         parts,
         notes: counts.notes,
         chords: counts.chords,
@@ -620,10 +644,7 @@ fn part_info(index: usize, part: &Stream) -> PartInfo {
         }
     }
     let instrument = part.recurse().into_iter().find_map(|(_, e)| match e {
-        StreamElement::Instrument(i) => i
-            .best_name()
-            .or(i.part_name())
-            .map(str::to_string),
+        StreamElement::Instrument(i) => i.best_name().or(i.part_name()).map(str::to_string),
         _ => None,
     });
     PartInfo {
@@ -714,7 +735,8 @@ fn rebar_overhanging_parts(score: &Stream) -> std::borrow::Cow<'_, Stream> {
             }
             let bar = meter.unwrap_or(f64::INFINITY);
             m.events().iter().any(|e| {
-                e.element().is_note_or_chord() && e.offset() + e.element().quarter_length() > bar + 1e-9
+                e.element().is_note_or_chord()
+                    && e.offset() + e.element().quarter_length() > bar + 1e-9
             })
         })
     };
@@ -726,7 +748,9 @@ fn rebar_overhanging_parts(score: &Stream) -> std::borrow::Cow<'_, Stream> {
     rebuilt.set_metadata(score.metadata().cloned());
     for event in score.events() {
         match event.element() {
-            StreamElement::Stream(part) if part.kind() == music21_rs::StreamKind::Part && overhangs(part) => {
+            StreamElement::Stream(part)
+                if part.kind() == music21_rs::StreamKind::Part && overhangs(part) =>
+            {
                 let mut flat = part.flatten();
                 flat.set_kind(music21_rs::StreamKind::Part);
                 flat.set_id(part.id().map(str::to_string));
@@ -747,8 +771,10 @@ pub fn to_musicxml(score: &Stream, source_format: &str) -> ToolResult<String> {
     } else {
         std::borrow::Cow::Borrowed(score)
     };
-    catch_engine("writing MusicXML", || music21_rs::musicxml::to_musicxml(&score, &options))?
-        .map_err(|e| ToolError::unsupported(format!("cannot write this score as MusicXML: {e}")))
+    catch_engine("writing MusicXML", || {
+        music21_rs::musicxml::to_musicxml(&score, &options)
+    })?
+    .map_err(|e| ToolError::unsupported(format!("cannot write this score as MusicXML: {e}")))
 }
 
 fn zip_mxl(xml: &str) -> ToolResult<Vec<u8>> {
@@ -763,8 +789,10 @@ fn zip_mxl(xml: &str) -> ToolResult<Vec<u8>> {
             .compression_method(zip::CompressionMethod::Deflated);
         // The MusicXML spec wants `mimetype` first and uncompressed.
         w.start_file("mimetype", stored).map_err(zerr)?;
-        w.write_all(b"application/vnd.recordare.musicxml").map_err(io)?;
-        w.start_file("META-INF/container.xml", deflated).map_err(zerr)?;
+        w.write_all(b"application/vnd.recordare.musicxml")
+            .map_err(io)?;
+        w.start_file("META-INF/container.xml", deflated)
+            .map_err(zerr)?;
         w.write_all(
             b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<container><rootfiles><rootfile full-path=\"score.musicxml\" media-type=\"application/vnd.recordare.musicxml+xml\"/></rootfiles></container>\n",
         )
@@ -819,7 +847,9 @@ fn export_score(ctx: &ToolContext, args: ExportArgs) -> ToolResult<ExportOutput>
             catch_engine("writing LilyPond", || {
                 music21_rs::lily::to_lilypond(score, &music21_rs::lily::LilyOptions::default())
             })?
-            .map_err(|e| ToolError::unsupported(format!("cannot write this score as LilyPond: {e}")))?
+            .map_err(|e| {
+                ToolError::unsupported(format!("cannot write this score as LilyPond: {e}"))
+            })?
             .into_bytes(),
             false,
         ),
@@ -827,11 +857,15 @@ fn export_score(ctx: &ToolContext, args: ExportArgs) -> ToolResult<ExportOutput>
     let sha256 = crate::store::sha256_hex(&bytes);
     let size = bytes.len();
     let (encoding, content) = if binary {
-        ("base64", base64::engine::general_purpose::STANDARD.encode(&bytes))
+        (
+            "base64",
+            base64::engine::general_purpose::STANDARD.encode(&bytes),
+        )
     } else {
         (
             "utf-8",
-            String::from_utf8(bytes).map_err(|_| ToolError::internal("export produced invalid UTF-8"))?,
+            String::from_utf8(bytes)
+                .map_err(|_| ToolError::internal("export produced invalid UTF-8"))?,
         )
     };
     Ok(ExportOutput {
@@ -927,7 +961,9 @@ fn transpose_score(ctx: &ToolContext, args: TransposeArgs) -> ToolResult<Transpo
                 .map_err(|e| ToolError::invalid(format!("semitones {n}: {e}")))?
         }
         (Some(_), Some(_)) => {
-            return Err(ToolError::invalid("give either interval or semitones, not both"))
+            return Err(ToolError::invalid(
+                "give either interval or semitones, not both",
+            ))
         }
         (None, None) => {
             return Err(ToolError::invalid(
@@ -936,7 +972,9 @@ fn transpose_score(ctx: &ToolContext, args: TransposeArgs) -> ToolResult<Transpo
         }
     };
     if interval.semitones().abs() > 48.0 {
-        return Err(ToolError::invalid("the interval must be within four octaves"));
+        return Err(ToolError::invalid(
+            "the interval must be within four octaves",
+        ));
     }
     if !args.replace && ctx.store.exists(&args.new_score_id)? {
         return Err(ToolError::new(
@@ -958,7 +996,11 @@ fn transpose_score(ctx: &ToolContext, args: TransposeArgs) -> ToolResult<Transpo
     let source = Source {
         bytes: xml.into_bytes(),
         format: Format::Musicxml,
-        origin: format!("transpose_score:{}:{}", args.score_id, interval.directed_name()),
+        origin: format!(
+            "transpose_score:{}:{}",
+            args.score_id,
+            interval.directed_name()
+        ),
     };
     let (meta, evicted) = store_score(ctx, &args.new_score_id, &source, &summary, args.replace)?;
     Ok(TransposeOutput {
@@ -1085,8 +1127,18 @@ mod tests {
     fn replace_and_duplicate_ids() {
         let (_dir, ctx) = context();
         let tune = "tinyNotation: 3/4 c4 d e";
-        call(&ctx, "import_score", json!({"score_id": "a", "source": tune})).unwrap();
-        let dup = call(&ctx, "import_score", json!({"score_id": "a", "source": tune})).unwrap_err();
+        call(
+            &ctx,
+            "import_score",
+            json!({"score_id": "a", "source": tune}),
+        )
+        .unwrap();
+        let dup = call(
+            &ctx,
+            "import_score",
+            json!({"score_id": "a", "source": tune}),
+        )
+        .unwrap_err();
         assert!(dup.message.contains("already exists"));
         let replaced = call(
             &ctx,
@@ -1095,7 +1147,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(replaced["notes"], 6);
-        assert_eq!(pitches(&ctx, "a").len(), 6, "the cache must not serve the replaced score");
+        assert_eq!(
+            pitches(&ctx, "a").len(),
+            6,
+            "the cache must not serve the replaced score"
+        );
     }
 
     #[test]
@@ -1106,14 +1162,24 @@ mod tests {
         config.store.max_scores = 3;
         let ctx = ToolContext::open(config).unwrap();
         for i in 0..5 {
-            call(&ctx, "import_score", json!({"score_id": format!("s{i}"), "source": "tinyNotation: c4 d e f"})).unwrap();
+            call(
+                &ctx,
+                "import_score",
+                json!({"score_id": format!("s{i}"), "source": "tinyNotation: c4 d e f"}),
+            )
+            .unwrap();
         }
         let page = call(&ctx, "list_scores", json!({"limit": 2})).unwrap();
         assert_eq!(page["total"], 3);
         assert_eq!(page["evictions_total"], 2);
         assert_eq!(page["scores"].as_array().unwrap().len(), 2);
         assert_eq!(page["recent_evictions"][0]["score_id"], "s1");
-        let next = call(&ctx, "list_scores", json!({"limit": 2, "cursor": page["next_cursor"]})).unwrap();
+        let next = call(
+            &ctx,
+            "list_scores",
+            json!({"limit": 2, "cursor": page["next_cursor"]}),
+        )
+        .unwrap();
         assert_eq!(next["scores"].as_array().unwrap().len(), 1);
         assert!(next["next_cursor"].is_null());
     }
@@ -1122,7 +1188,12 @@ mod tests {
     fn delete_one_and_all() {
         let (_dir, ctx) = context();
         for id in ["a", "b", "c"] {
-            call(&ctx, "import_score", json!({"score_id": id, "source": "tinyNotation: c4 d e f"})).unwrap();
+            call(
+                &ctx,
+                "import_score",
+                json!({"score_id": id, "source": "tinyNotation: c4 d e f"}),
+            )
+            .unwrap();
         }
         let one = call(&ctx, "delete_score", json!({"score_id": "b"})).unwrap();
         assert_eq!(one["deleted"], json!(["b"]));
@@ -1135,15 +1206,29 @@ mod tests {
     #[test]
     fn export_formats_carry_content_and_mime_types() {
         let (_dir, ctx) = context();
-        call(&ctx, "import_score", json!({"score_id": "a", "source": "tinyNotation: 4/4 c4 d e f g1"})).unwrap();
+        call(
+            &ctx,
+            "import_score",
+            json!({"score_id": "a", "source": "tinyNotation: 4/4 c4 d e f g1"}),
+        )
+        .unwrap();
         for (format, mime, encoding) in [
-            ("musicxml", "application/vnd.recordare.musicxml+xml", "utf-8"),
+            (
+                "musicxml",
+                "application/vnd.recordare.musicxml+xml",
+                "utf-8",
+            ),
             ("mxl", "application/vnd.recordare.musicxml", "base64"),
             ("midi", "audio/midi", "base64"),
             ("abc", "text/vnd.abc", "utf-8"),
             ("lilypond", "text/x-lilypond", "utf-8"),
         ] {
-            let out = call(&ctx, "export_score", json!({"score_id": "a", "format": format})).unwrap();
+            let out = call(
+                &ctx,
+                "export_score",
+                json!({"score_id": "a", "format": format}),
+            )
+            .unwrap();
             assert_eq!(out["mime_type"], mime);
             assert_eq!(out["encoding"], encoding);
             assert!(out["bytes"].as_u64().unwrap() > 20, "{format}");
@@ -1155,7 +1240,12 @@ mod tests {
     fn score_info_reads_meters_keys_tempi_and_ranges() {
         let (_dir, ctx) = context();
         let abc = "X:1\nT:Info Test\nC:Someone\nM:3/4\nL:1/4\nQ:1/4=60\nK:D\nDEF|ABc|d3|]\n";
-        call(&ctx, "import_score", json!({"score_id": "a", "source": abc})).unwrap();
+        call(
+            &ctx,
+            "import_score",
+            json!({"score_id": "a", "source": abc}),
+        )
+        .unwrap();
         let info = call(&ctx, "score_info", json!({"score_id": "a"})).unwrap();
         assert_eq!(info["title"], "Info Test");
         assert_eq!(info["composer"], "Someone");

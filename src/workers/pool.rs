@@ -31,7 +31,10 @@ pub enum PoolError {
     /// The tool ran and refused (bad argument, not found, ...).
     Tool { kind: ErrorKind, message: String },
     /// No worker became free within the wait, or the queue was full.
-    Overloaded { waiting: usize, retry_after: Duration },
+    Overloaded {
+        waiting: usize,
+        retry_after: Duration,
+    },
     /// The task passed its deadline; its worker was killed.
     Timeout { deadline: Duration },
     /// The worker passed its memory cap and was killed.
@@ -46,7 +49,9 @@ impl PoolError {
     /// Whether the failure speaks of the tool's health (the breaker counts these).
     pub fn is_tool_health_failure(&self) -> bool {
         match self {
-            PoolError::Timeout { .. } | PoolError::MemoryCap { .. } | PoolError::Crashed { .. } => true,
+            PoolError::Timeout { .. } | PoolError::MemoryCap { .. } | PoolError::Crashed { .. } => {
+                true
+            }
             PoolError::Tool { kind, .. } => *kind == ErrorKind::Internal,
             _ => false,
         }
@@ -106,13 +111,19 @@ fn worker_count(config: &WorkerConfig) -> usize {
     if config.count > 0 {
         config.count
     } else {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
     }
 }
 
 impl Pool {
     /// Starts the pool and its workers; returns once every worker has been spawned.
-    pub async fn start(config: &Config, exe: PathBuf, metrics: Arc<Metrics>) -> std::io::Result<Arc<Self>> {
+    pub async fn start(
+        config: &Config,
+        exe: PathBuf,
+        metrics: Arc<Metrics>,
+    ) -> std::io::Result<Arc<Self>> {
         let count = worker_count(&config.server.workers);
         let worker_env = serde_json::to_string(config).map_err(std::io::Error::other)?;
         let (idle_tx, idle_rx) = mpsc::unbounded_channel();
@@ -161,7 +172,10 @@ impl Pool {
 
     /// Workers alive (idle or busy).
     pub fn up(&self) -> usize {
-        self.lock_slots().iter().filter(|s| matches!(s.state, "idle" | "busy")).count()
+        self.lock_slots()
+            .iter()
+            .filter(|s| matches!(s.state, "idle" | "busy"))
+            .count()
     }
 
     pub fn waiting(&self) -> usize {
@@ -197,7 +211,10 @@ impl Pool {
                 .with_label_values(&[&i.to_string()])
                 .set(s.rss_bytes as i64);
         }
-        self.metrics.memory_bytes.with_label_values(&["workers"]).set(total as i64);
+        self.metrics
+            .memory_bytes
+            .with_label_values(&["workers"])
+            .set(total as i64);
         total
     }
 
@@ -248,8 +265,14 @@ impl Pool {
         }
         let mut child = cmd.spawn()?;
         let pid = child.id().unwrap_or(0);
-        let stdin = child.stdin.take().ok_or_else(|| std::io::Error::other("worker has no stdin"))?;
-        let stdout = child.stdout.take().ok_or_else(|| std::io::Error::other("worker has no stdout"))?;
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| std::io::Error::other("worker has no stdin"))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| std::io::Error::other("worker has no stdout"))?;
         {
             let mut slots = self.lock_slots();
             if let Some(s) = slots.get_mut(slot) {
@@ -279,7 +302,11 @@ impl Pool {
                 s.pid = None;
             }
         }
-        let busy = self.lock_slots().iter().filter(|s| s.state == "busy").count();
+        let busy = self
+            .lock_slots()
+            .iter()
+            .filter(|s| s.state == "busy")
+            .count();
         self.metrics.workers_busy.set(busy as i64);
         self.metrics.workers_up.set(self.up() as i64);
     }
@@ -330,7 +357,10 @@ impl Pool {
         let pool = self.clone();
         tokio::spawn(async move {
             // Reap the old process so it leaves no zombie.
-            if tokio::time::timeout(Duration::from_secs(5), child.wait()).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(5), child.wait())
+                .await
+                .is_err()
+            {
                 let _ = child.start_kill();
                 let _ = child.wait().await;
             }
@@ -347,7 +377,10 @@ impl Pool {
                 tokio::time::sleep(backoff).await;
                 match pool.spawn_worker(slot) {
                     Ok(w) => {
-                        pool.metrics.worker_restarts.with_label_values(&[reason]).inc();
+                        pool.metrics
+                            .worker_restarts
+                            .with_label_values(&[reason])
+                            .inc();
                         pool.make_idle(w);
                         return;
                     }
@@ -387,7 +420,9 @@ impl Pool {
             rx.recv().await
         })
         .await;
-        self.metrics.queue_wait.observe(started.elapsed().as_secs_f64());
+        self.metrics
+            .queue_wait
+            .observe(started.elapsed().as_secs_f64());
         match got {
             Ok(Some(w)) => Ok(w),
             Ok(None) => Err(PoolError::ShuttingDown),
@@ -399,7 +434,12 @@ impl Pool {
     }
 
     /// Runs one tool call on a worker, within `deadline`.
-    pub async fn call(self: &Arc<Self>, tool: &str, args: Value, deadline: Duration) -> Result<Value, PoolError> {
+    pub async fn call(
+        self: &Arc<Self>,
+        tool: &str,
+        args: Value,
+        deadline: Duration,
+    ) -> Result<Value, PoolError> {
         // A request that never reached a worker (its pipe was already broken) is safe to
         // send to another one; a request that did reach one is not retried.
         for _attempt in 0..3 {
@@ -428,7 +468,12 @@ impl Pool {
         })
     }
 
-    async fn await_answer(self: &Arc<Self>, mut worker: Worker, id: u64, deadline: Duration) -> Result<Value, PoolError> {
+    async fn await_answer(
+        self: &Arc<Self>,
+        mut worker: Worker,
+        id: u64,
+        deadline: Duration,
+    ) -> Result<Value, PoolError> {
         let rss_limit = self.config.rss_limit_mb * 1024 * 1024;
         let pid = worker.pid;
         let watch_rss = async move {
@@ -474,7 +519,11 @@ impl Pool {
                     }),
                 };
                 if worker.tasks >= self.config.max_tasks.max(1) {
-                    tracing::info!(slot = worker.slot, pid = worker.pid, "worker recycled after its task limit");
+                    tracing::info!(
+                        slot = worker.slot,
+                        pid = worker.pid,
+                        "worker recycled after its task limit"
+                    );
                     self.replace(worker, "recycled", false);
                 } else {
                     self.make_idle(worker);
@@ -488,8 +537,12 @@ impl Pool {
                 })
             }
             Some(Ok(None)) | Some(Err(_)) => {
-                let status = tokio::time::timeout(Duration::from_secs(2), worker.child.wait()).await;
-                let detail = describe_exit(status.ok().and_then(Result::ok), self.config.address_space_mb);
+                let status =
+                    tokio::time::timeout(Duration::from_secs(2), worker.child.wait()).await;
+                let detail = describe_exit(
+                    status.ok().and_then(Result::ok),
+                    self.config.address_space_mb,
+                );
                 self.replace(worker, "crashed", false);
                 Err(PoolError::Crashed { detail })
             }
@@ -514,7 +567,9 @@ impl Pool {
             for mut worker in idle {
                 let id = self.next_id.fetch_add(1, Ordering::Relaxed);
                 let alive = async {
-                    write_frame(&mut worker.stdin, &Request::Ping { id }).await.ok()?;
+                    write_frame(&mut worker.stdin, &Request::Ping { id })
+                        .await
+                        .ok()?;
                     let frame = read_frame::<_, Response>(&mut worker.stdout).await.ok()??;
                     (frame.id() == id).then_some(())
                 };

@@ -8,7 +8,10 @@ use crate::workers::protocol::{read_frame, write_frame, Request, Response};
 
 /// Runs the worker loop until stdin closes. Returns the process exit code.
 pub fn run(config: Config) -> i32 {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("worker: cannot start runtime: {e}");
@@ -45,7 +48,8 @@ async fn serve(config: Config) -> i32 {
             },
             Request::Shrink { id } => {
                 ctx.cache.set_capacity(0);
-                ctx.cache.set_capacity(ctx.config.store.parsed_cache_entries);
+                ctx.cache
+                    .set_capacity(ctx.config.store.parsed_cache_entries);
                 Response::Pong {
                     id,
                     rss_bytes: crate::sysmem::rss_bytes(std::process::id()).unwrap_or(0),
@@ -55,7 +59,8 @@ async fn serve(config: Config) -> i32 {
                 let ctx = ctx.clone();
                 let registry = registry.clone();
                 // The engine is synchronous; run it off the I/O thread.
-                let result = tokio::task::spawn_blocking(move || registry.call(&ctx, &tool, args)).await;
+                let result =
+                    tokio::task::spawn_blocking(move || registry.call(&ctx, &tool, args)).await;
                 match result {
                     Ok(Ok(result)) => Response::Ok { id, result },
                     Ok(Err(e)) => Response::Err {

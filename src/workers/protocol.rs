@@ -13,18 +13,36 @@ pub const MAX_FRAME: usize = 256 * 1024 * 1024;
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Request {
-    Call { id: u64, tool: String, args: Value },
-    Ping { id: u64 },
+    Call {
+        id: u64,
+        tool: String,
+        args: Value,
+    },
+    Ping {
+        id: u64,
+    },
     /// Drop parsed-score caches (the memory guard asks under pressure).
-    Shrink { id: u64 },
+    Shrink {
+        id: u64,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Response {
-    Ok { id: u64, result: Value },
-    Err { id: u64, kind: ErrorKind, message: String },
-    Pong { id: u64, rss_bytes: u64 },
+    Ok {
+        id: u64,
+        result: Value,
+    },
+    Err {
+        id: u64,
+        kind: ErrorKind,
+        message: String,
+    },
+    Pong {
+        id: u64,
+        rss_bytes: u64,
+    },
 }
 
 impl Response {
@@ -35,7 +53,10 @@ impl Response {
     }
 }
 
-pub async fn write_frame<W: AsyncWriteExt + Unpin, T: Serialize>(w: &mut W, msg: &T) -> std::io::Result<()> {
+pub async fn write_frame<W: AsyncWriteExt + Unpin, T: Serialize>(
+    w: &mut W,
+    msg: &T,
+) -> std::io::Result<()> {
     let bytes = serde_json::to_vec(msg).map_err(std::io::Error::other)?;
     if bytes.len() > MAX_FRAME {
         return Err(std::io::Error::other(format!(
@@ -49,7 +70,9 @@ pub async fn write_frame<W: AsyncWriteExt + Unpin, T: Serialize>(w: &mut W, msg:
 }
 
 /// Reads one frame; `Ok(None)` at a clean end of stream.
-pub async fn read_frame<R: AsyncReadExt + Unpin, T: for<'de> Deserialize<'de>>(r: &mut R) -> std::io::Result<Option<T>> {
+pub async fn read_frame<R: AsyncReadExt + Unpin, T: for<'de> Deserialize<'de>>(
+    r: &mut R,
+) -> std::io::Result<Option<T>> {
     let mut len = [0u8; 4];
     match r.read_exact(&mut len).await {
         Ok(_) => {}
@@ -58,11 +81,15 @@ pub async fn read_frame<R: AsyncReadExt + Unpin, T: for<'de> Deserialize<'de>>(r
     }
     let len = u32::from_be_bytes(len) as usize;
     if len > MAX_FRAME {
-        return Err(std::io::Error::other(format!("frame of {len} bytes exceeds the limit")));
+        return Err(std::io::Error::other(format!(
+            "frame of {len} bytes exceeds the limit"
+        )));
     }
     let mut buf = vec![0u8; len];
     r.read_exact(&mut buf).await?;
-    serde_json::from_slice(&buf).map(Some).map_err(std::io::Error::other)
+    serde_json::from_slice(&buf)
+        .map(Some)
+        .map_err(std::io::Error::other)
 }
 
 #[cfg(test)]

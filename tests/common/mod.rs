@@ -13,7 +13,9 @@ pub fn bin() -> Command {
 /// `../shared`, when present (it is not in a fresh clone without the shared folder).
 pub fn shared_dir() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared");
-    dir.join("corpus").is_dir().then(|| dir.canonicalize().unwrap_or(dir))
+    dir.join("corpus")
+        .is_dir()
+        .then(|| dir.canonicalize().unwrap_or(dir))
 }
 
 pub struct Run {
@@ -25,7 +27,10 @@ pub struct Run {
 impl Run {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!("stdout is not JSON ({e}); stdout: {} stderr: {}", self.stdout, self.stderr)
+            panic!(
+                "stdout is not JSON ({e}); stdout: {} stderr: {}",
+                self.stdout, self.stderr
+            )
         })
     }
     pub fn ok(self) -> Value {
@@ -122,14 +127,21 @@ impl ServerProc {
             .expect("start server");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        std::io::BufReader::new(stdout).read_line(&mut line).expect("listening line");
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("listening line");
         let url = line.split_whitespace().last().expect("url").to_string();
         let port: u16 = url
             .trim_start_matches("http://127.0.0.1:")
             .trim_end_matches("/mcp")
             .parse()
             .expect("port");
-        let proc = ServerProc { child, url, port, dir };
+        let proc = ServerProc {
+            child,
+            url,
+            port,
+            dir,
+        };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         while std::time::Instant::now() < deadline {
             if http_get(port, "/readyz").map(|(s, _)| s) == Some(200) {
@@ -156,11 +168,19 @@ impl Drop for ServerProc {
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(std::time::Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
     let status = buf.split_whitespace().nth(1)?.parse().ok()?;
-    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     Some((status, body))
 }
