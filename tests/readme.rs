@@ -27,10 +27,6 @@ const NOT_RUN_HERE: &[(&str, &str)] = &[
         "setup --fetch-corpus",
         "downloads from PyPI; tested by hand (see the issue notes)",
     ),
-    (
-        "report",
-        "not built yet (issue #6): it says so and exits 2, as tests/cli.rs checks",
-    ),
 ];
 
 fn readme_commands() -> Vec<String> {

@@ -682,7 +682,8 @@ async fn drive(
     let recoveries = r.recoveries();
     let recovery_max = recoveries
         .iter()
-        .map(|rec| rec.first_success_after_s.unwrap_or(f64::INFINITY))
+        // A recovery that never came counts as the prober's whole limit (JSON has no infinity).
+        .map(|rec| rec.first_success_after_s.unwrap_or(60.0))
         .fold(0.0, f64::max);
     let (peak_server, peak_total) = r.peak_rss_mb();
     let success_lat = r.success_latency();
