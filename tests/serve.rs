@@ -1,0 +1,1402 @@
+//! `serve` end to end: the real binary on loopback sockets (and over stdio), each test
+//! proving that one protection fires: deadlines, memory caps, worker crashes, the circuit
+//! breaker, the rate limit, the body limit, file confinement, the token, the Host check, the
+//! drain on SIGTERM, the supervisor and the session cap; plus the MCP surface and the
+//! observability endpoints.
+//!
+//! Every server runs in its own temporary directory with its own config, on a port the kernel
+//! picks, and is killed (SIGKILL) when its test ends, pass or fail; its workers die with it
+//! (they are started with a parent-death signal). Every wait is bounded.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use rmcp::model::CallToolRequestParams;
+use rmcp::service::{RoleClient, RunningService};
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::ServiceExt;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::{sleep, timeout};
+
+use common::Env;
+use music21_prod::metrics::{parse_text, Sample};
+
+type Client = RunningService<RoleClient, ()>;
+
+/// Longest wait for a server to print its address and become ready.
+const STARTUP: Duration = Duration::from_secs(30);
+/// Longest wait for one MCP exchange or raw HTTP request.
+const EXCHANGE: Duration = Duration::from_secs(20);
+/// Longest wait for the pool to replace a lost worker (it takes well under a second when the
+/// machine is not overloaded).
+const HEAL: Duration = Duration::from_secs(10);
+
+const TUNE: &str = "X:1\nT:Serve Test Tune\nM:4/4\nL:1/4\nK:G\nGABc|d2B2|c2A2|G4|]\n";
+
+// ------------------------------------------------------------------------------ harness
+
+/// The `[server]`, `[server.workers]` and further sections of a test config. Two workers and a
+/// quick ping unless the test says otherwise.
+fn config(server: &str, workers: &str, rest: &str) -> String {
+    let mut w = String::new();
+    if !workers.contains("count") {
+        w.push_str("count = 2\n");
+    }
+    if !workers.contains("ping_secs") {
+        w.push_str("ping_secs = 0.5\n");
+    }
+    w.push_str(workers);
+    format!("[server]\n{server}\n\n[server.workers]\n{w}\n\n{rest}\n")
+}
+
+/// A running `music21-prod serve` (or `serve --supervise`), killed on drop.
+struct Server {
+    child: Child,
+    env: Env,
+    addr: SocketAddr,
+    url: String,
+    /// Bearer token sent by `get` (for /health and /metrics).
+    token: Option<String>,
+}
+
+impl Server {
+    /// `serve --port 0` with `toml` as its config; returns once `/readyz` says 200.
+    async fn start(toml: &str) -> Server {
+        Self::start_with(toml, &["--port", "0"]).await
+    }
+
+    async fn start_with(toml: &str, args: &[&str]) -> Server {
+        Self::start_program(Path::new(env!("CARGO_BIN_EXE_music21-prod")), toml, args).await
+    }
+
+    /// `program serve ARGS`, where `program` is the binary or a link to it.
+    async fn start_program(program: &Path, toml: &str, args: &[&str]) -> Server {
+        let env = Env::with_config(toml);
+        let log = std::fs::File::create(env.dir.path().join("server.log")).expect("log file");
+        let mut child = Command::new(program)
+            .arg("serve")
+            .args(args)
+            .arg("--data-dir")
+            .arg(env.data_dir())
+            .arg("--config")
+            .arg(env.config.as_ref().expect("config"))
+            .env_remove("MUSIC21_PROD_DATA_DIR")
+            .env_remove("MUSIC21_PROD_PORT")
+            .env_remove("MUSIC21_PROD_TOKEN")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("start music21-prod serve");
+        // Read the one stdout line on a thread (then keep draining stdout so the server never
+        // blocks on it); wait for it with a timeout.
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+        });
+        let line = tokio::task::spawn_blocking(move || rx.recv_timeout(STARTUP))
+            .await
+            .expect("reader thread");
+        let mut server = Server {
+            child,
+            addr: "127.0.0.1:1".parse().unwrap(),
+            url: String::new(),
+            env,
+            token: None,
+        };
+        let line = match line {
+            Ok(line) => line,
+            Err(_) => panic!(
+                "no address line on stdout within {STARTUP:?}; log:\n{}",
+                server.log()
+            ),
+        };
+        let url = line
+            .strip_prefix("music21-prod serve: listening on ")
+            .unwrap_or_else(|| panic!("unexpected stdout line: {line}"))
+            .to_string();
+        let authority = url
+            .strip_prefix("http://")
+            .and_then(|rest| rest.strip_suffix("/mcp"))
+            .unwrap_or_else(|| panic!("unexpected URL: {url}"));
+        server.addr = authority.parse().expect("socket address");
+        server.url = url;
+        server.wait_ready().await;
+        server
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.env.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    async fn wait_ready(&mut self) {
+        let deadline = Instant::now() + STARTUP;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "server exited ({status}) before it was ready; log:\n{}",
+                    self.log()
+                );
+            }
+            if let Ok(r) = try_raw(self.addr, "GET", "/readyz", &[], b"", false).await {
+                if r.status == 200 {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not ready within {STARTUP:?}; log:\n{}",
+                self.log()
+            );
+            sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// GET `path`, with the token if the test set one.
+    async fn get(&self, path: &str) -> Raw {
+        let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> =
+            auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+        raw(self.addr, "GET", path, &headers, b"").await
+    }
+
+    async fn health(&self) -> Value {
+        let r = self.get("/health").await;
+        serde_json::from_str(&r.body)
+            .unwrap_or_else(|e| panic!("/health is not JSON ({e}): {}", r.body))
+    }
+
+    async fn metrics(&self) -> Vec<Sample> {
+        let r = self.get("/metrics").await;
+        assert_eq!(r.status, 200, "/metrics: {}", r.body);
+        parse_text(&r.body)
+    }
+
+    async fn connect(&self) -> Client {
+        connect(&self.url, self.token.as_deref()).await
+    }
+
+    /// Waits up to `within` for the process to exit.
+    fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn signal(&self, signal: Signal) {
+        kill(Pid::from_raw(self.pid() as i32), signal).expect("signal the server");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // A supervisor's server child would outlive it: kill the children first (workers die
+        // with their server by themselves, but are killed here too).
+        let mut family = vec![self.pid()];
+        let mut i = 0;
+        while i < family.len() {
+            family.extend(children_of(family[i]));
+            i += 1;
+        }
+        for pid in family.iter().skip(1).rev() {
+            let _ = kill(Pid::from_raw(*pid as i32), Signal::SIGKILL);
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail = &log[log.len().saturating_sub(6000)..];
+            eprintln!("---- server log (tail) ----\n{tail}\n---- end of server log ----");
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------ raw HTTP/1.1
+
+#[derive(Debug)]
+struct Raw {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Raw {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One request on a fresh connection (`Connection: close`). `Host` is the server's address
+/// unless `headers` names one. With `head_only`, returns as soon as the headers are in (for
+/// streams that stay open).
+async fn try_raw(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    head_only: bool,
+) -> std::io::Result<Raw> {
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        let mut request = format!("{method} {path} HTTP/1.1\r\n");
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+            request.push_str(&format!("Host: {addr}\r\n"));
+        }
+        for (k, v) in headers {
+            request.push_str(&format!("{k}: {v}\r\n"));
+        }
+        if method == "POST" {
+            request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        request.push_str("Connection: close\r\n\r\n");
+        let mut bytes = request.into_bytes();
+        bytes.extend_from_slice(body);
+        // The server may answer (413) and close before reading everything: not an error here.
+        let _ = stream.write_all(&bytes).await;
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 8192];
+        loop {
+            let n = match stream.read(&mut chunk).await {
+                Ok(n) => n,
+                Err(e) if buf.is_empty() => return Err(e),
+                Err(_) => break,
+            };
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if head_only && buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                break;
+            }
+        }
+        Ok(buf)
+    };
+    let buf = timeout(EXCHANGE, exchange).await.map_err(|_| {
+        std::io::Error::other(format!("{method} {path}: no answer within {EXCHANGE:?}"))
+    })??;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((text.as_str(), ""));
+    let mut lines = head.lines();
+    let status_line = lines.next().unwrap_or("");
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line: {status_line:?}")))?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Ok(Raw {
+        status,
+        headers,
+        body: body.to_string(),
+    })
+}
+
+async fn raw(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Raw {
+    try_raw(addr, method, path, headers, body, false)
+        .await
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+}
+
+/// A JSON-RPC `initialize` (a new MCP session), as a client would POST it to /mcp.
+fn initialize_body(padding: usize) -> Vec<u8> {
+    json!({
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "serve-test", "version": "1.0", "padding": "x".repeat(padding)}
+        }
+    })
+    .to_string()
+    .into_bytes()
+}
+
+const MCP_HEADERS: [(&str, &str); 2] = [
+    ("Content-Type", "application/json"),
+    ("Accept", "application/json, text/event-stream"),
+];
+
+/// POSTs `body` to /mcp with the MCP headers plus `extra`; returns once the headers are in.
+async fn post_mcp(addr: SocketAddr, extra: &[(&str, &str)], body: &[u8]) -> Raw {
+    let mut headers = MCP_HEADERS.to_vec();
+    headers.extend_from_slice(extra);
+    try_raw(addr, "POST", "/mcp", &headers, body, true)
+        .await
+        .unwrap_or_else(|e| panic!("POST /mcp: {e}"))
+}
+
+// ------------------------------------------------------------------------------ MCP client
+
+async fn try_connect(url: &str, token: Option<&str>) -> Result<Client, String> {
+    let mut config = StreamableHttpClientTransportConfig::with_uri(url.to_string());
+    if let Some(token) = token {
+        config = config.auth_header(token);
+    }
+    let transport = StreamableHttpClientTransport::from_config(config);
+    match timeout(EXCHANGE, ().serve(transport)).await {
+        Ok(Ok(client)) => Ok(client),
+        Ok(Err(e)) => Err(format!("initialize failed: {e}")),
+        Err(_) => Err(format!("initialize took over {EXCHANGE:?}")),
+    }
+}
+
+async fn connect(url: &str, token: Option<&str>) -> Client {
+    try_connect(url, token)
+        .await
+        .unwrap_or_else(|e| panic!("{url}: {e}"))
+}
+
+/// One tools/call: the result as JSON (`isError`, `content`, `structuredContent`), or the
+/// protocol error as text.
+async fn try_call(client: &Client, tool: &str, args: Value) -> Result<Value, String> {
+    let params = CallToolRequestParams::new(tool.to_string())
+        .with_arguments(args.as_object().cloned().unwrap_or_default());
+    match timeout(EXCHANGE, client.call_tool(params)).await {
+        Ok(Ok(result)) => Ok(serde_json::to_value(result).expect("result as JSON")),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => panic!("{tool}: no answer within {EXCHANGE:?}"),
+    }
+}
+
+async fn call(client: &Client, tool: &str, args: Value) -> Value {
+    try_call(client, tool, args)
+        .await
+        .unwrap_or_else(|e| panic!("{tool}: protocol error: {e}"))
+}
+
+/// The structured result of a call that must have succeeded.
+fn ok(result: &Value) -> &Value {
+    assert_ne!(result["isError"], json!(true), "expected success: {result}");
+    &result["structuredContent"]
+}
+
+/// The text of a call that must have failed as a tool error.
+fn error_text(result: &Value) -> String {
+    assert_eq!(
+        result["isError"],
+        json!(true),
+        "expected an error result: {result}"
+    );
+    result["content"][0]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error text: {result}"))
+        .to_string()
+}
+
+async fn import_text(client: &Client, id: &str, text: &str) -> Value {
+    call(
+        client,
+        "import_score",
+        json!({"score_id": id, "source": text, "source_type": "text"}),
+    )
+    .await
+}
+
+// ------------------------------------------------------------------------------ inputs
+
+/// A one-part MusicXML score whose key signature has `fifths` sharps, in minor. Parsing costs
+/// time linear in `fifths` (ENGINE-NOTES), with flat memory: 1e8 takes over 10 s here, 1e7
+/// about 1.5 s. Only a config with a relaxed `limits.max_fifths` lets it through.
+fn fifths_score(fifths: u64) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<score-partwise version="3.1">
+  <part-list><score-part id="P1"><part-name>Music</part-name></score-part></part-list>
+  <part id="P1">
+    <measure number="1">
+      <attributes><divisions>1</divisions><key><fifths>{fifths}</fifths><mode>minor</mode></key><time><beats>4</beats><beat-type>4</beat-type></time></attributes>
+      <note><pitch><step>C</step><alter>1</alter><octave>4</octave></pitch><duration>1</duration><accidental>sharp</accidental></note>
+      <note><pitch><step>D</step><octave>4</octave></pitch><duration>1</duration></note>
+      <note><pitch><step>E</step><octave>4</octave></pitch><duration>2</duration></note>
+    </measure>
+  </part>
+</score-partwise>
+"#
+    )
+}
+
+/// The score that hangs the parser (far longer than any deadline in these tests).
+fn hanging_score() -> String {
+    fifths_score(100_000_000)
+}
+
+const RELAXED_FIFTHS: &str = "[limits]\nmax_fifths = 1000000000\n";
+
+// ------------------------------------------------------------------------------ processes and metrics
+
+/// Whether `pid` is a live process (a zombie counts as gone).
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next());
+            !matches!(state, Some("Z" | "X") | None)
+        }
+        Err(_) => false,
+    }
+}
+
+/// Live children of `ppid`.
+fn children_of(ppid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let parent = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if parent == Some(ppid) && alive(pid) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Polls `check` every 20 ms for up to `within`; true once it held.
+async fn eventually<F: FnMut() -> bool>(within: Duration, mut check: F) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The value of the sample `name` whose labels include `labels`.
+fn metric(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    samples
+        .iter()
+        .find(|(n, l, _)| {
+            n == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v))
+        })
+        .map(|(_, _, v)| *v)
+}
+
+/// The sum of every sample named `name`.
+fn metric_sum(samples: &[Sample], name: &str) -> f64 {
+    samples
+        .iter()
+        .filter(|(n, _, _)| n == name)
+        .map(|(_, _, v)| v)
+        .sum()
+}
+
+fn worker_pids(health: &Value) -> Vec<u32> {
+    health["workers"]["slots"]
+        .as_array()
+        .expect("workers.slots")
+        .iter()
+        .filter_map(|s| s["pid"].as_u64().map(|p| p as u32))
+        .collect()
+}
+
+/// Waits until /health reports every worker up.
+async fn wait_pool_whole(server: &Server, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let health = server.health().await;
+        let (up, size) = (&health["workers"]["up"], &health["workers"]["size"]);
+        if up == size && size.as_u64().unwrap_or(0) > 0 {
+            return health;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pool not whole within {within:?}: {health}"
+        );
+        sleep(Duration::from_millis(50)).await;
+    }
+}
+
+// ------------------------------------------------------------------------------ 1. MCP over HTTP
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_over_http_lists_tools_calls_them_and_reports_errors() {
+    let server = Server::start(&config("", "", "")).await;
+    let client = server.connect().await;
+
+    let tools = timeout(EXCHANGE, client.list_all_tools())
+        .await
+        .expect("tools/list in time")
+        .expect("tools/list");
+    let tools: Vec<Value> = tools
+        .iter()
+        .map(|t| serde_json::to_value(t).unwrap())
+        .collect();
+    for tool in &tools {
+        assert!(tool["inputSchema"].is_object(), "no inputSchema: {tool}");
+        assert!(tool["outputSchema"].is_object(), "no outputSchema: {tool}");
+    }
+    let names: Vec<&str> = tools.iter().filter_map(|t| t["name"].as_str()).collect();
+    for name in [
+        "import_score",
+        "key_analysis",
+        "voice_leading_analysis",
+        "health_check",
+    ] {
+        assert!(
+            names.contains(&name),
+            "{name} missing from tools/list: {names:?}"
+        );
+    }
+
+    let imported = call(
+        &client,
+        "import_score",
+        json!({"score_id": "c", "source": "builtin/chorale-g-major"}),
+    )
+    .await;
+    assert_eq!(ok(&imported)["score_id"], "c", "{imported}");
+    let key = call(&client, "key_analysis", json!({"score_id": "c"})).await;
+    let key = &ok(&key)["key"];
+    assert_eq!(key["name"], "G major", "{key}");
+    assert_eq!(
+        (key["tonic"].as_str(), key["mode"].as_str()),
+        (Some("G"), Some("major"))
+    );
+
+    // A tool error is a result with isError, naming what was wrong.
+    let missing = call(&client, "score_info", json!({"score_id": "no-such-score"})).await;
+    let text = error_text(&missing);
+    assert!(text.contains("no-such-score"), "{text}");
+    assert!(text.starts_with("[not_found]"), "{text}");
+
+    // An unknown tool is a protocol error, and the session survives it.
+    let unknown = try_call(&client, "no_such_tool", json!({})).await;
+    let message = unknown.expect_err("an unknown tool must be a protocol error");
+    assert!(message.contains("no_such_tool"), "{message}");
+    let health = call(&client, "health_check", json!({})).await;
+    assert_eq!(ok(&health)["status"], "healthy", "{health}");
+    let _ = client.cancel().await;
+}
+
+// ------------------------------------------------------------------------------ 2. MCP over stdio
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_over_stdio_lists_tools_and_calls_one() {
+    let env = Env::with_config(&config("", "", ""));
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_music21-prod"));
+    cmd.arg("serve")
+        .arg("--stdio")
+        .arg("--data-dir")
+        .arg(env.data_dir())
+        .arg("--config")
+        .arg(env.config.as_ref().unwrap())
+        .env_remove("MUSIC21_PROD_DATA_DIR")
+        .env_remove("MUSIC21_PROD_TOKEN")
+        .kill_on_drop(true);
+    let (transport, _) = TokioChildProcess::builder(cmd)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start serve --stdio");
+    let pid = transport.id().expect("child pid");
+    struct KillOnDrop(u32);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = kill(Pid::from_raw(self.0 as i32), Signal::SIGKILL);
+        }
+    }
+    let _guard = KillOnDrop(pid);
+
+    let client = timeout(EXCHANGE, ().serve(transport))
+        .await
+        .expect("initialize in time")
+        .expect("initialize over stdio");
+    let tools = timeout(EXCHANGE, client.list_all_tools())
+        .await
+        .expect("tools/list in time")
+        .expect("tools/list");
+    assert!(
+        tools.iter().any(|t| t.name == "import_score"),
+        "tools/list lacks import_score"
+    );
+    assert!(
+        tools.iter().all(|t| t.output_schema.is_some()),
+        "every tool has an output schema"
+    );
+    let imported = import_text(&client, "tune", TUNE).await;
+    assert_eq!(ok(&imported)["notes"], 9, "{imported}");
+    let listed = call(&client, "list_scores", json!({})).await;
+    assert_eq!(ok(&listed)["total"], 1, "{listed}");
+    let _ = client.cancel().await;
+    // Once the client closes, the server is gone (its stdin ends; the transport also kills it).
+    assert!(
+        eventually(Duration::from_secs(10), || !alive(pid)).await,
+        "serve --stdio still running after its stdin closed"
+    );
+}
+
+// ------------------------------------------------------------------------------ 3. deadline
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadline_kills_the_hanging_worker_and_the_next_call_answers_at_once() {
+    let toml = config(
+        "",
+        "",
+        &format!("[server.deadlines.tools]\nimport_score = 1.0\n\n{RELAXED_FIFTHS}"),
+    );
+    let server = Server::start(&toml).await;
+    let client = server.connect().await;
+    let before = worker_pids(&server.health().await);
+
+    let started = Instant::now();
+    let result = import_text(&client, "hang", &hanging_score()).await;
+    let took = started.elapsed();
+    let text = error_text(&result);
+    assert!(text.starts_with("[timeout]"), "{text}");
+    assert!(
+        took >= Duration::from_millis(900),
+        "answered before the deadline: {took:?}"
+    );
+    assert!(
+        took < Duration::from_secs(10),
+        "the deadline did not cut the hang short: {took:?}"
+    );
+
+    // The work really stopped: the worker that ran it is gone.
+    assert!(
+        eventually(Duration::from_secs(5), || before.iter().any(|&p| !alive(p))).await,
+        "no worker was killed: {before:?} all still alive"
+    );
+    let started = Instant::now();
+    let listed = call(&client, "list_scores", json!({})).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "next call took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        ok(&listed)["total"],
+        0,
+        "the timed-out import stored nothing: {listed}"
+    );
+    let started = Instant::now();
+    call(&client, "health_check", json!({})).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "health_check took {:?}",
+        started.elapsed()
+    );
+
+    let m = server.metrics().await;
+    assert_eq!(
+        metric(&m, "music21_timeouts_total", &[("tool", "import_score")]),
+        Some(1.0)
+    );
+    let kills = metric(&m, "music21_worker_kills_total", &[("reason", "timeout")]).unwrap_or(0.0);
+    assert!(
+        kills >= 1.0,
+        "worker_kills_total{{reason=timeout}} = {kills}"
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "music21_requests_total",
+            &[("tool", "import_score"), ("outcome", "timeout")]
+        ),
+        Some(1.0)
+    );
+    wait_pool_whole(&server, HEAL).await;
+    let _ = client.cancel().await;
+}
+
+// ------------------------------------------------------------------------------ 4. memory cap
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_cap_stops_a_runaway_import_and_the_pool_heals() {
+    let toml = config(
+        "",
+        "rss_limit_mb = 300\naddress_space_mb = 1024\n",
+        "[limits]\nmax_abc_nesting = 100000000\nmax_compact_format_bytes = 100000000\n",
+    );
+    let server = Server::start(&toml).await;
+    let client = server.connect().await;
+    // Each `(` costs the ABC parser about 540 bytes: 3 MB of them want some 1.6 GB.
+    let runaway = format!(
+        "X:1\nT:Runaway\nM:4/4\nL:1/4\nK:C\n{}C|\n",
+        "(".repeat(3_000_000)
+    );
+    let result = import_text(&client, "runaway", &runaway).await;
+    let text = error_text(&result);
+    assert!(
+        text.starts_with("[memory_cap]")
+            || (text.starts_with("[worker_crashed]") && text.contains("memory")),
+        "{text}"
+    );
+
+    let listed = call(&client, "list_scores", json!({})).await;
+    assert_eq!(ok(&listed)["total"], 0, "{listed}");
+    let imported = import_text(&client, "tune", TUNE).await;
+    assert_eq!(ok(&imported)["notes"], 9, "{imported}");
+    let health = wait_pool_whole(&server, HEAL).await;
+    assert_eq!(health["workers"]["size"], 2, "{health}");
+    let m = server.metrics().await;
+    assert!(
+        metric_sum(&m, "music21_worker_restarts_total") >= 1.0,
+        "no worker was replaced"
+    );
+    let _ = client.cancel().await;
+}
+
+// ------------------------------------------------------------------------------ 5. worker SIGKILL
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_idle_worker_is_replaced_and_no_call_fails() {
+    let server = Server::start(&config("", "", "")).await;
+    let client = server.connect().await;
+    import_text(&client, "tune", TUNE).await;
+    let restarts_before = metric_sum(&server.metrics().await, "music21_worker_restarts_total");
+    let health = wait_pool_whole(&server, HEAL).await;
+    let victim = health["workers"]["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["state"] == "idle")
+        .and_then(|s| s["pid"].as_u64())
+        .unwrap_or_else(|| panic!("no idle worker: {health}")) as u32;
+    kill(Pid::from_raw(victim as i32), Signal::SIGKILL).expect("kill the worker");
+    assert!(
+        eventually(Duration::from_secs(5), || !alive(victim)).await,
+        "worker survived SIGKILL"
+    );
+
+    for i in 0..6 {
+        let result = call(&client, "key_analysis", json!({"score_id": "tune"})).await;
+        assert_eq!(ok(&result)["key"]["name"], "G major", "call {i}: {result}");
+    }
+    let deadline = Instant::now() + HEAL;
+    loop {
+        let health = server.health().await;
+        let restarts = metric_sum(&server.metrics().await, "music21_worker_restarts_total");
+        let whole = health["workers"]["up"] == health["workers"]["size"];
+        if whole && restarts > restarts_before {
+            assert!(!worker_pids(&health).contains(&victim), "{health}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pool not healed: {health}; restarts {restarts_before} -> {restarts}"
+        );
+        sleep(Duration::from_millis(50)).await;
+    }
+    let _ = client.cancel().await;
+}
+
+// ------------------------------------------------------------------------------ 6. breaker
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breaker_opens_after_timeouts_then_half_opens_and_closes() {
+    let toml = config(
+        "",
+        "",
+        &format!(
+            "[server.breaker]\nwindow_secs = 30.0\nmin_calls = 2\nfailure_ratio = 0.5\nbreak_secs = 1.0\nhalf_open_probes = 1\n\n\
+             [server.deadlines.tools]\nimport_score = 1.0\n\n{RELAXED_FIFTHS}"
+        ),
+    );
+    let server = Server::start(&toml).await;
+    let client = server.connect().await;
+    for i in 0..2 {
+        let result = import_text(&client, &format!("hang-{i}"), &hanging_score()).await;
+        let text = error_text(&result);
+        assert!(text.starts_with("[timeout]"), "hang {i}: {text}");
+    }
+    let opened = Instant::now();
+
+    let started = Instant::now();
+    let refused = call(
+        &client,
+        "import_score",
+        json!({"score_id": "good", "source": "builtin/chorale-g-major"}),
+    )
+    .await;
+    let text = error_text(&refused);
+    assert!(text.starts_with("[breaker_open]"), "{text}");
+    assert!(text.contains("retry after"), "{text}");
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "refusal took {:?}",
+        started.elapsed()
+    );
+    let m = server.metrics().await;
+    assert_eq!(
+        metric(&m, "music21_breaker_state", &[("tool", "import_score")]),
+        Some(1.0)
+    );
+    // Other tools are not affected by import_score's breaker.
+    let listed = call(&client, "list_scores", json!({})).await;
+    assert_eq!(ok(&listed)["total"], 0, "{listed}");
+
+    // After the break, a probe goes through; its success closes the breaker.
+    let wait = Duration::from_millis(1200).saturating_sub(opened.elapsed());
+    sleep(wait).await;
+    let probe = call(
+        &client,
+        "import_score",
+        json!({"score_id": "good", "source": "builtin/chorale-g-major"}),
+    )
+    .await;
+    assert_eq!(ok(&probe)["score_id"], "good", "{probe}");
+    let m = server.metrics().await;
+    assert_eq!(
+        metric(&m, "music21_breaker_state", &[("tool", "import_score")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "music21_breaker_opened_total",
+            &[("tool", "import_score")]
+        ),
+        Some(1.0)
+    );
+    let again = import_text(&client, "tune", TUNE).await;
+    ok(&again);
+    let _ = client.cancel().await;
+}
+
+// ------------------------------------------------------------------------------ 7. rate limit
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_answers_429_with_retry_after() {
+    let toml = config(
+        "",
+        "",
+        "[server.rate_limit]\nclient_per_second = 1.0\nclient_burst = 2\n",
+    );
+    let server = Server::start(&toml).await;
+    let mut statuses = Vec::new();
+    let mut third = None;
+    for _ in 0..3 {
+        let r = post_mcp(server.addr, &[], &initialize_body(0)).await;
+        statuses.push(r.status);
+        third = Some(r);
+    }
+    let third = third.unwrap();
+    assert!(
+        statuses[..2].iter().all(|&s| s != 429),
+        "burst of 2 refused: {statuses:?}"
+    );
+    assert_eq!(third.status, 429, "third quick request: {statuses:?}");
+    let retry: u64 = third
+        .header("Retry-After")
+        .expect("Retry-After header")
+        .parse()
+        .expect("Retry-After in seconds");
+    assert!((1..=2).contains(&retry), "Retry-After: {retry}");
+    // The probes are not rate limited.
+    assert_eq!(server.get("/readyz").await.status, 200);
+    // After the advised wait, the client is admitted again.
+    sleep(Duration::from_secs(retry) + Duration::from_millis(100)).await;
+    let later = post_mcp(server.addr, &[], &initialize_body(0)).await;
+    assert_ne!(later.status, 429, "still limited after Retry-After");
+    let m = server.metrics().await;
+    assert!(metric(&m, "music21_rate_limited_total", &[]).unwrap_or(0.0) >= 1.0);
+}
+
+// ------------------------------------------------------------------------------ 8. body limit
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_body_is_refused_with_413() {
+    let server = Server::start(&config("max_body_bytes = 2000", "", "")).await;
+    let big = initialize_body(10_000);
+    assert!(big.len() > 10_000);
+    let r = post_mcp(server.addr, &[], &big).await;
+    assert_eq!(r.status, 413, "{r:?}");
+    let small = post_mcp(server.addr, &[], &initialize_body(0)).await;
+    assert_eq!(
+        small.status, 200,
+        "a small initialize is accepted: {small:?}"
+    );
+}
+
+// ------------------------------------------------------------------------------ 9. file confinement
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_imports_outside_the_allowed_directories_are_refused() {
+    let dirs = tempfile::tempdir().unwrap();
+    let allowed = dirs.path().join("allowed");
+    let outside = dirs.path().join("outside");
+    std::fs::create_dir_all(&allowed).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(allowed.join("in.abc"), TUNE).unwrap();
+    std::fs::write(outside.join("secret.abc"), TUNE).unwrap();
+    std::os::unix::fs::symlink(outside.join("secret.abc"), allowed.join("link.abc")).unwrap();
+    let toml = config(
+        "",
+        "",
+        &format!("[corpus]\nallowed_dirs = ['{}']\n", allowed.display()),
+    );
+    let server = Server::start(&toml).await;
+    let client = server.connect().await;
+
+    let inside = call(
+        &client,
+        "import_score",
+        json!({"score_id": "in", "source": allowed.join("in.abc"), "source_type": "file"}),
+    )
+    .await;
+    assert_eq!(ok(&inside)["notes"], 9, "{inside}");
+    for source in [
+        outside.join("secret.abc").display().to_string(),
+        "../outside/secret.abc".to_string(),
+        "link.abc".to_string(),
+    ] {
+        let result = call(
+            &client,
+            "import_score",
+            json!({"score_id": "escaped", "source": source, "source_type": "file"}),
+        )
+        .await;
+        let text = error_text(&result);
+        assert!(
+            text.contains("outside the allowed directories"),
+            "{source}: {text}"
+        );
+    }
+    let listed = call(&client, "list_scores", json!({})).await;
+    assert_eq!(ok(&listed)["total"], 1, "{listed}");
+    let _ = client.cancel().await;
+}
+
+// ------------------------------------------------------------------------------ 10. token
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bearer_token_is_required_except_for_the_probes() {
+    let mut server = Server::start(&config("token = \"s3cret\"", "", "")).await;
+    let none = post_mcp(server.addr, &[], &initialize_body(0)).await;
+    assert_eq!(none.status, 401, "{none:?}");
+    assert_eq!(none.header("WWW-Authenticate"), Some("Bearer"));
+    let wrong = post_mcp(
+        server.addr,
+        &[("Authorization", "Bearer s3creT")],
+        &initialize_body(0),
+    )
+    .await;
+    assert_eq!(wrong.status, 401, "{wrong:?}");
+    for path in ["/health", "/metrics"] {
+        assert_eq!(
+            server.get(path).await.status,
+            401,
+            "{path} without the token"
+        );
+    }
+    for path in ["/livez", "/readyz"] {
+        assert_eq!(server.get(path).await.status, 200, "{path} needs no token");
+    }
+    assert!(
+        try_connect(&server.url, None).await.is_err(),
+        "a client without the token got in"
+    );
+    assert!(
+        try_connect(&server.url, Some("wrong")).await.is_err(),
+        "a wrong token got in"
+    );
+
+    let client = connect(&server.url, Some("s3cret")).await;
+    let health = call(&client, "health_check", json!({})).await;
+    assert_eq!(ok(&health)["status"], "healthy", "{health}");
+    server.token = Some("s3cret".into());
+    assert_eq!(server.get("/health").await.status, 200);
+    let _ = client.cancel().await;
+}
+
+// ------------------------------------------------------------------------------ 11. Host and Origin
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_host_and_origin_are_refused() {
+    let server = Server::start(&config("", "", "")).await;
+    let evil = raw(
+        server.addr,
+        "GET",
+        "/health",
+        &[("Host", "evil.example")],
+        b"",
+    )
+    .await;
+    assert_eq!(evil.status, 403, "{evil:?}");
+    assert!(evil.body.contains("evil.example"), "{}", evil.body);
+    let evil_port = format!("evil.example:{}", server.addr.port());
+    let evil_mcp = post_mcp(
+        server.addr,
+        &[("Host", evil_port.as_str())],
+        &initialize_body(0),
+    )
+    .await;
+    assert_eq!(evil_mcp.status, 403, "{evil_mcp:?}");
+    let origin = post_mcp(
+        server.addr,
+        &[("Origin", "http://evil.example")],
+        &initialize_body(0),
+    )
+    .await;
+    assert_eq!(origin.status, 403, "{origin:?}");
+    // Loopback names pass.
+    let local = format!("localhost:{}", server.addr.port());
+    let fine = raw(
+        server.addr,
+        "GET",
+        "/health",
+        &[("Host", local.as_str())],
+        b"",
+    )
+    .await;
+    assert_eq!(fine.status, 200, "{fine:?}");
+}
+
+// ------------------------------------------------------------------------------ 12. SIGTERM drain
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_the_call_in_flight_then_exits_cleanly() {
+    let toml = config("drain_secs = 10.0", "", RELAXED_FIFTHS);
+    let mut server = Server::start(&toml).await;
+    let workers = worker_pids(&server.health().await);
+    assert_eq!(workers.len(), 2);
+    let client = std::sync::Arc::new(server.connect().await);
+
+    // About 1.5 s of parsing here (linear in the key signature), then a successful import.
+    let slow = fifths_score(10_000_000);
+    let in_flight = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let result = import_text(&client, "slow", &slow).await;
+            (result, started.elapsed())
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.health().await["in_flight"] != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the slow call never showed as in flight"
+        );
+        sleep(Duration::from_millis(10)).await;
+    }
+    sleep(Duration::from_millis(100)).await;
+    let sent = Instant::now();
+    server.signal(Signal::SIGTERM);
+
+    // Draining: not ready, and new calls are turned away while the old one finishes.
+    let mut saw_draining = false;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline && !in_flight.is_finished() {
+        if let Ok(r) = try_raw(server.addr, "GET", "/readyz", &[], b"", false).await {
+            if r.status == 503 && r.body.contains("draining") {
+                saw_draining = true;
+                break;
+            }
+        }
+        sleep(Duration::from_millis(10)).await;
+    }
+    assert!(saw_draining, "/readyz never said 503 draining");
+    let refused = call(&client, "list_scores", json!({})).await;
+    assert!(
+        error_text(&refused).starts_with("[shutting_down]"),
+        "{refused}"
+    );
+
+    let (result, took) = timeout(Duration::from_secs(15), in_flight)
+        .await
+        .expect("the in-flight call finished")
+        .expect("the call task");
+    assert_eq!(ok(&result)["score_id"], "slow", "{result}");
+    assert!(
+        took >= Duration::from_millis(300),
+        "the call was too quick ({took:?}) to prove a drain"
+    );
+    drop(client);
+    let status = server
+        .wait_exit(Duration::from_secs(10).saturating_sub(sent.elapsed()))
+        .unwrap_or_else(|| panic!("still running {:?} after SIGTERM", sent.elapsed()));
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        eventually(Duration::from_secs(3), || workers
+            .iter()
+            .all(|&p| !alive(p)))
+        .await,
+        "workers outlived the server: {workers:?}"
+    );
+}
+
+// ------------------------------------------------------------------------------ 13. supervisor
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn supervisor_restarts_a_killed_server_quickly_and_keeps_every_acknowledged_score() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let port_arg = port.to_string();
+    let mut supervisor =
+        Server::start_with(&config("", "", ""), &["--supervise", "--port", &port_arg]).await;
+    let client = supervisor.connect().await;
+    let ids: Vec<String> = (0..4).map(|i| format!("acked-{i}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let tune = TUNE.replace("Serve Test Tune", &format!("Tune {i}"));
+        let result = import_text(&client, id, &tune).await;
+        assert_eq!(ok(&result)["score_id"], id.as_str(), "{result}");
+    }
+    let _ = client.cancel().await;
+
+    let children = children_of(supervisor.pid());
+    assert_eq!(
+        children.len(),
+        1,
+        "the supervisor runs one server: {children:?}"
+    );
+    let first = children[0];
+    kill(Pid::from_raw(first as i32), Signal::SIGKILL).expect("kill the server");
+    let killed = Instant::now();
+
+    let (client, listed) = loop {
+        if let Ok(client) = try_connect(&supervisor.url, None).await {
+            if let Ok(listed) = try_call(&client, "list_scores", json!({})).await {
+                if listed["isError"] != json!(true) {
+                    break (client, listed);
+                }
+            }
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(10),
+            "no successful call within 10 s of the kill"
+        );
+        sleep(Duration::from_millis(20)).await;
+    };
+    let recovery = killed.elapsed();
+    assert!(
+        recovery < Duration::from_secs(2),
+        "recovery took {recovery:?}"
+    );
+    let stored: Vec<&str> = ok(&listed)["scores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["score_id"].as_str())
+        .collect();
+    for id in &ids {
+        assert!(stored.contains(&id.as_str()), "{id} lost: {stored:?}");
+    }
+    let _ = client.cancel().await;
+
+    let second = children_of(supervisor.pid());
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_ne!(second[0], first);
+    supervisor.signal(Signal::SIGTERM);
+    let status = supervisor
+        .wait_exit(Duration::from_secs(15))
+        .expect("the supervisor exits after SIGTERM");
+    assert!(status.success(), "supervisor exit status {status}");
+    assert!(!alive(second[0]), "the server outlived its supervisor");
+}
+
+// ------------------------------------------------------------------------------ 14. session cap
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_beyond_the_cap_are_refused_with_503() {
+    let server = Server::start(&config("max_sessions = 2", "", "")).await;
+    let mut sessions = Vec::new();
+    for i in 0..2 {
+        let r = post_mcp(server.addr, &[], &initialize_body(0)).await;
+        assert_eq!(r.status, 200, "initialize {i}: {r:?}");
+        let id = r
+            .header("mcp-session-id")
+            .unwrap_or_else(|| panic!("no session id: {r:?}"));
+        sessions.push(id.to_string());
+    }
+    let third = post_mcp(server.addr, &[], &initialize_body(0)).await;
+    assert_eq!(third.status, 503, "{third:?}");
+    assert!(third.header("Retry-After").is_some(), "{third:?}");
+    // Requests within an existing session still pass.
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string();
+    let within = post_mcp(
+        server.addr,
+        &[
+            ("mcp-session-id", sessions[0].as_str()),
+            ("MCP-Protocol-Version", "2025-06-18"),
+        ],
+        initialized.as_bytes(),
+    )
+    .await;
+    assert!(within.status < 300, "{within:?}");
+    let health = server.health().await;
+    assert_eq!(health["sessions"], 2, "{health}");
+    let m = server.metrics().await;
+    assert_eq!(
+        metric(&m, "music21_shed_total", &[("reason", "sessions")]),
+        Some(1.0)
+    );
+}
+
+// ------------------------------------------------------------------------------ 15. observability
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_and_health_expose_the_documented_fields() {
+    let server = Server::start(&config("", "", "")).await;
+    let client = server.connect().await;
+    import_text(&client, "tune", TUNE).await;
+    call(&client, "key_analysis", json!({"score_id": "tune"})).await;
+    call(&client, "list_scores", json!({})).await;
+    // Let the memory sampler (every 250 ms) run at least once.
+    sleep(Duration::from_millis(400)).await;
+
+    let text = server.get("/metrics").await;
+    assert_eq!(text.status, 200);
+    assert!(
+        text.header("Content-Type")
+            .is_some_and(|c| c.starts_with("text/plain")),
+        "{:?}",
+        text.headers
+    );
+    let m = parse_text(&text.body);
+    for name in [
+        "music21_requests_total",
+        "music21_request_duration_seconds_bucket",
+        "music21_in_flight",
+        "music21_queue_depth",
+        "music21_breaker_state",
+        "music21_workers_up",
+        "music21_memory_bytes",
+        "music21_store_scores",
+        "process_resident_memory_bytes",
+    ] {
+        assert!(m.iter().any(|(n, _, _)| n == name), "/metrics lacks {name}");
+    }
+    assert_eq!(
+        metric(
+            &m,
+            "music21_requests_total",
+            &[("tool", "key_analysis"), ("outcome", "ok")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(metric(&m, "music21_store_scores", &[]), Some(1.0));
+    assert_eq!(metric(&m, "music21_workers_up", &[]), Some(2.0));
+    assert_eq!(metric(&m, "music21_in_flight", &[]), Some(0.0));
+    assert!(metric(&m, "process_resident_memory_bytes", &[]).unwrap_or(0.0) > 0.0);
+    assert!(metric(&m, "music21_memory_bytes", &[("component", "workers")]).unwrap_or(0.0) > 0.0);
+
+    let health = server.health().await;
+    for key in [
+        "status",
+        "uptime_seconds",
+        "version",
+        "breakers",
+        "workers",
+        "memory",
+        "store",
+        "in_flight",
+        "limits",
+    ] {
+        assert!(health.get(key).is_some(), "/health lacks {key}: {health}");
+    }
+    assert_eq!(health["status"], "healthy", "{health}");
+    assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(health["workers"]["size"], 2);
+    assert_eq!(health["store"]["scores"], 1, "{health}");
+    assert!(
+        health["breakers"]["import_score"]["state"] == "closed",
+        "{health}"
+    );
+    assert!(health["uptime_seconds"].as_f64().unwrap_or(0.0) > 0.0);
+    let _ = client.cancel().await;
+}
+
+// ------------------------------------------------------------------------------ 16. upgrade in place
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_are_replaced_from_the_running_build_after_its_file_is_removed() {
+    // The server runs from a link to the binary that is then removed, as an upgrade in place
+    // (or a rebuild) removes the file a running server was started from.
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
+    let program = dir.path().join("music21-prod");
+    let original = env!("CARGO_BIN_EXE_music21-prod");
+    if std::fs::hard_link(original, &program).is_err() {
+        std::fs::copy(original, &program).expect("copy the binary");
+    }
+    let server = Server::start_program(&program, &config("", "", ""), &["--port", "0"]).await;
+    std::fs::remove_file(&program).expect("remove the server's file");
+    let client = server.connect().await;
+    let health = wait_pool_whole(&server, HEAL).await;
+    let victim = worker_pids(&health)[0];
+    kill(Pid::from_raw(victim as i32), Signal::SIGKILL).expect("kill a worker");
+    assert!(
+        eventually(Duration::from_secs(5), || !alive(victim)).await,
+        "worker survived SIGKILL"
+    );
+    for _ in 0..3 {
+        let result = call(&client, "health_check", json!({})).await;
+        ok(&result);
+    }
+    let deadline = Instant::now() + HEAL;
+    loop {
+        let health = server.health().await;
+        if health["workers"]["up"] == 2 && !worker_pids(&health).contains(&victim) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the killed worker was not replaced: {health}"
+        );
+        sleep(Duration::from_millis(50)).await;
+    }
+    let imported = import_text(&client, "tune", TUNE).await;
+    assert_eq!(
+        ok(&imported)["notes"],
+        9,
+        "a replacement worker runs tools: {imported}"
+    );
+    let _ = client.cancel().await;
+}
