@@ -51,17 +51,6 @@ fn usage_errors_exit_2_and_tool_errors_exit_1() {
 }
 
 #[test]
-fn unbuilt_monitor_says_so_and_exits_2() {
-    let run: Run = bin().args(["monitor", "--once"]).output().unwrap().into();
-    assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("not built yet"), "{}", run.stderr);
-    assert!(
-        run.stdout.is_empty(),
-        "monitor must not print output it does not have"
-    );
-}
-
-#[test]
 fn version_names_the_revision() {
     let run: Run = bin().arg("--version").output().unwrap().into();
     assert_eq!(run.code, 0);

@@ -2,10 +2,13 @@
 //! views (timeline, summary) the tools build on.
 
 pub mod corpus;
+pub mod counterpoint;
 pub mod format;
 pub mod guard;
+pub mod harmony_gen;
 pub mod melody;
 pub mod parse;
+pub mod style_model;
 pub mod summary;
 pub mod timeline;
 

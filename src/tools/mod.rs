@@ -23,11 +23,14 @@ use crate::store::{ScoreMeta, Store};
 
 pub mod analysis_common;
 pub mod chords;
+pub mod counterpoint;
+pub mod harmonize;
 pub mod harmony;
 pub mod health;
 pub mod key;
 pub mod patterns;
 pub mod scores;
+pub mod style;
 pub mod voice_leading;
 
 /// What every tool call runs against.
@@ -258,7 +261,10 @@ impl Registry {
         tools.push(key::tool_def());
         tools.push(chords::tool_def());
         tools.push(harmony::tool_def());
+        tools.push(harmonize::tool_def());
         tools.push(voice_leading::tool_def());
+        tools.push(counterpoint::tool_def());
+        tools.push(style::tool_def());
         tools.push(patterns::tool_def());
         tools.push(health::tool_def());
         let index = tools.iter().enumerate().map(|(i, t)| (t.name, i)).collect();

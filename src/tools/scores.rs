@@ -116,10 +116,10 @@ pub struct ImportOutput {
 }
 
 /// Bytes, their format and where they came from.
-struct Source {
-    bytes: Vec<u8>,
-    format: Format,
-    origin: String,
+pub(crate) struct Source {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) format: Format,
+    pub(crate) origin: String,
 }
 
 fn import_score(ctx: &ToolContext, args: ImportArgs) -> ToolResult<ImportOutput> {
@@ -176,7 +176,7 @@ fn resolved_tune(bytes: &[u8], asked: Option<i64>) -> Option<i64> {
     }
 }
 
-fn store_score(
+pub(crate) fn store_score(
     ctx: &ToolContext,
     id: &str,
     source: &Source,

@@ -1,0 +1,984 @@
+//! One poll's worth of figures: the server's `/metrics` and `/health`, the system, and (when
+//! watching a stress run) its live status. Everything here is a pure function from text or
+//! JSON to a [`Sample`], so tests can feed recorded answers.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::stress::config::Threshold;
+use crate::stress::recorder::{Recovery, SeriesPoint, TimelineEvent};
+
+/// Everything one poll gathered.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Sample {
+    /// When the sample was taken, in milliseconds since the Unix epoch.
+    pub taken_unix_ms: u64,
+    pub server: ServerInfo,
+    pub traffic: Traffic,
+    /// Per tool: counts by outcome and cumulative latency percentiles.
+    pub tools: BTreeMap<String, ToolStats>,
+    /// Per tool: `closed`, `open` or `half_open`.
+    pub breakers: BTreeMap<String, Breaker>,
+    pub workers: Workers,
+    pub memory: Memory,
+    pub store: StoreInfo,
+    /// Memory and CPU of the machine the monitor runs on.
+    pub system: Option<SystemInfo>,
+    /// The stress run's live status, when one is watched.
+    pub stress: Option<StressInfo>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ServerInfo {
+    pub url: String,
+    /// The server answered HTTP at all (even 401).
+    pub reachable: bool,
+    /// Why figures are missing: connection refused, timeout, 401...
+    pub error: Option<String>,
+    /// `healthy`, `degraded` or `unhealthy` (from `/health`).
+    pub status: Option<String>,
+    pub version: Option<String>,
+    pub git_revision: Option<String>,
+    pub uptime_s: Option<f64>,
+    pub problems: Vec<String>,
+    pub sessions: f64,
+    pub process_rss_bytes: f64,
+    pub process_cpu_seconds: Option<f64>,
+    pub open_fds: f64,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Traffic {
+    /// Tool calls answered so far, every outcome.
+    pub requests_total: f64,
+    pub ok_total: f64,
+    /// Every outcome but `ok`.
+    pub errors_total: f64,
+    pub by_outcome: BTreeMap<String, f64>,
+    pub in_flight: f64,
+    pub queue_depth: f64,
+    pub rate_limited_total: f64,
+    pub shed_total: f64,
+    pub shed_by_reason: BTreeMap<String, f64>,
+    pub timeouts_total: f64,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ToolStats {
+    pub requests: f64,
+    pub ok: f64,
+    pub errors: f64,
+    pub by_outcome: BTreeMap<String, f64>,
+    pub timeouts: f64,
+    /// Cumulative latency histogram: (upper bound in seconds, calls at or under it).
+    #[serde(skip)]
+    pub buckets: Vec<(f64, f64)>,
+    pub latency_count: f64,
+    pub latency_sum_s: f64,
+    /// Percentiles over the server's lifetime (cumulative buckets), in milliseconds.
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Breaker {
+    pub state: String,
+    pub opened_total: Option<f64>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Workers {
+    pub size: f64,
+    pub up: f64,
+    pub busy: f64,
+    pub waiting: f64,
+    pub restarts_total: f64,
+    pub kills_total: f64,
+    pub restarts_by_reason: BTreeMap<String, f64>,
+    pub kills_by_reason: BTreeMap<String, f64>,
+    pub slots: Vec<Slot>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Slot {
+    pub slot: u64,
+    pub pid: Option<u64>,
+    pub state: String,
+    pub tool: Option<String>,
+    pub tasks: f64,
+    pub rss_bytes: f64,
+    pub restarts: f64,
+    pub uptime_s: f64,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Memory {
+    pub server_bytes: f64,
+    pub workers_bytes: f64,
+    pub total_bytes: f64,
+    pub budget_bytes: f64,
+    pub soft_limit_bytes: Option<f64>,
+    pub hard_limit_bytes: Option<f64>,
+    /// `normal`, `soft` or `hard`.
+    pub pressure: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct StoreInfo {
+    pub scores: f64,
+    pub bytes: f64,
+    pub evictions_total: f64,
+    pub max_scores: Option<f64>,
+    pub max_bytes: Option<f64>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SystemInfo {
+    pub total_bytes: u64,
+    pub available_bytes: u64,
+    /// Every CPU together, 0-100; `None` on the first refresh.
+    pub cpu_percent: Option<f32>,
+    pub cpus: usize,
+}
+
+/// The live status of a stress run, as its `/status` gives it.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct StressInfo {
+    /// The status URL, or `in-process`.
+    pub source: String,
+    pub reachable: bool,
+    pub error: Option<String>,
+    pub phase: String,
+    pub elapsed_s: f64,
+    pub duration_s: f64,
+    pub users: f64,
+    pub server_url: Option<String>,
+    pub server_pid: Option<u64>,
+    pub server_restarts: f64,
+    pub outcomes: BTreeMap<String, f64>,
+    pub refusals: BTreeMap<String, f64>,
+    pub active_faults: Vec<String>,
+    pub recent_events: Vec<TimelineEvent>,
+    pub recoveries: Vec<Recovery>,
+    /// Last points of the run's 1-second series (not in `--json`: ask the status URL).
+    #[serde(skip)]
+    pub series: Vec<SeriesPoint>,
+    pub acknowledged: f64,
+    /// The checker's report, once the run has checked (null until then).
+    pub checker: Option<Value>,
+    pub thresholds: Vec<ThresholdState>,
+}
+
+/// A threshold of the run and how it stands so far.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct ThresholdState {
+    pub name: String,
+    pub expression: String,
+    /// The figure so far; `None` while it cannot be known yet (e.g. `lost` before the check).
+    pub value: Option<f64>,
+    /// `None` while pending.
+    pub pass: Option<bool>,
+}
+
+// ------------------------------------------------------------------------------ percentiles
+
+/// The `q` quantile (0..1) of a cumulative histogram, by linear interpolation inside the
+/// bucket (as Prometheus' `histogram_quantile`). `None` when the histogram is empty. A rank
+/// that falls in the `+Inf` bucket answers the highest finite bound.
+pub fn quantile(buckets: &[(f64, f64)], q: f64) -> Option<f64> {
+    let mut sorted: Vec<(f64, f64)> = buckets.to_vec();
+    sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total = sorted.last()?.1;
+    if total <= 0.0 {
+        return None;
+    }
+    let rank = q.clamp(0.0, 1.0) * total;
+    let (mut lower, mut below) = (0.0_f64, 0.0_f64);
+    for &(le, cumulative) in &sorted {
+        if cumulative >= rank && cumulative > below {
+            if le.is_infinite() {
+                return Some(lower);
+            }
+            let fraction = (rank - below) / (cumulative - below);
+            return Some(lower + (le - lower) * fraction.clamp(0.0, 1.0));
+        }
+        if le.is_finite() {
+            lower = le;
+        }
+        below = cumulative;
+    }
+    Some(lower)
+}
+
+/// `now - before`, bucket by bucket; when a counter went down (the server restarted), `now`
+/// alone, as Prometheus treats counter resets.
+pub fn bucket_delta(now: &[(f64, f64)], before: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let find = |le: f64| before.iter().find(|(b, _)| b == &le).map(|(_, c)| *c);
+    let reset = now.iter().any(|(le, c)| find(*le).is_some_and(|b| b > *c));
+    if reset {
+        return now.to_vec();
+    }
+    now.iter()
+        .map(|(le, c)| (*le, c - find(*le).unwrap_or(0.0)))
+        .collect()
+}
+
+/// Counter delta with reset handling.
+pub fn counter_delta(now: f64, before: f64) -> f64 {
+    if now >= before {
+        now - before
+    } else {
+        now
+    }
+}
+
+fn ms(seconds: Option<f64>) -> Option<f64> {
+    seconds.map(|s| s * 1000.0)
+}
+
+// ------------------------------------------------------------------------------ building
+
+fn label<'a>(labels: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    labels
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+fn f(v: &Value) -> Option<f64> {
+    v.as_f64()
+}
+
+fn s(v: &Value) -> Option<String> {
+    v.as_str().map(str::to_string)
+}
+
+/// The name of a breaker state number of `music21_breaker_state`.
+pub fn breaker_name(value: f64) -> &'static str {
+    match value as i64 {
+        0 => "closed",
+        1 => "open",
+        2 => "half_open",
+        _ => "unknown",
+    }
+}
+
+impl Sample {
+    /// A sample of a server that did not answer.
+    pub fn unreachable(url: &str, error: impl Into<String>) -> Self {
+        Sample {
+            taken_unix_ms: now_unix_ms(),
+            server: ServerInfo {
+                url: url.to_string(),
+                error: Some(error.into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    /// Builds a sample from the text of `/metrics` and the JSON of `/health` (either may be
+    /// missing, e.g. refused for a token). At least one must be given for `reachable`.
+    pub fn from_server(url: &str, metrics: Option<&str>, health: Option<&Value>) -> Self {
+        let mut sample = Sample {
+            taken_unix_ms: now_unix_ms(),
+            server: ServerInfo {
+                url: url.to_string(),
+                reachable: metrics.is_some() || health.is_some(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        if let Some(text) = metrics {
+            sample.apply_metrics(text);
+        }
+        if let Some(health) = health {
+            sample.apply_health(health);
+        }
+        for tool in sample.tools.values_mut() {
+            tool.p50_ms = ms(quantile(&tool.buckets, 0.50));
+            tool.p95_ms = ms(quantile(&tool.buckets, 0.95));
+            tool.p99_ms = ms(quantile(&tool.buckets, 0.99));
+        }
+        sample
+    }
+
+    fn apply_metrics(&mut self, text: &str) {
+        let t = &mut self.traffic;
+        for (name, labels, value) in crate::metrics::parse_text(text) {
+            let tool = label(&labels, "tool").map(str::to_string);
+            match name.as_str() {
+                "music21_requests_total" => {
+                    let outcome = label(&labels, "outcome").unwrap_or("unknown").to_string();
+                    let entry = self.tools.entry(tool.unwrap_or_default()).or_default();
+                    entry.requests += value;
+                    *entry.by_outcome.entry(outcome.clone()).or_default() += value;
+                    t.requests_total += value;
+                    if outcome == crate::metrics::outcome::OK {
+                        entry.ok += value;
+                        t.ok_total += value;
+                    } else {
+                        entry.errors += value;
+                        t.errors_total += value;
+                    }
+                    *t.by_outcome.entry(outcome).or_default() += value;
+                }
+                "music21_request_duration_seconds_bucket" => {
+                    let le = match label(&labels, "le") {
+                        Some("+Inf") => f64::INFINITY,
+                        Some(v) => match v.parse() {
+                            Ok(v) => v,
+                            Err(_) => continue,
+                        },
+                        None => continue,
+                    };
+                    self.tools
+                        .entry(tool.unwrap_or_default())
+                        .or_default()
+                        .buckets
+                        .push((le, value));
+                }
+                "music21_request_duration_seconds_count" => {
+                    self.tools
+                        .entry(tool.unwrap_or_default())
+                        .or_default()
+                        .latency_count = value;
+                }
+                "music21_request_duration_seconds_sum" => {
+                    self.tools
+                        .entry(tool.unwrap_or_default())
+                        .or_default()
+                        .latency_sum_s = value;
+                }
+                "music21_in_flight" => t.in_flight = value,
+                "music21_queue_depth" => t.queue_depth = value,
+                "music21_rate_limited_total" => t.rate_limited_total = value,
+                "music21_shed_total" => {
+                    t.shed_total += value;
+                    let reason = label(&labels, "reason").unwrap_or("unknown").to_string();
+                    *t.shed_by_reason.entry(reason).or_default() += value;
+                }
+                "music21_timeouts_total" => {
+                    t.timeouts_total += value;
+                    self.tools
+                        .entry(tool.unwrap_or_default())
+                        .or_default()
+                        .timeouts += value;
+                }
+                "music21_breaker_state" => {
+                    if let Some(tool) = tool {
+                        self.breakers.entry(tool).or_default().state =
+                            breaker_name(value).to_string();
+                    }
+                }
+                "music21_breaker_opened_total" => {
+                    if let Some(tool) = tool {
+                        self.breakers.entry(tool).or_default().opened_total = Some(value);
+                    }
+                }
+                "music21_worker_restarts_total" => {
+                    self.workers.restarts_total += value;
+                    let reason = label(&labels, "reason").unwrap_or("unknown").to_string();
+                    *self.workers.restarts_by_reason.entry(reason).or_default() += value;
+                }
+                "music21_worker_kills_total" => {
+                    self.workers.kills_total += value;
+                    let reason = label(&labels, "reason").unwrap_or("unknown").to_string();
+                    *self.workers.kills_by_reason.entry(reason).or_default() += value;
+                }
+                "music21_workers_up" => self.workers.up = value,
+                "music21_workers_busy" => self.workers.busy = value,
+                "music21_memory_bytes" => match label(&labels, "component") {
+                    Some("server") => self.memory.server_bytes = value,
+                    Some("workers") => self.memory.workers_bytes = value,
+                    _ => {}
+                },
+                "music21_memory_budget_bytes" => self.memory.budget_bytes = value,
+                "music21_worker_rss_bytes" => {
+                    if let Some(slot) = label(&labels, "slot").and_then(|s| s.parse::<u64>().ok()) {
+                        self.workers.slots.push(Slot {
+                            slot,
+                            state: "?".into(),
+                            rss_bytes: value,
+                            ..Default::default()
+                        });
+                    }
+                }
+                "music21_store_scores" => self.store.scores = value,
+                "music21_store_bytes" => self.store.bytes = value,
+                "music21_store_evictions_total" => self.store.evictions_total = value,
+                "music21_sessions" => self.server.sessions = value,
+                "process_resident_memory_bytes" => self.server.process_rss_bytes = value,
+                "process_cpu_seconds_total" => self.server.process_cpu_seconds = Some(value),
+                "process_open_fds" => self.server.open_fds = value,
+                _ => {}
+            }
+        }
+        self.tools.remove("");
+        for tool in self.tools.values_mut() {
+            tool.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        }
+        self.workers.slots.sort_by_key(|s| s.slot);
+        self.workers.size = self.workers.slots.len() as f64;
+        self.memory.total_bytes = self.memory.server_bytes + self.memory.workers_bytes;
+    }
+
+    fn apply_health(&mut self, h: &Value) {
+        self.server.status = s(&h["status"]);
+        self.server.version = s(&h["version"]);
+        self.server.git_revision = s(&h["git_revision"]);
+        self.server.uptime_s = f(&h["uptime_seconds"]);
+        self.server.problems = h["problems"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|p| {
+                        p.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| p.to_string())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(n) = f(&h["sessions"]) {
+            self.server.sessions = n;
+        }
+        if let Some(n) = f(&h["in_flight"]) {
+            self.traffic.in_flight = n;
+        }
+        if let Some(breakers) = h["breakers"].as_object() {
+            for (tool, b) in breakers {
+                let entry = self.breakers.entry(tool.clone()).or_default();
+                if let Some(state) = s(&b["state"]) {
+                    entry.state = state;
+                }
+                if let Some(n) = f(&b["opened_total"]) {
+                    entry.opened_total = Some(n);
+                }
+            }
+        }
+        let w = &h["workers"];
+        if let Some(n) = f(&w["size"]) {
+            self.workers.size = n;
+        }
+        if let Some(n) = f(&w["up"]) {
+            self.workers.up = n;
+        }
+        if let Some(n) = f(&w["waiting"]) {
+            self.workers.waiting = n;
+        }
+        if let Some(slots) = w["slots"].as_array() {
+            self.workers.slots = slots
+                .iter()
+                .map(|x| Slot {
+                    slot: x["slot"].as_u64().unwrap_or(0),
+                    pid: x["pid"].as_u64(),
+                    state: s(&x["state"]).unwrap_or_else(|| "?".into()),
+                    tool: s(&x["tool"]),
+                    tasks: f(&x["tasks"]).unwrap_or(0.0),
+                    rss_bytes: f(&x["rss_bytes"]).unwrap_or(0.0),
+                    restarts: f(&x["restarts"]).unwrap_or(0.0),
+                    uptime_s: f(&x["uptime_secs"]).unwrap_or(0.0),
+                })
+                .collect();
+            self.workers.slots.sort_by_key(|s| s.slot);
+            let busy = self
+                .workers
+                .slots
+                .iter()
+                .filter(|s| s.state == "busy")
+                .count() as f64;
+            self.workers.busy = self.workers.busy.max(busy);
+        }
+        let m = &h["memory"];
+        if m.is_object() {
+            let get = |k: &str| f(&m[k]);
+            self.memory.server_bytes = get("server_bytes").unwrap_or(self.memory.server_bytes);
+            self.memory.workers_bytes = get("workers_bytes").unwrap_or(self.memory.workers_bytes);
+            self.memory.total_bytes =
+                get("total_bytes").unwrap_or(self.memory.server_bytes + self.memory.workers_bytes);
+            self.memory.budget_bytes = get("budget_bytes").unwrap_or(self.memory.budget_bytes);
+            self.memory.soft_limit_bytes = get("soft_limit_bytes");
+            self.memory.hard_limit_bytes = get("hard_limit_bytes");
+            self.memory.pressure = s(&m["pressure"]);
+        }
+        let st = &h["store"];
+        if st.is_object() {
+            let get = |k: &str| f(&st[k]);
+            self.store.scores = get("scores").unwrap_or(self.store.scores);
+            self.store.bytes = get("bytes").unwrap_or(self.store.bytes);
+            self.store.evictions_total =
+                get("evictions_total").unwrap_or(self.store.evictions_total);
+            self.store.max_scores = get("max_scores");
+            self.store.max_bytes = get("max_bytes");
+        }
+    }
+
+    /// Total resident memory of server and workers against the budget, 0..1+.
+    pub fn memory_ratio(&self) -> Option<f64> {
+        (self.memory.budget_bytes > 0.0).then(|| self.memory.total_bytes / self.memory.budget_bytes)
+    }
+}
+
+impl StressInfo {
+    /// The status of a stress run that could not be read.
+    pub fn unreachable(source: &str, error: impl Into<String>) -> Self {
+        StressInfo {
+            source: source.to_string(),
+            error: Some(error.into()),
+            ..Default::default()
+        }
+    }
+
+    /// Reads the JSON of the run's `/status` (see `stress::status::snapshot`). Fields that do
+    /// not parse are left empty rather than losing the whole status.
+    pub fn from_json(source: &str, v: &Value) -> Self {
+        fn list<T: serde::de::DeserializeOwned>(v: &Value) -> Vec<T> {
+            v.as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| serde_json::from_value(x.clone()).ok())
+                        .collect()
+                })
+                .unwrap_or_default()
+        }
+        fn map(v: &Value) -> BTreeMap<String, f64> {
+            v.as_object()
+                .map(|o| {
+                    o.iter()
+                        .filter_map(|(k, x)| Some((k.clone(), x.as_f64()?)))
+                        .collect()
+                })
+                .unwrap_or_default()
+        }
+        let mut info = StressInfo {
+            source: source.to_string(),
+            reachable: v.is_object(),
+            error: (!v.is_object()).then(|| "the stress status is not a JSON object".to_string()),
+            phase: s(&v["phase"]).unwrap_or_else(|| "?".into()),
+            elapsed_s: f(&v["elapsed_s"]).unwrap_or(0.0),
+            duration_s: f(&v["duration_s"]).unwrap_or(0.0),
+            users: f(&v["users"]).unwrap_or(0.0),
+            server_url: s(&v["server"]["url"]),
+            server_pid: v["server"]["pid"].as_u64(),
+            server_restarts: f(&v["server"]["restarts"]).unwrap_or(0.0),
+            outcomes: map(&v["outcomes"]),
+            refusals: map(&v["refusals"]),
+            active_faults: list(&v["active_faults"]),
+            recent_events: list(&v["recent_events"]),
+            recoveries: list(&v["recoveries"]),
+            series: list(&v["series"]),
+            acknowledged: f(&v["acknowledged"]).unwrap_or(0.0),
+            checker: (!v["checker"].is_null()).then(|| v["checker"].clone()),
+            thresholds: Vec::new(),
+        };
+        let exprs: BTreeMap<String, String> = v["thresholds"]
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .map(|(k, x)| (k.clone(), x.as_str().unwrap_or("").to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let figures = info.figures_so_far();
+        info.thresholds = exprs
+            .into_iter()
+            .map(|(name, expression)| {
+                let value = figures.get(&name).copied();
+                let pass = match (Threshold::parse(&expression), value) {
+                    (Ok(t), Some(v)) => Some(t.holds(v)),
+                    _ => None,
+                };
+                ThresholdState {
+                    name,
+                    expression,
+                    value,
+                    pass,
+                }
+            })
+            .collect();
+        info
+    }
+
+    pub fn outcome(&self, name: &str) -> f64 {
+        self.outcomes.get(name).copied().unwrap_or(0.0)
+    }
+
+    /// The figures of the verdict that can be known during the run (the others, such as
+    /// `lost`, once the checker has reported).
+    pub fn figures_so_far(&self) -> BTreeMap<String, f64> {
+        let mut out = BTreeMap::new();
+        let (success, refused, fault, unexpected) = (
+            self.outcome("success"),
+            self.outcome("expected_refusal"),
+            self.outcome("fault_induced"),
+            self.outcome("unexpected"),
+        );
+        out.insert("calls".into(), success + refused + fault + unexpected);
+        out.insert("success".into(), success);
+        out.insert("expected_refusal".into(), refused);
+        out.insert("fault_induced".into(), fault);
+        out.insert("unexpected".into(), unexpected);
+        if success + unexpected > 0.0 {
+            out.insert(
+                "success_rate_excluding_faults".into(),
+                success / (success + unexpected),
+            );
+        }
+        let known: Vec<f64> = self
+            .recoveries
+            .iter()
+            .filter_map(|r| r.first_success_after_s)
+            .collect();
+        out.insert(
+            "recovery_seconds_max".into(),
+            known.iter().copied().fold(0.0, f64::max),
+        );
+        out.insert("recoveries".into(), self.recoveries.len() as f64);
+        out.insert("server_restarts".into(), self.server_restarts);
+        out.insert("users".into(), self.users);
+        if self.elapsed_s > 0.0 {
+            out.insert("requests_per_second".into(), success / self.elapsed_s);
+        }
+        if let Some(c) = &self.checker {
+            for (figure, key) in [
+                ("lost", "lost"),
+                ("silently_corrupted", "silently_corrupted"),
+                ("corrupted_detected", "corrupted_detected"),
+                ("unreadable", "unreadable"),
+                ("acknowledged", "acknowledged"),
+                ("checked_ok", "ok"),
+            ] {
+                if let Some(v) = c[key].as_f64() {
+                    out.insert(figure.into(), v);
+                }
+            }
+        }
+        out
+    }
+}
+
+pub fn now_unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+// ------------------------------------------------------------------------------ text summary
+
+fn mb(bytes: f64) -> String {
+    format!("{:.0} MB", bytes / 1024.0 / 1024.0)
+}
+
+/// The plain text of `monitor --once` (no terminal needed).
+pub fn summary(sample: &Sample) -> String {
+    let mut out = String::new();
+    let srv = &sample.server;
+    if !srv.reachable {
+        out.push_str(&format!(
+            "server {}: UNREACHABLE ({})\n",
+            srv.url,
+            srv.error.as_deref().unwrap_or("no answer")
+        ));
+    } else {
+        out.push_str(&format!(
+            "server {}: {} version {} ({}) up {}\n",
+            srv.url,
+            srv.status.as_deref().unwrap_or("?"),
+            srv.version.as_deref().unwrap_or("?"),
+            srv.git_revision.as_deref().unwrap_or("?"),
+            srv.uptime_s
+                .map(crate::monitor::ui::duration_text)
+                .unwrap_or_else(|| "?".into()),
+        ));
+        if let Some(e) = &srv.error {
+            out.push_str(&format!("  note: {e}\n"));
+        }
+        for p in &srv.problems {
+            out.push_str(&format!("  problem: {p}\n"));
+        }
+        let t = &sample.traffic;
+        let rate = if t.requests_total > 0.0 {
+            100.0 * t.ok_total / t.requests_total
+        } else {
+            100.0
+        };
+        out.push_str(&format!(
+            "calls {:.0} (ok {:.0}, errors {:.0}, success {:.2}%); in flight {:.0}, queue {:.0}, shed {:.0}, rate-limited {:.0}, timeouts {:.0}\n",
+            t.requests_total, t.ok_total, t.errors_total, rate, t.in_flight, t.queue_depth, t.shed_total, t.rate_limited_total, t.timeouts_total
+        ));
+        let open: Vec<String> = sample
+            .breakers
+            .iter()
+            .filter(|(_, b)| b.state != "closed")
+            .map(|(tool, b)| format!("{tool} {}", b.state))
+            .collect();
+        out.push_str(&format!(
+            "breakers: {} closed{}\n",
+            sample.breakers.len() - open.len(),
+            if open.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", open.join(", "))
+            }
+        ));
+        let w = &sample.workers;
+        out.push_str(&format!(
+            "workers: {:.0}/{:.0} up, {:.0} busy, {:.0} restarts, {:.0} kills\n",
+            w.up, w.size, w.busy, w.restarts_total, w.kills_total
+        ));
+        let m = &sample.memory;
+        out.push_str(&format!(
+            "memory: server {} + workers {} = {} of {} budget ({})\n",
+            mb(m.server_bytes),
+            mb(m.workers_bytes),
+            mb(m.total_bytes),
+            mb(m.budget_bytes),
+            m.pressure.as_deref().unwrap_or("?")
+        ));
+        out.push_str(&format!(
+            "store: {:.0} scores, {}, {:.0} evictions\n",
+            sample.store.scores,
+            mb(sample.store.bytes),
+            sample.store.evictions_total
+        ));
+        for (tool, s) in &sample.tools {
+            let p = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into());
+            out.push_str(&format!(
+                "  {tool:<24} calls {:>7.0} errors {:>6.0}  p50 {} p95 {} p99 {} ms (lifetime)\n",
+                s.requests,
+                s.errors,
+                p(s.p50_ms),
+                p(s.p95_ms),
+                p(s.p99_ms)
+            ));
+        }
+    }
+    if let Some(sys) = &sample.system {
+        out.push_str(&format!(
+            "system: {} of {} available, cpu {}\n",
+            mb(sys.available_bytes as f64),
+            mb(sys.total_bytes as f64),
+            sys.cpu_percent
+                .map(|c| format!("{c:.0}%"))
+                .unwrap_or_else(|| "?".into())
+        ));
+    }
+    if let Some(st) = &sample.stress {
+        if !st.reachable {
+            out.push_str(&format!(
+                "stress {}: UNREACHABLE ({})\n",
+                st.source,
+                st.error.as_deref().unwrap_or("no answer")
+            ));
+        } else {
+            out.push_str(&format!(
+                "stress: {} {:.0}/{:.0} s, faults now: {}\n",
+                st.phase,
+                st.elapsed_s,
+                st.duration_s,
+                if st.active_faults.is_empty() {
+                    "none".to_string()
+                } else {
+                    st.active_faults.join(", ")
+                }
+            ));
+            for t in &st.thresholds {
+                out.push_str(&format!(
+                    "  {:<32} {:<10} {:>12} {}\n",
+                    t.name,
+                    t.expression,
+                    t.value
+                        .map(|v| format!("{v:.4}"))
+                        .unwrap_or_else(|| "pending".into()),
+                    match t.pass {
+                        Some(true) => "pass",
+                        Some(false) => "FAIL",
+                        None => "-",
+                    }
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    //! Recorded answers of a real server (and a stress status), under tests/fixtures/monitor.
+
+    use super::*;
+
+    pub const METRICS_A: &str = include_str!("../../tests/fixtures/monitor/metrics_a.txt");
+    pub const METRICS_B: &str = include_str!("../../tests/fixtures/monitor/metrics_b.txt");
+    pub const METRICS_DEGRADED: &str =
+        include_str!("../../tests/fixtures/monitor/metrics_degraded.txt");
+    pub const HEALTH_A: &str = include_str!("../../tests/fixtures/monitor/health_a.json");
+    pub const HEALTH_B: &str = include_str!("../../tests/fixtures/monitor/health_b.json");
+    pub const HEALTH_DEGRADED: &str =
+        include_str!("../../tests/fixtures/monitor/health_degraded.json");
+    pub const STRESS: &str = include_str!("../../tests/fixtures/monitor/stress_status.json");
+    pub const STRESS_DONE: &str =
+        include_str!("../../tests/fixtures/monitor/stress_status_done.json");
+
+    pub const URL: &str = "http://127.0.0.1:18099";
+
+    pub fn sample(metrics: &str, health: &str, at_ms: u64) -> Sample {
+        let health: Value = serde_json::from_str(health).expect("fixture JSON");
+        let mut s = Sample::from_server(URL, Some(metrics), Some(&health));
+        s.taken_unix_ms = at_ms;
+        s
+    }
+
+    pub fn stress(text: &str) -> StressInfo {
+        StressInfo::from_json(
+            "http://127.0.0.1:18200/status",
+            &serde_json::from_str(text).expect("fixture JSON"),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::*;
+    use super::*;
+
+    #[test]
+    fn quantiles_from_cumulative_buckets() {
+        // 10 calls <= 10 ms, 10 more <= 20 ms, none above.
+        let b = [
+            (0.01, 10.0),
+            (0.02, 20.0),
+            (0.05, 20.0),
+            (f64::INFINITY, 20.0),
+        ];
+        assert!((quantile(&b, 0.5).unwrap() - 0.01).abs() < 1e-9);
+        assert!((quantile(&b, 0.75).unwrap() - 0.015).abs() < 1e-9);
+        assert!((quantile(&b, 0.25).unwrap() - 0.005).abs() < 1e-9);
+        // Everything past the last finite bound: that bound.
+        let slow = [(0.01, 0.0), (0.02, 0.0), (f64::INFINITY, 4.0)];
+        assert_eq!(quantile(&slow, 0.99), Some(0.02));
+        assert_eq!(quantile(&[(0.01, 0.0), (f64::INFINITY, 0.0)], 0.5), None);
+        assert_eq!(quantile(&[], 0.5), None);
+    }
+
+    #[test]
+    fn bucket_deltas_and_resets() {
+        let before = [(0.01, 10.0), (f64::INFINITY, 12.0)];
+        let now = [(0.01, 15.0), (f64::INFINITY, 20.0)];
+        assert_eq!(
+            bucket_delta(&now, &before),
+            vec![(0.01, 5.0), (f64::INFINITY, 8.0)]
+        );
+        let restarted = [(0.01, 1.0), (f64::INFINITY, 1.0)];
+        assert_eq!(bucket_delta(&restarted, &before), restarted.to_vec());
+        assert_eq!(counter_delta(5.0, 3.0), 2.0);
+        assert_eq!(counter_delta(2.0, 30.0), 2.0);
+    }
+
+    #[test]
+    fn builds_from_recorded_metrics_and_health() {
+        let s = sample(METRICS_B, HEALTH_B, 0);
+        assert!(s.server.reachable);
+        assert_eq!(s.server.status.as_deref(), Some("healthy"));
+        assert_eq!(s.server.version.as_deref(), Some("0.1.0"));
+        assert_eq!(s.breakers.len(), 13);
+        assert!(s.breakers.values().all(|b| b.state == "closed"));
+        assert_eq!(s.workers.size, 2.0);
+        assert_eq!(s.workers.up, 2.0);
+        assert_eq!(s.workers.slots.len(), 2);
+        assert_eq!(s.traffic.ok_total, 77.0);
+        assert_eq!(s.traffic.errors_total, 67.0);
+        let key = &s.tools["key_analysis"];
+        assert_eq!(key.requests, 70.0);
+        assert_eq!(key.latency_count, 70.0);
+        assert!(key.p50_ms.unwrap() > 0.0 && key.p50_ms.unwrap() <= key.p99_ms.unwrap());
+        assert!(s.memory.budget_bytes > 0.0 && s.memory.soft_limit_bytes.is_some());
+        assert_eq!(s.store.max_scores, Some(10000.0));
+    }
+
+    #[test]
+    fn degraded_state_is_read() {
+        let s = sample(METRICS_DEGRADED, HEALTH_DEGRADED, 0);
+        assert_eq!(s.breakers["key_analysis"].state, "open");
+        assert_eq!(s.breakers["score_info"].state, "half_open");
+        assert_eq!(s.workers.up, 1.0);
+        assert_eq!(s.workers.slots[1].state, "dead");
+        assert_eq!(s.workers.restarts_total, 5.0);
+        assert_eq!(s.workers.kills_total, 3.0);
+        assert_eq!(s.traffic.shed_total, 13.0);
+        assert_eq!(s.traffic.rate_limited_total, 12.0);
+        assert_eq!(s.traffic.queue_depth, 3.0);
+        assert_eq!(s.memory.pressure.as_deref(), Some("soft"));
+    }
+
+    #[test]
+    fn metrics_alone_are_enough() {
+        let s = Sample::from_server(URL, Some(METRICS_DEGRADED), None);
+        assert_eq!(s.breakers["key_analysis"].state, "open");
+        assert_eq!(s.breakers["score_info"].state, "half_open");
+        assert_eq!(s.workers.slots.len(), 2);
+        assert!(s.memory.total_bytes > 6e9);
+        assert!(s.server.status.is_none());
+    }
+
+    #[test]
+    fn stress_status_and_thresholds_so_far() {
+        let st = stress(STRESS);
+        assert!(st.reachable);
+        assert_eq!(st.phase, "load");
+        assert_eq!(st.active_faults, vec!["latency".to_string()]);
+        assert_eq!(st.recent_events.len(), 3);
+        assert_eq!(st.recoveries.len(), 1);
+        assert_eq!(st.series.len(), 30);
+        let by: BTreeMap<_, _> = st
+            .thresholds
+            .iter()
+            .map(|t| (t.name.as_str(), t.pass))
+            .collect();
+        assert_eq!(by["unexpected"], Some(false));
+        assert_eq!(by["recovery_seconds_max"], Some(true));
+        assert_eq!(by["lost"], None, "pending until the checker reports");
+        let done = stress(STRESS_DONE);
+        let by: BTreeMap<_, _> = done
+            .thresholds
+            .iter()
+            .map(|t| (t.name.as_str(), t.pass))
+            .collect();
+        assert_eq!(by["lost"], Some(true));
+    }
+
+    #[test]
+    fn once_json_has_the_expected_keys() {
+        let mut s = sample(METRICS_B, HEALTH_B, 1);
+        s.stress = Some(stress(STRESS));
+        let text = serde_json::to_string_pretty(&s).unwrap();
+        let v: Value = serde_json::from_str(&text).unwrap();
+        for key in [
+            "taken_unix_ms",
+            "server",
+            "traffic",
+            "tools",
+            "breakers",
+            "workers",
+            "memory",
+            "store",
+            "stress",
+        ] {
+            assert!(v.get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(v["server"]["reachable"], true);
+        assert_eq!(v["breakers"]["key_analysis"]["state"], "closed");
+        assert!(v["tools"]["key_analysis"]["p99_ms"].is_number());
+        assert!(v["stress"]["thresholds"].is_array());
+        let down = serde_json::to_value(Sample::unreachable(URL, "connection refused")).unwrap();
+        assert_eq!(down["server"]["reachable"], false);
+        assert_eq!(down["server"]["error"], "connection refused");
+        assert!(summary(&Sample::unreachable(URL, "connection refused")).contains("UNREACHABLE"));
+        assert!(summary(&s).contains("breakers: 13 closed"));
+    }
+}
