@@ -317,6 +317,9 @@ impl Default for MonitorConfig {
     }
 }
 
+/// The configuration read when no `--config` is given, relative to the working directory.
+pub const DEFAULT_CONFIG_FILE: &str = "configs/server.toml";
+
 /// A configuration problem, always naming where it is.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -370,8 +373,9 @@ pub fn resolve_config_path(name: &str) -> Result<PathBuf, ConfigError> {
 }
 
 impl Config {
-    /// Reads `name` (see [`resolve_config_path`]), or the defaults when `name` is `None`,
-    /// then applies environment overrides and validates.
+    /// Reads the configuration: `name` (a path, or a name under `configs/`, or one of the
+    /// shipped configs compiled in), else `configs/server.toml` when present, else defaults;
+    /// then the `MUSIC21_PROD_*` environment overrides.
     pub fn load(name: Option<&str>) -> Result<Self, ConfigError> {
         let (mut config, origin) = match name {
             Some(name) if resolve_config_path(name).is_err() && embedded_config(name).is_some() => {
@@ -391,6 +395,17 @@ impl Config {
                 })?;
                 let config = Self::from_toml(&text, &path)?;
                 (config, path.display().to_string())
+            }
+            // With no --config, ./configs/server.toml is the configuration when it exists
+            // (`setup --fix` writes it there and `setup --fetch-corpus` records the corpus
+            // in it); otherwise the defaults.
+            None if Path::new(DEFAULT_CONFIG_FILE).is_file() => {
+                let path = PathBuf::from(DEFAULT_CONFIG_FILE);
+                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                (Self::from_toml(&text, &path)?, path.display().to_string())
             }
             None => (Self::default(), "defaults".to_string()),
         };

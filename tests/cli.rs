@@ -241,7 +241,7 @@ fn every_tool_names_the_argument_that_is_wrong() {
     env.tool("import_score", json!({"score_id": "t", "source": TUNE}))
         .ok();
     let required = [
-        ("import_score", "score_id"),
+        ("import_score", "source"),
         ("score_info", "score_id"),
         ("export_score", "score_id"),
         ("delete_score", "score_id"),
@@ -422,4 +422,55 @@ fn data_dir_comes_from_the_environment() {
         .into();
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(dir.join("scores.sqlite3").is_file());
+}
+
+/// What `setup --fetch-corpus` leaves behind (a corpus directory recorded in
+/// ./configs/server.toml) is what a plain `tool` call in that directory reads, and a score
+/// imported without an id is stored under its corpus name.
+#[test]
+fn default_config_file_and_default_score_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    std::fs::create_dir_all(corpus.join("folk")).unwrap();
+    std::fs::write(corpus.join("folk").join("marker.abc"), TUNE).unwrap();
+    std::fs::create_dir_all(dir.path().join("configs")).unwrap();
+    std::fs::write(
+        dir.path().join("configs").join("server.toml"),
+        format!(
+            "[server]\ndata_dir = {:?}\n[corpus]\ndirs = [{:?}]\n",
+            dir.path().join("data").display().to_string(),
+            corpus.display().to_string()
+        ),
+    )
+    .unwrap();
+    let import = |args: serde_json::Value| -> Run {
+        bin()
+            .args(["tool", "import_score", "--args"])
+            .arg(args.to_string())
+            .current_dir(dir.path())
+            .env_remove("MUSIC21_PROD_DATA_DIR")
+            .output()
+            .unwrap()
+            .into()
+    };
+    let by_name = import(json!({"source": "folk/marker"})).ok();
+    assert_eq!(by_name["score_id"], "folk/marker");
+    assert_eq!(by_name["title"], "Durability Marker Tune");
+    assert!(
+        dir.path().join("data").join("scores.sqlite3").is_file(),
+        "the data dir of ./configs/server.toml was used"
+    );
+    let again = import(json!({"source": "folk/marker"}));
+    assert_eq!(
+        again.code, 1,
+        "an existing id is an error: {}",
+        again.stderr
+    );
+    assert!(again.stderr.contains("folk/marker"), "{}", again.stderr);
+    let inline = import(json!({"source": TUNE, "source_type": "text"})).ok();
+    let id = inline["score_id"].as_str().unwrap_or_default();
+    assert!(
+        id.starts_with("score-") && id.len() == "score-".len() + 12,
+        "{id}"
+    );
 }

@@ -1561,7 +1561,8 @@ fn tools_view(frame: &mut Frame, area: Rect, state: &State, ui: &Ui, compact: bo
                 "tool", "breaker", "req/s", "err/s", "p50 ms", "p95 ms", "p99 ms",
             ],
             vec![
-                Constraint::Min(16),
+                // Fixed: a growing name column pushes the figures off to the far right.
+                Constraint::Length(22),
                 Constraint::Length(9),
                 Constraint::Length(6),
                 Constraint::Length(6),
@@ -1577,7 +1578,7 @@ fn tools_view(frame: &mut Frame, area: Rect, state: &State, ui: &Ui, compact: bo
                 "p95 ms", "p99 ms",
             ],
             vec![
-                Constraint::Min(22),
+                Constraint::Length(24),
                 Constraint::Length(9),
                 Constraint::Length(7),
                 Constraint::Length(7),

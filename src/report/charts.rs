@@ -918,16 +918,20 @@ pub fn latency(r: &Results) -> Chart {
     }
 }
 
+/// How far above the peak the budget may be and still be drawn on the memory chart.
+const BUDGET_OFF_SCALE: f64 = 4.0;
+
 /// Resident memory of the server and its workers, against the budget when the file has it.
 pub fn memory(r: &Results, budget_mb: Option<f64>) -> Chart {
     let (pts, bucket) = points(r);
     let x_max = x_extent(r);
     let ev = events(r, x_max);
     let budget = budget_mb.filter(|b| b.is_finite() && *b > 0.0);
-    let max = pts
-        .iter()
-        .map(|p| p.server + p.workers)
-        .fold(budget.unwrap_or(0.0), f64::max);
+    let peak = pts.iter().map(|p| p.server + p.workers).fold(0.0, f64::max);
+    // A budget far above the peak would flatten the curves into the axis: the chart then
+    // scales to the data and says where the budget is instead of drawing it.
+    let budget_on_chart = budget.filter(|b| peak <= 0.0 || *b <= peak * BUDGET_OFF_SCALE);
+    let max = peak.max(budget_on_chart.unwrap_or(0.0)).max(1.0);
     let mut legend = vec![
         LegendItem::new(Swatch::Area(C_SERVER), "server RSS"),
         LegendItem::new(
@@ -935,7 +939,7 @@ pub fn memory(r: &Results, budget_mb: Option<f64>) -> Chart {
             "workers RSS (stacked on the server)",
         ),
     ];
-    if let Some(b) = budget {
+    if let Some(b) = budget_on_chart {
         legend.push(LegendItem::new(
             Swatch::Line(C_BUDGET, true),
             &format!("memory budget ({b:.0} MiB)"),
@@ -956,7 +960,7 @@ pub fn memory(r: &Results, budget_mb: Option<f64>) -> Chart {
     ];
     let body = stacked_paths(&frame, &pts, &layers);
     let mut overlay = String::new();
-    if let Some(b) = budget {
+    if let Some(b) = budget_on_chart {
         if let Some(y) = frame.scale.y(b) {
             let _ = write!(
                 overlay,
@@ -973,14 +977,20 @@ pub fn memory(r: &Results, budget_mb: Option<f64>) -> Chart {
         .is_empty()
         .then_some("no time series in this results file");
     let svg = frame.render(&body, &overlay, empty);
-    let budget_text = match budget {
-        Some(b) => format!(
+    let budget_text = match (budget, budget_on_chart) {
+        (Some(b), Some(_)) => format!(
             "the dashed red line is the memory budget of server and workers together ({b:.0} MiB)."
         ),
-        None => "no budget line: this results file does not record the server's memory budget \
+        (Some(b), None) => format!(
+            "the memory budget of server and workers together ({b:.0} MiB) is far above this chart: \
+             the peak, {peak:.0} MiB, is {:.1} % of it.",
+            100.0 * peak / b
+        ),
+        (None, _) => "no budget line: this results file does not record the server's memory budget \
                  (figures.memory_budget_mb)."
             .to_string(),
     };
+
     Chart {
         id: frame.id,
         title: frame.title,

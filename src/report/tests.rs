@@ -824,3 +824,19 @@ fn epoch_and_figures_format() {
         .unwrap_err()
         .contains("text, markdown or html"));
 }
+
+#[test]
+fn a_budget_far_above_the_peak_is_stated_not_drawn() {
+    let mut value: Value = serde_json::from_str(FIXTURE).unwrap();
+    value["figures"]["memory_budget_mb"] = json!(65536.0);
+    let report = load(&value.to_string()).unwrap();
+    let html = render(&report, Format::Html);
+    assert!(
+        !html.contains("class=\"budget\""),
+        "a budget 80 times the peak would flatten the chart"
+    );
+    assert!(
+        html.contains("(65536 MiB) is far above this chart"),
+        "the caption says where the budget is"
+    );
+}

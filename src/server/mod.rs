@@ -34,8 +34,13 @@ use mcp::McpHandler;
 
 /// Sets up logging on standard error, pretty or JSON. `RUST_LOG` overrides the level.
 pub fn init_logging(format: &str) {
+    init_logging_with(format, "info,rmcp=warn");
+}
+
+/// Like [`init_logging`] with another default filter (`RUST_LOG` still wins).
+pub fn init_logging_with(format: &str, default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rmcp=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -96,9 +96,10 @@ pub async fn run(ctx: Arc<RunCtx>, firings: Vec<Firing>) {
 async fn fire(ctx: Arc<RunCtx>, firing: Firing, seed: u64) {
     let name = firing.action.name();
     if let Some(fault) = proxy_fault(&firing.action) {
-        let event = ctx
-            .recorder
-            .begin_event(name, format!("{fault:?} for {:?}", firing.duration));
+        let event = ctx.recorder.begin_event(
+            name,
+            format!("{fault} for {:.1} s", firing.duration.as_secs_f64()),
+        );
         let window = ctx.windows.open(name);
         ctx.proxy.set_fault(fault);
         ctx.sleep_or_stop(firing.duration).await;
@@ -209,9 +210,14 @@ async fn kill_worker(ctx: &RunCtx) {
     });
     match pid {
         Some(pid) => {
-            let r = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGKILL);
-            ctx.recorder
-                .add_detail(event, &format!("SIGKILL to worker pid {pid}: {r:?}"));
+            let detail = match nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                Signal::SIGKILL,
+            ) {
+                Ok(()) => format!("SIGKILL to worker pid {pid}"),
+                Err(e) => format!("SIGKILL to worker pid {pid} failed: {e}"),
+            };
+            ctx.recorder.add_detail(event, &detail);
         }
         None => ctx
             .recorder
@@ -223,9 +229,10 @@ async fn kill_worker(ctx: &RunCtx) {
 }
 
 async fn ballast(ctx: &RunCtx, mb: u64, duration: Duration) {
-    let event = ctx
-        .recorder
-        .begin_event("memory_ballast", format!("{mb} MB for {duration:?}"));
+    let event = ctx.recorder.begin_event(
+        "memory_ballast",
+        format!("{mb} MB for {:.1} s", duration.as_secs_f64()),
+    );
     let window = ctx.windows.open("memory_ballast");
     let child = tokio::process::Command::new(&ctx.exe)
         .args([
@@ -463,7 +470,10 @@ async fn malformed(ctx: &RunCtx, count: u32) {
             outcome,
             started.elapsed(),
             Some(&format!("http_{}", status.unwrap_or(0))),
-            Some(format!("{name}: status {status:?}")),
+            Some(match status {
+                Some(code) => format!("{name}: HTTP {code}"),
+                None => format!("{name}: no HTTP answer"),
+            }),
         );
     }
     ctx.recorder

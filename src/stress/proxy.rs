@@ -58,6 +58,28 @@ pub enum Fault {
     HalfClose { after_bytes: u64 },
 }
 
+/// How a fault reads in the run's timeline and on the dashboard.
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fault::None => write!(f, "no fault"),
+            Fault::Latency { ms, jitter_ms } => write!(f, "latency {ms} ms ± {jitter_ms} ms"),
+            Fault::Bandwidth { bytes_per_sec } => write!(f, "bandwidth {bytes_per_sec} B/s"),
+            Fault::Reset { probability } => {
+                write!(f, "TCP reset, probability {probability}")
+            }
+            Fault::Blackhole => write!(f, "blackhole"),
+            Fault::Slicer {
+                max_segment,
+                delay_ms,
+            } => write!(f, "slicer, segments of {max_segment} B every {delay_ms} ms"),
+            Fault::HalfClose { after_bytes } => {
+                write!(f, "half-close after {after_bytes} B")
+            }
+        }
+    }
+}
+
 /// Counters since the proxy started.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProxyStats {

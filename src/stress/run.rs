@@ -324,7 +324,9 @@ pub fn children(pid: u32) -> Vec<u32> {
 
 /// Runs the whole production test; returns the exit code (0 pass, 1 fail, 2 broken).
 pub fn run(args: StressArgs) -> i32 {
-    crate::server::init_logging("pretty");
+    // The harness's own MCP clients meet resets and blackholes on purpose; every call's
+    // outcome is recorded and classified, so their transport errors are not news.
+    crate::server::init_logging_with("pretty", "info,rmcp=off");
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -359,9 +361,6 @@ async fn run_async(args: StressArgs) -> i32 {
         eprintln!("music21-prod stress: command line: {key}: {message}");
         return 2;
     }
-    if args.monitor {
-        eprintln!("music21-prod stress: --monitor: the dashboard is not built yet (issue #6); the run goes on without it");
-    }
     let config = base.stress.clone();
     let duration = parse_duration(&config.duration).unwrap_or(Duration::from_secs(60));
     let out_root = args
@@ -385,6 +384,10 @@ async fn run_async(args: StressArgs) -> i32 {
             return 2;
         }
     };
+    // The budget the server under test enforces, for the report's memory chart.
+    let memory_budget_mb = toml::from_str::<Config>(&server_toml)
+        .map(|c| c.server.memory.budget_mb as f64)
+        .ok();
     let server_config_path = out.join("server.toml");
     if let Err(e) = std::fs::write(&server_config_path, server_toml) {
         eprintln!(
@@ -394,12 +397,31 @@ async fn run_async(args: StressArgs) -> i32 {
         return 2;
     }
     let started_at = now_secs();
-    let outcome = drive(&base, config, duration, &out, data_dir, server_config_path).await;
+    let (ctx_tx, ctx_rx) = tokio::sync::oneshot::channel::<Arc<RunCtx>>();
+    let dashboard = args.monitor.then(|| spawn_dashboard(&base, ctx_rx));
+    let outcome = drive(
+        &base,
+        config,
+        duration,
+        &out,
+        data_dir,
+        server_config_path,
+        ctx_tx,
+    )
+    .await;
+    if let Some((stop, handle)) = dashboard {
+        // The terminal must be ours again before the summary is printed.
+        stop.cancel();
+        let _ = handle.await;
+    }
     let (mut results, error) = match outcome {
         Ok(r) => (r, None),
         Err((partial, e)) => (partial, Some(e)),
     };
     results.started_at = started_at;
+    if let Some(mb) = memory_budget_mb {
+        results.figures.insert("memory_budget_mb".into(), mb);
+    }
     results.finished_at = now_secs();
     if let Some(e) = &error {
         results.error = Some(e.clone());
@@ -422,6 +444,39 @@ async fn run_async(args: StressArgs) -> i32 {
     }
     print_summary(&results, &path);
     results.exit_code
+}
+
+/// `stress --monitor`: the dashboard in this terminal, fed by the run's own status (no HTTP
+/// round trip) and the server's `/metrics` and `/health`. It comes up once the run has a
+/// server and goes when `stop` is cancelled (the run is over) or the user presses `q`.
+fn spawn_dashboard(
+    base: &Config,
+    ctx_rx: tokio::sync::oneshot::Receiver<Arc<RunCtx>>,
+) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    let stop = CancellationToken::new();
+    let interval = parse_duration(&base.monitor.interval).unwrap_or(Duration::from_secs(1));
+    let dashboard_stop = stop.clone();
+    let handle = tokio::spawn(async move {
+        let ctx = tokio::select! {
+            ctx = ctx_rx => match ctx {
+                Ok(ctx) => ctx,
+                // The run broke before it had a server: nothing to show.
+                Err(_) => return,
+            },
+            _ = dashboard_stop.cancelled() => return,
+        };
+        let server_base = ctx.server.base_url();
+        let status_ctx = ctx.clone();
+        let status: Arc<dyn Fn() -> Value + Send + Sync> =
+            Arc::new(move || crate::stress::status::snapshot(&status_ctx));
+        drop(ctx);
+        if let Err(e) =
+            crate::monitor::run_embedded(server_base, status, interval, dashboard_stop).await
+        {
+            eprintln!("music21-prod stress: --monitor: {e}; the run goes on without the dashboard");
+        }
+    });
+    (stop, handle)
 }
 
 fn print_summary(r: &Results, path: &Path) {
@@ -495,6 +550,7 @@ async fn drive(
     out: &Path,
     data_dir: PathBuf,
     server_config_path: PathBuf,
+    publish_ctx: tokio::sync::oneshot::Sender<Arc<RunCtx>>,
 ) -> Result<Results, Partial> {
     let broken = |e: String| (empty_results(&config), e);
     let exe =
@@ -581,6 +637,8 @@ async fn drive(
         Err(e) => eprintln!("live status endpoint not available: {e}"),
     }
     spawn_sampler(ctx.clone());
+    // Nobody listening (no --monitor) is fine.
+    let _ = publish_ctx.send(ctx.clone());
     ctx.set_phase("load");
     eprintln!(
         "load: {} users ({} model) for {} s against {}, {} chaos firings",

@@ -7,6 +7,7 @@ use base64::Engine as _;
 use music21_rs::{Interval, Stream, StreamElement};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
 
 use crate::error::{ToolError, ToolResult};
 use crate::music::corpus;
@@ -75,8 +76,11 @@ pub enum SourceType {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportArgs {
-    /// Id to store the score under (1-128 letters, digits or . _ - : /).
-    pub score_id: String,
+    /// Id to store the score under (1-128 letters, digits or . _ - : /). When absent: the
+    /// corpus name (`bach/bwv66.6`), the file's name without extension, or `score-` and the
+    /// first 12 hex digits of the content's SHA-256 for inline text and bytes.
+    #[serde(default)]
+    pub score_id: Option<String>,
     /// A corpus name, a file path, inline score text, or base64 bytes.
     pub source: String,
     /// How to read `source`; `auto` by default.
@@ -115,6 +119,56 @@ pub struct ImportOutput {
     pub evicted: Vec<Eviction>,
 }
 
+fn check_new_score_id(ctx: &ToolContext, id: &str, replace: bool) -> ToolResult<()> {
+    validate_score_id(id)?;
+    if id == "*" {
+        return Err(ToolError::invalid(
+            "score_id '*' is reserved for delete_score",
+        ));
+    }
+    if !replace && ctx.store.exists(id)? {
+        return Err(ToolError::new(
+            crate::error::ErrorKind::AlreadyExists,
+            format!("score_id '{id}' already exists; choose another id or pass \"replace\": true"),
+        ));
+    }
+    Ok(())
+}
+
+/// The id a score gets when the caller names none: what a person would call it. `asked` is
+/// the `source` argument (for a corpus piece, its name as the caller wrote it).
+fn default_score_id(asked: &str, source: &Source) -> String {
+    let named = if source.origin.starts_with("corpus:") || source.origin.starts_with("builtin:") {
+        Some(asked.trim().to_string())
+    } else if let Some(path) = source.origin.strip_prefix("file:") {
+        Path::new(path)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+    } else {
+        None
+    };
+    let cleaned = named.map(|n| {
+        n.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._-:/".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(128)
+            .collect::<String>()
+    });
+    match cleaned {
+        Some(id) if !id.is_empty() && id != "*" => id,
+        _ => {
+            let digest = sha2::Sha256::digest(&source.bytes);
+            let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+            format!("score-{hex}")
+        }
+    }
+}
+
 /// Bytes, their format and where they came from.
 pub(crate) struct Source {
     pub(crate) bytes: Vec<u8>,
@@ -123,31 +177,27 @@ pub(crate) struct Source {
 }
 
 fn import_score(ctx: &ToolContext, args: ImportArgs) -> ToolResult<ImportOutput> {
-    validate_score_id(&args.score_id)?;
-    if args.score_id == "*" {
-        return Err(ToolError::invalid(
-            "score_id '*' is reserved for delete_score",
-        ));
+    if let Some(id) = &args.score_id {
+        check_new_score_id(ctx, id, args.replace)?;
     }
     if args.source.is_empty() {
         return Err(ToolError::invalid("source must not be empty"));
     }
-    if !args.replace && ctx.store.exists(&args.score_id)? {
-        return Err(ToolError::new(
-            crate::error::ErrorKind::AlreadyExists,
-            format!(
-                "score_id '{}' already exists; choose another id or pass \"replace\": true",
-                args.score_id
-            ),
-        ));
-    }
     let source = read_source(ctx, &args)?;
+    let score_id = match &args.score_id {
+        Some(id) => id.clone(),
+        None => {
+            let id = default_score_id(&args.source, &source);
+            check_new_score_id(ctx, &id, args.replace)?;
+            id
+        }
+    };
     let score = parse_score(&source.bytes, source.format, args.tune, &ctx.config.limits)?;
     let tune = (source.format == Format::Abc)
         .then(|| resolved_tune(&source.bytes, args.tune))
         .flatten();
     let summary = summarize(&score, tune);
-    let stored = store_score(ctx, &args.score_id, &source, &summary, args.replace)?;
+    let stored = store_score(ctx, &score_id, &source, &summary, args.replace)?;
     Ok(ImportOutput {
         score_id: stored.0.score_id,
         title: summary.title,
