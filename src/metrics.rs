@@ -42,6 +42,7 @@ pub struct Metrics {
     pub workers_up: IntGauge,
     pub workers_busy: IntGauge,
     pub worker_tasks: IntCounter,
+    pub cache_shrinks: IntCounter,
     pub memory_bytes: IntGaugeVec,
     pub memory_budget_bytes: IntGauge,
     pub worker_rss_bytes: IntGaugeVec,
@@ -174,6 +175,11 @@ impl Metrics {
                 "Worker processes running a task.",
             ),
             worker_tasks: counter(&r, "music21_worker_tasks_total", "Tasks sent to workers."),
+            cache_shrinks: counter(
+                &r,
+                "music21_cache_shrinks_total",
+                "Workers asked to drop their parsed-score caches under memory pressure.",
+            ),
             memory_bytes: gauge_vec(
                 &r,
                 "music21_memory_bytes",

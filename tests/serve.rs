@@ -1280,6 +1280,70 @@ async fn sessions_beyond_the_cap_are_refused_with_503() {
     );
 }
 
+/// Over the soft limit: heavy tools are refused with a clear reason, light ones still answer,
+/// and the workers are asked to drop their caches. A budget of 2000 MiB with a soft limit at
+/// 1 % (20 MiB) and a hard one at 99 % puts any real server between the two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soft_memory_limit_refuses_heavy_tools_and_shrinks_worker_caches() {
+    let server = Server::start(&config(
+        "",
+        "",
+        "[server.memory]\nbudget_mb = 2000\nsoft_percent = 1\nhard_percent = 99\nsample_ms = 50\n",
+    ))
+    .await;
+    let client = server.connect().await;
+    sleep(Duration::from_millis(200)).await;
+    let listed = call(&client, "list_scores", json!({})).await;
+    ok(&listed);
+    let refused = call(&client, "key_analysis", json!({"score_id": "anything"})).await;
+    let text = error_text(&refused);
+    assert!(
+        text.starts_with("[memory_pressure]") && text.contains("soft memory limit"),
+        "{text}"
+    );
+    let deadline = Instant::now() + HEAL;
+    let m = loop {
+        let m = server.metrics().await;
+        if metric_sum(&m, "music21_cache_shrinks_total") >= 1.0 || Instant::now() >= deadline {
+            break m;
+        }
+        sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        metric_sum(&m, "music21_cache_shrinks_total") >= 1.0,
+        "no worker was asked to drop its cache"
+    );
+    assert!(
+        metric(&m, "music21_shed_total", &[("reason", "memory_soft")]).is_some_and(|v| v >= 1.0)
+    );
+}
+
+/// Over the hard limit: no new work at all, but health_check still answers so that an
+/// operator can see why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hard_memory_limit_refuses_all_new_work_but_health() {
+    let server = Server::start(&config(
+        "",
+        "",
+        "[server.memory]\nbudget_mb = 1\nsample_ms = 50\n",
+    ))
+    .await;
+    let client = server.connect().await;
+    sleep(Duration::from_millis(200)).await;
+    let refused = call(&client, "list_scores", json!({})).await;
+    let text = error_text(&refused);
+    assert!(
+        text.starts_with("[memory_pressure]") && text.contains("hard memory limit"),
+        "{text}"
+    );
+    let health = call(&client, "health_check", json!({})).await;
+    ok(&health);
+    let m = server.metrics().await;
+    assert!(
+        metric(&m, "music21_shed_total", &[("reason", "memory_hard")]).is_some_and(|v| v >= 1.0)
+    );
+}
+
 // ------------------------------------------------------------------------------ 15. observability
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

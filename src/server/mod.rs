@@ -26,7 +26,7 @@ use rmcp::ServiceExt;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::resilience::memory::MemoryGuard;
+use crate::resilience::memory::{MemoryGuard, Pressure};
 use crate::store::Store;
 use crate::workers::pool::Pool;
 use dispatch::Dispatcher;
@@ -82,10 +82,17 @@ fn spawn_memory_sampler(
 ) {
     tokio::spawn(async move {
         let pid = std::process::id();
+        let mut was_under_soft = true;
         loop {
             let server = crate::sysmem::rss_bytes(pid).unwrap_or(0);
             let workers = pool.sample_memory();
             memory.record(server, workers);
+            // Crossing the soft limit: the workers' caches are the memory we can give back.
+            let under_soft = memory.pressure() == Pressure::Normal;
+            if was_under_soft && !under_soft {
+                pool.request_shrink();
+            }
+            was_under_soft = under_soft;
             metrics
                 .memory_bytes
                 .with_label_values(&["server"])

@@ -93,6 +93,9 @@ pub async fn run(ctx: Arc<RunCtx>, firings: Vec<Firing>) {
     }
 }
 
+/// How long an action aimed at the server waits for it to be ready.
+const SERVER_WAIT: Duration = Duration::from_secs(15);
+
 async fn fire(ctx: Arc<RunCtx>, firing: Firing, seed: u64) {
     let name = firing.action.name();
     if let Some(fault) = proxy_fault(&firing.action) {
@@ -105,6 +108,22 @@ async fn fire(ctx: Arc<RunCtx>, firing: Firing, seed: u64) {
         ctx.sleep_or_stop(firing.duration).await;
         ctx.proxy.clear();
         ctx.windows.close(window, Duration::from_secs(1));
+        ctx.recorder.end_event(event);
+        return;
+    }
+    // Two firings can meet (a worker kill while corrupt_disk holds the server down, corrupt
+    // scores during a restart): an action aimed at the server waits for it to be ready, so
+    // that each fault is really injected rather than spent on a server that is not there.
+    let needs_server = !matches!(firing.action, ChaosAction::MemoryBallast { .. });
+    if needs_server && !ctx.server.wait_ready(SERVER_WAIT).await {
+        // Its own kind, so that a skipped fault never counts as injected.
+        let event = ctx.recorder.begin_event(
+            "skipped",
+            format!(
+                "{name}: the server was not ready within {} s",
+                SERVER_WAIT.as_secs()
+            ),
+        );
         ctx.recorder.end_event(event);
         return;
     }

@@ -188,7 +188,29 @@ pub struct ToolDef {
 
 fn schema_of<T: JsonSchema>() -> Value {
     let schema = schemars::schema_for!(T);
-    serde_json::to_value(schema).unwrap_or(Value::Null)
+    let mut value = serde_json::to_value(schema).unwrap_or(Value::Null);
+    drop_rust_only_formats(&mut value);
+    value
+}
+
+/// schemars marks unsigned Rust integers with formats such as `uint64` that no JSON Schema
+/// vocabulary defines; validating clients (the MCP Inspector's ajv among them) warn about
+/// each. The `minimum: 0` beside them already says what they mean.
+fn drop_rust_only_formats(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            let rust_only = map
+                .get("format")
+                .and_then(Value::as_str)
+                .is_some_and(|f| f.starts_with("uint"));
+            if rust_only {
+                map.remove("format");
+            }
+            map.values_mut().for_each(drop_rust_only_formats);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_rust_only_formats),
+        _ => {}
+    }
 }
 
 /// Builds a [`ToolDef`] from a typed function.
@@ -298,5 +320,35 @@ impl Registry {
 impl Default for Registry {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+
+    fn formats(value: &Value, found: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(f) = map.get("format").and_then(Value::as_str) {
+                    found.push(f.to_string());
+                }
+                map.values().for_each(|v| formats(v, found));
+            }
+            Value::Array(items) => items.iter().for_each(|v| formats(v, found)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn schemas_use_only_formats_clients_know() {
+        let registry = Registry::new();
+        let mut found = Vec::new();
+        for def in registry.tools() {
+            formats(&def.input_schema, &mut found);
+            formats(&def.output_schema, &mut found);
+        }
+        assert!(!found.is_empty(), "int64 and the like stay");
+        assert!(found.iter().all(|f| !f.starts_with("uint")), "{found:?}");
     }
 }

@@ -103,6 +103,9 @@ pub struct Pool {
     waiting: AtomicUsize,
     next_id: AtomicU64,
     shutting_down: AtomicBool,
+    /// Set by the memory guard: the next round of the pinger asks for a cache drop.
+    shrink_pending: AtomicBool,
+    shrink_now: tokio::sync::Notify,
     queue_max: usize,
     queue_wait: Duration,
 }
@@ -151,6 +154,8 @@ impl Pool {
             waiting: AtomicUsize::new(0),
             next_id: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
+            shrink_pending: AtomicBool::new(false),
+            shrink_now: tokio::sync::Notify::new(),
             queue_max: config.server.admission.queue_max,
             queue_wait: Duration::from_millis(config.server.admission.queue_wait_ms),
         });
@@ -549,27 +554,52 @@ impl Pool {
         }
     }
 
-    /// Pings idle workers now and then; replaces those that do not answer.
+    /// Asks the idle workers, at once, to drop their parsed-score caches (the memory guard
+    /// calls this when memory crosses the soft limit). Workers busy at that moment keep
+    /// theirs; when none is idle, the request waits for the next round of the pinger.
+    pub fn request_shrink(&self) {
+        self.shrink_pending.store(true, Ordering::SeqCst);
+        self.shrink_now.notify_one();
+    }
+
+    /// Pings idle workers now and then (or asks them to shrink their caches when the memory
+    /// guard requested it); replaces those that do not answer.
     async fn pinger(self: Arc<Self>) {
         let every = Duration::from_secs_f64(self.config.ping_secs.max(0.05));
         let timeout = Duration::from_secs_f64(self.config.ping_timeout_secs.max(0.05));
         loop {
-            tokio::time::sleep(every).await;
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = self.shrink_now.notified() => {}
+            }
             if self.shutting_down.load(Ordering::SeqCst) {
                 return;
             }
+            let shrink = self.shrink_pending.swap(false, Ordering::SeqCst);
             let mut idle = Vec::new();
             if let Ok(mut rx) = self.idle_rx.try_lock() {
                 while let Ok(w) = rx.try_recv() {
                     idle.push(w);
                 }
             }
+            if shrink && idle.is_empty() {
+                self.shrink_pending.store(true, Ordering::SeqCst);
+            } else if shrink {
+                tracing::info!(
+                    workers = idle.len(),
+                    "memory above the soft limit: idle workers asked to drop their caches"
+                );
+                self.metrics.cache_shrinks.inc_by(idle.len() as u64);
+            }
             for mut worker in idle {
                 let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+                let request = if shrink {
+                    Request::Shrink { id }
+                } else {
+                    Request::Ping { id }
+                };
                 let alive = async {
-                    write_frame(&mut worker.stdin, &Request::Ping { id })
-                        .await
-                        .ok()?;
+                    write_frame(&mut worker.stdin, &request).await.ok()?;
                     let frame = read_frame::<_, Response>(&mut worker.stdout).await.ok()??;
                     (frame.id() == id).then_some(())
                 };
