@@ -17,7 +17,7 @@ const NOT_RUN_HERE: &[(&str, &str)] = &[
     ),
     (
         "stress",
-        "minutes long; CI runs `stress --config smoke` and tests/stress_run.rs a short one",
+        "minutes long; .ci/run runs `stress --config smoke` and checks its verdict",
     ),
     (
         "monitor",

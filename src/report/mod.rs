@@ -237,7 +237,9 @@ fn normalize(obj: &mut Map<String, Value>, notes: &mut Vec<String>) -> BTreeSet<
         ));
     }
 
-    let point = to_object(&SeriesPoint::default());
+    let mut point = to_object(&SeriesPoint::default());
+    // Added to version 1 later, optional (serde fills it): its absence is not news.
+    point.remove("harness_rss_mb");
     fill_items(obj.get_mut("series"), &point, "series points", notes);
     let summary = to_object(&LatencySummary {
         count: 0,
@@ -466,6 +468,7 @@ pub const KEY_FIGURES: &[(&str, &str)] = &[
         "server + workers RSS peak (MiB)",
     ),
     ("memory_budget_mb", "memory budget (MiB)"),
+    ("harness_rss_mb_max", "stress harness RSS peak (MiB)"),
     ("lost", "lost scores"),
     ("silently_corrupted", "silently corrupted"),
     ("breakers_closed_at_end", "breakers closed at end"),

@@ -353,6 +353,7 @@ fn generate_fixture() -> Results {
             } else {
                 0.0
             },
+            harness_rss_mb: 0.0,
             faults,
         });
     }

@@ -112,9 +112,15 @@ async fn fire(ctx: Arc<RunCtx>, firing: Firing, seed: u64) {
         return;
     }
     // Two firings can meet (a worker kill while corrupt_disk holds the server down, corrupt
-    // scores during a restart): an action aimed at the server waits for it to be ready, so
-    // that each fault is really injected rather than spent on a server that is not there.
+    // scores during a restart): actions aimed at the server take turns, and each waits for
+    // it to be ready, so that every fault is really injected rather than spent on a server
+    // that is not there.
     let needs_server = !matches!(firing.action, ChaosAction::MemoryBallast { .. });
+    let _turn = if needs_server {
+        Some(ctx.server_chaos.lock().await)
+    } else {
+        None
+    };
     if needs_server && !ctx.server.wait_ready(SERVER_WAIT).await {
         // Its own kind, so that a skipped fault never counts as injected.
         let event = ctx.recorder.begin_event(

@@ -57,6 +57,9 @@ pub struct SeriesPoint {
     pub server_rss_mb: f64,
     pub workers_rss_mb: f64,
     pub server_cpu_percent: f64,
+    /// Resident memory of the stress harness itself (absent from older files: 0).
+    #[serde(default)]
+    pub harness_rss_mb: f64,
     /// Faults active during this second.
     pub faults: Vec<String>,
 }
@@ -134,6 +137,7 @@ struct Inner {
     samples: VecDeque<Sample>,
     unexpected_total: u64,
     peak_total_rss_mb: f64,
+    peak_harness_rss_mb: f64,
     peak_server_rss_mb: f64,
 }
 
@@ -159,6 +163,7 @@ impl Recorder {
                 samples: VecDeque::new(),
                 unexpected_total: 0,
                 peak_total_rss_mb: 0.0,
+                peak_harness_rss_mb: 0.0,
                 peak_server_rss_mb: 0.0,
             }),
         }
@@ -244,6 +249,9 @@ impl Recorder {
         point.server_rss_mb = server_rss_mb;
         point.workers_rss_mb = workers_rss_mb;
         point.server_cpu_percent = server_cpu_percent;
+        point.harness_rss_mb =
+            crate::sysmem::rss_bytes(std::process::id()).unwrap_or(0) as f64 / 1048576.0;
+        inner.peak_harness_rss_mb = inner.peak_harness_rss_mb.max(point.harness_rss_mb);
         point.faults = faults;
         inner.peak_total_rss_mb = inner.peak_total_rss_mb.max(server_rss_mb + workers_rss_mb);
         inner.peak_server_rss_mb = inner.peak_server_rss_mb.max(server_rss_mb);
@@ -334,6 +342,11 @@ impl Recorder {
 
     pub fn samples(&self) -> Vec<Sample> {
         self.lock().samples.iter().cloned().collect()
+    }
+
+    /// The harness's own peak resident memory, as sampled each second.
+    pub fn peak_harness_rss_mb(&self) -> f64 {
+        self.lock().peak_harness_rss_mb
     }
 
     pub fn peak_rss_mb(&self) -> (f64, f64) {

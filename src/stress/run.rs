@@ -101,6 +101,9 @@ pub struct RunCtx {
     pub exe: PathBuf,
     pub data_dir: PathBuf,
     pub kills: AtomicU64,
+    /// Chaos actions aimed at the server take turns: two firings due at the same second (a
+    /// worker kill and `corrupt_disk`, corrupt scores and a SIGTERM) each meet a ready server.
+    pub server_chaos: tokio::sync::Mutex<()>,
     /// Cancelled when the load stops (duration over or Ctrl-C).
     pub stop: CancellationToken,
     /// Cancelled when the run is completely over.
@@ -384,10 +387,6 @@ async fn run_async(args: StressArgs) -> i32 {
             return 2;
         }
     };
-    // The budget the server under test enforces, for the report's memory chart.
-    let memory_budget_mb = toml::from_str::<Config>(&server_toml)
-        .map(|c| c.server.memory.budget_mb as f64)
-        .ok();
     let server_config_path = out.join("server.toml");
     if let Err(e) = std::fs::write(&server_config_path, server_toml) {
         eprintln!(
@@ -419,9 +418,6 @@ async fn run_async(args: StressArgs) -> i32 {
         Err((partial, e)) => (partial, Some(e)),
     };
     results.started_at = started_at;
-    if let Some(mb) = memory_budget_mb {
-        results.figures.insert("memory_budget_mb".into(), mb);
-    }
     results.finished_at = now_secs();
     if let Some(e) = &error {
         results.error = Some(e.clone());
@@ -563,6 +559,10 @@ async fn drive(
     } else {
         config.server_port
     };
+    let memory_budget_mb = std::fs::read_to_string(&server_config_path)
+        .ok()
+        .and_then(|text| toml::from_str::<Config>(&text).ok())
+        .map(|c| c.server.memory.budget_mb as f64);
     let server = Arc::new(ServerUnderTest::new(
         exe.clone(),
         port,
@@ -627,6 +627,7 @@ async fn drive(
         exe,
         data_dir,
         kills: AtomicU64::new(0),
+        server_chaos: tokio::sync::Mutex::new(()),
         stop: CancellationToken::new(),
         finished: CancellationToken::new(),
         phase: AtomicU8::new(0),
@@ -774,6 +775,11 @@ async fn drive(
     put("checked_ok", checker.ok as f64);
     put("server_rss_mb_max", peak_server);
     put("server_and_workers_rss_mb_max", peak_total);
+    put("harness_rss_mb_max", r.peak_harness_rss_mb());
+    // The budget the server under test enforces (its effective config), for the memory chart.
+    if let Some(mb) = memory_budget_mb {
+        put("memory_budget_mb", mb);
+    }
     put(
         "breakers_closed_at_end",
         if breakers_closed { 1.0 } else { 0.0 },

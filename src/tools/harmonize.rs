@@ -30,9 +30,7 @@ use crate::music::parse::{catch_engine, parse_score};
 use crate::music::summary::{summarize, Summary};
 use crate::music::timeline::{part_events, part_name, parts_of, round};
 use crate::store::Eviction;
-use crate::tools::analysis_common::{
-    key_label, parse_key_arg, roman_of, tonic_name, whole_score_key,
-};
+use crate::tools::analysis_common::{parse_key_arg, roman_of};
 use crate::tools::harmony::KeyUsed;
 use crate::tools::scores::{store_score, to_musicxml, Source};
 use crate::tools::{tool, validate_score_id, Registry, ToolContext, ToolDef};
@@ -752,29 +750,7 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
             notes.len()
         )));
     }
-    let (key, key_used) = match given_key {
-        Some(key) => {
-            let used = KeyUsed {
-                tonic: tonic_name(&key),
-                mode: key.mode().to_string(),
-                name: key_label(&key),
-                source: "argument".into(),
-                correlation: None,
-            };
-            (key, used)
-        }
-        None => {
-            let found = whole_score_key(score)?;
-            let used = KeyUsed {
-                tonic: found.best.tonic.clone(),
-                mode: found.best.mode.clone(),
-                name: found.best.name.clone(),
-                source: "key_analysis".into(),
-                correlation: Some(found.best.correlation),
-            };
-            (found.key, used)
-        }
-    };
+    let (key, key_used) = KeyUsed::resolve(given_key, score)?;
     let key_def = key_def(&key)?;
     let melody_end = notes
         .iter()

@@ -108,6 +108,36 @@ pub struct KeyUsed {
     pub correlation: Option<f64>,
 }
 
+impl KeyUsed {
+    /// The key to analyse in: `given` (the `key` argument) when there is one, else the
+    /// whole-score key as `key_analysis` finds it; with how it was chosen.
+    pub fn resolve(given: Option<Key>, score: &Stream) -> ToolResult<(Key, KeyUsed)> {
+        Ok(match given {
+            Some(key) => {
+                let used = KeyUsed {
+                    tonic: tonic_name(&key),
+                    mode: key.mode().to_string(),
+                    name: key_label(&key),
+                    source: "argument".into(),
+                    correlation: None,
+                };
+                (key, used)
+            }
+            None => {
+                let found = whole_score_key(score)?;
+                let used = KeyUsed {
+                    tonic: found.best.tonic.clone(),
+                    mode: found.best.mode.clone(),
+                    name: found.best.name.clone(),
+                    source: "key_analysis".into(),
+                    correlation: Some(found.best.correlation),
+                };
+                (found.key, used)
+            }
+        })
+    }
+}
+
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct HarmonyChord {
     /// Index among the chords of the score (as in `chord_analysis`).
@@ -189,29 +219,7 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
         .transpose()?;
     let loaded = ctx.load(&args.score_id)?;
     let score: &Stream = &loaded.score;
-    let (key, used) = match given {
-        Some(key) => {
-            let used = KeyUsed {
-                tonic: tonic_name(&key),
-                mode: key.mode().to_string(),
-                name: key_label(&key),
-                source: "argument".into(),
-                correlation: None,
-            };
-            (key, used)
-        }
-        None => {
-            let found = whole_score_key(score)?;
-            let used = KeyUsed {
-                tonic: found.best.tonic.clone(),
-                mode: found.best.mode.clone(),
-                name: found.best.name.clone(),
-                source: "key_analysis".into(),
-                correlation: Some(found.best.correlation),
-            };
-            (found.key, used)
-        }
-    };
+    let (key, used) = KeyUsed::resolve(given, score)?;
     let grid = MeasureGrid::of(score);
     let entries = chordify(ctx, score, &grid)?;
     let romans: Vec<Option<RomanNumeral>> =

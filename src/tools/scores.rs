@@ -198,6 +198,12 @@ fn import_score(ctx: &ToolContext, args: ImportArgs) -> ToolResult<ImportOutput>
         .flatten();
     let summary = summarize(&score, tune);
     let stored = store_score(ctx, &score_id, &source, &summary, args.replace)?;
+    // The next analysis of this score (usually the very next call) need not parse it again:
+    // the cache key carries the stored checksum, so a later replace never meets this entry.
+    ctx.cache.put(
+        (stored.0.score_id.clone(), stored.0.sha256.clone()),
+        std::sync::Arc::new(score),
+    );
     Ok(ImportOutput {
         score_id: stored.0.score_id,
         title: summary.title,
