@@ -203,6 +203,17 @@ fn check_port(config: &Config) -> Check {
     }
 }
 
+/// The nearest existing ancestor of `dir`, when a file can be written there (so that
+/// `dir` can be created).
+fn creatable_under(dir: &Path) -> Option<PathBuf> {
+    let absolute = std::path::absolute(dir).ok()?;
+    let parent = absolute.ancestors().skip(1).find(|p| p.is_dir())?;
+    let probe = parent.join(".music21-prod-setup-probe");
+    let writable = std::fs::write(&probe, b"ok").is_ok();
+    let _ = std::fs::remove_file(&probe);
+    writable.then(|| parent.to_path_buf())
+}
+
 fn check_data_dir(config: &Config, fix: bool) -> Vec<Check> {
     let dir = &config.server.data_dir;
     if !dir.exists() {
@@ -215,11 +226,26 @@ fn check_data_dir(config: &Config, fix: bool) -> Vec<Check> {
                 )];
             }
         } else {
-            return vec![fail(
-                "data dir",
-                format!("{} does not exist", dir.display()),
-                "run `music21-prod setup --fix` to create it",
-            )];
+            // The server creates it on first start; it is a failure only if it cannot.
+            return match creatable_under(dir) {
+                Some(parent) => vec![warn(
+                    "data dir",
+                    format!(
+                        "{} does not exist yet (the server creates it in {}, which is writable)",
+                        dir.display(),
+                        parent.display()
+                    ),
+                    "run `music21-prod setup --fix` to create it now",
+                )],
+                None => vec![fail(
+                    "data dir",
+                    format!(
+                        "{} does not exist and cannot be created (no writable parent)",
+                        dir.display()
+                    ),
+                    "create it by hand or choose another server.data_dir",
+                )],
+            };
         }
     }
     let probe = dir.join(".setup-probe");
@@ -677,6 +703,23 @@ mod tests {
         record_corpus_dir(Some(path.to_str().unwrap()), Path::new("/opt/m21")).unwrap();
         let config = Config::from_toml(&std::fs::read_to_string(&path).unwrap(), &path).unwrap();
         assert_eq!(config.corpus.dirs, vec![PathBuf::from("/opt/m21")]);
+    }
+
+    #[test]
+    fn a_missing_data_dir_is_a_warning_and_fix_creates_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.server.data_dir = dir.path().join("not").join("yet");
+        let checks = check_data_dir(&config, false);
+        assert_eq!(checks.len(), 1);
+        assert_eq!(checks[0].status, Status::Warn, "{:?}", checks[0]);
+        assert!(
+            !config.server.data_dir.exists(),
+            "without --fix nothing is created"
+        );
+        let fixed = check_data_dir(&config, true);
+        assert!(fixed.iter().all(|c| c.status == Status::Ok), "{fixed:?}");
+        assert!(config.server.data_dir.is_dir());
     }
 
     #[test]
