@@ -152,9 +152,13 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
         None
     };
     let end = offset.saturating_add(limit).min(total);
+    // Naming a chord is the engine's dearest step; each name is computed once, for the
+    // page and the summary alike.
+    let names: Vec<ChordNames> = entries.iter().map(ChordNames::of).collect();
     let chords = entries[offset..end]
         .iter()
-        .map(|entry| chord_info(entry, key.as_ref().map(|k| &k.key)))
+        .zip(&names[offset..end])
+        .map(|(entry, names)| chord_info(entry, names, key.as_ref().map(|k| &k.key)))
         .collect();
     Ok(Output {
         score_id: args.score_id,
@@ -164,11 +168,26 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
         limit,
         next_offset: (end < total).then_some(end),
         chords,
-        summary: summarize(&entries, grid.count()),
+        summary: summarize(&entries, &names, grid.count()),
     })
 }
 
-fn chord_info(entry: &ChordEntry, key: Option<&music21_rs::Key>) -> ChordInfo {
+/// A chord's common and pitched common names.
+struct ChordNames {
+    common: String,
+    pitched: String,
+}
+
+impl ChordNames {
+    fn of(entry: &ChordEntry) -> Self {
+        Self {
+            common: entry.chord.common_name(),
+            pitched: entry.chord.pitched_common_name(),
+        }
+    }
+}
+
+fn chord_info(entry: &ChordEntry, names: &ChordNames, key: Option<&music21_rs::Key>) -> ChordInfo {
     let chord = &entry.chord;
     ChordInfo {
         index: entry.index,
@@ -177,8 +196,8 @@ fn chord_info(entry: &ChordEntry, key: Option<&music21_rs::Key>) -> ChordInfo {
         offset: display(entry.offset),
         duration: display(entry.duration),
         pitches: pitch_names(chord),
-        common_name: chord.common_name(),
-        pitched_common_name: chord.pitched_common_name(),
+        common_name: names.common.clone(),
+        pitched_common_name: names.pitched.clone(),
         forte_class: chord.forte_class(),
         root: chord.root().map(music21_name),
         bass: chord.bass().map(music21_name),
@@ -216,16 +235,11 @@ fn ranked_counts<'a>(names: impl Iterator<Item = &'a str>) -> Vec<NameCount> {
     ranked
 }
 
-fn summarize(entries: &[ChordEntry], measures: usize) -> ChordSummary {
-    let pitched: Vec<String> = entries
-        .iter()
-        .map(|e| e.chord.pitched_common_name())
-        .collect();
-    let common: Vec<String> = entries.iter().map(|e| e.chord.common_name()).collect();
-    let mut most_common = ranked_counts(pitched.iter().map(String::as_str));
+fn summarize(entries: &[ChordEntry], names: &[ChordNames], measures: usize) -> ChordSummary {
+    let mut most_common = ranked_counts(names.iter().map(|n| n.pitched.as_str()));
     let unique_chords = most_common.len();
     most_common.truncate(10);
-    let qualities = ranked_counts(common.iter().map(String::as_str));
+    let qualities = ranked_counts(names.iter().map(|n| n.common.as_str()));
     let total_duration: f64 = entries.iter().map(|e| e.duration).sum();
     ChordSummary {
         unique_chords,
