@@ -7,6 +7,19 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
     Some(pages * page_size())
 }
 
+/// Whether a process has exited or is exiting: gone from /proc, or shown as a zombie (a
+/// killed multi-threaded process shows its leader as a zombie while its other threads, which
+/// still hold its files, finish exiting).
+pub fn is_gone(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return true;
+    };
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next());
+    matches!(state, Some("Z" | "X") | None)
+}
+
 /// User + system CPU time of a process, in seconds.
 pub fn cpu_seconds(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

@@ -454,6 +454,17 @@ impl Pool {
                 self.replace(worker, "died_idle", false);
                 continue;
             }
+            // Not reaped yet but dying (killed while idle): its pipe may still take the
+            // request, which it would never answer. Another worker gets the task instead.
+            if crate::sysmem::is_gone(worker.pid) {
+                tracing::warn!(
+                    slot = worker.slot,
+                    pid = worker.pid,
+                    "idle worker found exiting"
+                );
+                self.replace(worker, "died_idle", true);
+                continue;
+            }
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
             self.set_state(worker.slot, "busy", Some(tool));
             self.metrics.worker_tasks.inc();
