@@ -387,31 +387,28 @@ impl Config {
                 );
                 (Self::from_toml(text, Path::new(&origin))?, origin)
             }
-            Some(name) => {
-                let path = resolve_config_path(name)?;
-                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
-                    path: path.clone(),
-                    source,
-                })?;
-                let config = Self::from_toml(&text, &path)?;
-                (config, path.display().to_string())
-            }
+            Some(name) => Self::read_file(resolve_config_path(name)?)?,
             // With no --config, ./configs/server.toml is the configuration when it exists
             // (`setup --fix` writes it there and `setup --fetch-corpus` records the corpus
             // in it); otherwise the defaults.
             None if Path::new(DEFAULT_CONFIG_FILE).is_file() => {
-                let path = PathBuf::from(DEFAULT_CONFIG_FILE);
-                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
-                    path: path.clone(),
-                    source,
-                })?;
-                (Self::from_toml(&text, &path)?, path.display().to_string())
+                Self::read_file(PathBuf::from(DEFAULT_CONFIG_FILE))?
             }
             None => (Self::default(), "defaults".to_string()),
         };
         config.apply_env(|key| std::env::var(key).ok(), &origin)?;
         config.validate(&origin)?;
         Ok(config)
+    }
+
+    /// Reads and parses one file; returns the config and the file's name for messages.
+    fn read_file(path: PathBuf) -> Result<(Self, String), ConfigError> {
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let config = Self::from_toml(&text, &path)?;
+        Ok((config, path.display().to_string()))
     }
 
     /// Parses TOML text; `path` only names the source in errors.

@@ -208,10 +208,15 @@ fn check_port(config: &Config) -> Check {
 fn creatable_under(dir: &Path) -> Option<PathBuf> {
     let absolute = std::path::absolute(dir).ok()?;
     let parent = absolute.ancestors().skip(1).find(|p| p.is_dir())?;
-    let probe = parent.join(".music21-prod-setup-probe");
-    let writable = std::fs::write(&probe, b"ok").is_ok();
+    writable(parent).then(|| parent.to_path_buf())
+}
+
+/// Whether a file can be written in `dir` (tried, then removed).
+fn writable(dir: &Path) -> bool {
+    let probe = dir.join(".music21-prod-setup-probe");
+    let ok = std::fs::write(&probe, b"ok").is_ok();
     let _ = std::fs::remove_file(&probe);
-    writable.then(|| parent.to_path_buf())
+    ok
 }
 
 fn check_data_dir(config: &Config, fix: bool) -> Vec<Check> {
@@ -248,10 +253,7 @@ fn check_data_dir(config: &Config, fix: bool) -> Vec<Check> {
             };
         }
     }
-    let probe = dir.join(".setup-probe");
-    let writable = std::fs::write(&probe, b"ok").is_ok();
-    let _ = std::fs::remove_file(&probe);
-    if !writable {
+    if !writable(dir) {
         return vec![fail(
             "data dir",
             format!("{} is not writable", dir.display()),
@@ -314,7 +316,13 @@ fn check_corpus(config: &Config) -> Vec<Check> {
     }
     let configured: Vec<&PathBuf> = config.corpus.dirs.iter().collect();
     let with_bach = configured.iter().find(|d| d.join("bach").is_dir());
-    match (with_bach, find_music21_corpus()) {
+    // Python is asked (a slow subprocess) only when no configured directory has the corpus.
+    let installed = if with_bach.is_none() {
+        find_music21_corpus()
+    } else {
+        None
+    };
+    match (with_bach, installed) {
         (Some(dir), _) => checks.push(ok(
             "music21 corpus",
             format!("{} (configured in corpus.dirs)", dir.display()),

@@ -11,21 +11,29 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
 /// killed multi-threaded process shows its leader as a zombie while its other threads, which
 /// still hold its files, finish exiting).
 pub fn is_gone(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return true;
-    };
-    let state = stat
-        .rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().next());
-    matches!(state, Some("Z" | "X") | None)
+    let fields = stat_fields(pid);
+    matches!(
+        fields.as_ref().and_then(|f| f.first()).map(String::as_str),
+        Some("Z" | "X") | None
+    )
+}
+
+/// The fields of /proc/PID/stat after the parenthesised command name (which may itself
+/// hold spaces): state first.
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    Some(rest.split_whitespace().map(str::to_string).collect())
+}
+
+/// Parent process id of a process.
+pub fn parent_pid(pid: u32) -> Option<u32> {
+    stat_fields(pid)?.get(1)?.parse().ok()
 }
 
 /// User + system CPU time of a process, in seconds.
 pub fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the parenthesised command name, which may itself hold spaces.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let fields = stat_fields(pid)?;
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
     Some((utime + stime) / clock_ticks())

@@ -467,15 +467,7 @@ const RELAXED_FIFTHS: &str = "[limits]\nmax_fifths = 1000000000\n";
 
 /// Whether `pid` is a live process (a zombie counts as gone).
 fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let state = stat
-                .rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().next());
-            !matches!(state, Some("Z" | "X") | None)
-        }
-        Err(_) => false,
-    }
+    !music21_prod::sysmem::is_gone(pid)
 }
 
 /// Live children of `ppid`.
@@ -544,21 +536,43 @@ fn worker_pids(health: &Value) -> Vec<u32> {
         .collect()
 }
 
-/// Waits until /health reports every worker up.
-async fn wait_pool_whole(server: &Server, within: Duration) -> Value {
+/// Polls /health until `holds` says yes; returns that health. `what` names the wait.
+async fn wait_health(
+    server: &Server,
+    within: Duration,
+    what: &str,
+    holds: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = Instant::now() + within;
     loop {
         let health = server.health().await;
-        let (up, size) = (&health["workers"]["up"], &health["workers"]["size"]);
-        if up == size && size.as_u64().unwrap_or(0) > 0 {
+        if holds(&health) {
             return health;
         }
         assert!(
             Instant::now() < deadline,
-            "pool not whole within {within:?}: {health}"
+            "{what} not seen within {within:?}: {health}"
         );
         sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Waits until /health reports every worker up.
+async fn wait_pool_whole(server: &Server, within: Duration) -> Value {
+    wait_health(server, within, "pool whole", |health| {
+        let (up, size) = (&health["workers"]["up"], &health["workers"]["size"]);
+        up == size && size.as_u64().unwrap_or(0) > 0
+    })
+    .await
+}
+
+/// Waits until the memory sampler has reported `pressure` (normal, soft or hard).
+async fn wait_memory_pressure(server: &Server, pressure: &str) {
+    wait_health(server, HEAL, "memory sampled", |health| {
+        health["memory"]["total_bytes"].as_u64().unwrap_or(0) > 0
+            && health["memory"]["pressure"] == pressure
+    })
+    .await;
 }
 
 // ------------------------------------------------------------------------------ 1. MCP over HTTP
@@ -1117,15 +1131,21 @@ async fn sigterm_drains_the_call_in_flight_then_exits_cleanly() {
             (result, started.elapsed())
         })
     };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while server.health().await["in_flight"] != 1 {
-        assert!(
-            Instant::now() < deadline,
-            "the slow call never showed as in flight"
-        );
-        sleep(Duration::from_millis(10)).await;
-    }
-    sleep(Duration::from_millis(100)).await;
+    // The slow call is in flight and has reached a worker.
+    wait_health(
+        &server,
+        Duration::from_secs(10),
+        "the slow import on a worker",
+        |h| {
+            h["in_flight"] == 1
+                && h["workers"]["slots"].as_array().is_some_and(|slots| {
+                    slots
+                        .iter()
+                        .any(|s| s["state"] == "busy" && s["tool"] == "import_score")
+                })
+        },
+    )
+    .await;
     let sent = Instant::now();
     server.signal(Signal::SIGTERM);
 
@@ -1292,7 +1312,7 @@ async fn soft_memory_limit_refuses_heavy_tools_and_shrinks_worker_caches() {
     ))
     .await;
     let client = server.connect().await;
-    sleep(Duration::from_millis(200)).await;
+    wait_memory_pressure(&server, "soft").await;
     let listed = call(&client, "list_scores", json!({})).await;
     ok(&listed);
     let refused = call(&client, "key_analysis", json!({"score_id": "anything"})).await;
@@ -1329,7 +1349,7 @@ async fn hard_memory_limit_refuses_all_new_work_but_health() {
     ))
     .await;
     let client = server.connect().await;
-    sleep(Duration::from_millis(200)).await;
+    wait_memory_pressure(&server, "hard").await;
     let refused = call(&client, "list_scores", json!({})).await;
     let text = error_text(&refused);
     assert!(
@@ -1353,8 +1373,7 @@ async fn metrics_and_health_expose_the_documented_fields() {
     import_text(&client, "tune", TUNE).await;
     call(&client, "key_analysis", json!({"score_id": "tune"})).await;
     call(&client, "list_scores", json!({})).await;
-    // Let the memory sampler (every 250 ms) run at least once.
-    sleep(Duration::from_millis(400)).await;
+    wait_memory_pressure(&server, "normal").await;
 
     let text = server.get("/metrics").await;
     assert_eq!(text.status, 200);

@@ -189,15 +189,30 @@ pub struct ThresholdState {
 /// bucket (as Prometheus' `histogram_quantile`). `None` when the histogram is empty. A rank
 /// that falls in the `+Inf` bucket answers the highest finite bound.
 pub fn quantile(buckets: &[(f64, f64)], q: f64) -> Option<f64> {
+    quantile_of_sorted(&sorted_buckets(buckets), q)
+}
+
+/// p50, p95 and p99 in milliseconds, the buckets sorted once; None when they are empty.
+pub fn percentiles_ms(buckets: &[(f64, f64)]) -> Option<[f64; 3]> {
+    let sorted = sorted_buckets(buckets);
+    let at = |q| quantile_of_sorted(&sorted, q).map(|v| v * 1000.0);
+    Some([at(0.50)?, at(0.95)?, at(0.99)?])
+}
+
+fn sorted_buckets(buckets: &[(f64, f64)]) -> Vec<(f64, f64)> {
     let mut sorted: Vec<(f64, f64)> = buckets.to_vec();
     sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+    sorted
+}
+
+fn quantile_of_sorted(sorted: &[(f64, f64)], q: f64) -> Option<f64> {
     let total = sorted.last()?.1;
     if total <= 0.0 {
         return None;
     }
     let rank = q.clamp(0.0, 1.0) * total;
     let (mut lower, mut below) = (0.0_f64, 0.0_f64);
-    for &(le, cumulative) in &sorted {
+    for &(le, cumulative) in sorted {
         if cumulative >= rank && cumulative > below {
             if le.is_infinite() {
                 return Some(lower);
@@ -235,10 +250,6 @@ pub fn counter_delta(now: f64, before: f64) -> f64 {
     }
 }
 
-fn ms(seconds: Option<f64>) -> Option<f64> {
-    seconds.map(|s| s * 1000.0)
-}
-
 // ------------------------------------------------------------------------------ building
 
 fn label<'a>(labels: &'a [(String, String)], key: &str) -> Option<&'a str> {
@@ -258,12 +269,8 @@ fn s(v: &Value) -> Option<String> {
 
 /// The name of a breaker state number of `music21_breaker_state`.
 pub fn breaker_name(value: f64) -> &'static str {
-    match value as i64 {
-        0 => "closed",
-        1 => "open",
-        2 => "half_open",
-        _ => "unknown",
-    }
+    crate::resilience::breaker::BreakerState::from_gauge(value as i64)
+        .map_or("unknown", crate::resilience::breaker::BreakerState::name)
 }
 
 impl Sample {
@@ -299,9 +306,9 @@ impl Sample {
             sample.apply_health(health);
         }
         for tool in sample.tools.values_mut() {
-            tool.p50_ms = ms(quantile(&tool.buckets, 0.50));
-            tool.p95_ms = ms(quantile(&tool.buckets, 0.95));
-            tool.p99_ms = ms(quantile(&tool.buckets, 0.99));
+            let p = percentiles_ms(&tool.buckets);
+            (tool.p50_ms, tool.p95_ms, tool.p99_ms) =
+                (p.map(|p| p[0]), p.map(|p| p[1]), p.map(|p| p[2]));
         }
         sample
     }

@@ -206,10 +206,6 @@ impl Poller {
         }
     }
 
-    pub fn server_url(&self) -> &str {
-        &self.server
-    }
-
     /// Reads the system figures once, so that the next sample has a CPU percentage (sysinfo
     /// needs two readings some 200 ms apart).
     pub fn prime(&mut self) {

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::Serialize;
 
-use crate::monitor::sample::{bucket_delta, counter_delta, quantile, Sample};
+use crate::monitor::sample::{bucket_delta, counter_delta, percentiles_ms, Sample};
 
 /// How much history the charts keep, in milliseconds.
 pub const HISTORY_MS: u64 = 600_000;
@@ -297,11 +297,9 @@ impl State {
                     Some(o) => bucket_delta(&s.buckets, &o.2),
                     None => s.buckets.clone(),
                 };
-                if quantile(&delta, 0.5).is_some() {
+                if let Some([p50, p95, p99]) = percentiles_ms(&delta) {
                     w.windowed = true;
-                    w.p50_ms = quantile(&delta, 0.50).map(|v| v * 1000.0);
-                    w.p95_ms = quantile(&delta, 0.95).map(|v| v * 1000.0);
-                    w.p99_ms = quantile(&delta, 0.99).map(|v| v * 1000.0);
+                    (w.p50_ms, w.p95_ms, w.p99_ms) = (Some(p50), Some(p95), Some(p99));
                 }
             }
             if !w.windowed {

@@ -15,7 +15,7 @@ mod markdown;
 mod tests;
 mod text;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::Write;
 
 use serde_json::{Map, Value};
@@ -364,30 +364,7 @@ fn note_filled(notes: &mut Vec<String>, what: &str, count: usize, filled: &BTree
 }
 
 fn empty_results() -> Results {
-    Results {
-        schema_version: SCHEMA_VERSION,
-        tool: String::new(),
-        version: String::new(),
-        git_revision: String::new(),
-        started_at: 0,
-        finished_at: 0,
-        duration_s: 0.0,
-        interrupted: false,
-        verdict: "unknown".into(),
-        exit_code: -1,
-        error: None,
-        config: StressConfig::default(),
-        figures: BTreeMap::new(),
-        thresholds: Vec::new(),
-        outcomes: BTreeMap::new(),
-        refusals: BTreeMap::new(),
-        latency: BTreeMap::new(),
-        timeline: Vec::new(),
-        recoveries: Vec::new(),
-        series: Vec::new(),
-        checker: CheckerReport::default(),
-        unexpected_samples: Vec::new(),
-    }
+    Results::blank(StressConfig::default())
 }
 
 // ---- Shared by the three renderers ----

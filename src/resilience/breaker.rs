@@ -59,6 +59,13 @@ impl BreakerState {
             BreakerState::HalfOpen => 2,
         }
     }
+    /// The state a metric value stands for (the inverse of [`Self::as_gauge`]).
+    pub fn from_gauge(value: i64) -> Option<Self> {
+        [Self::Closed, Self::Open, Self::HalfOpen]
+            .into_iter()
+            .find(|s| s.as_gauge() == value)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             BreakerState::Closed => "closed",

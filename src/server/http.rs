@@ -203,7 +203,12 @@ async fn livez() -> &'static str {
     "ok\n"
 }
 
-fn readiness(state: &AppState) -> Vec<String> {
+/// Why the server is not ready (none: ready). `store` is the caller's one read of the
+/// store's figures, shared with what /health shows.
+fn readiness(
+    state: &AppState,
+    store: &crate::error::ToolResult<crate::store::StoreStats>,
+) -> Vec<String> {
     let mut reasons = Vec::new();
     if state.dispatcher.is_draining() {
         reasons.push("draining: the server is shutting down".to_string());
@@ -211,14 +216,14 @@ fn readiness(state: &AppState) -> Vec<String> {
     if state.dispatcher.pool.up() == 0 {
         reasons.push("no worker process is up".to_string());
     }
-    if let Err(e) = state.store.stats() {
+    if let Err(e) = store {
         reasons.push(format!("store unavailable: {e}"));
     }
     reasons
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    let reasons = readiness(&state);
+    let reasons = readiness(&state, &state.store.stats());
     if reasons.is_empty() {
         (StatusCode::OK, Json(json!({"ready": true}))).into_response()
     } else {
@@ -247,7 +252,7 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
     let up = d.pool.up();
     let store = state.store.stats();
     let memory = d.memory.snapshot();
-    let reasons = readiness(&state);
+    let reasons = readiness(&state, &store);
     let any_open = d
         .breakers
         .values()

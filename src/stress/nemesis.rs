@@ -218,15 +218,10 @@ async fn measure_recovery(ctx: &RunCtx, at: Instant, kind: &str) -> Recovery {
     }
 }
 
-async fn health(ctx: &RunCtx) -> Option<Value> {
-    let (_, body) = crate::stress::server::http_get(ctx.server.port, "/health").await?;
-    serde_json::from_str(&body).ok()
-}
-
 async fn kill_worker(ctx: &RunCtx) {
     let event = ctx.recorder.begin_event("kill_worker", String::new());
     let window = ctx.windows.open("kill_worker");
-    let pid = health(ctx).await.and_then(|h| {
+    let pid = ctx.server.health().await.and_then(|h| {
         h.pointer("/workers/slots")?
             .as_array()?
             .iter()

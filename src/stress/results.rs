@@ -53,6 +53,36 @@ pub struct Results {
     pub unexpected_samples: Vec<Sample>,
 }
 
+impl Results {
+    /// A results value with nothing in it yet: no figures, no events, verdict "unknown".
+    pub fn blank(config: StressConfig) -> Self {
+        Self {
+            schema_version: SCHEMA_VERSION,
+            tool: String::new(),
+            version: String::new(),
+            git_revision: String::new(),
+            started_at: 0,
+            finished_at: 0,
+            duration_s: 0.0,
+            interrupted: false,
+            verdict: "unknown".into(),
+            exit_code: -1,
+            error: None,
+            config,
+            figures: BTreeMap::new(),
+            thresholds: Vec::new(),
+            outcomes: BTreeMap::new(),
+            refusals: BTreeMap::new(),
+            latency: BTreeMap::new(),
+            timeline: Vec::new(),
+            recoveries: Vec::new(),
+            series: Vec::new(),
+            checker: CheckerReport::default(),
+            unexpected_samples: Vec::new(),
+        }
+    }
+}
+
 /// Judges each threshold against the figures. A figure the run did not produce fails.
 pub fn judge(
     thresholds: &BTreeMap<String, String>,

@@ -312,16 +312,7 @@ pub fn children(pid: u32) -> Vec<u32> {
     entries
         .flatten()
         .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
-        .filter(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/stat"))
-                .ok()
-                .and_then(|s| {
-                    s.rsplit_once(')')
-                        .and_then(|(_, r)| r.split_whitespace().nth(1).map(str::to_string))
-                })
-                .and_then(|pp| pp.parse::<u32>().ok())
-                == Some(pid)
-        })
+        .filter(|p| crate::sysmem::parent_pid(*p) == Some(pid))
         .collect()
 }
 
@@ -514,28 +505,12 @@ type Partial = (Results, String);
 
 fn empty_results(config: &StressConfig) -> Results {
     Results {
-        schema_version: SCHEMA_VERSION,
         tool: "music21-prod stress".into(),
         version: env!("CARGO_PKG_VERSION").into(),
         git_revision: crate::GIT_REVISION.into(),
-        started_at: 0,
-        finished_at: 0,
-        duration_s: 0.0,
-        interrupted: false,
         verdict: "broken".into(),
         exit_code: 2,
-        error: None,
-        config: config.clone(),
-        figures: BTreeMap::new(),
-        thresholds: Vec::new(),
-        outcomes: BTreeMap::new(),
-        refusals: BTreeMap::new(),
-        latency: BTreeMap::new(),
-        timeline: Vec::new(),
-        recoveries: Vec::new(),
-        series: Vec::new(),
-        checker: CheckerReport::default(),
-        unexpected_samples: Vec::new(),
+        ..Results::blank(config.clone())
     }
 }
 
@@ -712,9 +687,7 @@ async fn drive(
         .check(&server.mcp_url(), Duration::from_secs(30))
         .await;
     *ctx.checker.lock().unwrap_or_else(|p| p.into_inner()) = Some(checker.clone());
-    let health: Option<Value> = crate::stress::server::http_get(server.port, "/health")
-        .await
-        .and_then(|(_, body)| serde_json::from_str(&body).ok());
+    let health = server.health().await;
     let breakers_closed = health
         .as_ref()
         .and_then(|h| h.get("breakers"))

@@ -126,6 +126,12 @@ impl ServerUnderTest {
         Ok(())
     }
 
+    /// The server's /health as JSON, when it answers.
+    pub async fn health(&self) -> Option<serde_json::Value> {
+        let (_, body) = http_get(self.port, "/health").await?;
+        serde_json::from_str(&body).ok()
+    }
+
     /// Polls `/readyz` until it answers 200, up to `timeout`.
     pub async fn wait_ready(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;

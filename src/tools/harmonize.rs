@@ -20,20 +20,19 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::error::{ErrorKind, ToolError, ToolResult};
-use crate::music::format::Format;
+use crate::error::{ToolError, ToolResult};
 use crate::music::harmony_gen::{
     self, check, Bar, ClefChoice, KeyDef, MelodyNote, PartPlan, Spelled, Style, Tone,
 };
 use crate::music::melody::{melody_of, MelodyItem};
-use crate::music::parse::{catch_engine, parse_score};
-use crate::music::summary::{summarize, Summary};
+use crate::music::parse::catch_engine;
+use crate::music::summary::Summary;
 use crate::music::timeline::{part_events, part_name, parts_of, round};
 use crate::store::Eviction;
 use crate::tools::analysis_common::{parse_key_arg, roman_of};
 use crate::tools::harmony::KeyUsed;
-use crate::tools::scores::{store_score, to_musicxml, Source};
-use crate::tools::{tool, validate_score_id, Registry, ToolContext, ToolDef};
+use crate::tools::scores::store_generated;
+use crate::tools::{ensure_id_free, tool, validate_score_id, Registry, ToolContext, ToolDef};
 
 /// Longest melody harmonised, in notes.
 pub const MAX_MELODY_NOTES: usize = 2_000;
@@ -702,15 +701,7 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
         .as_deref()
         .map(|k| parse_key_arg("key", k))
         .transpose()?;
-    if !args.replace && ctx.store.exists(&args.new_score_id)? {
-        return Err(ToolError::new(
-            ErrorKind::AlreadyExists,
-            format!(
-                "new_score_id '{}' already exists; choose another id or pass \"replace\": true",
-                args.new_score_id
-            ),
-        ));
-    }
+    ensure_id_free(ctx, "new_score_id", &args.new_score_id, args.replace)?;
     let style = args.style.style();
     let seed = args.seed.unwrap_or(0);
     let loaded = ctx.load(&args.score_id)?;
@@ -806,19 +797,19 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
         stream.insert(0.0, write_part(plan, &barring, &key_def, &symbols)?);
     }
     // The notation is made already (measures, ties, written values): written as it stands.
-    let xml = to_musicxml(&stream, "musicxml")?;
-    let reparsed = parse_score(xml.as_bytes(), Format::Musicxml, None, &ctx.config.limits)?;
-    let summary = summarize(&reparsed, None);
-    let source = Source {
-        bytes: xml.into_bytes(),
-        format: Format::Musicxml,
-        origin: format!(
-            "harmonize_melody:{}:{}:seed={seed}",
-            args.score_id,
-            style.name()
-        ),
-    };
-    let (meta, evicted) = store_score(ctx, &args.new_score_id, &source, &summary, args.replace)?;
+    let origin = format!(
+        "harmonize_melody:{}:{}:seed={seed}",
+        args.score_id,
+        style.name()
+    );
+    let (summary, meta, evicted) = store_generated(
+        ctx,
+        &args.new_score_id,
+        &stream,
+        "musicxml",
+        &origin,
+        args.replace,
+    )?;
 
     // The project's voice-leading analysis of what was stored.
     let analysis = Registry::new().call(

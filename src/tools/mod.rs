@@ -90,12 +90,30 @@ impl ToolContext {
 }
 
 /// Checks a score id: 1-128 characters of letters, digits and `._-:/`.
+/// Refuses `id` (named `field` in the message) when a score already has it, unless
+/// `replace` is set.
+pub(crate) fn ensure_id_free(
+    ctx: &ToolContext,
+    field: &str,
+    id: &str,
+    replace: bool,
+) -> ToolResult<()> {
+    if !replace && ctx.store.exists(id)? {
+        return Err(ToolError::new(
+            crate::error::ErrorKind::AlreadyExists,
+            format!("{field} '{id}' already exists; choose another id or pass \"replace\": true"),
+        ));
+    }
+    Ok(())
+}
+
+/// A character a score id may hold.
+pub fn is_score_id_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "._-:/".contains(c)
+}
+
 pub fn validate_score_id(id: &str) -> ToolResult<()> {
-    let ok = !id.is_empty()
-        && id.len() <= 128
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-:/".contains(c));
+    let ok = !id.is_empty() && id.len() <= 128 && id.chars().all(is_score_id_char);
     if ok {
         Ok(())
     } else {

@@ -16,7 +16,9 @@ use crate::music::parse::{catch_engine, parse_score};
 use crate::music::summary::{count_notes, summarize, Summary};
 use crate::music::timeline::{part_events, part_name, parts_of, round, MeasureGrid};
 use crate::store::{Eviction, NewScore, ScoreMeta};
-use crate::tools::{tool, validate_score_id, ToolContext, ToolDef};
+use crate::tools::{
+    ensure_id_free, is_score_id_char, tool, validate_score_id, ToolContext, ToolDef,
+};
 
 pub fn tools() -> Vec<ToolDef> {
     vec![
@@ -120,19 +122,36 @@ pub struct ImportOutput {
 }
 
 fn check_new_score_id(ctx: &ToolContext, id: &str, replace: bool) -> ToolResult<()> {
+    // validate_score_id also refuses "*", which only delete_score takes.
     validate_score_id(id)?;
-    if id == "*" {
-        return Err(ToolError::invalid(
-            "score_id '*' is reserved for delete_score",
-        ));
-    }
-    if !replace && ctx.store.exists(id)? {
-        return Err(ToolError::new(
-            crate::error::ErrorKind::AlreadyExists,
-            format!("score_id '{id}' already exists; choose another id or pass \"replace\": true"),
-        ));
-    }
-    Ok(())
+    ensure_id_free(ctx, "score_id", id, replace)
+}
+
+/// Writes a generated or transformed score as MusicXML, reads it back (what is stored is
+/// what a later call reads), stores it, and keeps that parse in the cache for the next call.
+/// `source_format` is the format the score came from (it guides the MusicXML writer).
+pub(crate) fn store_generated(
+    ctx: &ToolContext,
+    id: &str,
+    score: &Stream,
+    source_format: &str,
+    origin: &str,
+    replace: bool,
+) -> ToolResult<(Summary, ScoreMeta, Vec<Eviction>)> {
+    let xml = to_musicxml(score, source_format)?;
+    let reparsed = parse_score(xml.as_bytes(), Format::Musicxml, None, &ctx.config.limits)?;
+    let summary = summarize(&reparsed, None);
+    let source = Source {
+        bytes: xml.into_bytes(),
+        format: Format::Musicxml,
+        origin: origin.to_string(),
+    };
+    let (meta, evicted) = store_score(ctx, id, &source, &summary, replace)?;
+    ctx.cache.put(
+        (meta.score_id.clone(), meta.sha256.clone()),
+        std::sync::Arc::new(reparsed),
+    );
+    Ok((summary, meta, evicted))
 }
 
 /// The id a score gets when the caller names none: what a person would call it. `asked` is
@@ -149,13 +168,7 @@ fn default_score_id(asked: &str, source: &Source) -> String {
     };
     let cleaned = named.map(|n| {
         n.chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "._-:/".contains(c) {
-                    c
-                } else {
-                    '_'
-                }
-            })
+            .map(|c| if is_score_id_char(c) { c } else { '_' })
             .take(128)
             .collect::<String>()
     });
@@ -1032,33 +1045,25 @@ fn transpose_score(ctx: &ToolContext, args: TransposeArgs) -> ToolResult<Transpo
             "the interval must be within four octaves",
         ));
     }
-    if !args.replace && ctx.store.exists(&args.new_score_id)? {
-        return Err(ToolError::new(
-            crate::error::ErrorKind::AlreadyExists,
-            format!(
-                "new_score_id '{}' already exists; choose another id or pass \"replace\": true",
-                args.new_score_id
-            ),
-        ));
-    }
+    ensure_id_free(ctx, "new_score_id", &args.new_score_id, args.replace)?;
     let loaded = ctx.load(&args.score_id)?;
     check_export_size(ctx, &loaded.score)?;
     let transposed = catch_engine("transposing", || loaded.score.transpose(&interval))?
         .map_err(|e| ToolError::unsupported(format!("cannot transpose this score: {e}")))?;
     // Stored as MusicXML: the one format that writes everything back.
-    let xml = to_musicxml(&transposed, &loaded.meta.format)?;
-    let reparsed = parse_score(xml.as_bytes(), Format::Musicxml, None, &ctx.config.limits)?;
-    let summary = summarize(&reparsed, None);
-    let source = Source {
-        bytes: xml.into_bytes(),
-        format: Format::Musicxml,
-        origin: format!(
-            "transpose_score:{}:{}",
-            args.score_id,
-            interval.directed_name()
-        ),
-    };
-    let (meta, evicted) = store_score(ctx, &args.new_score_id, &source, &summary, args.replace)?;
+    let origin = format!(
+        "transpose_score:{}:{}",
+        args.score_id,
+        interval.directed_name()
+    );
+    let (summary, meta, evicted) = store_generated(
+        ctx,
+        &args.new_score_id,
+        &transposed,
+        &loaded.meta.format,
+        &origin,
+        args.replace,
+    )?;
     Ok(TransposeOutput {
         score_id: args.score_id,
         new_score_id: args.new_score_id,

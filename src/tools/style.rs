@@ -18,7 +18,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
-use crate::error::{ErrorKind, ToolError, ToolResult};
+use crate::error::{ToolError, ToolResult};
 use crate::music::corpus::BUILTIN;
 use crate::music::counterpoint::{Mode, ModeKind, Tone};
 use crate::music::format::Format;
@@ -32,10 +32,9 @@ use crate::music::summary::{count_notes, Summary};
 use crate::music::timeline::{parts_of, round, MeasureGrid};
 use crate::store::Eviction;
 use crate::tools::analysis_common::{parse_key_arg, whole_score_key};
-use crate::tools::counterpoint::{
-    clef_for, new_measure, new_part, new_score, note_of, store_generated,
-};
-use crate::tools::{tool, validate_score_id, ToolContext, ToolDef};
+use crate::tools::counterpoint::{clef_for, new_measure, new_part, new_score, note_of};
+use crate::tools::scores::store_generated;
+use crate::tools::{ensure_id_free, tool, validate_score_id, ToolContext, ToolDef};
 
 /// Most files read for a corpus prefix.
 pub const MAX_SOURCE_FILES: usize = 200;
@@ -560,12 +559,7 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
     let new_id = match &args.new_score_id {
         Some(id) => {
             validate_score_id(id)?;
-            if !args.replace && ctx.store.exists(id)? {
-                return Err(ToolError::new(
-                    ErrorKind::AlreadyExists,
-                    format!("new_score_id '{id}' already exists; choose another id or pass \"replace\": true"),
-                ));
-            }
+            ensure_id_free(ctx, "new_score_id", id, args.replace)?;
             id.clone()
         }
         None => {
@@ -828,7 +822,8 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
     );
     let score = new_score(&title, vec![part]);
     let origin = format!("imitate_style:seed{}", args.seed);
-    let (summary, meta, evicted) = store_generated(ctx, &new_id, &score, &origin, replace)?;
+    let (summary, meta, evicted) =
+        store_generated(ctx, &new_id, &score, "musicxml", &origin, replace)?;
 
     // Statistics.
     let source_steps: Vec<i32> = lines

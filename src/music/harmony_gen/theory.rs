@@ -396,10 +396,6 @@ impl ChordDef {
             .map(|i| (i, self.tones[i].1))
     }
 
-    pub fn has_seventh(&self) -> bool {
-        self.quality.is_seventh()
-    }
-
     /// The Roman numeral in root position: `V7/V`, `viio7`, `bVI`, `ii`, `I64` (cadential).
     pub fn figure(&self, inversion: usize) -> String {
         const NUMERALS: [&str; 7] = ["I", "II", "III", "IV", "V", "VI", "VII"];
