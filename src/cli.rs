@@ -168,4 +168,7 @@ pub struct SetupArgs {
     /// Download music21's corpus from PyPI into DIR (default ./music21-corpus) and record it in the config
     #[arg(long, value_name = "DIR", num_args = 0..=1)]
     pub fetch_corpus: Option<Option<std::path::PathBuf>>,
+    /// Print a fresh bearer token (32 random bytes as hex) for server.token or MUSIC21_PROD_TOKEN
+    #[arg(long)]
+    pub new_token: bool,
 }

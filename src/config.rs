@@ -26,8 +26,13 @@ pub struct ServerConfig {
     /// Address to bind. Loopback by default; any other address requires `token`.
     pub bind: String,
     pub port: u16,
-    /// Bearer token clients must present. Required when `bind` is not loopback.
+    /// Bearer token clients must present. Required when `bind` is not loopback, and then it
+    /// must carry at least 32 bytes of entropy (`music21-prod setup --new-token` makes one).
     pub token: Option<String>,
+    /// Named tokens, one per client (`name = "token"`): a request that presents one is that
+    /// client for every per-client limit, whatever its address (e.g. behind a proxy).
+    /// Any of them is accepted wherever `token` is.
+    pub client_tokens: std::collections::BTreeMap<String, String>,
     /// Where the score store and logs live.
     pub data_dir: PathBuf,
     /// Largest HTTP request body accepted, in bytes.
@@ -37,8 +42,12 @@ pub struct ServerConfig {
     /// Browser origins accepted in the `Origin` header (empty: any request with an Origin
     /// header from a non-loopback origin is refused).
     pub allowed_origins: Vec<String>,
-    /// Live MCP sessions at most; a new session beyond it is refused with 503.
+    /// Live MCP sessions at most; a new session beyond it is refused with 503 unless an idle
+    /// session of the client holding the most can be closed to make room.
     pub max_sessions: usize,
+    /// Live MCP sessions of one client at most; a new one beyond it closes that client's
+    /// least recently used idle session, or is refused with 503 when none is idle.
+    pub max_sessions_per_client: usize,
     /// An MCP session idle this long, in seconds, is closed.
     pub session_idle_secs: f64,
     /// `pretty` or `json` log lines (on standard error).
@@ -46,6 +55,8 @@ pub struct ServerConfig {
     /// On SIGTERM, how long in-flight calls may take to finish, in seconds.
     pub drain_secs: f64,
     pub workers: WorkerConfig,
+    pub connections: ConnectionConfig,
+    pub bodies: BodyConfig,
     pub admission: AdmissionConfig,
     pub rate_limit: RateLimitConfig,
     pub memory: MemoryConfig,
@@ -83,6 +94,61 @@ impl Default for WorkerConfig {
     }
 }
 
+/// TCP connections: how many, and how long each may sit without doing its part.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectionConfig {
+    /// Open connections at most, all clients together (also capped by the open-file limit).
+    pub max: usize,
+    /// Open connections of one client address at most (an IPv4 address, an IPv6 /64).
+    pub per_client_max: usize,
+    /// Connections kept beyond those caps for the probes alone: over a cap, a connection
+    /// may still ask /livez, /readyz, /health or /metrics once; anything else gets 503.
+    pub probe_reserve: usize,
+    /// A request's headers must arrive within this many seconds; it also bounds how long
+    /// an idle keep-alive connection waits for its next request.
+    pub header_timeout_secs: f64,
+    /// A response the client stops reading for this many seconds ends its connection.
+    pub write_stall_secs: f64,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        Self {
+            max: 1024,
+            per_client_max: 128,
+            probe_reserve: 32,
+            header_timeout_secs: 10.0,
+            write_stall_secs: 30.0,
+        }
+    }
+}
+
+/// Request bodies while they are read (before the MCP layer sees them).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BodyConfig {
+    /// A body that sends nothing for this many seconds is refused (408).
+    pub idle_secs: f64,
+    /// A body at least this large (bytes) is "large": few may be read at once.
+    pub large_bytes: u64,
+    /// Large bodies read at once, all clients together ...
+    pub max_large: usize,
+    /// ... and of one client.
+    pub client_max_large: usize,
+}
+
+impl Default for BodyConfig {
+    fn default() -> Self {
+        Self {
+            idle_secs: 10.0,
+            large_bytes: 1024 * 1024,
+            max_large: 4,
+            client_max_large: 1,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct AdmissionConfig {
@@ -90,6 +156,15 @@ pub struct AdmissionConfig {
     pub queue_max: usize,
     /// How long a call may wait for a worker, in milliseconds, before it is shed.
     pub queue_wait_ms: u64,
+    /// Workers one client may hold at once; 0 means half of them (at least one). Over
+    /// stdio (one local client) the whole pool is the client's.
+    pub client_max_workers: usize,
+    /// Calls of one client waiting for a worker at most; beyond it that client's calls are
+    /// shed (overloaded), and no one else's.
+    pub client_queue_max: usize,
+    /// Light tools (list_scores, delete_score, health_check, score_info of a stored
+    /// summary) run in the server process, never behind heavy parses, this many at once.
+    pub light_concurrency: usize,
 }
 
 impl Default for AdmissionConfig {
@@ -97,6 +172,20 @@ impl Default for AdmissionConfig {
         Self {
             queue_max: 64,
             queue_wait_ms: 10_000,
+            client_max_workers: 0,
+            client_queue_max: 8,
+            light_concurrency: 4,
+        }
+    }
+}
+
+impl AdmissionConfig {
+    /// The workers one client may hold in a pool of `workers`.
+    pub fn client_workers(&self, workers: usize) -> usize {
+        if self.client_max_workers == 0 {
+            (workers / 2).max(1)
+        } else {
+            self.client_max_workers.min(workers.max(1))
         }
     }
 }
@@ -104,7 +193,8 @@ impl Default for AdmissionConfig {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimitConfig {
-    /// Sustained requests a second per client (MCP session, else address).
+    /// Sustained requests a second per client: counted for its address (or named token)
+    /// and, separately, for each of its MCP sessions; either over it is refused.
     pub client_per_second: f64,
     pub client_burst: u32,
     /// Sustained requests a second for all clients together.
@@ -197,11 +287,15 @@ impl Default for ServerConfig {
             max_body_bytes: 72 * 1024 * 1024,
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
+            client_tokens: Default::default(),
             max_sessions: 256,
+            max_sessions_per_client: 32,
             session_idle_secs: 300.0,
             log_format: "pretty".into(),
             drain_secs: 10.0,
             workers: WorkerConfig::default(),
+            connections: ConnectionConfig::default(),
+            bodies: BodyConfig::default(),
             admission: AdmissionConfig::default(),
             rate_limit: RateLimitConfig::default(),
             memory: MemoryConfig::default(),
@@ -222,6 +316,16 @@ pub struct StoreConfig {
     pub parsed_cache_entries: usize,
     /// How long a writer waits for another process's lock, in milliseconds.
     pub busy_timeout_ms: u64,
+    /// Space kept in reserve (a file in the data dir), in MiB: when the disk is full it is
+    /// given up so that deleting scores, which needs a little room itself, still works.
+    pub reserve_mb: u64,
+    /// Below this much free disk in the data dir (MiB) the server reports itself not ready.
+    pub min_free_mb: u64,
+    /// The background scrub re-verifies every record's checksum, starting a new pass this
+    /// many seconds after the last one ended; 0 turns it off.
+    pub scrub_interval_secs: f64,
+    /// How fast the scrub reads, in MiB a second (it yields to real work).
+    pub scrub_mb_per_sec: u64,
 }
 
 impl Default for StoreConfig {
@@ -231,6 +335,10 @@ impl Default for StoreConfig {
             max_bytes: 2 * 1024 * 1024 * 1024,
             parsed_cache_entries: 64,
             busy_timeout_ms: 10_000,
+            reserve_mb: 8,
+            min_free_mb: 64,
+            scrub_interval_secs: 300.0,
+            scrub_mb_per_sec: 16,
         }
     }
 }
@@ -267,6 +375,12 @@ pub struct ImportLimits {
     /// moment, so its cost grows much faster than the score (20,000 notes: 0.4 s;
     /// 80,000: 6 s).
     pub max_voice_leading_notes: usize,
+    /// Largest export (or stored transformation) in bytes, estimated before it is written
+    /// and checked again after: a tiny ABC can unfold into tens of megabytes of MusicXML.
+    pub max_export_bytes: u64,
+    /// An export may also be at most this many times the size of the score's stored source
+    /// (1 MiB is always allowed): MusicXML is verbose, but not without end.
+    pub max_export_ratio: u64,
 }
 
 impl Default for ImportLimits {
@@ -284,6 +398,8 @@ impl Default for ImportLimits {
             max_midi_tracks: 256,
             max_analysis_notes: 2_000_000,
             max_voice_leading_notes: 100_000,
+            max_export_bytes: 64 * 1024 * 1024,
+            max_export_ratio: 64,
         }
     }
 }
@@ -465,13 +581,60 @@ impl Config {
                 format!("`{}` is not an IP address", self.server.bind),
             )
         })?;
-        if !ip.is_loopback() && self.server.token.as_deref().is_none_or(str::is_empty) {
+        let has_token = self.server.token.as_deref().is_some_and(|t| !t.is_empty())
+            || !self.server.client_tokens.is_empty();
+        if !ip.is_loopback() && !has_token {
             return Err(invalid(
                 "server.token",
                 format!(
-                    "binding to {ip} (not loopback) requires a token: set server.token or MUSIC21_PROD_TOKEN"
+                    "binding to {ip} (not loopback) requires a token: set server.token or MUSIC21_PROD_TOKEN (make one with `music21-prod setup --new-token`)"
                 ),
             ));
+        }
+        for (name, token) in &self.server.client_tokens {
+            let key = format!("server.client_tokens.{name}");
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+            {
+                return Err(invalid(
+                    &key,
+                    "a client name is letters, digits, '.', '_' or '-'".into(),
+                ));
+            }
+            if token.is_empty() {
+                return Err(invalid(&key, "must not be empty".into()));
+            }
+            if Some(token.as_str()) == self.server.token.as_deref() {
+                return Err(invalid(&key, "must differ from server.token".into()));
+            }
+        }
+        if !ip.is_loopback() {
+            let tokens = self
+                .server
+                .token
+                .iter()
+                .map(|t| ("server.token".to_string(), t))
+                .chain(
+                    self.server
+                        .client_tokens
+                        .iter()
+                        .map(|(n, t)| (format!("server.client_tokens.{n}"), t)),
+                );
+            for (key, token) in tokens {
+                let bits = token_entropy_bits(token);
+                if bits < MIN_TOKEN_BITS {
+                    return Err(invalid(
+                        &key,
+                        format!(
+                            "a token for a server bound to {ip} needs at least {} bytes of entropy; this one carries about {} bits. Make one with `music21-prod setup --new-token` (or `openssl rand -hex 32`)",
+                            MIN_TOKEN_BITS as u32 / 8,
+                            bits as u32
+                        ),
+                    ));
+                }
+            }
         }
         if self.server.data_dir.as_os_str().is_empty() {
             return Err(invalid("server.data_dir", "must not be empty".into()));
@@ -521,8 +684,67 @@ impl Config {
                 format!("`{}` is not pretty or json", self.server.log_format),
             ));
         }
-        if self.server.max_sessions == 0 {
-            return Err(invalid("server.max_sessions", "must be at least 1".into()));
+        for (key, value) in [
+            ("server.max_sessions", self.server.max_sessions),
+            (
+                "server.max_sessions_per_client",
+                self.server.max_sessions_per_client,
+            ),
+            ("server.connections.max", self.server.connections.max),
+            (
+                "server.connections.per_client_max",
+                self.server.connections.per_client_max,
+            ),
+            ("server.bodies.max_large", self.server.bodies.max_large),
+            (
+                "server.bodies.client_max_large",
+                self.server.bodies.client_max_large,
+            ),
+            (
+                "server.admission.client_queue_max",
+                self.server.admission.client_queue_max,
+            ),
+            (
+                "server.admission.light_concurrency",
+                self.server.admission.light_concurrency,
+            ),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1".into()));
+            }
+        }
+        for (key, value) in [
+            (
+                "server.connections.header_timeout_secs",
+                self.server.connections.header_timeout_secs,
+            ),
+            (
+                "server.connections.write_stall_secs",
+                self.server.connections.write_stall_secs,
+            ),
+            ("server.bodies.idle_secs", self.server.bodies.idle_secs),
+        ] {
+            if !(value > 0.0 && value.is_finite()) {
+                return Err(invalid(key, "must be a positive number of seconds".into()));
+            }
+        }
+        if self.server.breaker.min_failing_clients == 0 {
+            return Err(invalid(
+                "server.breaker.min_failing_clients",
+                "must be at least 1".into(),
+            ));
+        }
+        if self.limits.max_export_bytes == 0 {
+            return Err(invalid(
+                "limits.max_export_bytes",
+                "must be at least 1".into(),
+            ));
+        }
+        if self.limits.max_export_ratio == 0 {
+            return Err(invalid(
+                "limits.max_export_ratio",
+                "must be at least 1".into(),
+            ));
         }
         let m = &self.server.memory;
         if m.budget_mb == 0
@@ -563,6 +785,51 @@ impl Config {
         parse_duration(&self.monitor.interval).map_err(|m| invalid("monitor.interval", m))?;
         Ok(())
     }
+}
+
+/// The entropy a token for a non-loopback server must carry, in bits (32 bytes).
+pub const MIN_TOKEN_BITS: f64 = 256.0;
+
+/// A cautious estimate of a token's entropy in bits: its length times the bits of the
+/// smallest common alphabet it fits (hex 4, base64 6, printable ASCII 6.5), and nothing for
+/// a token that repeats a shorter pattern or uses too few distinct characters to be random.
+pub fn token_entropy_bits(token: &str) -> f64 {
+    let chars: Vec<char> = token.chars().collect();
+    let n = chars.len();
+    if n == 0 || !chars.iter().all(|c| c.is_ascii_graphic()) {
+        return 0.0;
+    }
+    let per_char = if chars.iter().all(char::is_ascii_hexdigit) {
+        4.0
+    } else if chars
+        .iter()
+        .all(|c| c.is_ascii_alphanumeric() || "+/=_-".contains(*c))
+    {
+        6.0
+    } else {
+        6.5
+    };
+    let mut distinct = chars.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let alphabet = if per_char == 4.0 { 16 } else { 64 };
+    if distinct.len() < (n / 2).min(alphabet / 2) {
+        return 0.0;
+    }
+    let periodic =
+        (1..=n / 2).any(|p| n.is_multiple_of(p) && chars.chunks(p).all(|c| c == &chars[..p]));
+    if periodic {
+        return 0.0;
+    }
+    per_char * n as f64
+}
+
+/// A fresh token of 32 random bytes from the kernel, as 64 hex digits.
+pub fn new_token() -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(hex::encode(bytes))
 }
 
 /// Turns toml's error into one line with the key path and the line number.
@@ -665,13 +932,49 @@ mod tests {
     }
 
     #[test]
-    fn non_loopback_bind_needs_a_token() {
+    fn non_loopback_bind_needs_a_token_with_32_bytes_of_entropy() {
         let mut config = Config::default();
         config.server.bind = "0.0.0.0".into();
         let err = config.validate("x.toml").unwrap_err().to_string();
         assert!(err.contains("server.token"), "{err}");
-        config.server.token = Some("secret".into());
+        for weak in [
+            "s",
+            "secret",
+            &"a".repeat(80),
+            &"0123456789abcdef".repeat(4),
+            &"ab".repeat(40),
+        ] {
+            config.server.token = Some(weak.to_string());
+            let err = config.validate("x.toml").unwrap_err().to_string();
+            assert!(
+                err.contains("32 bytes of entropy") && err.contains("--new-token"),
+                "{weak}: {err}"
+            );
+        }
+        config.server.token = Some(new_token().unwrap());
         config.validate("x.toml").unwrap();
+        config
+            .server
+            .client_tokens
+            .insert("alice".into(), "short".into());
+        let err = config.validate("x.toml").unwrap_err().to_string();
+        assert!(err.contains("server.client_tokens.alice"), "{err}");
+        // On loopback any token will do: nobody else can reach the port.
+        config.server.bind = "127.0.0.1".into();
+        config.validate("x.toml").unwrap();
+    }
+
+    #[test]
+    fn fresh_tokens_pass_the_entropy_estimate() {
+        for _ in 0..50 {
+            let token = new_token().unwrap();
+            assert_eq!(token.len(), 64);
+            assert!(token_entropy_bits(&token) >= MIN_TOKEN_BITS, "{token}");
+        }
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(hex::decode(new_token().unwrap()).unwrap());
+        assert!(token_entropy_bits(&b64) >= MIN_TOKEN_BITS, "{b64}");
     }
 
     #[test]

@@ -91,3 +91,37 @@ impl From<music21_rs::Error> for ToolError {
 }
 
 pub type ToolResult<T> = Result<T, ToolError>;
+
+/// Client-supplied text made safe to print in a log line or an error message: control
+/// characters (newlines, NUL, escape sequences) are escaped, so they cannot forge lines or
+/// move a terminal's cursor, and it is cut after `max` characters.
+pub fn printable(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max) + 8);
+    for (count, c) in text.chars().enumerate() {
+        if count == max {
+            out.push('…');
+            break;
+        }
+        if c.is_control()
+            || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printable_escapes_what_could_forge_a_log_line() {
+        assert_eq!(printable("a\nb\0c\x1b[2J", 100), "a\\nb\\u{0}c\\u{1b}[2J");
+        assert_eq!(printable("fine id", 100), "fine id");
+        assert_eq!(printable("abcdef", 3), "abc…");
+        assert!(!printable("x\r\ny\u{2028}z", 100).contains(['\n', '\r', '\u{2028}']));
+    }
+}

@@ -193,6 +193,18 @@ fn run_ballast(args: BallastArgs) -> ExitCode {
 }
 
 fn run_setup(args: SetupArgs) -> ExitCode {
+    if args.new_token {
+        return match music21_prod::config::new_token() {
+            Ok(token) => {
+                print_out(&token);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("music21-prod setup: cannot read /dev/urandom: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let code = match args.fetch_corpus {
         Some(dir) => music21_prod::setup::fetch_corpus(dir, args.config),
         None => music21_prod::setup::run(music21_prod::setup::SetupOptions {

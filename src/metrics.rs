@@ -56,6 +56,13 @@ pub struct Metrics {
     pub process_open_fds: IntGauge,
     pub process_start_time: IntGauge,
     pub queue_wait: Histogram,
+    pub connections: IntGauge,
+    pub connections_limited: IntCounterVec,
+    pub bodies_refused: IntCounterVec,
+    pub client_breaker_opened: IntCounterVec,
+    pub store_corrupted: IntGauge,
+    pub store_write_failures: IntCounter,
+    pub sessions_evicted: IntCounterVec,
 }
 
 fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -114,6 +121,41 @@ impl Metrics {
         r.register(Box::new(process_cpu_seconds.clone()))
             .expect("unique metric");
         Self {
+            connections: gauge(&r, "music21_connections", "Open TCP connections."),
+            connections_limited: counter_vec(
+                &r,
+                "music21_connections_limited_total",
+                "Connections over a cap: by which cap (total, per_client, reserve) and what became of them (probe_only, closed).",
+                &["cap", "action"],
+            ),
+            bodies_refused: counter_vec(
+                &r,
+                "music21_bodies_refused_total",
+                "Request bodies refused before or while being read, by reason.",
+                &["reason"],
+            ),
+            client_breaker_opened: counter_vec(
+                &r,
+                "music21_client_breaker_opened_total",
+                "Times one client's own breaker for a tool opened (its calls kept failing; nobody else was refused).",
+                &["tool"],
+            ),
+            store_corrupted: gauge(
+                &r,
+                "music21_store_corrupted",
+                "Stored records known to fail their checksum (found by the scrub or a read).",
+            ),
+            store_write_failures: counter(
+                &r,
+                "music21_store_write_failures_total",
+                "Tool calls that could not write to the store (e.g. a full disk).",
+            ),
+            sessions_evicted: counter_vec(
+                &r,
+                "music21_sessions_evicted_total",
+                "Idle MCP sessions closed to make room for a new one, by cap (client, server).",
+                &["cap"],
+            ),
             requests: counter_vec(
                 &r,
                 "music21_requests_total",

@@ -381,6 +381,24 @@ async fn try_connect(url: &str, token: Option<&str>) -> Result<Client, String> {
     }
 }
 
+/// A client whose connections come from `source` (another loopback address: another client
+/// for every per-client limit).
+async fn connect_from(url: &str, source: &str) -> Client {
+    let http = reqwest::Client::builder()
+        .local_address(source.parse::<std::net::IpAddr>().expect("source address"))
+        .build()
+        .expect("http client");
+    let transport = StreamableHttpClientTransport::with_client(
+        http,
+        StreamableHttpClientTransportConfig::with_uri(url.to_string()),
+    );
+    match timeout(EXCHANGE, ().serve(transport)).await {
+        Ok(Ok(client)) => client,
+        Ok(Err(e)) => panic!("initialize from {source} failed: {e}"),
+        Err(_) => panic!("initialize from {source} took over {EXCHANGE:?}"),
+    }
+}
+
 async fn connect(url: &str, token: Option<&str>) -> Client {
     try_connect(url, token)
         .await
@@ -870,6 +888,7 @@ async fn breaker_opens_after_timeouts_then_half_opens_and_closes() {
     }
     let opened = Instant::now();
 
+    // Both timeouts were this client's: its own breaker opened, the shared one did not.
     let started = Instant::now();
     let refused = call(
         &client,
@@ -879,7 +898,10 @@ async fn breaker_opens_after_timeouts_then_half_opens_and_closes() {
     .await;
     let text = error_text(&refused);
     assert!(text.starts_with("[breaker_open]"), "{text}");
-    assert!(text.contains("retry after"), "{text}");
+    assert!(
+        text.contains("retry after") && text.contains("other clients are not affected"),
+        "{text}"
+    );
     assert!(
         started.elapsed() < Duration::from_millis(500),
         "refusal took {:?}",
@@ -888,11 +910,23 @@ async fn breaker_opens_after_timeouts_then_half_opens_and_closes() {
     let m = server.metrics().await;
     assert_eq!(
         metric(&m, "music21_breaker_state", &[("tool", "import_score")]),
+        Some(0.0),
+        "the shared breaker stays closed"
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "music21_client_breaker_opened_total",
+            &[("tool", "import_score")]
+        ),
         Some(1.0)
     );
-    // Other tools are not affected by import_score's breaker.
+    // Other tools are not affected by import_score's breaker, and another client imports.
     let listed = call(&client, "list_scores", json!({})).await;
     assert_eq!(ok(&listed)["total"], 0, "{listed}");
+    let other = connect_from(&server.url, "127.0.0.2").await;
+    let theirs = import_text(&other, "theirs", TUNE).await;
+    ok(&theirs);
 
     // After the break, a probe goes through; its success closes the breaker.
     let wait = Duration::from_millis(1200).saturating_sub(opened.elapsed());
@@ -904,22 +938,10 @@ async fn breaker_opens_after_timeouts_then_half_opens_and_closes() {
     )
     .await;
     assert_eq!(ok(&probe)["score_id"], "good", "{probe}");
-    let m = server.metrics().await;
-    assert_eq!(
-        metric(&m, "music21_breaker_state", &[("tool", "import_score")]),
-        Some(0.0)
-    );
-    assert_eq!(
-        metric(
-            &m,
-            "music21_breaker_opened_total",
-            &[("tool", "import_score")]
-        ),
-        Some(1.0)
-    );
     let again = import_text(&client, "tune", TUNE).await;
     ok(&again);
     let _ = client.cancel().await;
+    let _ = other.cancel().await;
 }
 
 // ------------------------------------------------------------------------------ 7. rate limit
@@ -1265,7 +1287,7 @@ async fn supervisor_restarts_a_killed_server_quickly_and_keeps_every_acknowledge
 // ------------------------------------------------------------------------------ 14. session cap
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sessions_beyond_the_cap_are_refused_with_503() {
+async fn sessions_beyond_the_cap_close_the_oldest_idle_one_or_are_refused_with_503() {
     let server = Server::start(&config("max_sessions = 2", "", "")).await;
     let mut sessions = Vec::new();
     for i in 0..2 {
@@ -1276,28 +1298,77 @@ async fn sessions_beyond_the_cap_are_refused_with_503() {
             .unwrap_or_else(|| panic!("no session id: {r:?}"));
         sessions.push(id.to_string());
     }
+    // A third session: the least recently used idle one is closed to make room.
     let third = post_mcp(server.addr, &[], &initialize_body(0)).await;
-    assert_eq!(third.status, 503, "{third:?}");
-    assert!(third.header("Retry-After").is_some(), "{third:?}");
-    // Requests within an existing session still pass.
+    assert_eq!(third.status, 200, "{third:?}");
     let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string();
-    let within = post_mcp(
-        server.addr,
-        &[
-            ("mcp-session-id", sessions[0].as_str()),
-            ("MCP-Protocol-Version", "2025-06-18"),
-        ],
-        initialized.as_bytes(),
-    )
-    .await;
-    assert!(within.status < 300, "{within:?}");
+    let notify = |id: String| {
+        let body = initialized.clone();
+        async move {
+            post_mcp(
+                server.addr,
+                &[
+                    ("mcp-session-id", id.as_str()),
+                    ("MCP-Protocol-Version", "2025-06-18"),
+                ],
+                body.as_bytes(),
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        notify(sessions[0].clone()).await.status,
+        404,
+        "the oldest session was closed"
+    );
+    assert!(
+        notify(sessions[1].clone()).await.status < 300,
+        "the newer one lives"
+    );
     let health = server.health().await;
     assert_eq!(health["sessions"], 2, "{health}");
     let m = server.metrics().await;
     assert_eq!(
-        metric(&m, "music21_shed_total", &[("reason", "sessions")]),
+        metric(&m, "music21_sessions_evicted_total", &[("cap", "server")]),
         Some(1.0)
     );
+    // When every session is busy, a new one is refused with 503 and Retry-After: two
+    // sessions each with a slow call in flight.
+    let busy = Server::start(&config(
+        "max_sessions = 2",
+        "",
+        &format!("[server.deadlines.tools]\nimport_score = 20.0\n\n{RELAXED_FIFTHS}"),
+    ))
+    .await;
+    let a = busy.connect().await;
+    let b = connect_from(&busy.url, "127.0.0.3").await;
+    let hang = hanging_score();
+    let (ha, hb) = (hang.clone(), hang.clone());
+    let _slow_a = tokio::spawn(async move {
+        let _ = try_call(
+            &a,
+            "import_score",
+            json!({"score_id": "x", "source": ha, "source_type": "text"}),
+        )
+        .await;
+        a
+    });
+    let _slow_b = tokio::spawn(async move {
+        let _ = try_call(
+            &b,
+            "import_score",
+            json!({"score_id": "y", "source": hb, "source_type": "text"}),
+        )
+        .await;
+        b
+    });
+    wait_health(&busy, HEAL, "two calls in flight", |h| {
+        h["in_flight"].as_u64() == Some(2)
+    })
+    .await;
+    let refused = post_mcp(busy.addr, &[], &initialize_body(0)).await;
+    assert_eq!(refused.status, 503, "{refused:?}");
+    assert!(refused.header("Retry-After").is_some(), "{refused:?}");
 }
 
 /// Over the soft limit: heavy tools are refused with a clear reason, light ones still answer,

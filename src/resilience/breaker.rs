@@ -7,7 +7,11 @@
 //! failure opens it again for another break.
 //!
 //! Only failures that say something about the tool's health count (engine crash, timeout,
-//! internal error); a caller's bad argument does not.
+//! internal error); a caller's bad argument does not. And since one client's inputs can
+//! crash a tool that serves everyone else well, failures are counted per client: the
+//! breaker opens only when at least `min_failing_clients` distinct clients failed in the
+//! window. The dispatcher keeps a second breaker per (tool, client) with that number set to
+//! one, so a client whose calls keep failing is refused on its own, and nobody else is.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -28,6 +32,9 @@ pub struct BreakerConfig {
     pub break_secs: f64,
     /// Calls let through while half-open.
     pub half_open_probes: u32,
+    /// Distinct clients whose calls failed in the window, at least, before the breaker
+    /// opens for everyone (a client's own failures open its own breaker only).
+    pub min_failing_clients: u32,
 }
 
 impl Default for BreakerConfig {
@@ -38,6 +45,7 @@ impl Default for BreakerConfig {
             failure_ratio: 0.5,
             break_secs: 5.0,
             half_open_probes: 2,
+            min_failing_clients: 3,
         }
     }
 }
@@ -91,7 +99,8 @@ pub struct Permit {
 #[derive(Debug)]
 struct Inner {
     state: BreakerState,
-    outcomes: VecDeque<(Instant, bool)>,
+    /// (when, failed, which client) for each call in the window.
+    outcomes: VecDeque<(Instant, bool, u64)>,
     opened_at: Option<Instant>,
     probes_in_flight: u32,
     opened_total: u64,
@@ -176,9 +185,9 @@ impl CircuitBreaker {
         }
     }
 
-    /// Records the outcome of a permitted call. `failure` is true only for failures that
-    /// speak of the tool's health.
-    pub fn record(&self, permit: Permit, failure: bool, now: Instant) {
+    /// Records the outcome of a permitted call made for `client`. `failure` is true only for
+    /// failures that speak of the tool's health.
+    pub fn record(&self, permit: Permit, failure: bool, client: &str, now: Instant) {
         let mut inner = self.lock();
         self.advance(&mut inner, now);
         if permit.probe && inner.state == BreakerState::HalfOpen {
@@ -194,22 +203,36 @@ impl CircuitBreaker {
         if inner.state != BreakerState::Closed {
             return;
         }
-        inner.outcomes.push_back((now, failure));
+        inner.outcomes.push_back((now, failure, client_key(client)));
         let window = Duration::from_secs_f64(self.config.window_secs.max(0.0));
         while inner
             .outcomes
             .front()
-            .is_some_and(|(t, _)| now.saturating_duration_since(*t) > window)
+            .is_some_and(|(t, _, _)| now.saturating_duration_since(*t) > window)
         {
             inner.outcomes.pop_front();
         }
         let total = inner.outcomes.len() as u32;
-        let failures = inner.outcomes.iter().filter(|(_, f)| *f).count() as f64;
+        let failures = inner.outcomes.iter().filter(|(_, f, _)| *f).count() as f64;
         if total >= self.config.min_calls.max(1)
             && failures / total as f64 >= self.config.failure_ratio
+            && failing_clients(&inner.outcomes) >= self.config.min_failing_clients.max(1) as usize
         {
             self.open(&mut inner, now);
         }
+    }
+
+    /// Whether nothing in the window speaks against the tool (a per-client breaker in this
+    /// state can be forgotten).
+    pub fn is_quiet(&self, now: Instant) -> bool {
+        let mut inner = self.lock();
+        self.advance(&mut inner, now);
+        let window = Duration::from_secs_f64(self.config.window_secs.max(0.0));
+        inner.state == BreakerState::Closed
+            && inner
+                .outcomes
+                .iter()
+                .all(|(t, f, _)| !*f || now.saturating_duration_since(*t) > window)
     }
 
     fn open(&self, inner: &mut Inner, now: Instant) {
@@ -219,6 +242,24 @@ impl CircuitBreaker {
         inner.probes_in_flight = 0;
         inner.opened_total += 1;
     }
+}
+
+fn client_key(client: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    client.hash(&mut h);
+    h.finish()
+}
+
+fn failing_clients(outcomes: &VecDeque<(Instant, bool, u64)>) -> usize {
+    let mut clients: Vec<u64> = outcomes
+        .iter()
+        .filter(|(_, f, _)| *f)
+        .map(|(_, _, c)| *c)
+        .collect();
+    clients.sort_unstable();
+    clients.dedup();
+    clients.len()
 }
 
 #[cfg(test)]
@@ -232,7 +273,31 @@ mod tests {
             failure_ratio: 0.5,
             break_secs: 2.0,
             half_open_probes: 1,
+            min_failing_clients: 1,
         })
+    }
+
+    #[test]
+    fn one_client_alone_cannot_open_a_shared_breaker() {
+        let b = CircuitBreaker::new(BreakerConfig {
+            min_failing_clients: 3,
+            ..breaker().config
+        });
+        let t0 = Instant::now();
+        for _ in 0..50 {
+            let p = b.try_acquire(t0).unwrap();
+            b.record(p, true, "hostile", t0);
+        }
+        assert_eq!(b.state(t0), BreakerState::Closed);
+        for client in ["a", "b"] {
+            let p = b.try_acquire(t0).unwrap();
+            b.record(p, true, client, t0);
+        }
+        assert_eq!(
+            b.state(t0),
+            BreakerState::Open,
+            "three distinct clients failing is the tool's problem"
+        );
     }
 
     #[test]
@@ -241,7 +306,7 @@ mod tests {
         let t0 = Instant::now();
         for i in 0..4 {
             let p = b.try_acquire(t0).unwrap();
-            b.record(p, i % 2 == 0, t0);
+            b.record(p, i % 2 == 0, "c", t0);
         }
         assert_eq!(b.state(t0), BreakerState::Open);
         let refused = b.try_acquire(t0 + Duration::from_millis(500)).unwrap_err();
@@ -255,13 +320,13 @@ mod tests {
         let t0 = Instant::now();
         for _ in 0..4 {
             let p = b.try_acquire(t0).unwrap();
-            b.record(p, true, t0);
+            b.record(p, true, "c", t0);
         }
         let later = t0 + Duration::from_secs(2);
         assert_eq!(b.state(later), BreakerState::HalfOpen);
         let probe = b.try_acquire(later).unwrap();
         assert!(b.try_acquire(later).is_err(), "only one probe at a time");
-        b.record(probe, false, later);
+        b.record(probe, false, "c", later);
         assert_eq!(b.state(later), BreakerState::Closed);
     }
 
@@ -271,11 +336,11 @@ mod tests {
         let t0 = Instant::now();
         for _ in 0..4 {
             let p = b.try_acquire(t0).unwrap();
-            b.record(p, true, t0);
+            b.record(p, true, "c", t0);
         }
         let later = t0 + Duration::from_secs(3);
         let probe = b.try_acquire(later).unwrap();
-        b.record(probe, true, later);
+        b.record(probe, true, "c", later);
         assert_eq!(b.state(later), BreakerState::Open);
         assert_eq!(b.opened_total(), 2);
     }
@@ -286,11 +351,11 @@ mod tests {
         let t0 = Instant::now();
         for _ in 0..3 {
             let p = b.try_acquire(t0).unwrap();
-            b.record(p, true, t0);
+            b.record(p, true, "c", t0);
         }
         let later = t0 + Duration::from_secs(11);
         let p = b.try_acquire(later).unwrap();
-        b.record(p, true, later);
+        b.record(p, true, "c", later);
         assert_eq!(
             b.state(later),
             BreakerState::Closed,

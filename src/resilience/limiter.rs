@@ -71,6 +71,12 @@ impl RateLimiter {
 
     /// Admits one request from `client` at `now`, or says when to retry.
     pub fn check(&self, client: &str, now: Instant) -> Result<(), RateLimited> {
+        self.check_all(&[client], now)
+    }
+
+    /// Admits one request that counts against every key in `keys` (a client's address and
+    /// its session, say) and the global limit; a refusal by any consumes nothing.
+    pub fn check_all(&self, keys: &[&str], now: Instant) -> Result<(), RateLimited> {
         let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let (clients, global_tat, last_sweep) = &mut *guard;
         // Forget clients whose schedule is in the past: they are back to a full burst anyway.
@@ -78,13 +84,19 @@ impl RateLimiter {
             clients.retain(|_, tat| *tat > now);
             *last_sweep = now;
         }
-        let mut client_tat = clients.get(client).copied();
-        self.per_client.check(&mut client_tat, now)?;
+        let mut updated = Vec::with_capacity(keys.len());
+        for key in keys {
+            let mut tat = clients.get(*key).copied();
+            self.per_client.check(&mut tat, now)?;
+            updated.push((*key, tat));
+        }
         let mut g = *global_tat;
         self.global.check(&mut g, now)?;
         *global_tat = g;
-        if let Some(t) = client_tat {
-            clients.insert(client.to_string(), t);
+        for (key, tat) in updated {
+            if let Some(t) = tat {
+                clients.insert(key.to_string(), t);
+            }
         }
         Ok(())
     }
@@ -131,6 +143,25 @@ mod tests {
             "the global burst of 3 is spent"
         );
         assert_eq!(limiter.tracked_clients(), 2);
+    }
+
+    #[test]
+    fn sessions_of_one_client_share_its_quota() {
+        let limiter = RateLimiter::new(1.0, 4, 1000.0, 1000);
+        let t0 = Instant::now();
+        for s in 0..4 {
+            let session = format!("session:{s}");
+            limiter.check_all(&["ip:10.0.0.1", &session], t0).unwrap();
+        }
+        assert!(
+            limiter
+                .check_all(&["ip:10.0.0.1", "session:new"], t0)
+                .is_err(),
+            "a fifth session does not bring a fresh burst"
+        );
+        limiter
+            .check_all(&["ip:10.0.0.2", "session:x"], t0)
+            .unwrap();
     }
 
     #[test]

@@ -1,20 +1,24 @@
 //! Admission and dispatch of one tool call, in the order the architecture fixes:
-//! (auth and the HTTP rate limit sit in front, in `http`) → rate limit (stdio) → memory
-//! guard → the tool's circuit breaker → bulkhead (the pool's bounded queue) → a worker.
+//! (auth and the HTTP rate limit sit in front, in `guard` and `admit`) → rate limit (stdio)
+//! → memory guard → the tool's circuit breakers (shared, and this client's own) → a light
+//! tool runs here, in the server process; any other waits for a worker in the fair queue.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::error::{printable, ErrorKind, ToolError, ToolResult};
 use crate::metrics::{outcome, Metrics};
-use crate::resilience::breaker::CircuitBreaker;
+use crate::resilience::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
 use crate::resilience::limiter::RateLimiter;
 use crate::resilience::memory::{MemoryGuard, Pressure};
-use crate::tools::Registry;
+use crate::server::clients::ClientId;
+use crate::tools::{Registry, ToolContext};
 use crate::workers::pool::{Pool, PoolError};
 
 /// A refusal or failure, as the caller sees it.
@@ -26,6 +30,8 @@ pub struct CallError {
     pub code: String,
     pub message: String,
     pub retry_after: Option<Duration>,
+    /// Answer with a JSON-RPC error rather than a tool result (a call stopped by shutdown).
+    pub protocol: bool,
 }
 
 impl CallError {
@@ -40,6 +46,7 @@ impl CallError {
             code: code.into(),
             message,
             retry_after,
+            protocol: false,
         }
     }
 
@@ -57,18 +64,155 @@ impl CallError {
     }
 }
 
+/// Who made a call.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub client: ClientId,
+    pub session: Option<String>,
+}
+
+impl Caller {
+    pub fn stdio() -> Self {
+        Self {
+            client: ClientId::stdio(),
+            session: None,
+        }
+    }
+}
+
+/// Tools that write to the store: their storage errors mean the store cannot be written.
+const WRITING_TOOLS: [&str; 6] = [
+    "import_score",
+    "transpose_score",
+    "harmonize_melody",
+    "generate_counterpoint",
+    "imitate_style",
+    "delete_score",
+];
+
+/// How long a failed write keeps the store reported as not writable, unless a write
+/// succeeds first.
+const WRITE_FAILURE_MEMORY: Duration = Duration::from_secs(60);
+
+/// Whether writes to the store have been failing (a full disk, a read-only file system).
+#[derive(Default)]
+pub struct StoreHealth {
+    failure: Mutex<Option<(Instant, String)>>,
+}
+
+impl StoreHealth {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Instant, String)>> {
+        self.failure.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn write_failed(&self, message: &str) {
+        *self.lock() = Some((Instant::now(), message.to_string()));
+    }
+
+    pub fn write_ok(&self) {
+        *self.lock() = None;
+    }
+
+    /// The last write failure, while it is recent and no write has succeeded since.
+    pub fn failing(&self) -> Option<String> {
+        let mut failure = self.lock();
+        match &*failure {
+            Some((at, _)) if at.elapsed() > WRITE_FAILURE_MEMORY => {
+                *failure = None;
+                None
+            }
+            Some((_, message)) => Some(message.clone()),
+            None => None,
+        }
+    }
+}
+
+/// Light tools run in the server process, on connections of their own: they read and write
+/// the store but never run the music engine, so nothing a client sends can hang or crash
+/// them, and they never wait behind a heavy parse.
+struct LocalTools {
+    config: Config,
+    contexts: Mutex<Vec<ToolContext>>,
+    permits: tokio::sync::Semaphore,
+}
+
+impl LocalTools {
+    fn open(config: &Config) -> ToolResult<Self> {
+        let n = config.server.admission.light_concurrency.max(1);
+        let contexts = (0..n)
+            .map(|_| ToolContext::open(config.clone()))
+            .collect::<ToolResult<Vec<_>>>()?;
+        Ok(Self {
+            config: config.clone(),
+            contexts: Mutex::new(contexts),
+            permits: tokio::sync::Semaphore::new(n),
+        })
+    }
+
+    /// Runs `f` on a context of its own, off the async threads.
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&ToolContext) -> ToolResult<T> + Send + 'static,
+    ) -> ToolResult<T> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| ToolError::internal("the server is shutting down"))?;
+        let taken = self
+            .contexts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop();
+        let ctx = match taken {
+            Some(ctx) => ctx,
+            None => ToolContext::open(self.config.clone())?,
+        };
+        let joined = tokio::task::spawn_blocking(move || {
+            let result = f(&ctx);
+            (ctx, result)
+        })
+        .await;
+        match joined {
+            Ok((ctx, result)) => {
+                self.contexts
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(ctx);
+                result
+            }
+            Err(e) => Err(ToolError::internal(format!(
+                "the tool failed unexpectedly: {e}"
+            ))),
+        }
+    }
+}
+
 pub struct Dispatcher {
     pub config: Arc<Config>,
-    pub registry: Registry,
+    pub registry: &'static Registry,
     pub pool: Arc<Pool>,
     pub metrics: Arc<Metrics>,
     pub memory: Arc<MemoryGuard>,
     pub limiter: RateLimiter,
+    /// One per tool, shared: opens only when several clients' calls fail.
     pub breakers: HashMap<&'static str, CircuitBreaker>,
+    /// One per (tool, client) that has failed lately: a client whose calls keep failing is
+    /// refused on its own.
+    client_breakers: Mutex<HashMap<(&'static str, ClientId), Arc<CircuitBreaker>>>,
+    client_breaker_config: BreakerConfig,
+    local: LocalTools,
+    pub store_health: StoreHealth,
     pub draining: AtomicBool,
     pub in_flight: AtomicUsize,
+    /// Cancelled when the drain deadline has passed: calls still running are stopped and
+    /// answered with a JSON-RPC error.
+    pub abort_running: CancellationToken,
     pub started: Instant,
 }
+
+/// Per-client breakers kept at most; quiet ones are forgotten beyond it.
+const CLIENT_BREAKERS_KEPT: usize = 4096;
 
 impl Dispatcher {
     pub fn new(
@@ -76,8 +220,8 @@ impl Dispatcher {
         pool: Arc<Pool>,
         metrics: Arc<Metrics>,
         memory: Arc<MemoryGuard>,
-    ) -> Self {
-        let registry = Registry::new();
+    ) -> ToolResult<Self> {
+        let registry = Registry::shared();
         let breakers = registry
             .tools()
             .iter()
@@ -91,7 +235,12 @@ impl Dispatcher {
             r.global_burst,
         );
         metrics.memory_budget_bytes.set(memory.budget() as i64);
-        Self {
+        let client_breaker_config = BreakerConfig {
+            min_failing_clients: 1,
+            ..config.server.breaker.clone()
+        };
+        Ok(Self {
+            local: LocalTools::open(&config)?,
             config,
             registry,
             pool,
@@ -99,14 +248,24 @@ impl Dispatcher {
             memory,
             limiter,
             breakers,
+            client_breakers: Mutex::new(HashMap::new()),
+            client_breaker_config,
+            store_health: StoreHealth::default(),
             draining: AtomicBool::new(false),
             in_flight: AtomicUsize::new(0),
+            abort_running: CancellationToken::new(),
             started: Instant::now(),
-        }
+        })
     }
 
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::SeqCst)
+    }
+
+    /// Starts the drain: no new calls, and the calls waiting for a worker are refused.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+        self.pool.stop_taking_work();
     }
 
     /// Refreshes the breaker-state gauges (called before each scrape).
@@ -120,18 +279,47 @@ impl Dispatcher {
         }
     }
 
+    /// Per-client breakers open now: (tool, client).
+    pub fn client_breakers_open(&self, now: Instant) -> Vec<(String, String)> {
+        let map = self
+            .client_breakers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let mut open: Vec<(String, String)> = map
+            .iter()
+            .filter(|(_, b)| b.state(now) != BreakerState::Closed)
+            .map(|((tool, client), _)| (tool.to_string(), client.to_string()))
+            .collect();
+        open.sort();
+        open
+    }
+
+    fn client_breaker(&self, tool: &'static str, client: &ClientId) -> Arc<CircuitBreaker> {
+        let mut map = self
+            .client_breakers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if map.len() >= CLIENT_BREAKERS_KEPT {
+            let now = Instant::now();
+            map.retain(|_, b| !b.is_quiet(now));
+        }
+        map.entry((tool, client.clone()))
+            .or_insert_with(|| Arc::new(CircuitBreaker::new(self.client_breaker_config.clone())))
+            .clone()
+    }
+
     /// Admits and runs one call. `rate_limit` is true where no HTTP layer limited it already.
     pub async fn call(
         &self,
         tool: &str,
         args: Value,
-        client: &str,
+        caller: &Caller,
         rate_limit: bool,
     ) -> Result<Value, CallError> {
         let started = Instant::now();
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         self.metrics.in_flight.inc();
-        let result = self.admit_and_run(tool, args, client, rate_limit).await;
+        let result = self.admit_and_run(tool, args, caller, rate_limit).await;
         self.metrics.in_flight.dec();
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         let elapsed = started.elapsed();
@@ -139,14 +327,21 @@ impl Dispatcher {
             Ok(_) => outcome::OK,
             Err(e) => e.outcome,
         };
+        let tool_label = if self.registry.get(tool).is_some() {
+            tool
+        } else {
+            "unknown"
+        };
         self.metrics
             .requests
-            .with_label_values(&[tool, outcome])
+            .with_label_values(&[tool_label, outcome])
             .inc();
         self.metrics
             .duration
-            .with_label_values(&[tool])
+            .with_label_values(&[tool_label])
             .observe(elapsed.as_secs_f64());
+        let client = caller.client.as_str();
+        let tool = printable(tool, 64);
         match &result {
             Ok(_) => tracing::info!(
                 tool,
@@ -155,9 +350,15 @@ impl Dispatcher {
                 duration_ms = elapsed.as_secs_f64() * 1e3,
                 "tool call"
             ),
-            Err(e) => {
-                tracing::info!(tool, outcome, client, duration_ms = elapsed.as_secs_f64() * 1e3, error = %e.message, "tool call")
-            }
+            // Messages quote what clients sent: escaped, so no one can forge a log line.
+            Err(e) => tracing::info!(
+                tool,
+                outcome,
+                client,
+                duration_ms = elapsed.as_secs_f64() * 1e3,
+                error = %printable(&e.message, 300),
+                "tool call"
+            ),
         }
         result
     }
@@ -166,27 +367,23 @@ impl Dispatcher {
         &self,
         tool: &str,
         args: Value,
-        client: &str,
+        caller: &Caller,
         rate_limit: bool,
     ) -> Result<Value, CallError> {
         let Some(def) = self.registry.get(tool) else {
             return Err(CallError::new(
                 outcome::TOOL_ERROR,
                 "not_found",
-                format!("unknown tool '{tool}'"),
+                format!("unknown tool '{}'", printable(tool, 64)),
                 None,
             ));
         };
+        let tool = def.name;
         if self.is_draining() {
-            return Err(CallError::new(
-                outcome::DRAINING,
-                "shutting_down",
-                "the server is shutting down and takes no new work; retry on another instance or after the restart".into(),
-                Some(Duration::from_secs(1)),
-            ));
+            return Err(shutting_down());
         }
         if rate_limit {
-            if let Err(limited) = self.limiter.check(client, Instant::now()) {
+            if let Err(limited) = self.limiter.check(caller.client.as_str(), Instant::now()) {
                 self.metrics.rate_limited.inc();
                 return Err(CallError::new(
                     outcome::RATE_LIMITED,
@@ -225,38 +422,133 @@ impl Dispatcher {
             }
             _ => {}
         }
-        let breaker = self.breakers.get(def.name);
-        let permit = match breaker.map(|b| b.try_acquire(Instant::now())) {
+        let shared = self.breakers.get(tool);
+        let own = self.client_breaker(tool, &caller.client);
+        let now = Instant::now();
+        let shared_permit = match shared.map(|b| b.try_acquire(now)) {
             Some(Err(open)) => {
                 self.metrics.shed.with_label_values(&["breaker_open"]).inc();
                 return Err(CallError::new(
                     outcome::BREAKER_OPEN,
                     "breaker_open",
-                    format!("{tool} is failing repeatedly, so its circuit breaker is open; calls are refused until it recovers"),
+                    format!("{tool} is failing for several clients, so its circuit breaker is open; calls are refused until it recovers"),
                     Some(open.retry_after),
                 ));
             }
             Some(Ok(p)) => Some(p),
             None => None,
         };
-        let deadline = self.config.server.deadlines.for_tool(tool);
-        let result = self.pool.call(tool, args, deadline).await;
-        if let (Some(b), Some(p)) = (breaker, permit) {
-            let failed = matches!(&result, Err(e) if e.is_tool_health_failure());
+        let own_permit = match own.try_acquire(now) {
+            Ok(p) => p,
+            Err(open) => {
+                // The shared permit was taken but no call is made: count it as a success so
+                // it cannot hold a half-open probe slot.
+                if let (Some(b), Some(p)) = (shared, shared_permit) {
+                    b.record(p, false, caller.client.as_str(), now);
+                }
+                self.metrics
+                    .shed
+                    .with_label_values(&["client_breaker_open"])
+                    .inc();
+                return Err(CallError::new(
+                    outcome::BREAKER_OPEN,
+                    "breaker_open",
+                    format!("your calls to {tool} keep failing (timeouts, crashes or engine errors), so they are refused for a while; other clients are not affected"),
+                    Some(open.retry_after),
+                ));
+            }
+        };
+        let result = self.run(def.name, def.heavy, args, &caller.client).await;
+        let failed = matches!(&result, Err(e) if e.is_tool_health_failure());
+        let now = Instant::now();
+        if let (Some(b), Some(p)) = (shared, shared_permit) {
             let before = b.opened_total();
-            b.record(p, failed, Instant::now());
+            b.record(p, failed, caller.client.as_str(), now);
             if b.opened_total() > before {
                 self.metrics.breaker_opened.with_label_values(&[tool]).inc();
-                tracing::warn!(tool, "circuit breaker opened");
+                tracing::warn!(
+                    tool,
+                    "circuit breaker opened (failures from several clients)"
+                );
+            }
+        }
+        let before = own.opened_total();
+        own.record(own_permit, failed, caller.client.as_str(), now);
+        if own.opened_total() > before {
+            self.metrics
+                .client_breaker_opened
+                .with_label_values(&[tool])
+                .inc();
+            tracing::warn!(
+                tool,
+                client = caller.client.as_str(),
+                "a client's own breaker opened"
+            );
+        }
+        if WRITING_TOOLS.contains(&tool) {
+            match &result {
+                Ok(_) => self.store_health.write_ok(),
+                Err(PoolError::Tool {
+                    kind: ErrorKind::Storage,
+                    message,
+                }) => {
+                    self.metrics.store_write_failures.inc();
+                    self.store_health.write_failed(message);
+                }
+                Err(_) => {}
             }
         }
         result.map_err(|e| self.pool_error(tool, e))
     }
 
+    /// Runs an admitted call: light tools here, the rest on a worker; a call still running
+    /// when the drain deadline passes is stopped.
+    async fn run(
+        &self,
+        tool: &'static str,
+        heavy: bool,
+        args: Value,
+        client: &ClientId,
+    ) -> Result<Value, PoolError> {
+        let to_pool_error = |e: ToolError| PoolError::Tool {
+            kind: e.kind,
+            message: e.message,
+        };
+        let registry = self.registry;
+        let work = async move {
+            if !heavy {
+                return self
+                    .local
+                    .run(move |ctx| registry.call(ctx, tool, args))
+                    .await
+                    .map_err(to_pool_error);
+            }
+            if tool == "score_info" {
+                let asked = args.clone();
+                match self
+                    .local
+                    .run(move |ctx| crate::tools::scores::score_info_stored(ctx, asked))
+                    .await
+                {
+                    Ok(Some(answer)) => return Ok(answer),
+                    // Stored before descriptions were kept: a worker parses it.
+                    Ok(None) => {}
+                    Err(e) => return Err(to_pool_error(e)),
+                }
+            }
+            let deadline = self.config.server.deadlines.for_tool(tool);
+            self.pool.call(tool, args, deadline, client.as_str()).await
+        };
+        tokio::select! {
+            result = work => result,
+            _ = self.abort_running.cancelled() => Err(PoolError::ShuttingDown),
+        }
+    }
+
     fn pool_error(&self, tool: &str, e: PoolError) -> CallError {
         match e {
             PoolError::Tool { kind, message } => {
-                let code = crate::error::ToolError::new(kind, String::new()).code();
+                let code = ToolError::new(kind, String::new()).code();
                 CallError::new(outcome::TOOL_ERROR, code, message, None)
             }
             PoolError::Overloaded { waiting, retry_after } => {
@@ -265,6 +557,22 @@ impl Dispatcher {
                     outcome::OVERLOADED,
                     "overloaded",
                     format!("the server is overloaded: all workers are busy and {waiting} calls are waiting"),
+                    Some(retry_after),
+                )
+            }
+            PoolError::ClientQueueFull {
+                queued,
+                quota,
+                retry_after,
+            } => {
+                self.metrics
+                    .shed
+                    .with_label_values(&["client_queue"])
+                    .inc();
+                CallError::new(
+                    outcome::OVERLOADED,
+                    "overloaded",
+                    format!("this client already has {quota} calls running and {queued} waiting, the most one client may have (server.admission.client_max_workers, client_queue_max); other clients are served"),
                     Some(retry_after),
                 )
             }
@@ -292,12 +600,25 @@ impl Dispatcher {
                 format!("{tool} failed: {detail}; the worker is being replaced"),
                 None,
             ),
-            PoolError::ShuttingDown => CallError::new(
-                outcome::DRAINING,
-                "shutting_down",
-                "the server is shutting down".into(),
-                Some(Duration::from_secs(1)),
-            ),
+            PoolError::ShuttingDown if self.abort_running.is_cancelled() => CallError {
+                protocol: true,
+                ..CallError::new(
+                    outcome::DRAINING,
+                    "shutting_down",
+                    format!("the server is shutting down and {tool} did not finish within the drain deadline (server.drain_secs); its work was stopped. Retry after the restart"),
+                    Some(Duration::from_secs(1)),
+                )
+            },
+            PoolError::ShuttingDown => shutting_down(),
         }
     }
+}
+
+fn shutting_down() -> CallError {
+    CallError::new(
+        outcome::DRAINING,
+        "shutting_down",
+        "the server is shutting down and takes no new work; retry on another instance or after the restart".into(),
+        Some(Duration::from_secs(1)),
+    )
 }

@@ -1,181 +1,39 @@
-//! The HTTP face: `/mcp` (rmcp's Streamable HTTP service) behind auth, Host/Origin checks,
-//! the rate limiter and the session cap; the probes `/livez`, `/readyz`, `/health`; and
-//! `/metrics`.
+//! The HTTP face: `/mcp` (rmcp's Streamable HTTP service) behind the guard (Host, Origin,
+//! token) and admission (rate limits, body, sessions); the probes `/livez`, `/readyz`,
+//! `/health`; and `/metrics`.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, Request, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use serde_json::json;
 
+use crate::server::admit::{InFlightIds, LargeBodies};
+use crate::server::clients::Sessions;
 use crate::server::dispatch::Dispatcher;
-use crate::store::Store;
+use crate::server::listener::Connections;
+use crate::store::{ScrubReport, Store};
+
+pub use crate::server::guard::{allowed_hosts, constant_time_eq};
 
 pub struct AppState {
     pub dispatcher: Arc<Dispatcher>,
     pub store: Store,
-    pub sessions: Arc<LocalSessionManager>,
+    pub sessions: Arc<Sessions>,
     pub allowed_hosts: Vec<String>,
-}
-
-/// Host names accepted in `Host`: loopback names, the bind address, and configured extras.
-pub fn allowed_hosts(bind: &str, extra: &[String]) -> Vec<String> {
-    let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1", "[::1]"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    hosts.push(bind.to_string());
-    if bind.contains(':') {
-        hosts.push(format!("[{bind}]"));
-    }
-    hosts.extend(extra.iter().cloned());
-    hosts
-}
-
-fn host_of(authority: &str) -> &str {
-    if let Some(rest) = authority.strip_prefix('[') {
-        return rest
-            .split(']')
-            .next()
-            .map(|h| &authority[..h.len() + 2])
-            .unwrap_or(authority);
-    }
-    authority
-        .rsplit_once(':')
-        .map(|(h, _)| h)
-        .unwrap_or(authority)
-}
-
-/// Constant-time comparison of two byte strings (length is not hidden).
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-fn refuse(status: StatusCode, message: &str) -> Response {
-    let body = json!({
-        "jsonrpc": "2.0",
-        "id": null,
-        "error": {"code": -32000, "message": message}
-    });
-    (status, Json(body)).into_response()
-}
-
-/// Host and Origin checks (DNS rebinding), then the bearer token.
-async fn guard(State(state): State<Arc<AppState>>, request: Request<Body>, next: Next) -> Response {
-    let headers = request.headers();
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(host_of)
-        .unwrap_or("");
-    if !state
-        .allowed_hosts
-        .iter()
-        .any(|h| h.eq_ignore_ascii_case(host))
-    {
-        return refuse(
-            StatusCode::FORBIDDEN,
-            &format!("Host '{host}' is not allowed (DNS rebinding protection); add it to server.allowed_hosts"),
-        );
-    }
-    if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
-        let config = &state.dispatcher.config.server;
-        let origin_host = origin
-            .split_once("://")
-            .map(|(_, rest)| host_of(rest.split('/').next().unwrap_or("")))
-            .unwrap_or("");
-        let loopback = ["localhost", "127.0.0.1", "[::1]"].contains(&origin_host);
-        if !loopback && !config.allowed_origins.iter().any(|o| o == origin) {
-            return refuse(
-                StatusCode::FORBIDDEN,
-                &format!("Origin '{origin}' is not allowed; add it to server.allowed_origins"),
-            );
-        }
-    }
-    let path = request.uri().path();
-    let needs_token = !matches!(path, "/livez" | "/readyz");
-    if let (true, Some(token)) = (needs_token, state.dispatcher.config.server.token.as_deref()) {
-        let presented = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if !constant_time_eq(presented.as_bytes(), token.as_bytes()) {
-            let mut response = refuse(
-                StatusCode::UNAUTHORIZED,
-                "missing or wrong bearer token (send Authorization: Bearer <token>)",
-            );
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return response;
-        }
-    }
-    next.run(request).await
-}
-
-/// Rate limit and session cap, for `/mcp` only.
-async fn admit_mcp(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    request: Request<Body>,
-    next: Next,
-) -> Response {
-    if request.method() == Method::POST {
-        let session = request
-            .headers()
-            .get("mcp-session-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let client = session
-            .as_ref()
-            .map(|s| format!("session:{s}"))
-            .unwrap_or_else(|| peer.ip().to_string());
-        if let Err(limited) = state.dispatcher.limiter.check(&client, Instant::now()) {
-            state.dispatcher.metrics.rate_limited.inc();
-            let secs = limited.retry_after.as_secs_f64().ceil().max(1.0) as u64;
-            let mut response = refuse(
-                StatusCode::TOO_MANY_REQUESTS,
-                &format!("rate limit exceeded for this client; retry after {secs} s"),
-            );
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            return response;
-        }
-        if session.is_none() {
-            let live = state.sessions.sessions.read().await.len();
-            let max = state.dispatcher.config.server.max_sessions;
-            if live >= max {
-                state
-                    .dispatcher
-                    .metrics
-                    .shed
-                    .with_label_values(&["sessions"])
-                    .inc();
-                let mut response = refuse(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    &format!("the server holds its maximum of {max} MCP sessions; retry later"),
-                );
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-                return response;
-            }
-        }
-    }
-    next.run(request).await
+    pub connections: Arc<Connections>,
+    pub large: LargeBodies,
+    pub in_flight_ids: InFlightIds,
+    /// POST responses not yet fully sent.
+    pub open_posts: Arc<AtomicUsize>,
+    pub scrub: Arc<Mutex<ScrubReport>>,
 }
 
 async fn count_http(
@@ -203,27 +61,56 @@ async fn livez() -> &'static str {
     "ok\n"
 }
 
-/// Why the server is not ready (none: ready). `store` is the caller's one read of the
-/// store's figures, shared with what /health shows.
-fn readiness(
-    state: &AppState,
-    store: &crate::error::ToolResult<crate::store::StoreStats>,
-) -> Vec<String> {
-    let mut reasons = Vec::new();
+/// The store's state as the probes see it: one read of its figures, the free disk, and
+/// whether writes have been failing.
+struct StoreView {
+    stats: crate::error::ToolResult<crate::store::StoreStats>,
+    free_bytes: Option<u64>,
+    write_failure: Option<String>,
+}
+
+fn store_view(state: &AppState) -> StoreView {
+    let dir = &state.dispatcher.config.server.data_dir;
+    StoreView {
+        stats: state.store.stats(),
+        free_bytes: crate::store::free_bytes(dir),
+        write_failure: state.dispatcher.store_health.failing(),
+    }
+}
+
+/// Why the server is not ready (none: ready). The first three make it unhealthy; the
+/// store's write problems make it degraded (reads and analyses still work) but not ready,
+/// so a load balancer sends new imports elsewhere.
+fn readiness(state: &AppState, store: &StoreView) -> (Vec<String>, Vec<String>) {
+    let mut fatal = Vec::new();
+    let mut degraded = Vec::new();
     if state.dispatcher.is_draining() {
-        reasons.push("draining: the server is shutting down".to_string());
+        fatal.push("draining: the server is shutting down".to_string());
     }
     if state.dispatcher.pool.up() == 0 {
-        reasons.push("no worker process is up".to_string());
+        fatal.push("no worker process is up".to_string());
     }
-    if let Err(e) = store {
-        reasons.push(format!("store unavailable: {e}"));
+    if let Err(e) = &store.stats {
+        fatal.push(format!("store unavailable: {e}"));
     }
-    reasons
+    if let Some(failure) = &store.write_failure {
+        degraded.push(format!("store writes are failing: {failure}"));
+    }
+    let min_free = state.dispatcher.config.store.min_free_mb * 1024 * 1024;
+    if let Some(free) = store.free_bytes.filter(|f| *f < min_free) {
+        degraded.push(format!(
+            "the disk holding the store has {} MiB free, under store.min_free_mb = {}",
+            free >> 20,
+            min_free >> 20
+        ));
+    }
+    (fatal, degraded)
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    let reasons = readiness(&state, &state.store.stats());
+    let view = store_view(&state);
+    let (fatal, degraded) = readiness(&state, &view);
+    let reasons: Vec<String> = fatal.into_iter().chain(degraded).collect();
     if reasons.is_empty() {
         (StatusCode::OK, Json(json!({"ready": true}))).into_response()
     } else {
@@ -250,16 +137,24 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
         .collect();
     let workers = d.pool.slot_info();
     let up = d.pool.up();
-    let store = state.store.stats();
+    let view = store_view(&state);
     let memory = d.memory.snapshot();
-    let reasons = readiness(&state, &store);
+    let (fatal, degraded) = readiness(&state, &view);
+    let scrub = state
+        .scrub
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     let any_open = d
         .breakers
         .values()
         .any(|b| b.state(now) != crate::resilience::breaker::BreakerState::Closed);
-    let status = if !reasons.is_empty() {
+    let corrupted = view.stats.as_ref().map(|s| s.corrupted).unwrap_or(0);
+    let status = if !fatal.is_empty() {
         "unhealthy"
     } else if any_open
+        || !degraded.is_empty()
+        || corrupted > 0
         || up < workers.len()
         || memory.pressure != crate::resilience::memory::Pressure::Normal
     {
@@ -267,29 +162,60 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
     } else {
         "healthy"
     };
+    let mut problems: Vec<String> = fatal.into_iter().chain(degraded).collect();
+    if corrupted > 0 {
+        problems.push(format!(
+            "{corrupted} stored records fail their checksum (store.corrupted_ids); delete and import them again"
+        ));
+    }
     let c = &d.config.server;
+    let (open_full, open_probe) = state.connections.open();
     let body = json!({
         "status": status,
         "version": env!("CARGO_PKG_VERSION"),
         "git_revision": crate::GIT_REVISION,
         "uptime_seconds": d.started.elapsed().as_secs_f64(),
-        "problems": reasons,
+        "problems": problems,
         "breakers": breakers,
-        "workers": {"size": workers.len(), "up": up, "waiting": d.pool.waiting(), "slots": workers},
+        "client_breakers_open": d.client_breakers_open(now),
+        "workers": {
+            "size": workers.len(),
+            "up": up,
+            "waiting": d.pool.waiting(),
+            "client_quota": d.pool.client_quota(),
+            "clients": d.pool.clients().into_iter().map(|(c, holding, waiting)| json!({"client": c, "holding": holding, "waiting": waiting})).collect::<Vec<_>>(),
+            "slots": workers,
+        },
         "memory": memory,
-        "store": match store {
-            Ok(s) => json!(s),
+        "store": match &view.stats {
+            Ok(s) => {
+                let mut v = json!(s);
+                v["free_disk_bytes"] = json!(view.free_bytes);
+                v["writable"] = json!(view.write_failure.is_none());
+                v["write_failure"] = json!(view.write_failure);
+                v["corrupted_ids"] = json!(scrub.corrupted_ids);
+                v["scrub"] = json!(scrub);
+                v
+            }
             Err(e) => json!({"error": e.message}),
         },
-        "in_flight": d.in_flight.load(std::sync::atomic::Ordering::SeqCst),
-        "sessions": state.sessions.sessions.read().await.len(),
+        "in_flight": d.in_flight.load(Ordering::SeqCst),
+        "sessions": state.sessions.live().await,
+        "sessions_by_client": state.sessions.per_client().into_iter().take(10).map(|(c, n)| json!({"client": c, "sessions": n})).collect::<Vec<_>>(),
+        "connections": {"open": open_full, "probe_only": open_probe, "max": state.connections.max()},
+        "large_bodies_reading": state.large.reading(),
         "limits": {
             "max_sessions": c.max_sessions,
+            "max_sessions_per_client": c.max_sessions_per_client,
             "max_body_bytes": c.max_body_bytes,
+            "connections": c.connections,
+            "bodies": c.bodies,
             "queue_max": c.admission.queue_max,
             "queue_wait_ms": c.admission.queue_wait_ms,
+            "client_queue_max": c.admission.client_queue_max,
             "rate_limit": c.rate_limit,
             "deadlines": c.deadlines,
+            "max_export_bytes": d.config.limits.max_export_bytes,
         },
     });
     let code = if status == "unhealthy" {
@@ -304,13 +230,12 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let d = &state.dispatcher;
     d.export_breakers();
     d.metrics.sample_process();
-    d.metrics
-        .sessions
-        .set(state.sessions.sessions.read().await.len() as i64);
+    d.metrics.sessions.set(state.sessions.live().await as i64);
     if let Ok(s) = state.store.stats() {
         d.metrics.store_scores.set(s.scores as i64);
         d.metrics.store_bytes.set(s.bytes as i64);
         d.metrics.store_evictions.set(s.evictions_total as i64);
+        d.metrics.store_corrupted.set(s.corrupted as i64);
     }
     let mut headers = HeaderMap::new();
     headers.insert(
@@ -331,16 +256,23 @@ where
     S::Response: IntoResponse,
     S::Future: Send + 'static,
 {
-    let mcp_routes = Router::new()
-        .route_service("/mcp", mcp)
-        .layer(middleware::from_fn_with_state(state.clone(), admit_mcp));
+    let mcp_routes =
+        Router::new()
+            .route_service("/mcp", mcp)
+            .layer(middleware::from_fn_with_state(
+                state.clone(),
+                crate::server::admit::admit_mcp,
+            ));
     Router::new()
         .route("/livez", get(livez))
         .route("/readyz", get(readyz))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .merge(mcp_routes)
-        .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::server::guard::guard,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), count_http))
         .with_state(state)
 }
@@ -348,19 +280,4 @@ where
 /// How long to wait for in-flight calls before giving up, in the shutdown path.
 pub fn drain_deadline(state: &AppState) -> Duration {
     Duration::from_secs_f64(state.dispatcher.config.server.drain_secs.max(0.0))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_parsing_and_comparison() {
-        assert_eq!(host_of("127.0.0.1:8021"), "127.0.0.1");
-        assert_eq!(host_of("[::1]:8021"), "[::1]");
-        assert_eq!(host_of("localhost"), "localhost");
-        assert!(constant_time_eq(b"secret", b"secret"));
-        assert!(!constant_time_eq(b"secret", b"secreT"));
-        assert!(!constant_time_eq(b"secret", b"secret2"));
-    }
 }

@@ -11,7 +11,9 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 
-use crate::server::dispatch::Dispatcher;
+use crate::error::printable;
+use crate::server::clients::ClientId;
+use crate::server::dispatch::{Caller, Dispatcher};
 
 #[derive(Clone)]
 pub struct McpHandler {
@@ -43,23 +45,30 @@ impl McpHandler {
         }
     }
 
-    /// Who is calling: the MCP session over HTTP, else the peer address, else stdio.
-    fn client(context: &RequestContext<RoleServer>) -> String {
+    /// Who is calling: the client the HTTP guard named (its token, else its address) and
+    /// its session; over stdio, the one local client.
+    fn caller(context: &RequestContext<RoleServer>) -> Caller {
         let Some(parts) = context.extensions.get::<http::request::Parts>() else {
-            return "stdio".into();
+            return Caller::stdio();
         };
-        if let Some(session) = parts
+        let client = parts
+            .extensions
+            .get::<ClientId>()
+            .cloned()
+            .unwrap_or_else(|| {
+                let ip = parts
+                    .extensions
+                    .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                    .map(|c| c.0.ip())
+                    .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+                ClientId::from_ip(ip)
+            });
+        let session = parts
             .headers
             .get("mcp-session-id")
             .and_then(|v| v.to_str().ok())
-        {
-            return format!("session:{session}");
-        }
-        parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
-            .unwrap_or_else(|| "http".into())
+            .map(str::to_string);
+        Caller { client, session }
     }
 }
 
@@ -96,20 +105,30 @@ impl ServerHandler for McpHandler {
         if self.dispatcher.registry.get(&name).is_none() {
             return Err(McpError::invalid_params(
                 format!(
-                    "unknown tool '{name}'; the tools are: {}",
+                    "unknown tool '{}'; the tools are: {}",
+                    printable(&name, 64),
                     self.dispatcher.registry.names().join(", ")
                 ),
                 None,
             ));
         }
         let args = serde_json::Value::Object(request.arguments.unwrap_or_default());
-        let client = Self::client(&context);
+        let caller = Self::caller(&context);
         let result = match self
             .dispatcher
-            .call(&name, args, &client, self.rate_limit_here)
+            .call(&name, args, &caller, self.rate_limit_here)
             .await
         {
             Ok(value) => CallToolResult::structured(value),
+            // Stopped by the shutdown: a JSON-RPC error, so no client mistakes it for an
+            // answer of the tool's.
+            Err(e) if e.protocol => {
+                return Err(McpError::new(
+                    rmcp::model::ErrorCode(-32000),
+                    e.describe(),
+                    None,
+                ))
+            }
             Err(e) => CallToolResult::error(vec![ContentBlock::text(e.describe())]),
         };
         Ok(result.into())

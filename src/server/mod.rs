@@ -1,20 +1,30 @@
 //! `music21-prod serve`: the hardened MCP server.
 //!
 //! ```text
-//! client ──HTTP──▶ axum ── guard (Host/Origin, token) ── /mcp: rate limit, session cap
-//!                   │                                       └─ rmcp Streamable HTTP ─▶ McpHandler
-//!                   ├─ /livez /readyz /health /metrics                               │
-//!                   ▼                                                                ▼
-//!               Dispatcher: memory guard → breaker(tool) → bulkhead ─▶ worker pool (N processes)
+//! client ─TCP─▶ listener (connection caps, header and stall deadlines)
+//!                 └─HTTP─▶ guard (Host/Origin, token → client) ── /mcp: admit (rate, body,
+//!                           │                                      sessions) ─▶ rmcp ─▶ McpHandler
+//!                           ├─ /livez /readyz /health /metrics                              │
+//!                           ▼                                                               ▼
+//!     Dispatcher: memory guard → breakers (shared, per client) → light tools here, or the
+//!                 fair queue ─▶ worker pool (N processes, a quota per client)
 //! ```
 
+pub mod admit;
+pub mod clients;
 pub mod dispatch;
+pub mod guard;
 pub mod http;
+pub mod listener;
 pub mod mcp;
 pub mod notify;
 pub mod supervise;
 
-use std::net::SocketAddr;
+/// Client-supplied text made safe for a log line (see [`crate::error::printable`]).
+pub fn log_safe(text: &str) -> String {
+    crate::error::printable(text, 200)
+}
+
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -122,8 +132,10 @@ async fn serve(config: Config, stdio: bool) -> Result<(), String> {
         .unwrap_or(0);
     metrics.process_start_time.set(now_secs as i64);
     let store = Store::open(&config.server.data_dir, &config.store).map_err(|e| e.message)?;
+    let scrub =
+        crate::store::spawn_scrub(&config.server.data_dir, &config.store).map_err(|e| e.message)?;
     let exe = std::env::current_exe().map_err(|e| format!("cannot find own executable: {e}"))?;
-    let pool = Pool::start(&config, exe, metrics.clone())
+    let pool = Pool::start(&config, exe, metrics.clone(), stdio)
         .await
         .map_err(|e| format!("cannot start worker processes: {e}"))?;
     let memory = Arc::new(MemoryGuard::new(&config.server.memory));
@@ -133,12 +145,10 @@ async fn serve(config: Config, stdio: bool) -> Result<(), String> {
         metrics.clone(),
         Duration::from_millis(config.server.memory.sample_ms.max(10)),
     );
-    let dispatcher = Arc::new(Dispatcher::new(
-        config.clone(),
-        pool.clone(),
-        metrics,
-        memory,
-    ));
+    let dispatcher = Arc::new(
+        Dispatcher::new(config.clone(), pool.clone(), metrics.clone(), memory)
+            .map_err(|e| e.message)?,
+    );
 
     if stdio {
         return serve_stdio(dispatcher, pool).await;
@@ -155,29 +165,42 @@ async fn serve(config: Config, stdio: bool) -> Result<(), String> {
     let allowed_hosts = http::allowed_hosts(&config.server.bind, &config.server.allowed_hosts);
     let mut http_config = StreamableHttpServerConfig::default();
     http_config.allowed_hosts = allowed_hosts.clone();
-    http_config.allowed_origins = config.server.allowed_origins.clone();
+    // Origins are checked by `guard` (parsed as URLs, loopback pages allowed); rmcp's own
+    // check would refuse loopback pages as soon as the list is not empty.
+    http_config.allowed_origins = Vec::new();
     http_config.max_request_body_bytes = config.server.max_body_bytes as usize;
     http_config.cancellation_token = cancel.child_token();
     let handler = McpHandler::new(dispatcher.clone(), false);
     let mcp =
         StreamableHttpService::new(move || Ok(handler.clone()), sessions.clone(), http_config);
+    let connections = listener::Connections::new(&config.server.connections, metrics.clone());
     let state = Arc::new(http::AppState {
         dispatcher: dispatcher.clone(),
         store,
-        sessions,
+        sessions: clients::Sessions::new(
+            sessions,
+            config.server.max_sessions_per_client,
+            config.server.max_sessions,
+            metrics.clone(),
+        ),
         allowed_hosts,
+        connections: connections.clone(),
+        large: Default::default(),
+        in_flight_ids: Default::default(),
+        open_posts: Default::default(),
+        scrub,
     });
     let app = http::router(state.clone(), mcp);
     let addr = format!("{}:{}", config.server.bind, config.server.port);
-    let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|e| {
+    let tcp = tokio::net::TcpListener::bind(&addr).await.map_err(|e| {
         format!("cannot listen on {addr}: {e}; choose another port with --port or server.port")
     })?;
-    let local = listener
+    let local = tcp
         .local_addr()
         .map_err(|e| format!("cannot read the bound address: {e}"))?;
     // One line on stdout says where to connect (tests and scripts read it; port 0 picks one).
     println!("music21-prod serve: listening on http://{local}/mcp");
-    tracing::info!(%local, workers = pool.size(), "serving");
+    tracing::info!(%local, workers = pool.size(), max_connections = connections.max(), "serving");
     notify::notify("READY=1");
     if let Some(every) = notify::watchdog_interval() {
         tokio::spawn(async move {
@@ -188,45 +211,51 @@ async fn serve(config: Config, stdio: bool) -> Result<(), String> {
         });
     }
 
-    let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
+    let stop_listening = tokio_util::sync::CancellationToken::new();
     let drain_state = state.clone();
-    let graceful = async move {
+    let stop = stop_listening.clone();
+    tokio::spawn(async move {
         let signal = shutdown_signal().await;
         tracing::info!(signal, "draining");
         notify::notify("STOPPING=1");
-        drain_state
-            .dispatcher
-            .draining
-            .store(true, Ordering::SeqCst);
+        let d = &drain_state.dispatcher;
+        d.start_draining();
+        // Calls running finish; their answers are sent in full before anything is closed.
+        let busy = || {
+            d.in_flight.load(Ordering::SeqCst) > 0
+                || drain_state.open_posts.load(Ordering::SeqCst) > 0
+        };
         let deadline = Instant::now() + http::drain_deadline(&drain_state);
-        while drain_state.dispatcher.in_flight.load(Ordering::SeqCst) > 0
-            && Instant::now() < deadline
-        {
+        while busy() && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let left = drain_state.dispatcher.in_flight.load(Ordering::SeqCst);
+        let left = d.in_flight.load(Ordering::SeqCst);
         if left > 0 {
-            tracing::warn!(left, "drain deadline passed with calls still in flight");
+            // Past the deadline: the calls still running are stopped and answered with a
+            // JSON-RPC error that says so, and those answers get a moment to go out.
+            tracing::warn!(
+                left,
+                "drain deadline passed with calls still in flight; stopping them"
+            );
+            d.abort_running.cancel();
+            let flush = Instant::now() + Duration::from_secs(1);
+            while busy() && Instant::now() < flush {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
         }
         cancel.cancel();
-        let _ = stopped_tx.send(());
-    };
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(graceful);
-    let server = async move { server.await.map_err(|e| format!("server error: {e}")) };
-    tokio::pin!(server);
+        stop.cancel();
+    });
     // After the drain no call is in flight; idle keep-alive and SSE connections get a short
     // grace to close, then the process ends (a restart should not wait on idle clients).
-    tokio::select! {
-        result = &mut server => result?,
-        _ = async {
-            let _ = stopped_rx.await;
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        } => tracing::info!("closing idle connections left after the drain"),
-    }
+    listener::serve(
+        tcp,
+        app,
+        connections,
+        stop_listening,
+        Duration::from_millis(300),
+    )
+    .await;
     pool.shutdown(Duration::from_secs(2)).await;
     tracing::info!("stopped");
     Ok(())

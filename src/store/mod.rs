@@ -9,6 +9,17 @@
 //!
 //! Several processes (the server and its workers) may open the same file: SQLite's locking
 //! and `busy_timeout` serialise writers.
+//!
+//! A full disk must not lock the store up: reads never need to write, a reserve file
+//! (`space.rs`) is given up so that deletes can run, and freed pages go back to the file
+//! system. A background scrub (`scrub.rs`) re-verifies every record, so corruption shows in
+//! `/health` and `list_scores` before anyone reads the record.
+
+mod scrub;
+mod space;
+
+pub use scrub::{spawn_scrub, ScrubReport};
+pub use space::{free_bytes, RESERVE_FILE};
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -28,6 +39,9 @@ pub const STORE_FILE: &str = "scores.sqlite3";
 pub struct StoredScore {
     pub meta: ScoreMeta,
     pub source: Vec<u8>,
+    /// What `score_info` answers about it, worked out when it was stored (JSON), so that
+    /// question needs no parse; absent for records stored before there was one.
+    pub info: Option<String>,
 }
 
 /// Everything about a stored score but its bytes.
@@ -47,6 +61,9 @@ pub struct ScoreMeta {
     pub last_used_at: u64,
     /// What the import found: title, composer, parts, measures, notes, duration.
     pub summary: serde_json::Value,
+    /// The background scrub (or a read) found this record corrupted: it is never served.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub corrupted: bool,
 }
 
 /// One eviction, as `list_scores` reports it.
@@ -66,6 +83,8 @@ pub struct StoreStats {
     pub evictions_total: u64,
     pub max_scores: u64,
     pub max_bytes: u64,
+    /// Records known to be corrupted (found by the scrub or by a read), still stored.
+    pub corrupted: u64,
 }
 
 /// What a new record is, before it is stored.
@@ -75,15 +94,17 @@ pub struct NewScore<'a> {
     pub origin: &'a str,
     pub source: &'a [u8],
     pub summary: &'a serde_json::Value,
+    /// `score_info`'s answer, as JSON text (see [`StoredScore::info`]).
+    pub info: Option<&'a str>,
 }
 
 pub struct Store {
     conn: Mutex<Connection>,
     path: PathBuf,
-    limits: StoreConfig,
+    pub(crate) limits: StoreConfig,
 }
 
-fn now_secs() -> u64 {
+pub(crate) fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -106,8 +127,16 @@ pub fn record_checksum(id: &str, format: &str, summary: &str, source: &[u8]) -> 
     hex::encode(h.finalize())
 }
 
-fn storage_err(context: &str) -> impl Fn(rusqlite::Error) -> ToolError + '_ {
-    move |e| ToolError::storage(format!("score store: {context}: {e}"))
+pub(crate) fn storage_err(context: &str) -> impl Fn(rusqlite::Error) -> ToolError + '_ {
+    move |e| {
+        if space::is_disk_full(&e) {
+            ToolError::storage(format!(
+                "score store: {context}: the disk holding the store is full; delete scores (delete_score) or free disk space, then retry"
+            ))
+        } else {
+            ToolError::storage(format!("score store: {context}: {e}"))
+        }
+    }
 }
 
 pub fn corrupted(id: &str, detail: &str) -> ToolError {
@@ -145,7 +174,15 @@ CREATE TABLE IF NOT EXISTS counters (
     name  TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS corrupt_records (
+    id       TEXT PRIMARY KEY,
+    found_at INTEGER NOT NULL,
+    detail   TEXT NOT NULL
+);
 ";
+
+/// Columns added since the first schema, with their types: added on open where missing.
+const ADDED_COLUMNS: [(&str, &str); 2] = [("info", "TEXT"), ("info_sha256", "TEXT")];
 
 impl Store {
     /// Opens (creating if needed) the store in `data_dir`.
@@ -162,6 +199,9 @@ impl Store {
         })?;
         conn.busy_timeout(std::time::Duration::from_millis(limits.busy_timeout_ms))
             .map_err(storage_err("setting busy timeout"))?;
+        // Before the first table (and before WAL), so that a new store gets it for free:
+        // deleted scores give their pages back to the file system (see space.rs).
+        space::enable_incremental_vacuum(&conn, &path)?;
         // WAL lets readers proceed while a writer commits; FULL syncs the WAL on every commit,
         // which is what makes an acknowledged import durable.
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -170,18 +210,21 @@ impl Store {
             .map_err(storage_err("setting synchronous=FULL"))?;
         conn.execute_batch(SCHEMA)
             .map_err(storage_err("creating tables"))?;
-        Ok(Self {
+        add_missing_columns(&conn)?;
+        let store = Self {
             conn: Mutex::new(conn),
             path,
             limits: limits.clone(),
-        })
+        };
+        store.keep_reserve();
+        Ok(store)
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves SQLite consistent (transactions roll back on
         // drop), so a poisoned lock is safe to take over.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
@@ -205,6 +248,7 @@ impl Store {
             .map_err(|e| ToolError::internal(format!("summary not serialisable: {e}")))?;
         let sha = sha256_hex(new.source);
         let checksum = record_checksum(new.score_id, new.format, &summary_text, new.source);
+        let info_sha = new.info.map(|i| sha256_hex(i.as_bytes()));
         let now = now_secs();
         let mut conn = self.conn();
         let tx = conn
@@ -229,8 +273,8 @@ impl Store {
         let seq = next_seq(&tx)?;
         tx.execute(
             "INSERT OR REPLACE INTO scores
-             (id, format, origin, source, source_sha256, bytes, summary, checksum, created_at, last_used_at, use_seq)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10)",
+             (id, format, origin, source, source_sha256, bytes, summary, checksum, created_at, last_used_at, use_seq, info, info_sha256)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12)",
             params![
                 new.score_id,
                 new.format,
@@ -241,10 +285,16 @@ impl Store {
                 summary_text,
                 checksum,
                 now as i64,
-                seq
+                seq,
+                new.info,
+                info_sha
             ],
         )
         .map_err(storage_err("writing the score"))?;
+        // A replaced record is a new record: whatever was found wrong with the old one is
+        // no longer true.
+        tx.execute("DELETE FROM corrupt_records WHERE id = ?1", [new.score_id])
+            .map_err(storage_err("writing the score"))?;
         let evicted = evict_beyond_limits(&tx, &self.limits, new.score_id, now)?;
         tx.commit().map_err(storage_err("committing the score"))?;
         let meta = ScoreMeta {
@@ -256,75 +306,31 @@ impl Store {
             created_at: now,
             last_used_at: now,
             summary: new.summary.clone(),
+            corrupted: false,
         };
         Ok((meta, evicted))
     }
 
-    /// Reads a score, verifying its checksum, and marks it used.
+    /// Reads a score, verifying its checksum, and marks it used (best effort: a read never
+    /// fails because the store cannot be written, e.g. on a full disk).
     pub fn get(&self, id: &str) -> ToolResult<StoredScore> {
         let conn = self.conn();
-        let row = conn
-            .query_row(
-                "SELECT format, origin, source, source_sha256, bytes, summary, checksum, created_at, last_used_at
-                 FROM scores WHERE id = ?1",
-                [id],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, Vec<u8>>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, i64>(4)?,
-                        r.get::<_, String>(5)?,
-                        r.get::<_, String>(6)?,
-                        r.get::<_, i64>(7)?,
-                        r.get::<_, i64>(8)?,
-                    ))
-                },
-            )
-            .optional()
-            .map_err(|e| match e {
-                // A flipped byte can also turn a column into the wrong type.
-                rusqlite::Error::FromSqlConversionFailure(..)
-                | rusqlite::Error::InvalidColumnType(..)
-                | rusqlite::Error::Utf8Error(..) => corrupted(id, "a field has the wrong type"),
-                e => ToolError::storage(format!("score store: reading '{id}': {e}")),
-            })?;
-        let Some((format, origin, source, sha, bytes, summary_text, checksum, created, _used)) =
-            row
-        else {
-            return Err(ToolError::not_found(format!(
-                "no score with score_id '{id}'; list_scores shows the stored ids"
-            )));
-        };
-        if record_checksum(id, &format, &summary_text, &source) != checksum
-            || sha256_hex(&source) != sha
-            || bytes != source.len() as i64
-        {
-            return Err(corrupted(id, "its checksum does not match its contents"));
+        let result = read_verified(&conn, id);
+        match &result {
+            Ok(_) => {
+                if let Ok(seq) = next_seq(&conn) {
+                    let _ = conn.execute(
+                        "UPDATE scores SET last_used_at = ?1, use_seq = ?2 WHERE id = ?3",
+                        params![now_secs() as i64, seq, id],
+                    );
+                }
+            }
+            Err(e) if e.kind == ErrorKind::Corrupted => {
+                scrub::record_finding(&conn, id, &e.message);
+            }
+            Err(_) => {}
         }
-        let summary = serde_json::from_str(&summary_text)
-            .map_err(|_| corrupted(id, "its summary is not valid JSON"))?;
-        let now = now_secs();
-        let seq = next_seq(&conn)?;
-        // Recording use is best effort: a busy store must not fail a read.
-        let _ = conn.execute(
-            "UPDATE scores SET last_used_at = ?1, use_seq = ?2 WHERE id = ?3",
-            params![now as i64, seq, id],
-        );
-        Ok(StoredScore {
-            meta: ScoreMeta {
-                score_id: id.to_string(),
-                format,
-                sha256: sha,
-                bytes: bytes as u64,
-                origin,
-                created_at: created as u64,
-                last_used_at: now,
-                summary,
-            },
-            source,
-        })
+        result
     }
 
     pub fn exists(&self, id: &str) -> ToolResult<bool> {
@@ -342,8 +348,10 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn
             .prepare(
-                "SELECT id, format, origin, source_sha256, bytes, summary, created_at, last_used_at
-                 FROM scores WHERE id > ?1 ORDER BY id LIMIT ?2",
+                "SELECT s.id, s.format, s.origin, s.source_sha256, s.bytes, s.summary, s.created_at,
+                        s.last_used_at, c.id IS NOT NULL
+                 FROM scores s LEFT JOIN corrupt_records c ON c.id = s.id
+                 WHERE s.id > ?1 ORDER BY s.id LIMIT ?2",
             )
             .map_err(storage_err("listing"))?;
         let rows = stmt
@@ -358,6 +366,7 @@ impl Store {
                         .unwrap_or(serde_json::Value::Null),
                     created_at: r.get::<_, i64>(6)? as u64,
                     last_used_at: r.get::<_, i64>(7)? as u64,
+                    corrupted: r.get::<_, bool>(8).unwrap_or(false),
                 })
             })
             .map_err(storage_err("listing"))?;
@@ -380,6 +389,13 @@ impl Store {
             evictions_total: counter(&conn, "evictions")?,
             max_scores: self.limits.max_scores,
             max_bytes: self.limits.max_bytes,
+            corrupted: conn
+                .query_row(
+                    "SELECT COUNT(*) FROM corrupt_records c JOIN scores s ON s.id = c.id",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map_err(storage_err("counting corrupted records"))? as u64,
         })
     }
 
@@ -405,23 +421,31 @@ impl Store {
             .map_err(storage_err("reading evictions"))
     }
 
-    /// Deletes one score; `Ok(false)` when there was none.
+    /// Deletes one score; `Ok(false)` when there was none. Works on a full disk: the
+    /// reserve is given up for it when needed, and the freed pages go back to the disk.
     pub fn delete(&self, id: &str) -> ToolResult<bool> {
+        let run = |conn: &Connection| -> rusqlite::Result<usize> {
+            let tx = conn.unchecked_transaction()?;
+            let n = tx.execute("DELETE FROM scores WHERE id = ?1", [id])?;
+            tx.execute("DELETE FROM corrupt_records WHERE id = ?1", [id])?;
+            tx.commit()?;
+            Ok(n)
+        };
         let n = self
-            .conn()
-            .execute("DELETE FROM scores WHERE id = ?1", [id])
+            .write_making_room(run)
             .map_err(storage_err("deleting"))?;
+        if n > 0 {
+            self.reclaim();
+        }
         Ok(n > 0)
     }
 
-    /// Deletes every score, returning their ids.
+    /// Deletes every score, returning their ids. On a full disk it deletes in batches (each
+    /// needs only a little room), so it still empties the store.
     pub fn delete_all(&self) -> ToolResult<Vec<String>> {
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(storage_err("starting a delete"))?;
-        let ids = {
-            let mut stmt = tx
+        let ids: Vec<String> = {
+            let conn = self.conn();
+            let mut stmt = conn
                 .prepare("SELECT id FROM scores ORDER BY id")
                 .map_err(storage_err("deleting"))?;
             let ids = stmt
@@ -431,10 +455,28 @@ impl Store {
                 .map_err(storage_err("deleting"))?;
             ids
         };
-        tx.execute("DELETE FROM scores", [])
-            .map_err(storage_err("deleting"))?;
-        tx.commit().map_err(storage_err("committing the delete"))?;
-        Ok(ids)
+        let mut deleted = Vec::with_capacity(ids.len());
+        for batch in ids.chunks(64) {
+            let run = |conn: &Connection| -> rusqlite::Result<Vec<String>> {
+                let tx = conn.unchecked_transaction()?;
+                let mut gone = Vec::new();
+                for id in batch {
+                    if tx.execute("DELETE FROM scores WHERE id = ?1", [id])? > 0 {
+                        gone.push(id.clone());
+                    }
+                    tx.execute("DELETE FROM corrupt_records WHERE id = ?1", [id])?;
+                }
+                tx.commit()?;
+                Ok(gone)
+            };
+            deleted.extend(
+                self.write_making_room(run)
+                    .map_err(storage_err("deleting"))?,
+            );
+            // Each batch's pages go back before the next needs room.
+            self.reclaim();
+        }
+        Ok(deleted)
     }
 
     /// Runs SQLite's integrity check; `Ok(())` when it reports "ok".
@@ -452,6 +494,115 @@ impl Store {
             )))
         }
     }
+}
+
+/// Reads one record and verifies it, without writing anything.
+pub(crate) fn read_verified(conn: &Connection, id: &str) -> ToolResult<StoredScore> {
+    let row = conn
+        .query_row(
+            "SELECT format, origin, source, source_sha256, bytes, summary, checksum, created_at,
+                    last_used_at, info, info_sha256
+             FROM scores WHERE id = ?1",
+            [id],
+            |r| {
+                Ok((
+                    (
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Vec<u8>>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, String>(5)?,
+                    ),
+                    (
+                        r.get::<_, String>(6)?,
+                        r.get::<_, i64>(7)?,
+                        r.get::<_, i64>(8)?,
+                        r.get::<_, Option<String>>(9)?,
+                        r.get::<_, Option<String>>(10)?,
+                    ),
+                ))
+            },
+        )
+        .optional()
+        .map_err(|e| match e {
+            // A flipped byte can also turn a column into the wrong type.
+            rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::Utf8Error(..) => corrupted(id, "a field has the wrong type"),
+            e => ToolError::storage(format!("score store: reading '{id}': {e}")),
+        })?;
+    let Some((
+        (format, origin, source, sha, bytes, summary_text),
+        (checksum, created, used, info, info_sha),
+    )) = row
+    else {
+        return Err(ToolError::not_found(format!(
+            "no score with score_id '{id}'; list_scores shows the stored ids"
+        )));
+    };
+    if record_checksum(id, &format, &summary_text, &source) != checksum
+        || sha256_hex(&source) != sha
+        || bytes != source.len() as i64
+    {
+        return Err(corrupted(id, "its checksum does not match its contents"));
+    }
+    let info_ok = match (&info, &info_sha) {
+        (Some(i), Some(s)) => sha256_hex(i.as_bytes()) == *s,
+        (None, None) => true,
+        _ => false,
+    };
+    if !info_ok {
+        return Err(corrupted(
+            id,
+            "its stored description does not match its checksum",
+        ));
+    }
+    let summary = serde_json::from_str(&summary_text)
+        .map_err(|_| corrupted(id, "its summary is not valid JSON"))?;
+    Ok(StoredScore {
+        meta: ScoreMeta {
+            score_id: id.to_string(),
+            format,
+            sha256: sha,
+            bytes: bytes as u64,
+            origin,
+            created_at: created as u64,
+            last_used_at: used as u64,
+            summary,
+            corrupted: false,
+        },
+        source,
+        info,
+    })
+}
+
+fn add_missing_columns(conn: &Connection) -> ToolResult<()> {
+    let existing: Vec<String> = {
+        let mut stmt = conn
+            .prepare("SELECT name FROM pragma_table_info('scores')")
+            .map_err(storage_err("reading the schema"))?;
+        let names = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(storage_err("reading the schema"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(storage_err("reading the schema"))?;
+        names
+    };
+    for (column, kind) in ADDED_COLUMNS {
+        if !existing.iter().any(|c| c == column) {
+            // Two processes opening an old store at once: the loser's ALTER fails with
+            // "duplicate column", which is the state it wanted.
+            if let Err(e) =
+                conn.execute_batch(&format!("ALTER TABLE scores ADD COLUMN {column} {kind}"))
+            {
+                if !e.to_string().contains("duplicate column") {
+                    return Err(storage_err("upgrading the schema")(e));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn counter(conn: &Connection, name: &str) -> ToolResult<u64> {
@@ -558,6 +709,7 @@ mod tests {
                     origin: "text",
                     source,
                     summary: &summary,
+                    info: None,
                 },
                 false,
             )
@@ -582,6 +734,7 @@ mod tests {
                     origin: "text",
                     source: b"x",
                     summary: &summary,
+                    info: None,
                 },
                 false,
             )

@@ -421,7 +421,7 @@ fn violation_out(v: &cp::Violation) -> ViolationOut {
 }
 
 fn voice_leading_report(ctx: &ToolContext, id: &str) -> VoiceLeadingReport {
-    match Registry::new().call(ctx, "voice_leading_analysis", json!({ "score_id": id })) {
+    match Registry::shared().call(ctx, "voice_leading_analysis", json!({ "score_id": id })) {
         Ok(out) => {
             let counts = out.get("counts").cloned();
             let clean = counts.as_ref().map(|c| {

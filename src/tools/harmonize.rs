@@ -812,7 +812,7 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
     )?;
 
     // The project's voice-leading analysis of what was stored.
-    let analysis = Registry::new().call(
+    let analysis = Registry::shared().call(
         ctx,
         "voice_leading_analysis",
         json!({"score_id": args.new_score_id}),

@@ -53,6 +53,6 @@ fn health_check(ctx: &ToolContext, _args: HealthArgs) -> ToolResult<HealthOutput
         store_error,
         store_path: ctx.store.path().display().to_string(),
         parsed_cache_entries: ctx.cache.len(),
-        tools: crate::tools::Registry::new().tools().len(),
+        tools: crate::tools::Registry::shared().tools().len(),
     })
 }

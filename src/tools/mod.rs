@@ -119,7 +119,7 @@ pub fn validate_score_id(id: &str) -> ToolResult<()> {
     } else {
         Err(ToolError::invalid(format!(
             "score_id '{}' is not valid: use 1-128 letters, digits or . _ - : /",
-            crate::music::guard::truncate(id, 40)
+            crate::error::printable(id, 40)
         )))
     }
 }
@@ -295,6 +295,13 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// The one registry of this process, built on first use (its schemas cost a few
+    /// milliseconds to build; every caller shares them).
+    pub fn shared() -> &'static Registry {
+        static SHARED: std::sync::OnceLock<Registry> = std::sync::OnceLock::new();
+        SHARED.get_or_init(Registry::new)
+    }
+
     pub fn new() -> Self {
         let mut tools = Vec::new();
         tools.extend(scores::tools());

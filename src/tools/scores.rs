@@ -139,6 +139,13 @@ pub(crate) fn store_generated(
     replace: bool,
 ) -> ToolResult<(Summary, ScoreMeta, Vec<Eviction>)> {
     let xml = to_musicxml(score, source_format)?;
+    let max = ctx.config.limits.max_export_bytes;
+    if xml.len() as u64 > max {
+        return Err(ToolError::limit(format!(
+            "refused: the new score came to {} bytes of MusicXML, over the limit limits.max_export_bytes = {max}",
+            xml.len()
+        )));
+    }
     let reparsed = parse_score(xml.as_bytes(), Format::Musicxml, None, &ctx.config.limits)?;
     let summary = summarize(&reparsed, None);
     let source = Source {
@@ -146,7 +153,7 @@ pub(crate) fn store_generated(
         format: Format::Musicxml,
         origin: origin.to_string(),
     };
-    let (meta, evicted) = store_score(ctx, id, &source, &summary, replace)?;
+    let (meta, evicted) = store_score(ctx, id, &source, &summary, &reparsed, replace)?;
     ctx.cache.put(
         (meta.score_id.clone(), meta.sha256.clone()),
         std::sync::Arc::new(reparsed),
@@ -210,7 +217,7 @@ fn import_score(ctx: &ToolContext, args: ImportArgs) -> ToolResult<ImportOutput>
         .then(|| resolved_tune(&source.bytes, args.tune))
         .flatten();
     let summary = summarize(&score, tune);
-    let stored = store_score(ctx, &score_id, &source, &summary, args.replace)?;
+    let stored = store_score(ctx, &score_id, &source, &summary, &score, args.replace)?;
     // The next analysis of this score (usually the very next call) need not parse it again:
     // the cache key carries the stored checksum, so a later replace never meets this entry.
     ctx.cache.put(
@@ -245,15 +252,20 @@ fn resolved_tune(bytes: &[u8], asked: Option<i64>) -> Option<i64> {
     }
 }
 
+/// Stores a score with its summary and its description (what `score_info` answers, so
+/// that question is answered from the store, without a parse, by the server itself).
 pub(crate) fn store_score(
     ctx: &ToolContext,
     id: &str,
     source: &Source,
     summary: &Summary,
+    score: &Stream,
     replace: bool,
 ) -> ToolResult<(ScoreMeta, Vec<Eviction>)> {
     let summary_json = serde_json::to_value(summary)
         .map_err(|e| ToolError::internal(format!("summary not serialisable: {e}")))?;
+    let description = serde_json::to_string(&describe(score))
+        .map_err(|e| ToolError::internal(format!("description not serialisable: {e}")))?;
     let result = ctx.store.insert(
         &NewScore {
             score_id: id,
@@ -261,6 +273,7 @@ pub(crate) fn store_score(
             origin: &source.origin,
             source: &source.bytes,
             summary: &summary_json,
+            info: Some(&description),
         },
         replace,
     )?;
@@ -519,7 +532,7 @@ pub struct ScoreIdArgs {
     pub score_id: String,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct PitchRange {
     pub lowest: String,
     pub highest: String,
@@ -527,7 +540,7 @@ pub struct PitchRange {
     pub semitones: f64,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct PartInfo {
     pub index: usize,
     pub name: String,
@@ -540,7 +553,7 @@ pub struct PartInfo {
     pub range: Option<PitchRange>,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct TimeSignatureInfo {
     pub measure: i64,
     pub offset: f64,
@@ -548,7 +561,7 @@ pub struct TimeSignatureInfo {
     pub signature: String,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct KeySignatureInfo {
     pub measure: i64,
     pub offset: f64,
@@ -558,7 +571,7 @@ pub struct KeySignatureInfo {
     pub key: Option<String>,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct TempoInfo {
     pub measure: i64,
     pub offset: f64,
@@ -570,13 +583,21 @@ pub struct TempoInfo {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ScoreInfoOutput {
     pub score_id: String,
+    pub format: String,
+    pub bytes: u64,
+    pub sha256: String,
+    pub created_at: u64,
+    #[serde(flatten)]
+    pub description: ScoreDescription,
+}
+
+/// What `score_info` says of the music itself; worked out when a score is stored.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct ScoreDescription {
     pub title: Option<String>,
     pub composer: Option<String>,
     /// Every metadata field the score carries, as text.
     pub metadata: Vec<(String, String)>,
-    pub format: String,
-    pub bytes: u64,
-    pub sha256: String,
     pub parts: Vec<PartInfo>,
     /// Measures of the first part (a pickup counts as one, as music21 counts).
     pub measures: usize,
@@ -589,12 +610,53 @@ pub struct ScoreInfoOutput {
     pub duration_quarters: f64,
     /// Seconds at the marked tempi (120 quarter notes a minute where none is marked).
     pub duration_seconds: f64,
-    pub created_at: u64,
 }
 
 fn score_info(ctx: &ToolContext, args: ScoreIdArgs) -> ToolResult<ScoreInfoOutput> {
     let loaded = ctx.load(&args.score_id)?;
-    let score: &Stream = &loaded.score;
+    Ok(ScoreInfoOutput {
+        score_id: loaded.meta.score_id.clone(),
+        format: loaded.meta.format.clone(),
+        bytes: loaded.meta.bytes,
+        sha256: loaded.meta.sha256.clone(),
+        created_at: loaded.meta.created_at,
+        description: describe(&loaded.score),
+    })
+}
+
+/// `score_info` answered from the store alone: the record is read and verified, and its
+/// stored description returned. `Ok(None)` when the record has no description (stored by
+/// an older version): then a worker parses the score.
+pub fn score_info_stored(
+    ctx: &ToolContext,
+    args: serde_json::Value,
+) -> ToolResult<Option<serde_json::Value>> {
+    let args: ScoreIdArgs = serde_json::from_value(args)
+        .map_err(|e| ToolError::invalid(format!("invalid arguments for score_info: {e}")))?;
+    validate_score_id(&args.score_id)?;
+    let stored = ctx.store.get(&args.score_id)?;
+    let Some(description) = stored
+        .info
+        .as_deref()
+        .and_then(|text| serde_json::from_str::<ScoreDescription>(text).ok())
+    else {
+        return Ok(None);
+    };
+    let output = ScoreInfoOutput {
+        score_id: stored.meta.score_id,
+        format: stored.meta.format,
+        bytes: stored.meta.bytes,
+        sha256: stored.meta.sha256,
+        created_at: stored.meta.created_at,
+        description,
+    };
+    serde_json::to_value(output)
+        .map(Some)
+        .map_err(|e| ToolError::internal(format!("score_info: result not serialisable: {e}")))
+}
+
+/// Everything `score_info` says of a parsed score's music.
+pub fn describe(score: &Stream) -> ScoreDescription {
     let grid = MeasureGrid::of(score);
     let parts: Vec<PartInfo> = parts_of(score)
         .into_iter()
@@ -654,14 +716,10 @@ fn score_info(ctx: &ToolContext, args: ScoreIdArgs) -> ToolResult<ScoreInfoOutpu
                 .collect()
         })
         .unwrap_or_default();
-    Ok(ScoreInfoOutput {
-        score_id: loaded.meta.score_id.clone(),
+    ScoreDescription {
         title: crate::music::summary::title(score),
         composer: crate::music::summary::composer(score),
         metadata,
-        format: loaded.meta.format.clone(),
-        bytes: loaded.meta.bytes,
-        sha256: loaded.meta.sha256.clone(),
         measures: grid
             .count()
             .max(parts.first().map(|p| p.measures).unwrap_or(0)),
@@ -674,8 +732,7 @@ fn score_info(ctx: &ToolContext, args: ScoreIdArgs) -> ToolResult<ScoreInfoOutpu
         tempos,
         duration_quarters,
         duration_seconds,
-        created_at: loaded.meta.created_at,
-    })
+    }
 }
 
 /// Seconds from the tempo marks of the first part; 120 quarters a minute until one is marked.
@@ -777,13 +834,98 @@ fn needs_notation(format: &str) -> bool {
     !matches!(format, "musicxml" | "mxl")
 }
 
-fn check_export_size(ctx: &ToolContext, score: &Stream) -> ToolResult<()> {
+/// Bytes of MusicXML a measure costs at least (its tags and one note or rest).
+const BYTES_PER_MEASURE: u64 = 200;
+/// Bytes of MusicXML a note or rest costs at least.
+const BYTES_PER_NOTE: u64 = 150;
+/// An export of this size is always allowed, whatever its source's size.
+const EXPORT_FLOOR: u64 = 1024 * 1024;
+
+/// A low estimate of the bytes an export of `score` writes: every measure its notation
+/// will have (a note longer than its bar becomes one tied note per bar, so a 50-byte ABC of
+/// long notes in a short meter unfolds into tens of thousands of measures) and every note.
+pub(crate) fn export_estimate(score: &Stream) -> (u64, u64) {
+    let mut bytes = 1024u64;
+    let mut measures_total = 0u64;
+    for part in parts_of(score) {
+        let bar = part
+            .recurse()
+            .into_iter()
+            .find_map(|(_, e)| match e {
+                StreamElement::TimeSignature(ts) => Some(ts.bar_duration().quarter_length()),
+                _ => None,
+            })
+            .filter(|b| b.is_finite() && *b > 0.0)
+            .unwrap_or(4.0)
+            .max(1.0 / 64.0);
+        let span = part.end_offset();
+        let by_length = if span.is_finite() && span > 0.0 {
+            (span / bar).ceil().min(1e15) as u64
+        } else {
+            0
+        };
+        let measures = (part.measures().len() as u64).max(by_length);
+        let counts = count_notes(part);
+        let notes = (counts.pitches + counts.rests) as u64;
+        measures_total = measures_total.saturating_add(measures);
+        bytes = bytes
+            .saturating_add(measures.saturating_mul(BYTES_PER_MEASURE))
+            .saturating_add(notes.saturating_mul(BYTES_PER_NOTE));
+    }
+    (bytes, measures_total)
+}
+
+/// The most an export (or a stored transformation) of a score whose source is
+/// `source_bytes` may write: `limits.max_export_ratio` times its source, at least 1 MiB,
+/// at most `limits.max_export_bytes`. Returns the limit and the key that sets it.
+fn export_limit(ctx: &ToolContext, source_bytes: u64) -> (u64, String) {
+    let limits = &ctx.config.limits;
+    let relative = source_bytes
+        .saturating_mul(limits.max_export_ratio)
+        .max(EXPORT_FLOOR);
+    if relative < limits.max_export_bytes {
+        (
+            relative,
+            format!(
+                "limits.max_export_ratio = {} (times its {source_bytes}-byte source, at least 1 MiB)",
+                limits.max_export_ratio
+            ),
+        )
+    } else {
+        (
+            limits.max_export_bytes,
+            format!("limits.max_export_bytes = {}", limits.max_export_bytes),
+        )
+    }
+}
+
+/// Refuses, before anything is written, a score too large to walk or whose export would
+/// pass the export limit.
+fn check_export_size(ctx: &ToolContext, score: &Stream, source_bytes: u64) -> ToolResult<()> {
     let counts = count_notes(score);
     let work = counts.pitches + counts.rests;
     if work > ctx.config.limits.max_analysis_notes {
         return Err(ToolError::limit(format!(
             "refused: the score has {work} notes and rests, over the limit limits.max_analysis_notes = {}",
             ctx.config.limits.max_analysis_notes
+        )));
+    }
+    let (estimate, measures) = export_estimate(score);
+    let (limit, key) = export_limit(ctx, source_bytes);
+    if estimate > limit {
+        return Err(ToolError::limit(format!(
+            "refused before writing: this score would be written as about {estimate} bytes ({measures} measures once its notes are barred), over the limit {key}"
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses what was written when it came out larger than the estimate allowed for.
+fn check_written_size(ctx: &ToolContext, written: usize, source_bytes: u64) -> ToolResult<()> {
+    let (limit, key) = export_limit(ctx, source_bytes);
+    if written as u64 > limit {
+        return Err(ToolError::limit(format!(
+            "refused: the export came to {written} bytes, over the limit {key}"
         )));
     }
     Ok(())
@@ -876,7 +1018,8 @@ fn zip_mxl(xml: &str) -> ToolResult<Vec<u8>> {
 fn export_score(ctx: &ToolContext, args: ExportArgs) -> ToolResult<ExportOutput> {
     let loaded = ctx.load(&args.score_id)?;
     let score: &Stream = &loaded.score;
-    check_export_size(ctx, score)?;
+    let source_bytes = loaded.meta.bytes;
+    check_export_size(ctx, score, source_bytes)?;
     let source_format = loaded.meta.format.as_str();
     let (name, mime, bytes, binary): (&str, &str, Vec<u8>, bool) = match args.format {
         ExportFormat::Musicxml => (
@@ -923,6 +1066,7 @@ fn export_score(ctx: &ToolContext, args: ExportArgs) -> ToolResult<ExportOutput>
             false,
         ),
     };
+    check_written_size(ctx, bytes.len(), source_bytes)?;
     let sha256 = crate::store::sha256_hex(&bytes);
     let size = bytes.len();
     let (encoding, content) = if binary {
@@ -1012,18 +1156,65 @@ pub struct TransposeOutput {
     pub evicted: Vec<Eviction>,
 }
 
+/// Four octaves either way, in semitones: the most `transpose_score` moves a score.
+const MAX_SEMITONES: i64 = 48;
+/// The largest interval number within four octaves (a compound 29th is four octaves).
+const MAX_INTERVAL_NUMBER: u32 = 29;
+
+/// Checks an interval name's shape and range before the engine reads it (it overflows on
+/// numbers like `P99999999999`): an optional sign, a quality (P, M, m, up to three d or A)
+/// and a number from 1 to 29.
+fn check_interval_name(name: &str) -> ToolResult<()> {
+    let shown = crate::error::printable(name, 40);
+    let bad = |why: String| {
+        ToolError::invalid(format!(
+            "interval '{shown}' {why}; write a quality and a number from 1 to {MAX_INTERVAL_NUMBER} (four octaves), like P5, M3, -m3 or A4"
+        ))
+    };
+    let text = name.trim();
+    let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
+    let digits_at = unsigned
+        .find(|c: char| c.is_ascii_digit())
+        .ok_or_else(|| bad("has no interval number".into()))?;
+    let (quality, number) = unsigned.split_at(digits_at);
+    let quality_ok = matches!(quality, "P" | "M" | "m")
+        || (1..=3).contains(&quality.len())
+            && (quality.chars().all(|c| c == 'd') || quality.chars().all(|c| c == 'A'));
+    if !quality_ok {
+        return Err(bad(format!(
+            "has quality '{}', not P, M, m, d or A",
+            crate::error::printable(quality, 8)
+        )));
+    }
+    if !number.chars().all(|c| c.is_ascii_digit()) {
+        return Err(bad("has more after its number".into()));
+    }
+    match number.parse::<u32>() {
+        Ok(n) if (1..=MAX_INTERVAL_NUMBER).contains(&n) => Ok(()),
+        _ => Err(bad(format!(
+            "has number {}, outside 1..={MAX_INTERVAL_NUMBER}",
+            crate::error::printable(number, 24)
+        ))),
+    }
+}
+
 fn transpose_score(ctx: &ToolContext, args: TransposeArgs) -> ToolResult<TransposeOutput> {
     validate_score_id(&args.new_score_id)?;
     let interval = match (&args.interval, args.semitones) {
-        (Some(name), None) => Interval::from_name(name.trim()).map_err(|e| {
-            ToolError::invalid(format!(
-                "interval '{name}' is not an interval name like P5, M3 or -m3: {e}"
-            ))
-        })?,
+        (Some(name), None) => {
+            check_interval_name(name)?;
+            Interval::from_name(name.trim()).map_err(|e| {
+                ToolError::invalid(format!(
+                    "interval '{}' is not an interval name like P5, M3 or -m3: {e}",
+                    crate::error::printable(name, 40)
+                ))
+            })?
+        }
         (None, Some(n)) => {
-            if n.abs() > 48 {
+            // Checked as a range, not with abs(): -2^63 has no absolute value.
+            if !(-MAX_SEMITONES..=MAX_SEMITONES).contains(&n) {
                 return Err(ToolError::invalid(format!(
-                    "semitones must be between -48 and 48, got {n}"
+                    "semitones must be between -{MAX_SEMITONES} and {MAX_SEMITONES} (four octaves), got {n}"
                 )));
             }
             Interval::from_semitones(n as music21_rs::IntegerType)
@@ -1047,7 +1238,7 @@ fn transpose_score(ctx: &ToolContext, args: TransposeArgs) -> ToolResult<Transpo
     }
     ensure_id_free(ctx, "new_score_id", &args.new_score_id, args.replace)?;
     let loaded = ctx.load(&args.score_id)?;
-    check_export_size(ctx, &loaded.score)?;
+    check_export_size(ctx, &loaded.score, loaded.meta.bytes)?;
     let transposed = catch_engine("transposing", || loaded.score.transpose(&interval))?
         .map_err(|e| ToolError::unsupported(format!("cannot transpose this score: {e}")))?;
     // Stored as MusicXML: the one format that writes everything back.

@@ -7,20 +7,19 @@
 //! logged.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-use serde::Serialize;
-use serde_json::Value;
-use tokio::io::BufReader;
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
-use tokio::sync::mpsc;
 
 use crate::config::{Config, WorkerConfig};
 use crate::error::ErrorKind;
 use crate::metrics::Metrics;
 use crate::workers::protocol::{read_frame, write_frame, Request, Response};
+use crate::workers::scheduler::{FairScheduler, Refusal};
+use serde::Serialize;
+use serde_json::Value;
+use tokio::io::BufReader;
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 /// The environment variable that hands a worker its configuration (JSON).
 pub const WORKER_CONFIG_ENV: &str = "MUSIC21_PROD_WORKER_CONFIG";
@@ -33,6 +32,13 @@ pub enum PoolError {
     /// No worker became free within the wait, or the queue was full.
     Overloaded {
         waiting: usize,
+        retry_after: Duration,
+    },
+    /// This client already has as many calls waiting as one client may (others are not
+    /// affected).
+    ClientQueueFull {
+        queued: usize,
+        quota: usize,
         retry_after: Duration,
     },
     /// The task passed its deadline; its worker was killed.
@@ -97,17 +103,16 @@ pub struct Pool {
     exe: PathBuf,
     worker_env: String,
     metrics: Arc<Metrics>,
-    idle_tx: mpsc::UnboundedSender<Worker>,
-    idle_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Worker>>,
+    /// Idle workers and the calls waiting for one, fairly between clients.
+    sched: Arc<FairScheduler<Worker>>,
     slots: Mutex<Vec<SlotState>>,
-    waiting: AtomicUsize,
     next_id: AtomicU64,
     shutting_down: AtomicBool,
     /// Set by the memory guard: the next round of the pinger asks for a cache drop.
     shrink_pending: AtomicBool,
     shrink_now: tokio::sync::Notify,
-    queue_max: usize,
     queue_wait: Duration,
+    client_quota: usize,
 }
 
 fn worker_count(config: &WorkerConfig) -> usize {
@@ -122,21 +127,33 @@ fn worker_count(config: &WorkerConfig) -> usize {
 
 impl Pool {
     /// Starts the pool and its workers; returns once every worker has been spawned.
+    /// `one_client` gives the whole pool to a single client (stdio), else each client may
+    /// hold `server.admission.client_max_workers` of them.
     pub async fn start(
         config: &Config,
         exe: PathBuf,
         metrics: Arc<Metrics>,
+        one_client: bool,
     ) -> std::io::Result<Arc<Self>> {
         let count = worker_count(&config.server.workers);
         let worker_env = serde_json::to_string(config).map_err(std::io::Error::other)?;
-        let (idle_tx, idle_rx) = mpsc::unbounded_channel();
+        let admission = &config.server.admission;
+        let client_quota = if one_client {
+            count
+        } else {
+            admission.client_workers(count)
+        };
+        let sched = FairScheduler::new(
+            client_quota,
+            admission.client_queue_max,
+            admission.queue_max,
+        );
         let pool = Arc::new(Self {
             config: config.server.workers.clone(),
             exe,
             worker_env,
             metrics,
-            idle_tx,
-            idle_rx: tokio::sync::Mutex::new(idle_rx),
+            sched,
             slots: Mutex::new(
                 (0..count)
                     .map(|_| SlotState {
@@ -151,13 +168,12 @@ impl Pool {
                     })
                     .collect(),
             ),
-            waiting: AtomicUsize::new(0),
             next_id: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
             shrink_pending: AtomicBool::new(false),
             shrink_now: tokio::sync::Notify::new(),
-            queue_max: config.server.admission.queue_max,
-            queue_wait: Duration::from_millis(config.server.admission.queue_wait_ms),
+            queue_wait: Duration::from_millis(admission.queue_wait_ms),
+            client_quota,
         });
         for slot in 0..count {
             let worker = pool.spawn_worker(slot)?;
@@ -184,7 +200,17 @@ impl Pool {
     }
 
     pub fn waiting(&self) -> usize {
-        self.waiting.load(Ordering::Relaxed)
+        self.sched.waiting()
+    }
+
+    /// Workers one client may hold at once.
+    pub fn client_quota(&self) -> usize {
+        self.client_quota
+    }
+
+    /// Clients holding or waiting for workers now: (client, holding, waiting).
+    pub fn clients(&self) -> Vec<(String, usize, usize)> {
+        self.sched.clients()
     }
 
     pub fn slot_info(&self) -> Vec<SlotInfo> {
@@ -321,7 +347,8 @@ impl Pool {
         if self.shutting_down.load(Ordering::SeqCst) {
             return; // dropping the worker kills it
         }
-        let _ = self.idle_tx.send(worker);
+        self.sched.put(worker);
+        self.metrics.queue_depth.set(self.sched.waiting() as i64);
     }
 
     /// Kills a worker (if alive) and starts a replacement in the background, after a backoff
@@ -398,44 +425,45 @@ impl Pool {
         });
     }
 
-    /// Takes an idle worker, waiting up to the queue wait; sheds when the queue is full.
-    async fn checkout(&self) -> Result<Worker, PoolError> {
+    /// Takes a worker for `client`, fairly between clients, waiting up to the queue wait;
+    /// sheds when the queue (all clients', or this client's) is full.
+    async fn checkout(
+        &self,
+        client: &str,
+    ) -> Result<(Worker, crate::workers::scheduler::Lease<Worker>), PoolError> {
         if self.shutting_down.load(Ordering::SeqCst) {
             return Err(PoolError::ShuttingDown);
         }
-        let waiting = self.waiting.fetch_add(1, Ordering::SeqCst);
-        self.metrics.queue_depth.set((waiting + 1) as i64);
-        struct Leave<'a>(&'a Pool);
-        impl Drop for Leave<'_> {
-            fn drop(&mut self) {
-                let left = self.0.waiting.fetch_sub(1, Ordering::SeqCst) - 1;
-                self.0.metrics.queue_depth.set(left as i64);
-            }
-        }
-        let _leave = Leave(self);
-        if waiting >= self.queue_max {
-            return Err(PoolError::Overloaded {
-                waiting,
-                retry_after: Duration::from_secs(1),
-            });
-        }
         let started = Instant::now();
-        let got = tokio::time::timeout(self.queue_wait, async {
-            let mut rx = self.idle_rx.lock().await;
-            rx.recv().await
-        })
-        .await;
+        self.metrics
+            .queue_depth
+            .set((self.sched.waiting() + 1) as i64);
+        let got = self.sched.acquire(client, self.queue_wait).await;
         self.metrics
             .queue_wait
             .observe(started.elapsed().as_secs_f64());
-        match got {
-            Ok(Some(w)) => Ok(w),
-            Ok(None) => Err(PoolError::ShuttingDown),
-            Err(_) => Err(PoolError::Overloaded {
-                waiting: self.waiting(),
+        self.metrics.queue_depth.set(self.sched.waiting() as i64);
+        got.map_err(|refusal| match refusal {
+            Refusal::QueueFull { waiting } | Refusal::TimedOut { waiting } => {
+                PoolError::Overloaded {
+                    waiting,
+                    retry_after: Duration::from_secs(1),
+                }
+            }
+            Refusal::ClientQueueFull { queued } => PoolError::ClientQueueFull {
+                queued,
+                quota: self.client_quota,
                 retry_after: Duration::from_secs(1),
-            }),
-        }
+            },
+            Refusal::Closed => PoolError::ShuttingDown,
+        })
+    }
+
+    /// Refuses the calls waiting for a worker, and every new one, with `ShuttingDown`; calls
+    /// already running finish (the drain on SIGTERM).
+    pub fn stop_taking_work(&self) {
+        self.sched.close();
+        self.metrics.queue_depth.set(0);
     }
 
     /// Runs one tool call on a worker, within `deadline`.
@@ -444,11 +472,14 @@ impl Pool {
         tool: &str,
         args: Value,
         deadline: Duration,
+        client: &str,
     ) -> Result<Value, PoolError> {
         // A request that never reached a worker (its pipe was already broken) is safe to
         // send to another one; a request that did reach one is not retried.
         for _attempt in 0..3 {
-            let mut worker = self.checkout().await?;
+            // The lease says this client holds a worker; it ends with this iteration, after
+            // the worker went back (or was replaced).
+            let (mut worker, _lease) = self.checkout(client).await?;
             if let Ok(Some(status)) = worker.child.try_wait() {
                 tracing::warn!(slot = worker.slot, %status, "idle worker found dead");
                 self.replace(worker, "died_idle", false);
@@ -587,12 +618,7 @@ impl Pool {
                 return;
             }
             let shrink = self.shrink_pending.swap(false, Ordering::SeqCst);
-            let mut idle = Vec::new();
-            if let Ok(mut rx) = self.idle_rx.try_lock() {
-                while let Ok(w) = rx.try_recv() {
-                    idle.push(w);
-                }
-            }
+            let idle = self.sched.take_idle();
             if shrink && idle.is_empty() {
                 self.shrink_pending.store(true, Ordering::SeqCst);
             } else if shrink {
@@ -625,15 +651,8 @@ impl Pool {
     /// Stops taking work and ends every idle worker (closing its stdin ends it cleanly).
     pub async fn shutdown(&self, grace: Duration) {
         self.shutting_down.store(true, Ordering::SeqCst);
-        let mut idle = Vec::new();
-        {
-            let mut rx = self.idle_rx.lock().await;
-            rx.close();
-            while let Ok(w) = rx.try_recv() {
-                idle.push(w);
-            }
-        }
-        for mut w in idle {
+        self.sched.close();
+        for mut w in self.sched.take_idle() {
             drop(w.stdin);
             if tokio::time::timeout(grace, w.child.wait()).await.is_err() {
                 let _ = w.child.start_kill();

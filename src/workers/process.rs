@@ -29,7 +29,7 @@ async fn serve(config: Config) -> i32 {
             return 1;
         }
     };
-    let registry = std::sync::Arc::new(Registry::new());
+    let registry = Registry::shared();
     let mut stdin = tokio::io::stdin();
     let mut stdout = tokio::io::stdout();
     loop {
@@ -57,7 +57,6 @@ async fn serve(config: Config) -> i32 {
             }
             Request::Call { id, tool, args } => {
                 let ctx = ctx.clone();
-                let registry = registry.clone();
                 // The engine is synchronous; run it off the I/O thread.
                 let result =
                     tokio::task::spawn_blocking(move || registry.call(&ctx, &tool, args)).await;

@@ -1,0 +1,461 @@
+//! Admission of a POST to `/mcp`, before rmcp sees it: rate limits, the body, sessions.
+//!
+//! In order:
+//! 1. the rate limit, counted for the client and for the session it names;
+//! 2. a declared `Content-Length` over `server.max_body_bytes` is refused at once (413),
+//!    unread;
+//! 3. a large body (declared or chunked) needs one of few large-body places, globally and
+//!    per client (503 with `Retry-After` when none is free);
+//! 4. the bytes of the body are promised from the memory budget before they are read, and a
+//!    body that would pass the hard limit is refused (503, `Retry-After`);
+//! 5. the body is read with an idle deadline (408) and the size cap (413);
+//! 6. it must be one JSON-RPC message (-32700 parse error, -32600 invalid request); a
+//!    request id already in flight in the same session is refused (-32600), since the MCP
+//!    layer would answer only one of the two;
+//! 7. a request that opens a session makes room under the per-client and global session
+//!    caps (closing that client's least recently used idle session first), or is refused;
+//! 8. the response is watched to its end: the session counts as busy, the id as in flight,
+//!    and the drain on SIGTERM waits for it.
+
+use std::collections::{HashMap, HashSet};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, HeaderValue, Method, Request, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures::{Stream, StreamExt};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::server::clients::{ClientId, SessionRefusal};
+use crate::server::guard::refuse;
+use crate::server::http::AppState;
+
+/// Large bodies being read, globally and per client.
+#[derive(Default)]
+pub struct LargeBodies {
+    state: Mutex<(usize, HashMap<ClientId, usize>)>,
+}
+
+/// A large-body place, given back when dropped.
+struct LargePlace {
+    bodies: Arc<AppState>,
+    client: ClientId,
+}
+
+impl Drop for LargePlace {
+    fn drop(&mut self) {
+        let mut state = self.bodies.large.lock();
+        state.0 = state.0.saturating_sub(1);
+        if let Some(n) = state.1.get_mut(&self.client) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                state.1.remove(&self.client);
+            }
+        }
+    }
+}
+
+impl LargeBodies {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, HashMap<ClientId, usize>)> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Large bodies being read now.
+    pub fn reading(&self) -> usize {
+        self.lock().0
+    }
+}
+
+/// Request ids in flight, per session.
+#[derive(Default)]
+pub struct InFlightIds {
+    ids: Mutex<HashSet<String>>,
+}
+
+struct IdInFlight {
+    state: Arc<AppState>,
+    key: String,
+}
+
+impl Drop for IdInFlight {
+    fn drop(&mut self) {
+        self.state
+            .in_flight_ids
+            .ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.key);
+    }
+}
+
+/// POST responses not yet fully sent (the drain waits for them).
+pub struct OpenResponse {
+    counter: Arc<AtomicUsize>,
+}
+
+impl OpenResponse {
+    pub fn new(counter: &Arc<AtomicUsize>) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Self {
+            counter: counter.clone(),
+        }
+    }
+}
+
+impl Drop for OpenResponse {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The parts of a JSON-RPC message admission looks at; the rest is skipped unparsed.
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default)]
+    method: Option<String>,
+    #[allow(dead_code)]
+    #[serde(default)]
+    params: serde::de::IgnoredAny,
+}
+
+fn jsonrpc_error(status: StatusCode, id: Option<&Value>, code: i64, message: &str) -> Response {
+    let body = json!({
+        "jsonrpc": "2.0",
+        "id": id.cloned().unwrap_or(Value::Null),
+        "error": {"code": code, "message": message}
+    });
+    (status, Json(body)).into_response()
+}
+
+fn with_retry_after(mut response: Response, secs: u64) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    response
+}
+
+/// Closes the connection after this response (its body was not read to the end).
+fn closing(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// Admission of `/mcp` (every method is rate limited; POST bodies are checked as above).
+pub async fn admit_mcp(
+    State(state): State<Arc<AppState>>,
+    request: Request<Body>,
+    next: Next,
+) -> Response {
+    let client = request
+        .extensions()
+        .get::<ClientId>()
+        .cloned()
+        .unwrap_or_else(|| ClientId::from_ip([127, 0, 0, 1].into()));
+    let session = request
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let d = &state.dispatcher;
+    let session_key = session.as_ref().map(|s| format!("session:{s}"));
+    let mut keys = vec![client.as_str()];
+    if let Some(k) = &session_key {
+        keys.push(k.as_str());
+    }
+    if let Err(limited) = d.limiter.check_all(&keys, Instant::now()) {
+        d.metrics.rate_limited.inc();
+        let secs = limited.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+        return with_retry_after(
+            refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!("rate limit exceeded for this client; retry after {secs} s"),
+            ),
+            secs,
+        );
+    }
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
+    let open = OpenResponse::new(&state.open_posts);
+    let (parts, body) = request.into_parts();
+    let bytes = match read_body(&state, &client, &parts.headers, body).await {
+        Ok(b) => b,
+        Err(response) => return response,
+    };
+    let envelope: Envelope = match serde_json::from_slice(&bytes) {
+        Ok(e) => e,
+        Err(e) if e.is_data() => {
+            return jsonrpc_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                -32600,
+                &format!("invalid request: not one JSON-RPC message object ({e})"),
+            )
+        }
+        Err(e) => {
+            return jsonrpc_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                -32700,
+                &format!("parse error: the body is not valid JSON ({e})"),
+            )
+        }
+    };
+    let is_request =
+        envelope.method.is_some() && envelope.id.as_ref().is_some_and(|id| !id.is_null());
+    let mut guards: Vec<Box<dyn Send>> = Vec::new();
+    guards.push(Box::new(open));
+    // A request id already in flight in this session: the MCP layer keeps one answer per id
+    // and session, so the second caller would wait for nothing.
+    if let (true, Some(s), Some(id)) = (is_request, &session, &envelope.id) {
+        let key = format!("{s}\u{0}{id}");
+        let fresh = state
+            .in_flight_ids
+            .ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.clone());
+        if !fresh {
+            return jsonrpc_error(
+                StatusCode::CONFLICT,
+                Some(id),
+                -32600,
+                &format!(
+                    "invalid request: a request with id {} is already in flight in this session; use a new id for each request",
+                    crate::error::printable(&id.to_string(), 64)
+                ),
+            );
+        }
+        guards.push(Box::new(IdInFlight {
+            state: state.clone(),
+            key,
+        }));
+    }
+    let opening = envelope.method.as_deref() == Some("initialize") && session.is_none();
+    if opening {
+        match state.sessions.open(&client).await {
+            Ok(place) => guards.push(Box::new(place)),
+            Err(refusal) => {
+                d.metrics.shed.with_label_values(&["sessions"]).inc();
+                let message = match refusal {
+                    SessionRefusal::ClientFull { held, max } => format!(
+                        "this client holds {held} MCP sessions, its maximum of {max}, and all are busy; close one (DELETE /mcp) or retry later"
+                    ),
+                    SessionRefusal::ServerFull { max } => format!(
+                        "the server holds its maximum of {max} MCP sessions; retry later"
+                    ),
+                };
+                return with_retry_after(refuse(StatusCode::SERVICE_UNAVAILABLE, &message), 5);
+            }
+        }
+    }
+    if let Some(s) = &session {
+        guards.push(Box::new(state.sessions.begin(s, &client)));
+    }
+    let request = Request::from_parts(parts, Body::from(bytes));
+    let response = next.run(request).await;
+    if opening {
+        if let Some(id) = response
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+        {
+            state.sessions.register(id, &client);
+        }
+    }
+    let (parts, body) = response.into_parts();
+    Response::from_parts(parts, Body::from_stream(Watched::new(body, guards)))
+}
+
+/// Reads a request body within the limits; the refusal is the response to send.
+async fn read_body(
+    state: &Arc<AppState>,
+    client: &ClientId,
+    headers: &axum::http::HeaderMap,
+    body: Body,
+) -> Result<Bytes, Response> {
+    let d = &state.dispatcher;
+    let config = &d.config.server;
+    let max = config.max_body_bytes;
+    let refused = |reason: &str| d.metrics.bodies_refused.with_label_values(&[reason]).inc();
+    let declared: Option<u64> = match headers.get(header::CONTENT_LENGTH) {
+        Some(v) => match v.to_str().ok().and_then(|v| v.trim().parse().ok()) {
+            Some(n) => Some(n),
+            None => {
+                refused("bad_length");
+                return Err(closing(refuse(
+                    StatusCode::BAD_REQUEST,
+                    "Content-Length is not a number",
+                )));
+            }
+        },
+        None => None,
+    };
+    if let Some(n) = declared.filter(|n| *n > max) {
+        refused("too_large");
+        return Err(closing(refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("the body declares {n} bytes, over the limit server.max_body_bytes = {max}"),
+        )));
+    }
+    let bodies = &config.bodies;
+    let large = declared.is_none_or(|n| n >= bodies.large_bytes);
+    let _place = if large {
+        let mut s = state.large.lock();
+        let of_client = s.1.get(client).copied().unwrap_or(0);
+        if s.0 >= bodies.max_large || of_client >= bodies.client_max_large {
+            drop(s);
+            refused("large_busy");
+            let who = if of_client >= bodies.client_max_large {
+                format!("this client is already sending {of_client} large bodies (server.bodies.client_max_large = {})", bodies.client_max_large)
+            } else {
+                format!(
+                    "{} large bodies are being read (server.bodies.max_large)",
+                    bodies.max_large
+                )
+            };
+            return Err(closing(with_retry_after(
+                refuse(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &format!("{who}; retry shortly"),
+                ),
+                2,
+            )));
+        }
+        s.0 += 1;
+        *s.1.entry(client.clone()).or_insert(0) += 1;
+        Some(LargePlace {
+            bodies: state.clone(),
+            client: client.clone(),
+        })
+    } else {
+        None
+    };
+    let memory_refusal = |bytes: u64| {
+        d.metrics.shed.with_label_values(&["memory_body"]).inc();
+        closing(with_retry_after(
+            refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!(
+                    "a body of {bytes} bytes would take the server past its memory limit ({} of {} MiB in use); retry later",
+                    d.memory.total() >> 20,
+                    d.memory.budget() >> 20
+                ),
+            ),
+            2,
+        ))
+    };
+    // What a chunked body is first promised; it grows by this much at a time.
+    const STEP: u64 = 1024 * 1024;
+    // Small declared bodies need no promise: connections are capped, so they can hold at
+    // most `connections.max` × SMALL_BODY together, and a server over its memory limit must
+    // still hear health_check and list_scores.
+    const SMALL_BODY: u64 = 64 * 1024;
+    let small = declared.is_some_and(|n| n <= SMALL_BODY);
+    let first = if small {
+        0
+    } else {
+        declared.unwrap_or(STEP).min(max)
+    };
+    let Some(mut reservation) = d.memory.try_reserve(first) else {
+        refused("memory");
+        return Err(memory_refusal(first));
+    };
+    let mut promised = if small { SMALL_BODY } else { first };
+    let idle = Duration::from_secs_f64(bodies.idle_secs);
+    let mut buf: Vec<u8> = Vec::with_capacity(declared.unwrap_or(0).min(max) as usize);
+    let mut stream = body.into_data_stream();
+    loop {
+        let next = match tokio::time::timeout(idle, stream.next()).await {
+            Ok(n) => n,
+            Err(_) => {
+                refused("idle");
+                return Err(closing(refuse(
+                    StatusCode::REQUEST_TIMEOUT,
+                    &format!(
+                        "the body sent nothing for {:.0} s (server.bodies.idle_secs)",
+                        bodies.idle_secs
+                    ),
+                )));
+            }
+        };
+        let Some(chunk) = next else { break };
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                refused("broken");
+                return Err(closing(refuse(
+                    StatusCode::BAD_REQUEST,
+                    &format!("the body could not be read: {e}"),
+                )));
+            }
+        };
+        if buf.len() as u64 + chunk.len() as u64 > max {
+            refused("too_large");
+            return Err(closing(refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("the body is over the limit server.max_body_bytes = {max}"),
+            )));
+        }
+        let needed = buf.len() as u64 + chunk.len() as u64;
+        while needed > promised {
+            if !reservation.grow(STEP) {
+                refused("memory");
+                return Err(memory_refusal(needed));
+            }
+            promised += STEP;
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    if declared.is_some_and(|n| n != buf.len() as u64) {
+        refused("broken");
+        return Err(closing(refuse(
+            StatusCode::BAD_REQUEST,
+            "the body is shorter than its Content-Length",
+        )));
+    }
+    // The promise ends here: from now on the bytes are in the sampled memory.
+    drop(reservation);
+    Ok(Bytes::from(buf))
+}
+
+/// A response body stream holding `guards` until it ends or is dropped.
+struct Watched<S> {
+    inner: S,
+    guards: Vec<Box<dyn Send>>,
+}
+
+impl Watched<axum::body::BodyDataStream> {
+    fn new(body: Body, guards: Vec<Box<dyn Send>>) -> Self {
+        Self {
+            inner: body.into_data_stream(),
+            guards,
+        }
+    }
+}
+
+impl<S: Stream + Unpin> Stream for Watched<S> {
+    type Item = S::Item;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let item = Pin::new(&mut self.inner).poll_next(cx);
+        if let Poll::Ready(None) = item {
+            // Ended: let go of the session, the id and the drain's count now, not when the
+            // connection is done with the body.
+            self.guards.clear();
+        }
+        item
+    }
+}

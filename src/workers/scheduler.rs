@@ -1,0 +1,455 @@
+//! Who gets the next free worker: a fair queue between clients.
+//!
+//! Each client may hold at most `quota` workers at once, and may have at most
+//! `client_queue_max` calls waiting; all clients together at most `queue_max`. A freed
+//! worker goes to the clients with waiting calls in turn (round robin), skipping clients at
+//! their quota, so one client's queued calls never all run before another client's first.
+//! A call that is refused, times out or is abandoned (its future dropped) gives back what it
+//! held; a worker handed to a caller that has just gone is passed on, never lost.
+//!
+//! The scheduler knows nothing of processes: `W` is whatever is scheduled (a worker process
+//! in the pool, a number in the tests).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+/// Why a call got no worker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// All clients together have `waiting` calls queued, the most allowed.
+    QueueFull { waiting: usize },
+    /// This client has `queued` calls queued, the most one client may have.
+    ClientQueueFull { queued: usize },
+    /// No worker came free within the wait.
+    TimedOut { waiting: usize },
+    /// The scheduler is closed (the server is shutting down).
+    Closed,
+}
+
+struct Waiter<W> {
+    id: u64,
+    tx: oneshot::Sender<W>,
+}
+
+struct State<W> {
+    idle: Vec<W>,
+    queues: HashMap<Arc<str>, VecDeque<Waiter<W>>>,
+    /// Clients with waiting calls, in the order they are served.
+    turn: VecDeque<Arc<str>>,
+    /// Workers each client holds now.
+    holding: HashMap<Arc<str>, usize>,
+    waiting: usize,
+    next_id: u64,
+    closed: bool,
+}
+
+pub struct FairScheduler<W> {
+    state: Mutex<State<W>>,
+    quota: usize,
+    client_queue_max: usize,
+    queue_max: usize,
+}
+
+/// A worker lent to one client; dropping the lease tells the scheduler the client holds one
+/// worker fewer (the worker itself goes back with [`FairScheduler::put`], or is replaced).
+#[must_use]
+pub struct Lease<W: Send + 'static> {
+    scheduler: Arc<FairScheduler<W>>,
+    client: Arc<str>,
+}
+
+impl<W: Send + 'static> Drop for Lease<W> {
+    fn drop(&mut self) {
+        self.scheduler.release(&self.client);
+    }
+}
+
+impl<W: Send + 'static> FairScheduler<W> {
+    pub fn new(quota: usize, client_queue_max: usize, queue_max: usize) -> Arc<Self> {
+        Arc::new(Self {
+            state: Mutex::new(State {
+                idle: Vec::new(),
+                queues: HashMap::new(),
+                turn: VecDeque::new(),
+                holding: HashMap::new(),
+                waiting: 0,
+                next_id: 0,
+                closed: false,
+            }),
+            quota: quota.max(1),
+            client_queue_max,
+            queue_max,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State<W>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Calls waiting now, all clients together.
+    pub fn waiting(&self) -> usize {
+        self.lock().waiting
+    }
+
+    /// Workers held by `client` now.
+    pub fn holding(&self, client: &str) -> usize {
+        self.lock().holding.get(client).copied().unwrap_or(0)
+    }
+
+    /// Clients holding workers or waiting for one, with how many of each.
+    pub fn clients(&self) -> Vec<(String, usize, usize)> {
+        let state = self.lock();
+        let mut names: Vec<&Arc<str>> = state.holding.keys().chain(state.queues.keys()).collect();
+        names.sort();
+        names.dedup();
+        names
+            .into_iter()
+            .map(|c| {
+                (
+                    c.to_string(),
+                    state.holding.get(c).copied().unwrap_or(0),
+                    state.queues.get(c).map_or(0, VecDeque::len),
+                )
+            })
+            .collect()
+    }
+
+    /// Gets a worker for `client`, waiting up to `wait` for one to come free.
+    pub async fn acquire(
+        self: &Arc<Self>,
+        client: &str,
+        wait: Duration,
+    ) -> Result<(W, Lease<W>), Refusal> {
+        let client: Arc<str> = Arc::from(client);
+        let (id, rx) = {
+            let mut state = self.lock();
+            if state.closed {
+                return Err(Refusal::Closed);
+            }
+            let holding = state.holding.get(&client).copied().unwrap_or(0);
+            // A client under its quota takes an idle worker at once: if others are waiting
+            // while a worker is idle, they are all at their own quota.
+            if holding < self.quota {
+                if let Some(worker) = state.idle.pop() {
+                    *state.holding.entry(client.clone()).or_insert(0) += 1;
+                    return Ok((worker, self.lease(client)));
+                }
+            }
+            let queued = state.queues.get(&client).map_or(0, VecDeque::len);
+            if queued >= self.client_queue_max {
+                return Err(Refusal::ClientQueueFull { queued });
+            }
+            if state.waiting >= self.queue_max {
+                return Err(Refusal::QueueFull {
+                    waiting: state.waiting,
+                });
+            }
+            let id = state.next_id;
+            state.next_id += 1;
+            let (tx, rx) = oneshot::channel();
+            state.waiting += 1;
+            let queue = state.queues.entry(client.clone()).or_default();
+            queue.push_back(Waiter { id, tx });
+            if queue.len() == 1 {
+                state.turn.push_back(client.clone());
+            }
+            (id, rx)
+        };
+        let mut waiting = Waiting {
+            scheduler: self,
+            client: client.clone(),
+            id,
+            rx: Some(rx),
+        };
+        let got = match waiting.rx.as_mut() {
+            Some(rx) => tokio::time::timeout(wait, rx).await,
+            None => return Err(Refusal::Closed),
+        };
+        match got {
+            Ok(Ok(worker)) => {
+                waiting.rx = None;
+                Ok((worker, self.lease(client)))
+            }
+            // The sender was dropped: the scheduler closed.
+            Ok(Err(_)) => {
+                waiting.rx = None;
+                Err(Refusal::Closed)
+            }
+            Err(_) => match waiting.give_up() {
+                Some(worker) => Ok((worker, self.lease(client))),
+                None => Err(Refusal::TimedOut {
+                    waiting: self.waiting(),
+                }),
+            },
+        }
+    }
+
+    fn lease(self: &Arc<Self>, client: Arc<str>) -> Lease<W> {
+        Lease {
+            scheduler: self.clone(),
+            client,
+        }
+    }
+
+    /// Gives a worker back: to the next client in turn that may take one, else to the idle
+    /// set. After [`close`](Self::close) it still goes to the idle set, for shutdown.
+    pub fn put(&self, worker: W) {
+        let mut state = self.lock();
+        let mut worker = worker;
+        loop {
+            match Self::next_waiter(&mut state, self.quota) {
+                Some((client, waiter)) => match waiter.tx.send(worker) {
+                    Ok(()) => {
+                        *state.holding.entry(client).or_insert(0) += 1;
+                        return;
+                    }
+                    // That caller is gone; the next one gets it.
+                    Err(back) => worker = back,
+                },
+                None => {
+                    state.idle.push(worker);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The next waiter, round robin over clients, skipping clients at their quota.
+    fn next_waiter(state: &mut State<W>, quota: usize) -> Option<(Arc<str>, Waiter<W>)> {
+        for _ in 0..state.turn.len() {
+            let client = state.turn.pop_front()?;
+            let holding = state.holding.get(&client).copied().unwrap_or(0);
+            if holding >= quota {
+                state.turn.push_back(client);
+                continue;
+            }
+            let Some(queue) = state.queues.get_mut(&client) else {
+                continue;
+            };
+            let Some(waiter) = queue.pop_front() else {
+                state.queues.remove(&client);
+                continue;
+            };
+            state.waiting -= 1;
+            if queue.is_empty() {
+                state.queues.remove(&client);
+            } else {
+                // Served once: to the back of the line.
+                state.turn.push_back(client.clone());
+            }
+            return Some((client, waiter));
+        }
+        None
+    }
+
+    /// A lease ended: the client holds one worker fewer, which may let its next call run on
+    /// a worker that is idle now.
+    fn release(&self, client: &Arc<str>) {
+        let mut state = self.lock();
+        if let Some(n) = state.holding.get_mut(client) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                state.holding.remove(client);
+            }
+        }
+        while let Some(worker) = state.idle.pop() {
+            match Self::next_waiter(&mut state, self.quota) {
+                Some((client, waiter)) => match waiter.tx.send(worker) {
+                    Ok(()) => *state.holding.entry(client).or_insert(0) += 1,
+                    Err(back) => state.idle.push(back),
+                },
+                None => {
+                    state.idle.push(worker);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Takes every idle worker out (to ping them, or to end them).
+    pub fn take_idle(&self) -> Vec<W> {
+        std::mem::take(&mut self.lock().idle)
+    }
+
+    /// Idle workers now.
+    pub fn idle(&self) -> usize {
+        self.lock().idle.len()
+    }
+
+    /// Refuses every waiting call and every new one. Workers still come back with
+    /// [`put`](Self::put), to the idle set, for [`take_idle`](Self::take_idle) to end them.
+    pub fn close(&self) {
+        let mut state = self.lock();
+        state.closed = true;
+        // Dropping the senders tells each waiter the scheduler closed.
+        state.queues.clear();
+        state.turn.clear();
+        state.waiting = 0;
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+}
+
+/// A queued call; dropped before it got its worker, it leaves the queue (and passes on a
+/// worker that was handed to it in the meantime).
+struct Waiting<'a, W: Send + 'static> {
+    scheduler: &'a Arc<FairScheduler<W>>,
+    client: Arc<str>,
+    id: u64,
+    rx: Option<oneshot::Receiver<W>>,
+}
+
+impl<W: Send + 'static> Waiting<'_, W> {
+    /// Leaves the queue; returns the worker if one was handed over meanwhile (it then counts
+    /// as held by the client).
+    fn give_up(&mut self) -> Option<W> {
+        let mut rx = self.rx.take()?;
+        {
+            let mut guard = self.scheduler.lock();
+            let state = &mut *guard;
+            if let Some(queue) = state.queues.get_mut(&self.client) {
+                if let Some(i) = queue.iter().position(|w| w.id == self.id) {
+                    queue.remove(i);
+                    state.waiting -= 1;
+                    if queue.is_empty() {
+                        state.queues.remove(&self.client);
+                        let client = self.client.clone();
+                        state.turn.retain(|c| *c != client);
+                    }
+                    return None;
+                }
+            }
+        }
+        // Not in the queue: it was handed a worker (under the lock, so it is there now).
+        rx.try_recv().ok()
+    }
+}
+
+impl<W: Send + 'static> Drop for Waiting<'_, W> {
+    fn drop(&mut self) {
+        if let Some(worker) = self.give_up() {
+            // Abandoned with a worker in hand: the client no longer holds it.
+            let client = self.client.clone();
+            self.scheduler.release(&client);
+            self.scheduler.put(worker);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WAIT: Duration = Duration::from_secs(5);
+
+    #[tokio::test]
+    async fn a_client_at_its_quota_waits_while_others_take_idle_workers() {
+        let s = FairScheduler::new(1, 8, 64);
+        s.put(1);
+        s.put(2);
+        let (w, lease_a) = s.acquire("a", WAIT).await.unwrap();
+        // a holds one worker: its second call must wait even though one is idle.
+        let second_a = tokio::time::timeout(Duration::from_millis(50), s.acquire("a", WAIT)).await;
+        assert!(second_a.is_err(), "a is at its quota");
+        let (_w2, _lease_b) = s.acquire("b", WAIT).await.unwrap();
+        drop(lease_a);
+        s.put(w);
+        let (_again, _lease) = s.acquire("a", WAIT).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn freed_workers_go_round_robin_between_clients() {
+        let s = FairScheduler::new(1, 16, 64);
+        let served = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        // a queues five calls, then b and c one each.
+        for (i, client) in ["a", "a", "a", "a", "a", "b", "c"].into_iter().enumerate() {
+            let sched = s.clone();
+            let served = served.clone();
+            tasks.push(tokio::spawn(async move {
+                let (w, lease) = sched.acquire(client, WAIT).await.unwrap();
+                served.lock().unwrap().push(client);
+                drop(lease);
+                sched.put(w);
+            }));
+            // Keep the arrival order.
+            while s.waiting() < i + 1 {
+                tokio::task::yield_now().await;
+            }
+        }
+        s.put(0);
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let order = served.lock().unwrap().clone();
+        assert_eq!(order[..3], ["a", "b", "c"], "{order:?}");
+    }
+
+    #[tokio::test]
+    async fn queue_limits_refuse_per_client_then_for_everyone() {
+        let s: Arc<FairScheduler<u32>> = FairScheduler::new(1, 2, 3);
+        let mut pending = Vec::new();
+        for _ in 0..2 {
+            let s2 = s.clone();
+            pending.push(tokio::spawn(
+                async move { s2.acquire("a", WAIT).await.is_ok() },
+            ));
+        }
+        while s.waiting() < 2 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            s.acquire("a", WAIT).await.err(),
+            Some(Refusal::ClientQueueFull { queued: 2 })
+        );
+        let s2 = s.clone();
+        pending.push(tokio::spawn(
+            async move { s2.acquire("b", WAIT).await.is_ok() },
+        ));
+        while s.waiting() < 3 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            s.acquire("c", WAIT).await.err(),
+            Some(Refusal::QueueFull { waiting: 3 })
+        );
+        s.close();
+        for p in pending {
+            assert!(!p.await.unwrap(), "closing refuses the waiting calls");
+        }
+        assert_eq!(s.acquire("d", WAIT).await.err(), Some(Refusal::Closed));
+    }
+
+    #[tokio::test]
+    async fn a_timed_out_or_abandoned_call_loses_no_worker() {
+        let s: Arc<FairScheduler<u32>> = FairScheduler::new(1, 8, 64);
+        assert!(matches!(
+            s.acquire("a", Duration::from_millis(10)).await,
+            Err(Refusal::TimedOut { .. })
+        ));
+        assert_eq!(s.waiting(), 0);
+        // An abandoned waiter: the future is dropped before a worker arrives.
+        let s2 = s.clone();
+        let abandoned = tokio::spawn(async move { s2.acquire("a", WAIT).await.map(|(w, _)| w) });
+        while s.waiting() < 1 {
+            tokio::task::yield_now().await;
+        }
+        abandoned.abort();
+        let _ = abandoned.await;
+        assert_eq!(s.waiting(), 0);
+        s.put(7);
+        assert_eq!(
+            s.idle(),
+            1,
+            "the worker went to the idle set, not to the gone caller"
+        );
+        let (w, _lease) = s.acquire("b", WAIT).await.unwrap();
+        assert_eq!(w, 7);
+        assert_eq!(s.holding("a"), 0);
+    }
+}
