@@ -380,8 +380,9 @@ async fn swapping_a_symlink_in_during_imports_never_reads_the_file_outside() {
     );
     assert!(
         outside.is_empty(),
-        "{} of {IMPORTS} imports read the file outside: {outside:?}",
-        outside.len()
+        "{} of {IMPORTS} imports read the file outside, first: {:?}",
+        outside.len(),
+        &outside[..outside.len().min(5)]
     );
     assert!(
         others.is_empty(),
