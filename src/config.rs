@@ -410,8 +410,14 @@ pub struct CorpusConfig {
     /// Directories laid out like music21's corpus (`bach/bwv66.6.mxl`), searched in order
     /// before the built-in corpus. music21's own `music21/corpus` works as one.
     pub dirs: Vec<PathBuf>,
-    /// Directories `import_score` may read files from. Empty: no file imports.
+    /// Directories `import_score` may read files from. Empty: no file imports. A file is
+    /// opened beneath one of them without following any symlink (nor `..`), and must be a
+    /// regular file.
     pub allowed_dirs: Vec<PathBuf>,
+    /// Also read files under `allowed_dirs` that have more than one hard link. Off by
+    /// default: a hard link in an allowed directory can name a file from anywhere on the
+    /// same file system.
+    pub allow_hardlinks: bool,
 }
 
 pub use crate::stress::config::StressConfig;

@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::{ToolError, ToolResult};
+use crate::music::confined;
 use crate::music::format::Format;
 
 /// Extensions in the order music21's corpus tries them (abc, midi, musicxml, humdrum).
@@ -113,15 +114,12 @@ fn has_known_extension(name: &str) -> Option<Format> {
 pub fn resolve(name: &str, dirs: &[PathBuf]) -> ToolResult<CorpusPiece> {
     check_name(name)?;
     for dir in dirs {
-        if let Some(path) = find_in_dir(dir, name) {
+        if let Some((path, bytes)) = find_in_dir(dir, name) {
             let format = path
                 .extension()
                 .and_then(|e| e.to_str())
                 .and_then(Format::from_extension)
                 .ok_or_else(|| ToolError::internal("corpus file with unknown extension"))?;
-            let bytes = std::fs::read(&path).map_err(|e| {
-                ToolError::storage(format!("cannot read corpus file {}: {e}", path.display()))
-            })?;
             return Ok(CorpusPiece {
                 name: name.to_string(),
                 format,
@@ -166,16 +164,25 @@ fn file_stem_matches(piece: &BuiltinPiece, wanted: &str) -> bool {
         && Path::new(wanted).with_extension("") == Path::new(piece.name)
 }
 
-fn find_in_dir(dir: &Path, name: &str) -> Option<PathBuf> {
-    if has_known_extension(name).is_some() {
-        let path = dir.join(name);
-        if path.is_file() {
-            return Some(path);
-        }
-    }
-    EXTENSIONS.iter().find_map(|ext| {
-        let path = dir.join(format!("{name}.{ext}"));
-        path.is_file().then_some(path)
+/// The first file for `name` in `dir` (the name as given when it has a known extension, then
+/// with each extension in turn), and its bytes. Read through the confined open: beneath the
+/// directory, no symlink followed anywhere on the way, regular files only, read from the
+/// descriptor that was checked; so a corpus name never leaves its directory. Hard links are
+/// allowed here (unlike file imports): the directories are the operator's, and package
+/// managers may hard-link the files they install. A candidate that is missing or refused is
+/// passed over.
+fn find_in_dir(dir: &Path, name: &str) -> Option<(PathBuf, Vec<u8>)> {
+    let open = confined::Dir::open(dir).ok()?;
+    let rules = confined::Rules {
+        allow_hardlinks: true,
+        max_bytes: u64::MAX,
+    };
+    let as_given = has_known_extension(name).map(|_| name.to_string());
+    let with_extensions = EXTENSIONS.iter().map(|ext| format!("{name}.{ext}"));
+    as_given.into_iter().chain(with_extensions).find_map(|rel| {
+        let path = dir.join(&rel);
+        let bytes = open.read(Path::new(&rel), &rules, &path).ok()?;
+        Some((path, bytes))
     })
 }
 
@@ -213,6 +220,34 @@ mod tests {
         assert_eq!(found.format, Format::Mxl);
         let found = resolve("twinkle", &[dir.path().to_path_buf()]).unwrap();
         assert!(found.origin.starts_with("corpus:"));
+    }
+
+    #[test]
+    fn corpus_names_never_follow_a_symlink_out_of_their_directory() {
+        let root = tempfile::tempdir().unwrap();
+        let corpus = root.path().join("corpus");
+        let outside = root.path().join("outside");
+        std::fs::create_dir_all(corpus.join("real")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("secret.abc"), b"X:1\nK:C\nC|]\n").unwrap();
+        std::fs::write(corpus.join("real/inside.abc"), b"X:1\nK:C\nD|]\n").unwrap();
+        std::os::unix::fs::symlink(outside.join("secret.abc"), corpus.join("leak.abc")).unwrap();
+        std::os::unix::fs::symlink(&outside, corpus.join("linked")).unwrap();
+        std::os::unix::fs::symlink(corpus.join("real"), corpus.join("alias")).unwrap();
+        let dirs = [corpus.clone()];
+        for name in ["leak", "leak.abc", "linked/secret", "alias/inside"] {
+            let err = resolve(name, &dirs).unwrap_err();
+            assert_eq!(err.kind, crate::error::ErrorKind::NotFound, "{name}");
+        }
+        let found = resolve("real/inside", &dirs).unwrap();
+        assert_eq!(&*found.bytes, b"X:1\nK:C\nD|]\n");
+        assert_eq!(
+            found.origin,
+            format!("corpus:{}", corpus.join("real/inside.abc").display())
+        );
+        // Hard links are allowed in corpus directories.
+        std::fs::hard_link(corpus.join("real/inside.abc"), corpus.join("hard.abc")).unwrap();
+        assert!(resolve("hard", &dirs).is_ok());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The music domain over music21-rs: formats, guards, parsing, the corpus, and the shared
 //! views (timeline, summary) the tools build on.
 
+pub mod confined;
 pub mod corpus;
 pub mod counterpoint;
 pub mod format;

@@ -10,11 +10,11 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
 use crate::error::{ToolError, ToolResult};
-use crate::music::corpus;
 use crate::music::format::Format;
 use crate::music::parse::{catch_engine, parse_score};
 use crate::music::summary::{count_notes, summarize, Summary};
 use crate::music::timeline::{part_events, part_name, parts_of, round, MeasureGrid};
+use crate::music::{confined, corpus};
 use crate::store::{Eviction, NewScore, ScoreMeta};
 use crate::tools::{
     ensure_id_free, is_score_id_char, tool, validate_score_id, ToolContext, ToolDef,
@@ -66,7 +66,8 @@ pub fn tools() -> Vec<ToolDef> {
 #[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum SourceType {
-    /// Guess: inline text or base64 by content, an existing path as a file, else a corpus name.
+    /// Guess: inline text or base64 by content; a file when the path is absolute, starts with
+    /// `./` or names a file under an allowed directory; else a corpus name.
     #[default]
     Auto,
     Corpus,
@@ -283,7 +284,11 @@ pub(crate) fn store_score(
 
 fn read_source(ctx: &ToolContext, args: &ImportArgs) -> ToolResult<Source> {
     let kind = match args.source_type {
-        SourceType::Auto => guess_source_type(ctx, &args.source),
+        SourceType::Auto => match guess_source_type(ctx, &args.source)? {
+            Guess::Type(kind) => kind,
+            // Found (and read) beneath an allowed directory while guessing: not opened again.
+            Guess::File { bytes, path } => return file_source(args, bytes, &path),
+        },
         other => other,
     };
     match kind {
@@ -297,37 +302,13 @@ fn read_source(ctx: &ToolContext, args: &ImportArgs) -> ToolResult<Source> {
             })
         }
         SourceType::File => {
-            let path = allowed_file(&args.source, &ctx.config.corpus.allowed_dirs)?;
-            let size = std::fs::metadata(&path)
-                .map_err(|e| {
-                    ToolError::not_found(format!("source: cannot read {}: {e}", path.display()))
-                })?
-                .len();
-            if size > ctx.config.limits.max_source_bytes {
-                return Err(ToolError::limit(format!(
-                    "refused before reading: {} is {size} bytes, over the limit limits.max_source_bytes = {}",
-                    path.display(),
-                    ctx.config.limits.max_source_bytes
-                )));
-            }
-            let bytes = std::fs::read(&path).map_err(|e| {
-                ToolError::not_found(format!("source: cannot read {}: {e}", path.display()))
-            })?;
-            let format = args
-                .format
-                .or_else(|| path.extension().and_then(|e| e.to_str()).and_then(Format::from_extension))
-                .or_else(|| Format::detect(&bytes))
-                .ok_or_else(|| {
-                    ToolError::invalid(format!(
-                        "format: cannot tell the format of {}; pass format (musicxml, mxl, midi, abc, humdrum, tinynotation)",
-                        path.display()
-                    ))
-                })?;
-            Ok(Source {
-                bytes,
-                format,
-                origin: format!("file:{}", path.display()),
-            })
+            let (bytes, path) = confined::read_beneath(
+                &ctx.config.corpus.allowed_dirs,
+                &args.source,
+                ctx.config.corpus.allow_hardlinks,
+                ctx.config.limits.max_source_bytes,
+            )?;
+            file_source(args, bytes, &path)
         }
         SourceType::Text => {
             let bytes = args.source.as_bytes().to_vec();
@@ -372,9 +353,19 @@ fn decode_base64(text: &str) -> ToolResult<Vec<u8>> {
         .map_err(|e| ToolError::invalid(format!("source: not valid base64: {e}")))
 }
 
-fn guess_source_type(ctx: &ToolContext, source: &str) -> SourceType {
+/// What `auto` makes of a source: a kind to read it as, or a file already read.
+enum Guess {
+    Type(SourceType),
+    File { bytes: Vec<u8>, path: PathBuf },
+}
+
+/// Never looks at a path outside the allowed directories (nor relative to the server's
+/// working directory): an absolute path or one starting with `./` is a file (and confined
+/// when read); another path is a file only if the confined open finds it beneath an allowed
+/// directory. Anything else goes on as a corpus name, whatever is (or is not) at the path.
+fn guess_source_type(ctx: &ToolContext, source: &str) -> ToolResult<Guess> {
     if source.contains('\n') || Format::detect(source.as_bytes()).is_some() {
-        return SourceType::Text;
+        return Ok(Guess::Type(SourceType::Text));
     }
     let looks_base64 = source.len() >= 16
         && source
@@ -383,63 +374,50 @@ fn guess_source_type(ctx: &ToolContext, source: &str) -> SourceType {
     if looks_base64 {
         if let Ok(bytes) = decode_base64(source) {
             if matches!(Format::detect(&bytes), Some(Format::Mxl | Format::Midi)) {
-                return SourceType::Base64;
+                return Ok(Guess::Type(SourceType::Base64));
             }
         }
     }
-    let path = Path::new(source);
-    if path.is_absolute()
-        || source.starts_with("./")
-        || (!ctx.config.corpus.allowed_dirs.is_empty() && path.is_file())
-    {
-        return SourceType::File;
+    if Path::new(source).is_absolute() || source.starts_with("./") {
+        return Ok(Guess::Type(SourceType::File));
     }
-    SourceType::Corpus
+    let corpus = &ctx.config.corpus;
+    if !corpus.allowed_dirs.is_empty() {
+        let rules = confined::Rules {
+            allow_hardlinks: corpus.allow_hardlinks,
+            max_bytes: ctx.config.limits.max_source_bytes,
+        };
+        match confined::find_beneath(&corpus.allowed_dirs, source, &rules) {
+            Ok((bytes, path)) => return Ok(Guess::File { bytes, path }),
+            // A regular file beneath an allowed directory, too big: say so.
+            Err(miss @ confined::Miss::TooBig { .. }) => {
+                return Err(miss.into_error(rules.max_bytes))
+            }
+            // Missing or refused alike: not a file to import, so perhaps a corpus name.
+            Err(_) => {}
+        }
+    }
+    Ok(Guess::Type(SourceType::Corpus))
 }
 
-/// Resolves a file path, refusing anything outside the allowed directories — through `..`,
-/// an absolute path or a symlink — since canonical paths are compared.
-pub fn allowed_file(source: &str, allowed: &[PathBuf]) -> ToolResult<PathBuf> {
-    if allowed.is_empty() {
-        return Err(ToolError::invalid(
-            "source: file imports are disabled: no directory is allowed (set corpus.allowed_dirs in the config)",
-        ));
-    }
-    let path = Path::new(source);
-    let candidates: Vec<PathBuf> = if path.is_absolute() {
-        vec![path.to_path_buf()]
-    } else {
-        allowed
-            .iter()
-            .map(|d| d.join(path))
-            .chain([path.to_path_buf()])
-            .collect()
-    };
-    for candidate in candidates {
-        let Ok(real) = candidate.canonicalize() else {
-            continue;
-        };
-        for dir in allowed {
-            if let Ok(dir) = dir.canonicalize() {
-                if real.starts_with(&dir) && real.is_file() {
-                    return Ok(real);
-                }
-            }
-        }
-        return Err(ToolError::invalid(format!(
-            "source: '{source}' resolves to {}, outside the allowed directories ({}); file imports are limited to corpus.allowed_dirs",
-            real.display(),
-            allowed.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
-        )));
-    }
-    Err(ToolError::not_found(format!(
-        "source: file '{source}' not found in the allowed directories ({})",
-        allowed
-            .iter()
-            .map(|d| d.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    )))
+/// A file's bytes as a source: the format from `format`, else the extension, else the content.
+/// `path` is the path as displayed, inside the allowed directory.
+fn file_source(args: &ImportArgs, bytes: Vec<u8>, path: &Path) -> ToolResult<Source> {
+    let format = args
+        .format
+        .or_else(|| path.extension().and_then(|e| e.to_str()).and_then(Format::from_extension))
+        .or_else(|| Format::detect(&bytes))
+        .ok_or_else(|| {
+            ToolError::invalid(format!(
+                "format: cannot tell the format of {}; pass format (musicxml, mxl, midi, abc, humdrum, tinynotation)",
+                path.display()
+            ))
+        })?;
+    Ok(Source {
+        bytes,
+        format,
+        origin: format!("file:{}", path.display()),
+    })
 }
 
 // ---------------------------------------------------------------- list_scores

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
 use crate::error::{ToolError, ToolResult};
+use crate::music::confined;
 use crate::music::corpus::BUILTIN;
 use crate::music::counterpoint::{Mode, ModeKind, Tone};
 use crate::music::format::Format;
@@ -264,23 +265,27 @@ fn check_prefix(prefix: &str) -> ToolResult<()> {
     }
 }
 
-/// Files under `dir` (three levels deep at most) with a known score extension, sorted.
+/// Regular files under `dir` (three levels deep at most) with a known score extension,
+/// sorted. Symlinks are passed over, to directories or files alike (the reads refuse them too).
 fn score_files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
-    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    paths.sort();
-    for path in paths {
-        if path.is_dir() {
+    let mut paths: Vec<(PathBuf, std::fs::FileType)> = entries
+        .filter_map(|e| e.ok().and_then(|e| Some((e.path(), e.file_type().ok()?))))
+        .collect();
+    paths.sort_by(|a, b| a.0.cmp(&b.0));
+    for (path, kind) in paths {
+        if kind.is_dir() {
             if depth > 0 {
                 score_files(&path, depth - 1, out);
             }
-        } else if path
-            .extension()
-            .and_then(|e| e.to_str())
-            .and_then(Format::from_extension)
-            .is_some()
+        } else if kind.is_file()
+            && path
+                .extension()
+                .and_then(|e| e.to_str())
+                .and_then(Format::from_extension)
+                .is_some()
         {
             out.push(path);
         }
@@ -295,7 +300,8 @@ fn corpus_sources(
     capped: &mut bool,
 ) -> Vec<Parsed> {
     let mut found: Vec<(String, Vec<u8>, Format)> = Vec::new();
-    let mut files: Vec<(PathBuf, String)> = Vec::new();
+    // (corpus directory, file, name shown)
+    let mut files: Vec<(&Path, PathBuf, String)> = Vec::new();
     for dir in &ctx.config.corpus.dirs {
         let base = dir.join(prefix);
         let mut here = Vec::new();
@@ -323,10 +329,17 @@ fn corpus_sources(
                 .strip_prefix(dir)
                 .map(|p| p.to_string_lossy().into_owned())
                 .unwrap_or_else(|_| path.display().to_string());
-            files.push((path, name));
+            files.push((dir, path, name));
         }
     }
-    for (path, name) in files {
+    // Read as corpus names are (see corpus::find_in_dir): beneath the corpus directory, no
+    // symlink followed, regular files only, checked and read through one descriptor; hard
+    // links allowed.
+    let rules = confined::Rules {
+        allow_hardlinks: true,
+        max_bytes: ctx.config.limits.max_source_bytes,
+    };
+    for (dir, path, name) in files {
         if found.len() >= MAX_SOURCE_FILES {
             *capped = true;
             break;
@@ -336,28 +349,21 @@ fn corpus_sources(
             .and_then(|e| e.to_str())
             .and_then(Format::from_extension)
             .expect("filtered by extension");
-        match std::fs::metadata(&path) {
-            Ok(meta) if meta.len() > ctx.config.limits.max_source_bytes => {
-                skipped.push(SkippedSource {
-                    source: name,
-                    reason: format!("{} bytes, over limits.max_source_bytes", meta.len()),
-                });
-                continue;
-            }
-            Err(e) => {
-                skipped.push(SkippedSource {
-                    source: name,
-                    reason: e.to_string(),
-                });
-                continue;
-            }
-            _ => {}
-        }
-        match std::fs::read(&path) {
+        let read = match (confined::Dir::open(dir), path.strip_prefix(dir)) {
+            (Ok(open), Ok(rel)) => open.read(rel, &rules, &path),
+            _ => Err(confined::Miss::Missing),
+        };
+        match read {
             Ok(bytes) => found.push((name, bytes, format)),
-            Err(e) => skipped.push(SkippedSource {
+            Err(confined::Miss::TooBig { size, .. }) => skipped.push(SkippedSource {
                 source: name,
-                reason: e.to_string(),
+                reason: format!("{size} bytes, over limits.max_source_bytes"),
+            }),
+            Err(_) => skipped.push(SkippedSource {
+                source: name,
+                reason:
+                    "not a regular file beneath the corpus directory (symlinks are not followed)"
+                        .into(),
             }),
         }
     }
