@@ -507,6 +507,8 @@ fn generate_fixture() -> Results {
         series,
         checker,
         unexpected_samples: Vec::new(),
+        adversaries: Vec::new(),
+        fairness: Default::default(),
     }
 }
 

@@ -193,7 +193,11 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
                 v["free_disk_bytes"] = json!(view.free_bytes);
                 v["writable"] = json!(view.write_failure.is_none());
                 v["write_failure"] = json!(view.write_failure);
-                v["corrupted_ids"] = json!(scrub.corrupted_ids);
+                v["corrupted_ids"] = json!(state
+                    .store
+                    .corrupted_records(20)
+                    .map(|(_, ids)| ids)
+                    .unwrap_or_default());
                 v["scrub"] = json!(scrub);
                 v
             }

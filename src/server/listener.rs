@@ -278,7 +278,7 @@ async fn serve_connection(
         .timer(TokioTimer::new())
         .header_read_timeout(match mode {
             ConnMode::Full => header_timeout,
-            ConnMode::ProbeOnly => PROBE_HEADER_TIMEOUT,
+            ConnMode::ProbeOnly => PROBE_HEADER_TIMEOUT.min(header_timeout),
         })
         .keep_alive(mode == ConnMode::Full);
     let conn = builder.serve_connection(io, service);

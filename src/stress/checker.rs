@@ -140,7 +140,9 @@ impl Ledger {
             let mut reply = Reply::Timeout;
             for _attempt in 0..40 {
                 if client.is_none() {
-                    client = McpClient::connect(url, timeout).await.ok();
+                    client = McpClient::connect_from(url, crate::stress::addresses::CHECKER, timeout)
+                        .await
+                        .ok();
                 }
                 reply = match &client {
                     Some(c) => c.call("score_info", json!({"score_id": id}), timeout).await,

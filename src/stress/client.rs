@@ -88,9 +88,30 @@ pub struct McpClient {
 }
 
 impl McpClient {
-    /// Opens a session (initialize) at `url`, within `timeout`.
+    /// Opens a session (initialize) at `url`, within `timeout`, from the harness's address.
     pub async fn connect(url: &str, timeout: Duration) -> Result<Self, Reply> {
-        let transport = StreamableHttpClientTransport::from_uri(url.to_string());
+        Self::connect_from(url, crate::stress::addresses::HARNESS, timeout).await
+    }
+
+    /// Opens a session whose connections come from the loopback address `source`.
+    pub async fn connect_from(
+        url: &str,
+        source: std::net::IpAddr,
+        timeout: Duration,
+    ) -> Result<Self, Reply> {
+        let http = reqwest::Client::builder()
+            .local_address(source)
+            .build()
+            .map_err(|e| Reply::Transport {
+                message: format!("cannot make an HTTP client for {source}: {e}"),
+                status: None,
+            })?;
+        let transport = StreamableHttpClientTransport::with_client(
+            http,
+            rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(
+                url.to_string(),
+            ),
+        );
         match tokio::time::timeout(timeout, ().serve(transport)).await {
             Ok(Ok(service)) => Ok(Self { service }),
             Ok(Err(e)) => {

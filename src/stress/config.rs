@@ -38,6 +38,9 @@ pub struct StressConfig {
     pub synth: SynthSizes,
     /// The chaos schedule.
     pub chaos: Vec<ChaosEvent>,
+    /// Hostile clients that run beside the normal users for a window each
+    /// (`[[stress.adversaries]]`): the fairness figures say whether anyone noticed.
+    pub adversaries: Vec<AdversaryEvent>,
     /// Pass/fail thresholds, k6 style: figure name → `>= 0.999`, `<= 2`, `== 0`.
     pub thresholds: BTreeMap<String, String>,
     /// Overrides applied to the server's own configuration (`[server...]` keys as TOML).
@@ -197,6 +200,115 @@ impl ChaosAction {
     }
 }
 
+/// One hostile client's window.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AdversaryEvent {
+    /// When it starts, from the start of the run.
+    pub at: String,
+    /// How long it keeps at it.
+    pub duration: String,
+    /// Repeat every this long; absent: once.
+    #[serde(default)]
+    pub every: Option<String>,
+    pub action: AdversaryAction,
+}
+
+/// What a hostile client does. Each speaks from an address of its own, straight to the
+/// server (the fault proxy is for the normal users' network).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AdversaryAction {
+    /// Holds `connections` connections, each sending its request headers a byte a second.
+    Slowloris { connections: u32 },
+    /// Opens `connections` connections as fast as it can, sends one byte on each, holds them.
+    ConnectionFlood { connections: u32 },
+    /// Opens `sessions` MCP sessions and leaves them idle.
+    SessionHog { sessions: u32 },
+    /// `concurrent` calls of a heavy `tool` at a time, back to back, as fast as it is let.
+    Greedy { concurrent: u32, tool: String },
+    /// `rate` malformed or hostile requests a second: broken JSON-RPC, out-of-range
+    /// arguments, guard-bypass variants of hostile scores, forged ids.
+    Garbage { rate: f64 },
+    /// `count` request bodies of `mb` MB each at once.
+    BigBodies { count: u32, mb: u64 },
+    /// `rate` exports a second of a tiny score that would unfold into megabytes.
+    ExportBomb { rate: f64 },
+}
+
+/// The heavy tools a greedy adversary may call.
+pub const GREEDY_TOOLS: [&str; 6] = [
+    "import_score",
+    "key_analysis",
+    "chord_analysis",
+    "harmony_analysis",
+    "voice_leading_analysis",
+    "pattern_recognition",
+];
+
+impl AdversaryAction {
+    pub fn name(&self) -> &'static str {
+        match self {
+            AdversaryAction::Slowloris { .. } => "slowloris",
+            AdversaryAction::ConnectionFlood { .. } => "connection_flood",
+            AdversaryAction::SessionHog { .. } => "session_hog",
+            AdversaryAction::Greedy { .. } => "greedy",
+            AdversaryAction::Garbage { .. } => "garbage",
+            AdversaryAction::BigBodies { .. } => "big_bodies",
+            AdversaryAction::ExportBomb { .. } => "export_bomb",
+        }
+    }
+
+    /// Every kind, in the order the docs list them.
+    pub const KINDS: [&'static str; 7] = [
+        "slowloris",
+        "connection_flood",
+        "session_hog",
+        "greedy",
+        "garbage",
+        "big_bodies",
+        "export_bomb",
+    ];
+
+    /// Checks the numbers are within what a test run should send (all traffic stays on
+    /// loopback, bounded in count and time).
+    fn validate(&self) -> Result<(), String> {
+        let within = |what: &str, v: u64, max: u64| {
+            if v == 0 || v > max {
+                Err(format!("{what} must be 1..={max}, got {v}"))
+            } else {
+                Ok(())
+            }
+        };
+        match self {
+            AdversaryAction::Slowloris { connections }
+            | AdversaryAction::ConnectionFlood { connections } => {
+                within("connections", *connections as u64, 20_000)
+            }
+            AdversaryAction::SessionHog { sessions } => within("sessions", *sessions as u64, 10_000),
+            AdversaryAction::Greedy { concurrent, tool } => {
+                within("concurrent", *concurrent as u64, 64)?;
+                if GREEDY_TOOLS.contains(&tool.as_str()) {
+                    Ok(())
+                } else {
+                    Err(format!("tool `{tool}` is not one of {}", GREEDY_TOOLS.join(", ")))
+                }
+            }
+            AdversaryAction::Garbage { rate } | AdversaryAction::ExportBomb { rate } => {
+                if *rate > 0.0 && *rate <= 1000.0 {
+                    Ok(())
+                } else {
+                    Err(format!("rate must be in (0, 1000], got {rate}"))
+                }
+            }
+            AdversaryAction::BigBodies { count, mb } => {
+                within("count", *count as u64, 64)?;
+                within("mb", *mb, 512)
+            }
+        }
+    }
+}
+
 impl Default for StressConfig {
     fn default() -> Self {
         Self {
@@ -216,6 +328,7 @@ impl Default for StressConfig {
             mix: Mix::default(),
             synth: SynthSizes::default(),
             chaos: Vec::new(),
+            adversaries: Vec::new(),
             thresholds: default_thresholds(),
             server_overrides: None,
         }
@@ -330,6 +443,23 @@ impl StressConfig {
                 }
             }
         }
+        for (i, event) in self.adversaries.iter().enumerate() {
+            let key = format!("stress.adversaries[{i}]");
+            for (field, value) in [("at", Some(&event.at)), ("duration", Some(&event.duration)), ("every", event.every.as_ref())] {
+                if let Some(v) = value {
+                    match parse_duration(v) {
+                        Err(m) => return bad(&format!("{key}.{field}"), m),
+                        Ok(d) if field != "at" && d.as_millis() == 0 => {
+                            return bad(&format!("{key}.{field}"), "must be positive".into())
+                        }
+                        Ok(_) => {}
+                    }
+                }
+            }
+            if let Err(m) = event.action.validate() {
+                return bad(&format!("{key}.action"), m);
+            }
+        }
         for (name, expr) in &self.thresholds {
             if let Err(m) = Threshold::parse(expr) {
                 return bad(&format!("stress.thresholds.{name}"), m);
@@ -357,6 +487,31 @@ mod tests {
         assert!(t.holds(1.0) && !t.holds(0.99));
         assert!(Threshold::parse("== 0").unwrap().holds(0.0));
         assert!(Threshold::parse("about 3").is_err());
+    }
+
+    #[test]
+    fn adversaries_read_from_toml_and_are_bounded() {
+        let text = r#"
+            [[adversaries]]
+            at = "5s"
+            duration = "8s"
+            action = { kind = "greedy", concurrent = 4, tool = "import_score" }
+            [[adversaries]]
+            at = "20s"
+            duration = "5s"
+            action = { kind = "slowloris", connections = 200 }
+        "#;
+        let c: StressConfig = toml::from_str(text).unwrap();
+        assert_eq!(c.adversaries[0].action.name(), "greedy");
+        c.validate().unwrap();
+        let mut bad = c.clone();
+        bad.adversaries[1].action = AdversaryAction::ConnectionFlood { connections: 1_000_000 };
+        let (key, message) = bad.validate().unwrap_err();
+        assert_eq!(key, "stress.adversaries[1].action");
+        assert!(message.contains("20000"), "{message}");
+        let mut bad = c;
+        bad.adversaries[0].action = AdversaryAction::Greedy { concurrent: 2, tool: "delete_score".into() };
+        assert!(bad.validate().unwrap_err().1.contains("import_score"));
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //!         └─ checker (Jepsen's set checker) → results.json, verdict, exit code
 //! ```
 
+pub mod addresses;
+pub mod adversary;
 pub mod checker;
 pub mod client;
 pub mod config;

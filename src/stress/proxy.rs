@@ -410,8 +410,15 @@ async fn handle_connection(
         .upstream
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
+    // From the client's own loopback address, so the server sees each client as itself
+    // (it keys its per-client limits by address) and not all of them as the proxy.
+    let source = client
+        .peer_addr()
+        .ok()
+        .map(|a| a.ip())
+        .filter(|ip| ip.is_loopback() && ip.is_ipv4() == upstream_addr.is_ipv4());
     let upstream =
-        match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(upstream_addr)).await {
+        match tokio::time::timeout(CONNECT_TIMEOUT, connect_from(source, upstream_addr)).await {
             Ok(Ok(upstream)) => upstream,
             // Refused (the server is restarting) or silent: dropping the client closes it.
             _ => {
@@ -421,6 +428,20 @@ async fn handle_connection(
         };
     let _ = upstream.set_nodelay(true);
     relay(client, upstream, faults, stop, rng, counters).await;
+}
+
+/// Connects to `to`, from `source` when given (any port of it).
+async fn connect_from(source: Option<std::net::IpAddr>, to: SocketAddr) -> io::Result<TcpStream> {
+    let Some(ip) = source else {
+        return TcpStream::connect(to).await;
+    };
+    let socket = if ip.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.bind(SocketAddr::new(ip, 0))?;
+    socket.connect(to).await
 }
 
 /// Closes with a TCP RST: SO_LINGER 0, then close.

@@ -92,7 +92,7 @@ pub struct Sample {
     pub detail: String,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct LatencySummary {
     pub count: u64,
     pub p50_ms: f64,
@@ -139,6 +139,34 @@ struct Inner {
     peak_total_rss_mb: f64,
     peak_harness_rss_mb: f64,
     peak_server_rss_mb: f64,
+    fairness: FairnessTally,
+}
+
+/// The normal users' calls inside adversary windows (and no chaos window) against their
+/// calls outside every window.
+struct FairnessTally {
+    inside_success: Histogram<u64>,
+    outside_success: Histogram<u64>,
+    inside_calls: u64,
+    inside_ok: u64,
+    outside_calls: u64,
+    victim_codes: BTreeMap<String, u64>,
+    victims: Vec<Sample>,
+}
+
+/// What the normal users saw while adversaries ran, for `results.json`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct FairnessReport {
+    /// Normal users' calls made inside adversary windows (none overlapping a chaos fault).
+    pub victim_calls: u64,
+    pub victim_success: u64,
+    /// Successful calls' latency inside and outside the adversary (and chaos) windows.
+    pub inside: LatencySummary,
+    pub outside: LatencySummary,
+    /// How the failed ones failed: `outcome:code` counts.
+    pub victim_failures: BTreeMap<String, u64>,
+    /// A few failed calls.
+    pub victim_samples: Vec<Sample>,
 }
 
 pub struct Recorder {
@@ -165,6 +193,15 @@ impl Recorder {
                 peak_total_rss_mb: 0.0,
                 peak_harness_rss_mb: 0.0,
                 peak_server_rss_mb: 0.0,
+                fairness: FairnessTally {
+                    inside_success: histogram(),
+                    outside_success: histogram(),
+                    inside_calls: 0,
+                    inside_ok: 0,
+                    outside_calls: 0,
+                    victim_codes: BTreeMap::new(),
+                    victims: Vec::new(),
+                },
             }),
         }
     }
@@ -312,6 +349,60 @@ impl Recorder {
                 .insert(outcome.name().to_string(), summarize(h));
         }
         out
+    }
+
+    /// Records a normal user's call for the fairness figures: `inside` an adversary window
+    /// or outside every window (calls overlapping a chaos fault are not passed here).
+    pub fn record_fairness(
+        &self,
+        inside: bool,
+        tool: &str,
+        outcome: Outcome,
+        latency: Duration,
+        code: Option<&str>,
+        detail: Option<String>,
+    ) {
+        let micros = (latency.as_micros() as u64).clamp(1, 600_000_000);
+        let t_s = self.elapsed_s();
+        let mut inner = self.lock();
+        let f = &mut inner.fairness;
+        let success = outcome == Outcome::Success;
+        if !inside {
+            f.outside_calls += 1;
+            if success {
+                let _ = f.outside_success.record(micros);
+            }
+            return;
+        }
+        f.inside_calls += 1;
+        if success {
+            f.inside_ok += 1;
+            let _ = f.inside_success.record(micros);
+            return;
+        }
+        *f.victim_codes
+            .entry(format!("{}:{}", outcome.name(), code.unwrap_or("none")))
+            .or_insert(0) += 1;
+        if f.victims.len() < 20 {
+            f.victims.push(Sample {
+                t_s,
+                tool: tool.to_string(),
+                detail: detail.unwrap_or_else(|| code.unwrap_or("").to_string()),
+            });
+        }
+    }
+
+    pub fn fairness(&self) -> FairnessReport {
+        let inner = self.lock();
+        let f = &inner.fairness;
+        FairnessReport {
+            victim_calls: f.inside_calls,
+            victim_success: f.inside_ok,
+            inside: summarize(&f.inside_success),
+            outside: summarize(&f.outside_success),
+            victim_failures: f.victim_codes.clone(),
+            victim_samples: f.victims.clone(),
+        }
     }
 
     pub fn success_latency(&self) -> LatencySummary {

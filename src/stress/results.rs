@@ -7,7 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::stress::checker::CheckerReport;
 use crate::stress::config::{StressConfig, Threshold};
-use crate::stress::recorder::{LatencySummary, Recovery, Sample, SeriesPoint, TimelineEvent};
+use crate::stress::adversary::AdversaryReport;
+use crate::stress::recorder::{
+    FairnessReport, LatencySummary, Recovery, Sample, SeriesPoint, TimelineEvent,
+};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -51,6 +54,12 @@ pub struct Results {
     pub series: Vec<SeriesPoint>,
     pub checker: CheckerReport,
     pub unexpected_samples: Vec<Sample>,
+    /// What each adversary window did (absent from files of runs without adversaries).
+    #[serde(default)]
+    pub adversaries: Vec<AdversaryReport>,
+    /// What the normal users saw while the adversaries ran.
+    #[serde(default)]
+    pub fairness: FairnessReport,
 }
 
 impl Results {
@@ -78,6 +87,8 @@ impl Results {
             recoveries: Vec::new(),
             series: Vec::new(),
             checker: CheckerReport::default(),
+            adversaries: Vec::new(),
+            fairness: FairnessReport::default(),
             unexpected_samples: Vec::new(),
         }
     }

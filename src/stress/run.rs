@@ -96,6 +96,14 @@ pub struct RunCtx {
     pub recorder: Recorder,
     pub ledger: Ledger,
     pub windows: FaultWindows,
+    /// Windows of the adversaries (kept apart from the faults: a normal user's failure in
+    /// one is not excused, it is a victim's).
+    pub adversary_windows: FaultWindows,
+    pub adversary_reports: Mutex<Vec<crate::stress::adversary::AdversaryReport>>,
+    /// Shared breakers that opened while garbage flowed.
+    pub breakers_opened_by_garbage: AtomicU64,
+    /// The configuration the server under test runs with.
+    pub server_config: Config,
     pub known: Vec<KnownPiece>,
     pub generation_tools: Vec<String>,
     pub exe: PathBuf,
@@ -534,9 +542,11 @@ async fn drive(
     } else {
         config.server_port
     };
-    let memory_budget_mb = std::fs::read_to_string(&server_config_path)
+    let server_config_parsed = std::fs::read_to_string(&server_config_path)
         .ok()
-        .and_then(|text| toml::from_str::<Config>(&text).ok())
+        .and_then(|text| toml::from_str::<Config>(&text).ok());
+    let memory_budget_mb = server_config_parsed
+        .as_ref()
         .map(|c| c.server.memory.budget_mb as f64);
     let server = Arc::new(ServerUnderTest::new(
         exe.clone(),
@@ -597,6 +607,10 @@ async fn drive(
         recorder: Recorder::new(Instant::now()),
         ledger: Ledger::default(),
         windows: FaultWindows::default(),
+        adversary_windows: FaultWindows::default(),
+        adversary_reports: Mutex::new(Vec::new()),
+        breakers_opened_by_garbage: AtomicU64::new(0),
+        server_config: server_config_parsed.unwrap_or_else(|| base.clone()),
         known,
         generation_tools,
         exe,
@@ -659,6 +673,10 @@ async fn drive(
         ctx.clone(),
         nemesis::plan(&config.chaos, duration),
     ));
+    let adversaries = tokio::spawn(crate::stress::adversary::run(
+        ctx.clone(),
+        crate::stress::adversary::plan(&config.adversaries, duration),
+    ));
 
     let interrupted = tokio::select! {
         _ = tokio::time::sleep(duration) => false,
@@ -672,6 +690,7 @@ async fn drive(
         let _ = tokio::time::timeout(ctx.call_timeout + Duration::from_secs(5), u).await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(90), chaos).await;
+    let _ = tokio::time::timeout(Duration::from_secs(90), adversaries).await;
 
     // Heal: no faults, the server up and ready.
     ctx.set_phase("heal");
@@ -763,6 +782,57 @@ async fn drive(
         ctx.windows.kinds_injected().len() as f64 + distinct_instant_kinds(&r.timeline()),
     );
     put("users", config.users as f64);
+    let fairness = r.fairness();
+    let adversary_reports = ctx
+        .adversary_reports
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    if !config.adversaries.is_empty() {
+        put("victim_calls", fairness.victim_calls as f64);
+        put(
+            "victim_unexpected",
+            (fairness.victim_calls - fairness.victim_success) as f64,
+        );
+        if fairness.victim_calls > 0 {
+            put(
+                "victim_success_rate",
+                fairness.victim_success as f64 / fairness.victim_calls as f64,
+            );
+        }
+        if fairness.inside.count > 0 && fairness.outside.count > 0 {
+            put("victim_p99_ms", fairness.inside.p99_ms);
+            put("outside_p99_ms", fairness.outside.p99_ms);
+            put(
+                "victim_p99_ratio",
+                fairness.inside.p99_ms / fairness.outside.p99_ms.max(0.001),
+            );
+        }
+        if config
+            .adversaries
+            .iter()
+            .any(|a| matches!(a.action, crate::stress::config::AdversaryAction::Garbage { .. }))
+        {
+            put(
+                "breakers_opened_by_garbage",
+                ctx.breakers_opened_by_garbage.load(Ordering::SeqCst) as f64,
+            );
+        }
+        let mut kinds: Vec<&str> = adversary_reports.iter().map(|a| a.kind.as_str()).collect();
+        kinds.sort();
+        kinds.dedup();
+        put("adversary_kinds", kinds.len() as f64);
+        put(
+            "adversary_misbehaved",
+            adversary_reports.iter().map(|a| a.misbehaved).sum::<u64>() as f64,
+        );
+    }
+    if let Some(budget) = memory_budget_mb {
+        put(
+            "rss_within_budget",
+            if peak_total <= budget { 1.0 } else { 0.0 },
+        );
+    }
     put("p50_ms", success_lat.p50_ms);
     put("p99_ms", success_lat.p99_ms);
     put(
@@ -806,6 +876,8 @@ async fn drive(
         series: r.series(),
         checker,
         unexpected_samples: r.samples(),
+        adversaries: adversary_reports,
+        fairness,
     })
 }
 

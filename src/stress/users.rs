@@ -141,7 +141,12 @@ impl User {
             if let Some((old, _)) = self.client.take() {
                 tokio::spawn(old.close());
             }
-            let client = McpClient::connect(&self.ctx.proxy_url, self.ctx.call_timeout).await?;
+            let client = McpClient::connect_from(
+                &self.ctx.proxy_url,
+                crate::stress::addresses::user(self.index),
+                self.ctx.call_timeout,
+            )
+            .await?;
             self.client = Some((client, generation));
         }
         match &self.client {
@@ -210,6 +215,19 @@ impl User {
         };
         let code = reply.code();
         let latency = ended.saturating_duration_since(started);
+        // Fairness: did an adversary running now cost this user anything? Calls that met a
+        // chaos fault say nothing about that.
+        if !in_fault {
+            let inside = self.ctx.adversary_windows.overlaps(started, ended);
+            let why = match (&detail, reply) {
+                (Some(d), _) => Some(d.clone()),
+                (None, Reply::Ok(_)) => None,
+                (None, r) => Some(r.describe()),
+            };
+            self.ctx
+                .recorder
+                .record_fairness(inside, tool, outcome, latency, code.as_deref(), why);
+        }
         self.ctx
             .recorder
             .record(tool, outcome, latency, code.as_deref(), detail);

@@ -255,8 +255,9 @@ where
             )));
         }
         let typed: A = serde_path_to_error::deserialize(args).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner().to_string();
+            // Both quote what the client sent (an unknown field's name, a bad value).
+            let path = crate::error::printable(&e.path().to_string(), 100);
+            let inner = crate::error::printable(&e.into_inner().to_string(), 300);
             if path == "." || path.is_empty() {
                 ToolError::invalid(format!("invalid arguments for {name}: {inner}"))
             } else {

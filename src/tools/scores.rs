@@ -443,6 +443,10 @@ pub struct ListedScore {
     pub created_at: u64,
     pub last_used_at: u64,
     pub summary: serde_json::Value,
+    /// Present (true) when the record fails its checksum (found by the background scrub or
+    /// a read): it will not be served; delete it and import it again.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub corrupted: bool,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -456,6 +460,8 @@ pub struct ListOutput {
     pub max_bytes: u64,
     /// Scores evicted since the store was created.
     pub evictions_total: u64,
+    /// Stored records known to fail their checksum.
+    pub corrupted_total: u64,
     /// The most recent evictions, newest first (at most 20).
     pub recent_evictions: Vec<Eviction>,
     /// Pass as `cursor` to get the next page; absent on the last page.
@@ -483,6 +489,7 @@ fn list_scores(ctx: &ToolContext, args: ListArgs) -> ToolResult<ListOutput> {
             created_at: m.created_at,
             last_used_at: m.last_used_at,
             summary: m.summary,
+            corrupted: m.corrupted,
         })
         .collect();
     let next_cursor = more
@@ -496,6 +503,7 @@ fn list_scores(ctx: &ToolContext, args: ListArgs) -> ToolResult<ListOutput> {
         max_scores: stats.max_scores,
         max_bytes: stats.max_bytes,
         evictions_total: stats.evictions_total,
+        corrupted_total: stats.corrupted,
         recent_evictions: ctx.store.recent_evictions(20)?,
         next_cursor,
     })
@@ -816,13 +824,15 @@ fn needs_notation(format: &str) -> bool {
 const BYTES_PER_MEASURE: u64 = 200;
 /// Bytes of MusicXML a note or rest costs at least.
 const BYTES_PER_NOTE: u64 = 150;
+/// Bytes of MIDI a note costs at least (two events).
+const BYTES_PER_MIDI_NOTE: u64 = 6;
 /// An export of this size is always allowed, whatever its source's size.
 const EXPORT_FLOOR: u64 = 1024 * 1024;
 
 /// A low estimate of the bytes an export of `score` writes: every measure its notation
 /// will have (a note longer than its bar becomes one tied note per bar, so a 50-byte ABC of
 /// long notes in a short meter unfolds into tens of thousands of measures) and every note.
-pub(crate) fn export_estimate(score: &Stream) -> (u64, u64) {
+pub(crate) fn export_estimate(score: &Stream, format: ExportFormat) -> (u64, u64) {
     let mut bytes = 1024u64;
     let mut measures_total = 0u64;
     for part in parts_of(score) {
@@ -846,9 +856,13 @@ pub(crate) fn export_estimate(score: &Stream) -> (u64, u64) {
         let counts = count_notes(part);
         let notes = (counts.pitches + counts.rests) as u64;
         measures_total = measures_total.saturating_add(measures);
-        bytes = bytes
-            .saturating_add(measures.saturating_mul(BYTES_PER_MEASURE))
-            .saturating_add(notes.saturating_mul(BYTES_PER_NOTE));
+        bytes = match format {
+            // MIDI knows no measures: a long note is one note on and one note off.
+            ExportFormat::Midi => bytes.saturating_add(notes.saturating_mul(BYTES_PER_MIDI_NOTE)),
+            _ => bytes
+                .saturating_add(measures.saturating_mul(BYTES_PER_MEASURE))
+                .saturating_add(notes.saturating_mul(BYTES_PER_NOTE)),
+        };
     }
     (bytes, measures_total)
 }
@@ -879,7 +893,12 @@ fn export_limit(ctx: &ToolContext, source_bytes: u64) -> (u64, String) {
 
 /// Refuses, before anything is written, a score too large to walk or whose export would
 /// pass the export limit.
-fn check_export_size(ctx: &ToolContext, score: &Stream, source_bytes: u64) -> ToolResult<()> {
+fn check_export_size(
+    ctx: &ToolContext,
+    score: &Stream,
+    source_bytes: u64,
+    format: ExportFormat,
+) -> ToolResult<()> {
     let counts = count_notes(score);
     let work = counts.pitches + counts.rests;
     if work > ctx.config.limits.max_analysis_notes {
@@ -888,7 +907,7 @@ fn check_export_size(ctx: &ToolContext, score: &Stream, source_bytes: u64) -> To
             ctx.config.limits.max_analysis_notes
         )));
     }
-    let (estimate, measures) = export_estimate(score);
+    let (estimate, measures) = export_estimate(score, format);
     let (limit, key) = export_limit(ctx, source_bytes);
     if estimate > limit {
         return Err(ToolError::limit(format!(
@@ -997,7 +1016,7 @@ fn export_score(ctx: &ToolContext, args: ExportArgs) -> ToolResult<ExportOutput>
     let loaded = ctx.load(&args.score_id)?;
     let score: &Stream = &loaded.score;
     let source_bytes = loaded.meta.bytes;
-    check_export_size(ctx, score, source_bytes)?;
+    check_export_size(ctx, score, source_bytes, args.format)?;
     let source_format = loaded.meta.format.as_str();
     let (name, mime, bytes, binary): (&str, &str, Vec<u8>, bool) = match args.format {
         ExportFormat::Musicxml => (
@@ -1216,7 +1235,8 @@ fn transpose_score(ctx: &ToolContext, args: TransposeArgs) -> ToolResult<Transpo
     }
     ensure_id_free(ctx, "new_score_id", &args.new_score_id, args.replace)?;
     let loaded = ctx.load(&args.score_id)?;
-    check_export_size(ctx, &loaded.score, loaded.meta.bytes)?;
+    // Stored as MusicXML: estimated as such.
+    check_export_size(ctx, &loaded.score, loaded.meta.bytes, ExportFormat::Musicxml)?;
     let transposed = catch_engine("transposing", || loaded.score.transpose(&interval))?
         .map_err(|e| ToolError::unsupported(format!("cannot transpose this score: {e}")))?;
     // Stored as MusicXML: the one format that writes everything back.

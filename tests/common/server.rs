@@ -74,14 +74,49 @@ impl Server {
     /// `program serve ARGS`, where `program` is the binary or a link to it.
     pub async fn start_program(program: &Path, toml: &str, args: &[&str]) -> Server {
         let env = Env::with_config(toml);
-        let log = std::fs::File::create(env.dir.path().join("server.log")).expect("log file");
-        let mut child = Command::new(program)
-            .arg("serve")
+        let mut cmd = Command::new(program);
+        cmd.arg("serve")
             .args(args)
             .arg("--data-dir")
             .arg(env.data_dir())
             .arg("--config")
-            .arg(env.config.as_ref().expect("config"))
+            .arg(env.config.as_ref().expect("config"));
+        Self::launch(cmd, env).await
+    }
+
+    /// `serve --port 0` with its data dir on a tmpfs of `size_mb` of its own (a user and mount
+    /// namespace made by `unshare -Urm`), to fill a disk for real without touching the
+    /// machine's. None when this machine cannot make such a namespace.
+    pub async fn start_on_small_disk(toml: &str, size_mb: u64) -> Option<Server> {
+        let probe = Command::new("unshare")
+            .args(["-Urm", "true"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if !probe.is_ok_and(|s| s.success()) {
+            return None;
+        }
+        let env = Env::with_config(toml);
+        std::fs::create_dir_all(env.data_dir()).expect("data dir");
+        let mut cmd = Command::new("unshare");
+        cmd.args(["-Urm", "sh", "-c"])
+            .arg(format!(
+                "mount -t tmpfs -o size={size_mb}m tmpfs \"$1\" && shift && exec \"$@\""
+            ))
+            .arg("sh")
+            .arg(env.data_dir())
+            .arg(env!("CARGO_BIN_EXE_music21-prod"))
+            .args(["serve", "--port", "0", "--data-dir"])
+            .arg(env.data_dir())
+            .arg("--config")
+            .arg(env.config.as_ref().expect("config"));
+        Some(Self::launch(cmd, env).await)
+    }
+
+    /// Starts `cmd` (a `serve`), reads its address line and waits until it is ready.
+    pub async fn launch(mut cmd: Command, env: Env) -> Server {
+        let log = std::fs::File::create(env.dir.path().join("server.log")).expect("log file");
+        let mut child = cmd
             .env_remove("MUSIC21_PROD_DATA_DIR")
             .env_remove("MUSIC21_PROD_PORT")
             .env_remove("MUSIC21_PROD_TOKEN")
@@ -247,6 +282,32 @@ impl Raw {
     }
 }
 
+/// A TCP connection to `addr` from the loopback address `source` (another client, for every
+/// per-client limit).
+pub async fn tcp_from(source: &str, addr: SocketAddr) -> std::io::Result<tokio::net::TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(source.parse().expect("source address"), 0))?;
+    socket.connect(addr).await
+}
+
+/// Sends `bytes` as they are (a request the helpers above would not write) on a fresh
+/// connection; returns the status of the answer, or None when the connection closed without
+/// one.
+pub async fn raw_bytes(addr: SocketAddr, bytes: &[u8]) -> Option<u16> {
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+        stream.write_all(bytes).await.ok()?;
+        let mut buf = vec![0u8; 4096];
+        let n = stream.read(&mut buf).await.ok()?;
+        String::from_utf8_lossy(&buf[..n])
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    timeout(EXCHANGE, exchange).await.ok().flatten()
+}
+
 /// One request on a fresh connection (`Connection: close`). `Host` is the server's address
 /// unless `headers` names one. With `head_only`, returns as soon as the headers are in (for
 /// streams that stay open).
@@ -370,6 +431,23 @@ pub async fn try_connect(url: &str, token: Option<&str>) -> Result<Client, Strin
         Ok(Ok(client)) => Ok(client),
         Ok(Err(e)) => Err(format!("initialize failed: {e}")),
         Err(_) => Err(format!("initialize took over {EXCHANGE:?}")),
+    }
+}
+
+/// Like [`connect_from`], but an initialize that fails is an `Err` with its message.
+pub async fn try_connect_from(url: &str, source: &str) -> Result<Client, String> {
+    let http = reqwest::Client::builder()
+        .local_address(source.parse::<std::net::IpAddr>().expect("source address"))
+        .build()
+        .expect("http client");
+    let transport = StreamableHttpClientTransport::with_client(
+        http,
+        StreamableHttpClientTransportConfig::with_uri(url.to_string()),
+    );
+    match timeout(EXCHANGE, ().serve(transport)).await {
+        Ok(Ok(client)) => Ok(client),
+        Ok(Err(e)) => Err(format!("initialize from {source} failed: {e}")),
+        Err(_) => Err(format!("initialize from {source} took over {EXCHANGE:?}")),
     }
 }
 
