@@ -298,8 +298,32 @@ mod tests {
         assert!(err.message.contains("UTF-8"), "{}", err.message);
     }
 
+    /// An .mxl of `container` and a file at each of `paths` holding its own path.
+    fn mxl(container: &str, paths: &[&str]) -> Vec<u8> {
+        use std::io::Write;
+        let mut buf = std::io::Cursor::new(Vec::new());
+        let mut w = zip::ZipWriter::new(&mut buf);
+        let opts = zip::write::SimpleFileOptions::default();
+        w.start_file("META-INF/container.xml", opts).unwrap();
+        w.write_all(container.as_bytes()).unwrap();
+        for path in paths {
+            w.start_file(*path, opts).unwrap();
+            w.write_all(path.as_bytes()).unwrap();
+        }
+        w.finish().unwrap();
+        buf.into_inner()
+    }
+
     #[test]
     fn the_container_names_its_rootfile_however_written() {
+        let files = [
+            "s.xml",
+            "a b/s.xml",
+            "a&b.xml",
+            "yes.xml",
+            "no.xml",
+            "2.xml",
+        ];
         for (container, path) in [
             ("<container><rootfiles><rootfile full-path=\"s.xml\"/></rootfiles></container>", "s.xml"),
             ("<container><rootfiles><rootfile\n full-path = 'a b/s.xml'\tmedia-type=\"x\"/></rootfiles></container>", "a b/s.xml"),
@@ -307,7 +331,8 @@ mod tests {
             // The first rootfile is the score; another element's full-path is not it.
             ("<container><other full-path=\"no.xml\"/><rootfile full-path=\"yes.xml\"/><rootfile full-path=\"2.xml\"/></container>", "yes.xml"),
         ] {
-            assert_eq!(container_rootfile(container).unwrap(), path, "{container}");
+            let text = unzip_mxl(&mxl(container, &files), &ImportLimits::default());
+            assert_eq!(text.as_deref(), Ok(path), "{container}");
         }
         for container in [
             "<container><rootfiles/></container>",
@@ -316,7 +341,7 @@ mod tests {
             "<container><rootfile full-path=\"s.xml/></container>",
             "not xml",
         ] {
-            let err = container_rootfile(container).unwrap_err();
+            let err = unzip_mxl(&mxl(container, &files), &ImportLimits::default()).unwrap_err();
             assert_eq!(err.kind, crate::error::ErrorKind::Parse, "{container}");
             assert!(
                 err.message.contains("META-INF/container.xml"),
