@@ -80,16 +80,46 @@ pub fn unzip_mxl(bytes: &[u8], limits: &ImportLimits) -> ToolResult<String> {
     };
     let container = read_entry("META-INF/container.xml")?;
     let container = decode_text(&container)?;
-    let rootfile = container
-        .split("full-path=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .ok_or_else(|| {
-            ToolError::parse(".mxl archive: META-INF/container.xml names no rootfile full-path")
-        })?
-        .to_string();
+    let rootfile = container_rootfile(&container)?;
     let document = read_entry(&rootfile)?;
     decode_text(&document)
+}
+
+/// The `full-path` of the first `<rootfile>` in an .mxl's META-INF/container.xml.
+fn container_rootfile(container: &str) -> ToolResult<String> {
+    use quick_xml::events::Event;
+    let bad =
+        |what: String| ToolError::parse(format!(".mxl archive: META-INF/container.xml {what}"));
+    let mut reader = quick_xml::Reader::from_str(container);
+    reader.config_mut().check_end_names = false;
+    loop {
+        let event = reader.read_event().map_err(|e| {
+            bad(format!(
+                "is not well-formed: {e}, at byte {}",
+                reader.error_position()
+            ))
+        })?;
+        match event {
+            Event::Start(tag) | Event::Empty(tag) if tag.local_name().as_ref() == "rootfile" => {
+                for attribute in tag.attributes().with_checks(false) {
+                    let attribute = attribute
+                        .map_err(|e| bad(format!("has a bad <rootfile> attribute: {e}")))?;
+                    if attribute.key.local_name().as_ref() != "full-path" {
+                        continue;
+                    }
+                    let path = attribute
+                        .normalized_value(quick_xml::XmlVersion::default())
+                        .map_err(|e| bad(format!("has a bad rootfile full-path: {e}")))?;
+                    if path.trim().is_empty() {
+                        return Err(bad("names an empty rootfile full-path".into()));
+                    }
+                    return Ok(path.into_owned());
+                }
+            }
+            Event::Eof => return Err(bad("names no rootfile full-path".into())),
+            _ => {}
+        }
+    }
 }
 
 /// Parses a score. For ABC, `tune` picks a tune (`X:` number) of a multi-tune file; by
@@ -266,6 +296,59 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.message.contains("UTF-8"), "{}", err.message);
+    }
+
+    /// An .mxl of `container` and a file at each of `paths` holding its own path.
+    fn mxl(container: &str, paths: &[&str]) -> Vec<u8> {
+        use std::io::Write;
+        let mut buf = std::io::Cursor::new(Vec::new());
+        let mut w = zip::ZipWriter::new(&mut buf);
+        let opts = zip::write::SimpleFileOptions::default();
+        w.start_file("META-INF/container.xml", opts).unwrap();
+        w.write_all(container.as_bytes()).unwrap();
+        for path in paths {
+            w.start_file(*path, opts).unwrap();
+            w.write_all(path.as_bytes()).unwrap();
+        }
+        w.finish().unwrap();
+        buf.into_inner()
+    }
+
+    #[test]
+    fn the_container_names_its_rootfile_however_written() {
+        let files = [
+            "s.xml",
+            "a b/s.xml",
+            "a&b.xml",
+            "yes.xml",
+            "no.xml",
+            "2.xml",
+        ];
+        for (container, path) in [
+            ("<container><rootfiles><rootfile full-path=\"s.xml\"/></rootfiles></container>", "s.xml"),
+            ("<container><rootfiles><rootfile\n full-path = 'a b/s.xml'\tmedia-type=\"x\"/></rootfiles></container>", "a b/s.xml"),
+            ("<?xml version=\"1.0\"?><c:container xmlns:c=\"urn:x\"><c:rootfile c:full-path=\"a&amp;b.xml\"></c:rootfile></c:container>", "a&b.xml"),
+            // The first rootfile is the score; another element's full-path is not it.
+            ("<container><other full-path=\"no.xml\"/><rootfile full-path=\"yes.xml\"/><rootfile full-path=\"2.xml\"/></container>", "yes.xml"),
+        ] {
+            let text = unzip_mxl(&mxl(container, &files), &ImportLimits::default());
+            assert_eq!(text.as_deref(), Ok(path), "{container}");
+        }
+        for container in [
+            "<container><rootfiles/></container>",
+            "<container><rootfile path=\"s.xml\"/></container>",
+            "<container><rootfile full-path=\"\"/></container>",
+            "<container><rootfile full-path=\"s.xml/></container>",
+            "not xml",
+        ] {
+            let err = unzip_mxl(&mxl(container, &files), &ImportLimits::default()).unwrap_err();
+            assert_eq!(err.kind, crate::error::ErrorKind::Parse, "{container}");
+            assert!(
+                err.message.contains("META-INF/container.xml"),
+                "{}",
+                err.message
+            );
+        }
     }
 
     #[test]
