@@ -119,7 +119,19 @@ async fn run_level(
     for c in 0..clients {
         let url = url.clone();
         tasks.push(tokio::spawn(async move {
-            let transport = StreamableHttpClientTransport::from_uri(url);
+            // Each client from its own loopback address: the server keys its per-client
+            // quotas (workers, rate) by address, as it would for clients on other hosts.
+            let source = std::net::IpAddr::from([127, 10, (c / 250) as u8, (c % 250 + 1) as u8]);
+            let http = reqwest::Client::builder()
+                .local_address(source)
+                .build()
+                .expect("http client");
+            let transport = StreamableHttpClientTransport::with_client(
+                http,
+                rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(
+                    url.to_string(),
+                ),
+            );
             let client = ().serve(transport).await.expect("initialize");
             let (mut ok, mut failed, mut latencies) = (0usize, 0usize, Vec::new());
             let mut n = 0u64;

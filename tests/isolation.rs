@@ -71,7 +71,9 @@ async fn one_clients_garbage_never_opens_a_breaker_others_see() {
             call_args["new_score_id"] = json!("out");
             let text = error_text(&call(&hostile, "transpose_score", call_args).await);
             assert!(
-                text.starts_with("[invalid_argument]") && text.contains(named) && text.contains("four octaves"),
+                text.starts_with("[invalid_argument]")
+                    && text.contains(named)
+                    && text.contains("four octaves"),
                 "{args}: {text}"
             );
         }
@@ -87,9 +89,17 @@ async fn one_clients_garbage_never_opens_a_breaker_others_see() {
         .await;
     }
     let own = error_text(
-        &call(&hostile, "import_score", json!({"score_id": "x", "source": TUNE, "source_type": "text"})).await,
+        &call(
+            &hostile,
+            "import_score",
+            json!({"score_id": "x", "source": TUNE, "source_type": "text"}),
+        )
+        .await,
     );
-    assert!(own.starts_with("[breaker_open]") && own.contains("other clients are not affected"), "{own}");
+    assert!(
+        own.starts_with("[breaker_open]") && own.contains("other clients are not affected"),
+        "{own}"
+    );
     // Nobody else notices.
     let moved = call(
         &victim,
@@ -101,8 +111,16 @@ async fn one_clients_garbage_never_opens_a_breaker_others_see() {
     ok(&import_text(&victim, "tune2", TUNE).await);
     let m = server.metrics().await;
     for tool in ["transpose_score", "import_score"] {
-        assert_eq!(metric(&m, "music21_breaker_state", &[("tool", tool)]), Some(0.0), "{tool}");
-        assert_eq!(metric(&m, "music21_breaker_opened_total", &[("tool", tool)]), None, "{tool}");
+        assert_eq!(
+            metric(&m, "music21_breaker_state", &[("tool", tool)]),
+            Some(0.0),
+            "{tool}"
+        );
+        assert_eq!(
+            metric(&m, "music21_breaker_opened_total", &[("tool", tool)]),
+            None,
+            "{tool}"
+        );
     }
     let health = server.health().await;
     assert_eq!(
@@ -152,7 +170,11 @@ async fn one_client_cannot_take_the_whole_worker_pool() {
         let started = Instant::now();
         let listed = call(&other, "list_scores", json!({})).await;
         assert_eq!(ok(&listed)["total"], 1, "try {i}: {listed}");
-        assert!(started.elapsed() < Duration::from_secs(1), "list_scores waited {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "list_scores waited {:?}",
+            started.elapsed()
+        );
     }
     let info = call(&other, "score_info", json!({"score_id": "tune"})).await;
     assert_eq!(ok(&info)["notes"], 9, "{info}");
@@ -185,7 +207,12 @@ async fn a_clients_queued_calls_do_not_all_run_before_another_clients_first() {
     for i in 0..4 {
         let (client, score, done) = (busy.clone(), slowish.clone(), done.clone());
         tasks.push(tokio::spawn(async move {
-            let r = call(&client, "import_score", json!({"score_id": format!("b{i}"), "source": score, "source_type": "text"})).await;
+            let r = call(
+                &client,
+                "import_score",
+                json!({"score_id": format!("b{i}"), "source": score, "source_type": "text"}),
+            )
+            .await;
             ok(&r);
             done.lock().unwrap().push(format!("busy-{i}"));
         }));
@@ -195,14 +222,22 @@ async fn a_clients_queued_calls_do_not_all_run_before_another_clients_first() {
         h["workers"]["waiting"].as_u64() >= Some(2)
     })
     .await;
-    ok(&call(&other, "import_score", json!({"score_id": "o", "source": TUNE, "source_type": "text"})).await);
+    ok(&call(
+        &other,
+        "import_score",
+        json!({"score_id": "o", "source": TUNE, "source_type": "text"}),
+    )
+    .await);
     done.lock().unwrap().push("other".into());
     for t in tasks {
         t.await.unwrap();
     }
     let order = done.lock().unwrap().clone();
     let other_at = order.iter().position(|s| s == "other").unwrap();
-    assert!(other_at <= 2, "the other client waited behind the busy one's queue: {order:?}");
+    assert!(
+        other_at <= 2,
+        "the other client waited behind the busy one's queue: {order:?}"
+    );
 }
 
 /// Eight sessions of one client share that client's rate; another client is not limited.
@@ -230,7 +265,10 @@ async fn the_rate_limit_counts_every_session_of_a_client() {
     // Eight sessions' worth of requests against one client's burst of 10.
     let m = server.metrics().await;
     let refused = metric(&m, "music21_rate_limited_total", &[]).unwrap_or(0.0);
-    assert!(refused >= 10.0, "only {refused} refusals: the sessions were limited one by one");
+    assert!(
+        refused >= 10.0,
+        "only {refused} refusals: the sessions were limited one by one"
+    );
     let other = connect_from(&server.url, "127.0.0.3").await;
     ok(&call(&other, "list_scores", json!({})).await);
 }
@@ -262,7 +300,11 @@ async fn connection_floods_and_slowloris_leave_probes_and_others_served() {
     let started = Instant::now();
     let live = raw(server.addr, "GET", "/livez", &[], b"").await;
     assert_eq!(live.status, 200);
-    assert!(started.elapsed() < Duration::from_secs(2), "/livez took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "/livez took {:?}",
+        started.elapsed()
+    );
     let other = connect_from(&server.url, "127.0.0.6").await;
     ok(&call(&other, "list_scores", json!({})).await);
     // Connections past the client's cap (and the small probe reserve) were closed at once;
@@ -278,9 +320,18 @@ async fn connection_floods_and_slowloris_leave_probes_and_others_served() {
             Err(_) => {}
         }
     }
-    assert_eq!(closed, flood.len(), "{} of {} flood connections still open", flood.len() - closed, flood.len());
+    assert_eq!(
+        closed,
+        flood.len(),
+        "{} of {} flood connections still open",
+        flood.len() - closed,
+        flood.len()
+    );
     let health = server.health().await;
-    assert!(health["connections"]["open"].as_u64() < Some(10), "{health}");
+    assert!(
+        health["connections"]["open"].as_u64() < Some(10),
+        "{health}"
+    );
     let m = server.metrics().await;
     assert!(metric_sum(&m, "music21_connections_limited_total") >= 1900.0);
     drop(flood);
@@ -294,12 +345,16 @@ async fn connection_floods_and_slowloris_leave_probes_and_others_served() {
             break;
         }
         let mut byte = [0u8; 64];
-        if let Ok(Ok(0) | Err(_)) = timeout(Duration::from_millis(300), slow.read(&mut byte)).await {
+        if let Ok(Ok(0) | Err(_)) = timeout(Duration::from_millis(300), slow.read(&mut byte)).await
+        {
             cut = true;
             break;
         }
     }
-    assert!(cut && started.elapsed() < Duration::from_secs(5), "the slow headers were never cut off");
+    assert!(
+        cut && started.elapsed() < Duration::from_secs(5),
+        "the slow headers were never cut off"
+    );
 }
 
 // ------------------------------------------------------------------ 6. bodies
@@ -321,7 +376,11 @@ async fn bodies_are_refused_before_they_are_read() {
         server.addr
     );
     assert_eq!(raw_bytes(server.addr, head.as_bytes()).await, Some(413));
-    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
     // One large body at a time per client: while one is being sent, a second gets 503.
     let mut first = tcp_from("127.0.0.2", server.addr).await.expect("connect");
     let big_head = format!(
@@ -333,20 +392,41 @@ async fn bodies_are_refused_before_they_are_read() {
     let mut second = tcp_from("127.0.0.2", server.addr).await.expect("connect");
     second.write_all(big_head.as_bytes()).await.unwrap();
     let mut answer = vec![0u8; 2048];
-    let n = timeout(EXCHANGE, second.read(&mut answer)).await.unwrap().unwrap();
+    let n = timeout(EXCHANGE, second.read(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
     let text = String::from_utf8_lossy(&answer[..n]);
-    assert!(text.starts_with("HTTP/1.1 503") && text.contains("retry-after") && text.contains("large bodies"), "{text}");
+    assert!(
+        text.starts_with("HTTP/1.1 503")
+            && text.contains("retry-after")
+            && text.contains("large bodies"),
+        "{text}"
+    );
     // Another client's large body is not held up by that.
     let mut third = tcp_from("127.0.0.3", server.addr).await.expect("connect");
     third.write_all(big_head.as_bytes()).await.unwrap();
     // The first body stalls: refused at the idle deadline (408), its place given back.
-    let n = timeout(EXCHANGE, first.read(&mut answer)).await.unwrap().unwrap();
+    let n = timeout(EXCHANGE, first.read(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
     let text = String::from_utf8_lossy(&answer[..n]);
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     drop(third);
     let m = server.metrics().await;
-    assert!(metric(&m, "music21_bodies_refused_total", &[("reason", "large_busy")]).is_some_and(|v| v >= 1.0));
-    assert!(metric(&m, "music21_bodies_refused_total", &[("reason", "too_large")]).is_some_and(|v| v >= 1.0));
+    assert!(metric(
+        &m,
+        "music21_bodies_refused_total",
+        &[("reason", "large_busy")]
+    )
+    .is_some_and(|v| v >= 1.0));
+    assert!(metric(
+        &m,
+        "music21_bodies_refused_total",
+        &[("reason", "too_large")]
+    )
+    .is_some_and(|v| v >= 1.0));
 
     // A budget the server already fills: a large body is refused before it is read.
     let tight = Server::start(&config(
@@ -355,16 +435,27 @@ async fn bodies_are_refused_before_they_are_read() {
         "[server.memory]\nbudget_mb = 40\nsoft_percent = 90\nhard_percent = 100\nsample_ms = 50\n",
     ))
     .await;
-    wait_health(&tight, HEAL, "memory sampled", |h| h["memory"]["total_bytes"].as_u64() > Some(0)).await;
+    wait_health(&tight, HEAL, "memory sampled", |h| {
+        h["memory"]["total_bytes"].as_u64() > Some(0)
+    })
+    .await;
     let head = format!(
         "POST /mcp HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: 60000000\r\n\r\n",
         tight.addr
     );
     let mut s = tokio::net::TcpStream::connect(tight.addr).await.unwrap();
     s.write_all(head.as_bytes()).await.unwrap();
-    let n = timeout(EXCHANGE, s.read(&mut answer)).await.unwrap().unwrap();
+    let n = timeout(EXCHANGE, s.read(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
     let text = String::from_utf8_lossy(&answer[..n]);
-    assert!(text.starts_with("HTTP/1.1 503") && text.contains("memory limit") && text.contains("retry-after"), "{text}");
+    assert!(
+        text.starts_with("HTTP/1.1 503")
+            && text.contains("memory limit")
+            && text.contains("retry-after"),
+        "{text}"
+    );
     // Small calls still get through.
     let client = tight.connect().await;
     ok(&call(&client, "health_check", json!({})).await);
@@ -376,7 +467,12 @@ async fn bodies_are_refused_before_they_are_read() {
 /// are closed), and the server always has room for another client.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_client_cannot_hold_every_session() {
-    let server = Server::start(&config("max_sessions = 10\nmax_sessions_per_client = 3", "", "")).await;
+    let server = Server::start(&config(
+        "max_sessions = 10\nmax_sessions_per_client = 3",
+        "",
+        "",
+    ))
+    .await;
     let mut hog = Vec::new();
     for _ in 0..12 {
         hog.push(connect_from(&server.url, "127.0.0.2").await);
@@ -392,7 +488,10 @@ async fn one_client_cannot_hold_every_session() {
     // The newest of the hog's sessions still work.
     ok(&call(hog.last().unwrap(), "list_scores", json!({})).await);
     let m = server.metrics().await;
-    assert_eq!(metric(&m, "music21_sessions_evicted_total", &[("cap", "client")]), Some(9.0));
+    assert_eq!(
+        metric(&m, "music21_sessions_evicted_total", &[("cap", "client")]),
+        Some(9.0)
+    );
 }
 
 // ------------------------------------------------------------------ 8. duplicate ids
@@ -409,9 +508,17 @@ async fn a_request_id_already_in_flight_gets_an_error_not_silence() {
     .await;
     let init = post_mcp(server.addr, &[], &initialize_body(0)).await;
     let session = init.header("mcp-session-id").expect("session").to_string();
-    let headers = [("mcp-session-id", session.as_str()), ("MCP-Protocol-Version", "2025-06-18")];
+    let headers = [
+        ("mcp-session-id", session.as_str()),
+        ("MCP-Protocol-Version", "2025-06-18"),
+    ];
     let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string();
-    assert!(post_mcp(server.addr, &headers, initialized.as_bytes()).await.status < 300);
+    assert!(
+        post_mcp(server.addr, &headers, initialized.as_bytes())
+            .await
+            .status
+            < 300
+    );
     let slow = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "import_score", "arguments": {"score_id": "h", "source": hanging_score(), "source_type": "text"}}}).to_string();
     let addr = server.addr;
     let h2 = headers.map(|(k, v)| (k.to_string(), v.to_string()));
@@ -421,16 +528,27 @@ async fn a_request_id_already_in_flight_gets_an_error_not_silence() {
         all.extend(hs);
         try_raw(addr, "POST", "/mcp", &all, slow.as_bytes(), false).await
     });
-    wait_health(&server, HEAL, "the first call in flight", |h| h["in_flight"] == 1).await;
+    wait_health(&server, HEAL, "the first call in flight", |h| {
+        h["in_flight"] == 1
+    })
+    .await;
     let same_id = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "list_scores", "arguments": {}}}).to_string();
     let second = post_mcp(server.addr, &headers, same_id.as_bytes()).await;
     assert_eq!(second.status, 409, "{second:?}");
     let mut all = MCP_HEADERS.to_vec();
     all.extend(headers);
-    let body = try_raw(server.addr, "POST", "/mcp", &all, same_id.as_bytes(), false).await.unwrap();
-    assert!(body.body.contains("-32600") && body.body.contains("already in flight"), "{body:?}");
+    let body = try_raw(server.addr, "POST", "/mcp", &all, same_id.as_bytes(), false)
+        .await
+        .unwrap();
+    assert!(
+        body.body.contains("-32600") && body.body.contains("already in flight"),
+        "{body:?}"
+    );
     let first = first.await.unwrap().expect("first answer");
-    assert!(first.body.contains("\"id\":7") && first.body.contains("[timeout]"), "{first:?}");
+    assert!(
+        first.body.contains("\"id\":7") && first.body.contains("[timeout]"),
+        "{first:?}"
+    );
 }
 
 // ------------------------------------------------------------------ 9. SIGTERM
@@ -450,18 +568,42 @@ async fn sigterm_answers_the_running_call_and_refuses_the_queued_one() {
     let (c1, c2) = (client.clone(), client.clone());
     let (s1, s2) = (slowish.clone(), slowish);
     let running = tokio::spawn(async move {
-        try_call(&c1, "import_score", json!({"score_id": "a", "source": s1, "source_type": "text"})).await
+        try_call(
+            &c1,
+            "import_score",
+            json!({"score_id": "a", "source": s1, "source_type": "text"}),
+        )
+        .await
     });
-    wait_health(&server, HEAL, "the first call running", |h| h["in_flight"] == 1).await;
+    wait_health(&server, HEAL, "the first call running", |h| {
+        h["in_flight"] == 1
+    })
+    .await;
     let queued = tokio::spawn(async move {
-        try_call(&c2, "import_score", json!({"score_id": "b", "source": s2, "source_type": "text"})).await
+        try_call(
+            &c2,
+            "import_score",
+            json!({"score_id": "b", "source": s2, "source_type": "text"}),
+        )
+        .await
     });
-    wait_health(&server, HEAL, "the second call queued", |h| h["workers"]["waiting"] == 1).await;
+    wait_health(&server, HEAL, "the second call queued", |h| {
+        h["workers"]["waiting"] == 1
+    })
+    .await;
     server.signal(Signal::SIGTERM);
-    let queued = timeout(EXCHANGE, queued).await.unwrap().unwrap().expect("an answer");
+    let queued = timeout(EXCHANGE, queued)
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("an answer");
     let text = error_text(&queued);
     assert!(text.starts_with("[shutting_down]"), "{text}");
-    let running = timeout(EXCHANGE, running).await.unwrap().unwrap().expect("an answer");
+    let running = timeout(EXCHANGE, running)
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("an answer");
     assert_eq!(ok(&running)["score_id"], "a", "{running}");
     let status = server.wait_exit(Duration::from_secs(20)).expect("exited");
     assert!(status.success(), "{status}");
@@ -480,13 +622,21 @@ async fn sigterm_stops_a_call_past_the_drain_deadline_with_a_clear_error() {
     let client = std::sync::Arc::new(server.connect().await);
     let c = client.clone();
     let running = tokio::spawn(async move {
-        try_call(&c, "import_score", json!({"score_id": "h", "source": hanging_score(), "source_type": "text"})).await
+        try_call(
+            &c,
+            "import_score",
+            json!({"score_id": "h", "source": hanging_score(), "source_type": "text"}),
+        )
+        .await
     });
     wait_health(&server, HEAL, "the call running", |h| h["in_flight"] == 1).await;
     server.signal(Signal::SIGTERM);
     let answer = timeout(EXCHANGE, running).await.unwrap().unwrap();
     let error = answer.expect_err("a JSON-RPC error, not a tool result");
-    assert!(error.contains("shutting down") && error.contains("drain deadline"), "{error}");
+    assert!(
+        error.contains("shutting down") && error.contains("drain deadline"),
+        "{error}"
+    );
     let status = server.wait_exit(Duration::from_secs(20)).expect("exited");
     assert!(status.success(), "{status}");
 }
@@ -511,7 +661,12 @@ async fn a_full_disk_is_reported_and_deletes_still_free_space() {
     let mut stored = 0;
     let mut failure = None;
     for i in 0..40 {
-        let r = call(&client, "import_score", json!({"score_id": format!("fill-{i}"), "source": score, "source_type": "text"})).await;
+        let r = call(
+            &client,
+            "import_score",
+            json!({"score_id": format!("fill-{i}"), "source": score, "source_type": "text"}),
+        )
+        .await;
         if r["isError"] == json!(true) {
             failure = Some(error_text(&r));
             break;
@@ -520,7 +675,10 @@ async fn a_full_disk_is_reported_and_deletes_still_free_space() {
     }
     let failure = failure.expect("the disk never filled");
     assert!(stored >= 2, "only {stored} imports fitted");
-    assert!(failure.starts_with("[storage_error]") && failure.contains("full"), "{failure}");
+    assert!(
+        failure.starts_with("[storage_error]") && failure.contains("full"),
+        "{failure}"
+    );
     let ready = raw(server.addr, "GET", "/readyz", &[], b"").await;
     assert_eq!(ready.status, 503, "{ready:?}");
     assert!(ready.body.contains("store writes are failing"), "{ready:?}");
@@ -531,7 +689,12 @@ async fn a_full_disk_is_reported_and_deletes_still_free_space() {
     ok(&call(&client, "score_info", json!({"score_id": "fill-0"})).await);
     let deleted = call(&client, "delete_score", json!({"score_id": "*"})).await;
     assert_eq!(ok(&deleted)["count"], stored, "{deleted}");
-    ok(&call(&client, "import_score", json!({"score_id": "again", "source": score, "source_type": "text"})).await);
+    ok(&call(
+        &client,
+        "import_score",
+        json!({"score_id": "again", "source": score, "source_type": "text"}),
+    )
+    .await);
     let ready = raw(server.addr, "GET", "/readyz", &[], b"").await;
     assert_eq!(ready.status, 200, "{ready:?}");
 }
@@ -549,22 +712,49 @@ async fn an_export_bomb_is_refused_naming_the_key() {
     ok(&imported);
     for format in ["musicxml", "mxl", "abc", "lilypond"] {
         let started = Instant::now();
-        let r = call(&client, "export_score", json!({"score_id": "bomb", "format": format})).await;
+        let r = call(
+            &client,
+            "export_score",
+            json!({"score_id": "bomb", "format": format}),
+        )
+        .await;
         let text = error_text(&r);
         assert!(
             text.starts_with("[limit_exceeded]") && text.contains("limits.max_export_ratio"),
             "{format}: {text}"
         );
-        assert!(started.elapsed() < Duration::from_secs(5), "{format} took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{format} took {:?}",
+            started.elapsed()
+        );
     }
     // MIDI knows no measures: three long notes are three notes.
-    let midi = call(&client, "export_score", json!({"score_id": "bomb", "format": "midi"})).await;
+    let midi = call(
+        &client,
+        "export_score",
+        json!({"score_id": "bomb", "format": "midi"}),
+    )
+    .await;
     assert!(ok(&midi)["bytes"].as_u64() < Some(1000), "{midi}");
-    let moved = call(&client, "transpose_score", json!({"score_id": "bomb", "interval": "P5", "new_score_id": "b2"})).await;
-    assert!(error_text(&moved).starts_with("[limit_exceeded]"), "{moved}");
+    let moved = call(
+        &client,
+        "transpose_score",
+        json!({"score_id": "bomb", "interval": "P5", "new_score_id": "b2"}),
+    )
+    .await;
+    assert!(
+        error_text(&moved).starts_with("[limit_exceeded]"),
+        "{moved}"
+    );
     // An ordinary score still exports.
     ok(&import_text(&client, "tune", TUNE).await);
-    ok(&call(&client, "export_score", json!({"score_id": "tune", "format": "musicxml"})).await);
+    ok(&call(
+        &client,
+        "export_score",
+        json!({"score_id": "tune", "format": "musicxml"}),
+    )
+    .await);
 }
 
 // ------------------------------------------------------------------ 12. ids and logs
@@ -578,27 +768,45 @@ async fn control_characters_cannot_forge_log_lines() {
     let forged = "x\n2026-01-01T00:00:00Z  INFO FORGED tool call outcome=ok\0\u{1b}[2J";
     for (tool, args) in [
         ("score_info", json!({"score_id": forged})),
-        ("import_score", json!({"score_id": forged, "source": TUNE, "source_type": "text"})),
+        (
+            "import_score",
+            json!({"score_id": forged, "source": TUNE, "source_type": "text"}),
+        ),
         ("delete_score", json!({"score_id": forged})),
         ("export_score", json!({"score_id": "a", "format": forged})),
-        ("transpose_score", json!({"score_id": "a", "interval": forged, "new_score_id": "b"})),
+        (
+            "transpose_score",
+            json!({"score_id": "a", "interval": forged, "new_score_id": "b"}),
+        ),
         ("list_scores", json!({"cursor": forged, "bogus\nFORGED": 1})),
     ] {
         let r = call(&client, tool, args).await;
         let text = error_text(&r);
-        assert!(text.starts_with("[invalid_argument]") || text.starts_with("[not_found]"), "{tool}: {text}");
-        assert!(!text.contains('\n') && !text.contains('\0') && !text.contains('\u{1b}'), "{tool}: {text:?}");
+        assert!(
+            text.starts_with("[invalid_argument]") || text.starts_with("[not_found]"),
+            "{tool}: {text}"
+        );
+        assert!(
+            !text.contains('\n') && !text.contains('\0') && !text.contains('\u{1b}'),
+            "{tool}: {text:?}"
+        );
     }
     sleep(Duration::from_millis(200)).await;
     let log = server.log();
     assert!(log.contains("FORGED"), "the calls were logged");
     for line in log.lines() {
         // The forged text may appear only inside the real line that quotes it, escaped.
-        assert!(!line.starts_with("2026-01-01T00:00:00Z"), "forged line: {line:?}");
+        assert!(
+            !line.starts_with("2026-01-01T00:00:00Z"),
+            "forged line: {line:?}"
+        );
         if line.contains("FORGED") {
             assert!(line.contains("\\n"), "unescaped: {line:?}");
         }
-        assert!(!line.contains('\u{1b}') && !line.contains('\0'), "raw control character: {line:?}");
+        assert!(
+            !line.contains('\u{1b}') && !line.contains('\0'),
+            "raw control character: {line:?}"
+        );
     }
 }
 
@@ -610,11 +818,21 @@ async fn control_characters_cannot_forge_log_lines() {
 async fn origin_host_and_token_tricks_are_refused() {
     let server = Server::start(&config("", "", "")).await;
     let init = initialize_body(0);
-    for origin in ["http://localhost:80@evil.example", "http://localhost@evil.example", "null", "http://localhost.evil.example"] {
+    for origin in [
+        "http://localhost:80@evil.example",
+        "http://localhost@evil.example",
+        "null",
+        "http://localhost.evil.example",
+    ] {
         let r = post_mcp(server.addr, &[("Origin", origin)], &init).await;
         assert_eq!(r.status, 403, "{origin}: {r:?}");
     }
-    assert_eq!(post_mcp(server.addr, &[("Origin", "http://localhost:3000")], &init).await.status, 200);
+    assert_eq!(
+        post_mcp(server.addr, &[("Origin", "http://localhost:3000")], &init)
+            .await
+            .status,
+        200
+    );
     let a = server.addr;
     let with = |extra: &str, target: &str| {
         let body = String::from_utf8(init.clone()).unwrap();
@@ -625,14 +843,37 @@ async fn origin_host_and_token_tricks_are_refused() {
         .into_bytes()
     };
     let mut bad_origin = with("Origin: http://localhost", "/mcp");
-    let at = bad_origin.windows(16).position(|w| w == b"http://localhost").unwrap();
+    let at = bad_origin
+        .windows(16)
+        .position(|w| w == b"http://localhost")
+        .unwrap();
     bad_origin[at + 7] = 0xff;
-    assert_eq!(raw_bytes(a, &bad_origin).await, Some(403), "a non-UTF-8 Origin");
-    assert_eq!(raw_bytes(a, &with("Host: evil.example\r\n", "/mcp")).await, Some(400), "two Host headers");
-    assert_eq!(raw_bytes(a, &with("", "http://evil.example/mcp")).await, Some(400), "absolute-form for another host");
-    assert_eq!(raw_bytes(a, &with("", &format!("http://{a}/mcp"))).await, Some(200), "absolute-form for this host");
+    assert_eq!(
+        raw_bytes(a, &bad_origin).await,
+        Some(403),
+        "a non-UTF-8 Origin"
+    );
+    assert_eq!(
+        raw_bytes(a, &with("Host: evil.example\r\n", "/mcp")).await,
+        Some(400),
+        "two Host headers"
+    );
+    assert_eq!(
+        raw_bytes(a, &with("", "http://evil.example/mcp")).await,
+        Some(400),
+        "absolute-form for another host"
+    );
+    assert_eq!(
+        raw_bytes(a, &with("", &format!("http://{a}/mcp"))).await,
+        Some(200),
+        "absolute-form for this host"
+    );
 
-    for token in ["x", "secret", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"] {
+    for token in [
+        "x",
+        "secret",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    ] {
         let out = common::bin()
             .args(["serve", "--bind", "0.0.0.0", "--port", "0", "--data-dir"])
             .arg(server.env.dir.path().join("other"))
@@ -641,9 +882,15 @@ async fn origin_host_and_token_tricks_are_refused() {
             .expect("run serve");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{token}: started");
-        assert!(stderr.contains("32 bytes of entropy") && stderr.contains("--new-token"), "{token}: {stderr}");
+        assert!(
+            stderr.contains("32 bytes of entropy") && stderr.contains("--new-token"),
+            "{token}: {stderr}"
+        );
     }
-    let made = common::bin().args(["setup", "--new-token"]).output().unwrap();
+    let made = common::bin()
+        .args(["setup", "--new-token"])
+        .output()
+        .unwrap();
     let token = String::from_utf8(made.stdout).unwrap();
     assert_eq!(token.trim().len(), 64, "{token}");
     assert!(music21_prod::config::token_entropy_bits(token.trim()) >= 256.0);
@@ -662,26 +909,44 @@ async fn the_scrub_reports_a_corrupted_record_before_anyone_reads_it() {
     }
     assert_eq!(server.health().await["status"], "healthy");
     {
-        let conn = rusqlite::Connection::open(server.env.data_dir().join("scores.sqlite3")).unwrap();
+        let conn =
+            rusqlite::Connection::open(server.env.data_dir().join("scores.sqlite3")).unwrap();
         conn.busy_timeout(Duration::from_secs(5)).unwrap();
-        let source: Vec<u8> = conn.query_row("SELECT source FROM scores WHERE id = 'b'", [], |r| r.get(0)).unwrap();
+        let source: Vec<u8> = conn
+            .query_row("SELECT source FROM scores WHERE id = 'b'", [], |r| r.get(0))
+            .unwrap();
         let mut flipped = source.clone();
         flipped[20] ^= 0x01;
-        conn.execute("UPDATE scores SET source = ?1 WHERE id = 'b'", [flipped]).unwrap();
+        conn.execute("UPDATE scores SET source = ?1 WHERE id = 'b'", [flipped])
+            .unwrap();
     }
-    let health = wait_health(&server, HEAL, "the scrub found it", |h| h["store"]["corrupted"] == 1).await;
+    let health = wait_health(&server, HEAL, "the scrub found it", |h| {
+        h["store"]["corrupted"] == 1
+    })
+    .await;
     assert_eq!(health["store"]["corrupted_ids"], json!(["b"]), "{health}");
     assert_eq!(health["status"], "degraded", "{health}");
-    assert!(health["problems"].to_string().contains("checksum"), "{health}");
+    assert!(
+        health["problems"].to_string().contains("checksum"),
+        "{health}"
+    );
     let m = server.metrics().await;
     assert_eq!(metric(&m, "music21_store_corrupted", &[]), Some(1.0));
     let listed = call(&client, "list_scores", json!({})).await;
     let scores = ok(&listed)["scores"].as_array().unwrap().clone();
-    let flag = |id: &str| scores.iter().find(|s| s["score_id"] == id).map(|s| s["corrupted"].clone());
+    let flag = |id: &str| {
+        scores
+            .iter()
+            .find(|s| s["score_id"] == id)
+            .map(|s| s["corrupted"].clone())
+    };
     assert_eq!(flag("b"), Some(Value::Bool(true)), "{listed}");
     assert_eq!(flag("a"), Some(Value::Null), "{listed}");
     assert_eq!(ok(&listed)["corrupted_total"], 1, "{listed}");
     // Deleting it clears the report.
     ok(&call(&client, "delete_score", json!({"score_id": "b"})).await);
-    wait_health(&server, HEAL, "the report cleared", |h| h["store"]["corrupted"] == 0).await;
+    wait_health(&server, HEAL, "the report cleared", |h| {
+        h["store"]["corrupted"] == 0
+    })
+    .await;
 }

@@ -161,6 +161,8 @@ pub struct StressInfo {
     pub outcomes: BTreeMap<String, f64>,
     pub refusals: BTreeMap<String, f64>,
     pub active_faults: Vec<String>,
+    /// Adversaries running now (absent from older runs' status: empty).
+    pub active_adversaries: Vec<String>,
     pub recent_events: Vec<TimelineEvent>,
     pub recoveries: Vec<Recovery>,
     /// Last points of the run's 1-second series (not in `--json`: ask the status URL).
@@ -575,6 +577,7 @@ impl StressInfo {
             outcomes: map(&v["outcomes"]),
             refusals: map(&v["refusals"]),
             active_faults: list(&v["active_faults"]),
+            active_adversaries: list(&v["active_adversaries"]),
             recent_events: list(&v["recent_events"]),
             recoveries: list(&v["recoveries"]),
             series: list(&v["series"]),
@@ -784,7 +787,7 @@ pub fn summary(sample: &Sample) -> String {
             ));
         } else {
             out.push_str(&format!(
-                "stress: {} {:.0}/{:.0} s, faults now: {}\n",
+                "stress: {} {:.0}/{:.0} s, faults now: {}, adversaries now: {}\n",
                 st.phase,
                 st.elapsed_s,
                 st.duration_s,
@@ -792,6 +795,11 @@ pub fn summary(sample: &Sample) -> String {
                     "none".to_string()
                 } else {
                     st.active_faults.join(", ")
+                },
+                if st.active_adversaries.is_empty() {
+                    "none".to_string()
+                } else {
+                    st.active_adversaries.join(", ")
                 }
             ));
             for t in &st.thresholds {

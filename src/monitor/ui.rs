@@ -1218,14 +1218,22 @@ fn latency_panel(frame: &mut Frame, area: Rect, state: &State, ui: &Ui) {
 }
 
 fn fault_spans(st: &StressInfo, theme: &Theme) -> Vec<Span<'static>> {
-    if st.active_faults.is_empty() {
+    let mut spans = if st.active_faults.is_empty() {
         vec![Span::styled("no fault now", theme.ok())]
     } else {
         vec![Span::styled(
             format!("FAULT NOW: {}", st.active_faults.join(", ")),
             theme.crit(),
         )]
+    };
+    if !st.active_adversaries.is_empty() {
+        spans.push(Span::raw("  "));
+        spans.push(Span::styled(
+            format!("ADVERSARY NOW: {}", st.active_adversaries.join(", ")),
+            theme.warn(),
+        ));
     }
+    spans
 }
 
 fn thresholds_summary(st: &StressInfo) -> (usize, Vec<String>, usize) {
@@ -1854,6 +1862,26 @@ mod tests {
             assert!(screen.contains("Alerts: 0 active"), "{screen}");
             assert!(screen.contains("none: all clear"), "{screen}");
             assert!(screen.contains("1:Overview"), "{screen}");
+        }
+    }
+
+    #[test]
+    fn a_running_adversary_shows_beside_the_faults() {
+        let mut st = recorded_state();
+        let mut s = sample(METRICS_DEGRADED, HEALTH_DEGRADED, 1_003_000);
+        let mut stress_info = stress(STRESS);
+        stress_info.active_adversaries = vec!["greedy".into(), "garbage".into()];
+        s.stress = Some(stress_info);
+        st.ingest(s);
+        for (w, h) in SIZES {
+            let screen = render(&st, &ui(View::Overview), w, h);
+            assert!(screen.contains("FAULT NOW: latency"), "{w}x{h}\n{screen}");
+            if w >= 120 {
+                assert!(
+                    screen.contains("ADVERSARY NOW: greedy, garbage"),
+                    "{w}x{h}\n{screen}"
+                );
+            }
         }
     }
 

@@ -62,6 +62,14 @@ fn kind_color(kind: &str) -> &'static str {
         "term_server" => "#e65100",
         "kill_worker" => "#6a1b9a",
         "corrupt_disk" => "#4e342e",
+        // Adversaries: warm greys and golds, apart from the faults' blues and reds.
+        "slowloris" => "#a1887f",
+        "connection_flood" => "#8d6e63",
+        "session_hog" => "#ffb300",
+        "greedy" => "#f4511e",
+        "garbage" => "#9e9d24",
+        "big_bodies" => "#795548",
+        "export_bomb" => "#ff7043",
         _ => "#757575",
     }
 }

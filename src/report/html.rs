@@ -109,7 +109,7 @@ pub fn render(report: &Report) -> String {
     h.push_str(
         "<nav><a href=\"#thresholds\">Thresholds</a><a href=\"#figures\">Figures</a><a href=\"#charts\">Charts</a>\
          <a href=\"#latency\">Latency</a><a href=\"#recoveries\">Recoveries</a><a href=\"#checker\">Checker</a>\
-         <a href=\"#refusals\">Refusals</a><a href=\"#timeline\">Timeline</a><a href=\"#config\">Config</a></nav>\n",
+         <a href=\"#refusals\">Refusals</a><a href=\"#adversaries\">Adversaries</a><a href=\"#timeline\">Timeline</a><a href=\"#config\">Config</a></nav>\n",
     );
     if !report.notes.is_empty() {
         h.push_str("<div class=\"notes\"><strong>Notes on reading the file</strong><ul>");
@@ -138,6 +138,7 @@ pub fn render(report: &Report) -> String {
     checker(&mut h, report);
     refusals(&mut h, report);
     samples(&mut h, report);
+    adversaries(&mut h, report);
     timeline(&mut h, report);
     config(&mut h, report);
 
@@ -462,9 +463,72 @@ fn samples(h: &mut String, report: &Report) {
     h.push_str("</tbody></table>\n");
 }
 
+fn adversaries(h: &mut String, report: &Report) {
+    let r = &report.results;
+    if r.adversaries.is_empty() {
+        return;
+    }
+    let _ = writeln!(h, "<h2 id=\"adversaries\">Adversaries</h2>");
+    let f = &r.fairness;
+    let rate = if f.victim_calls > 0 {
+        format!("{:.4}", f.victim_success as f64 / f.victim_calls as f64)
+    } else {
+        "not measured".into()
+    };
+    let _ = writeln!(
+        h,
+        "<p>The normal users made {} calls while adversaries ran (none meeting a chaos fault): success rate {}, \
+         p50 {} ms and p99 {} ms, against p50 {} ms and p99 {} ms outside every window.</p>",
+        f.victim_calls,
+        esc(&rate),
+        esc(&fmt_ms(f.inside.p50_ms)),
+        esc(&fmt_ms(f.inside.p99_ms)),
+        esc(&fmt_ms(f.outside.p50_ms)),
+        esc(&fmt_ms(f.outside.p99_ms))
+    );
+    if !f.victim_failures.is_empty() {
+        h.push_str("<p>Their failures: ");
+        let parts: Vec<String> = f
+            .victim_failures
+            .iter()
+            .map(|(k, n)| format!("<code>{}</code> {n}", esc(k)))
+            .collect();
+        h.push_str(&parts.join(", "));
+        h.push_str("</p>\n");
+    }
+    h.push_str(
+        "<table class=\"adversaries\"><thead><tr><th>kind</th><th>from</th><th class=\"num\">start s</th>\
+         <th class=\"num\">end s</th><th class=\"num\">tried</th><th class=\"num\">refused</th>\
+         <th class=\"num\">served</th><th class=\"num\">misbehaved</th><th>detail</th></tr></thead><tbody>\n",
+    );
+    for a in &r.adversaries {
+        let _ = writeln!(
+            h,
+            "<tr><td><code>{}</code></td><td>{}</td><td class=\"num\">{:.1}</td><td class=\"num\">{:.1}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"detail\">{}{}</td></tr>",
+            esc(&a.kind),
+            esc(&a.source),
+            a.start_s,
+            a.end_s,
+            a.attempts,
+            a.refused,
+            a.served,
+            a.misbehaved,
+            esc(&a.detail),
+            if a.samples.is_empty() {
+                String::new()
+            } else {
+                format!("; e.g. {}", esc(&a.samples.join(" | ")))
+            }
+        );
+    }
+    h.push_str("</tbody></table>\n");
+}
+
 fn timeline(h: &mut String, report: &Report) {
     let r = &report.results;
-    let _ = writeln!(h, "<h2 id=\"timeline\">Chaos timeline</h2>");
+    let _ = writeln!(h, "<h2 id=\"timeline\">Chaos and adversary timeline</h2>");
     if r.timeline.is_empty() {
         h.push_str("<p class=\"muted\">No chaos events.</p>\n");
         return;

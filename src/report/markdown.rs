@@ -114,6 +114,40 @@ pub fn render(report: &Report) -> String {
         out.push('\n');
     }
 
+    if !r.adversaries.is_empty() {
+        let f = &r.fairness;
+        let _ = writeln!(out, "### Adversaries\n");
+        let _ = writeln!(
+            out,
+            "The normal users made {} calls while adversaries ran (none meeting a chaos fault); {} succeeded. \
+             p99 {} ms beside the adversaries, {} ms outside every window.\n",
+            f.victim_calls,
+            f.victim_success,
+            fmt_ms(f.inside.p99_ms),
+            fmt_ms(f.outside.p99_ms)
+        );
+        let _ = writeln!(
+            out,
+            "| kind | from | start s | tried | refused | served | misbehaved | detail |"
+        );
+        let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---|");
+        for a in &r.adversaries {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:.1} | {} | {} | {} | {} | {} |",
+                code(&a.kind),
+                cell(&a.source),
+                a.start_s,
+                a.attempts,
+                a.refused,
+                a.served,
+                a.misbehaved,
+                cell(&a.detail)
+            );
+        }
+        out.push('\n');
+    }
+
     let _ = writeln!(out, "### Latency per tool (ms)\n");
     if r.latency.is_empty() {
         let _ = writeln!(out, "No latency recorded.\n");

@@ -190,7 +190,9 @@ fn normalize(obj: &mut Map<String, Value>, notes: &mut Vec<String>) -> BTreeSet<
     let defaults = to_object(&empty_results());
     let mut absent = Vec::new();
     for (key, default) in &defaults {
-        if key == "schema_version" {
+        // Added to version 1 later and optional (serde fills them): their absence in a file
+        // of a run without adversaries is not news.
+        if matches!(key.as_str(), "schema_version" | "adversaries" | "fairness") {
             continue;
         }
         let missing = match obj.get(key) {
@@ -439,6 +441,16 @@ pub const KEY_FIGURES: &[(&str, &str)] = &[
     ("recovery_seconds_max", "worst recovery (s)"),
     ("server_restarts", "server restarts"),
     ("fault_kinds_injected", "fault kinds injected"),
+    ("adversary_kinds", "adversary kinds run"),
+    (
+        "victim_success_rate",
+        "users' success rate beside adversaries",
+    ),
+    (
+        "victim_p99_ratio",
+        "users' p99 beside adversaries / outside",
+    ),
+    ("adversary_misbehaved", "answers misbehaving to adversaries"),
     ("server_rss_mb_max", "server RSS peak (MiB)"),
     (
         "server_and_workers_rss_mb_max",

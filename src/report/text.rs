@@ -136,7 +136,25 @@ pub fn render(report: &Report) -> String {
     if let Some((tool, outcome, p99)) = slowest(report) {
         let _ = writeln!(out, "\nSlowest p99: {tool} ({outcome}) {} ms", fmt_ms(p99));
     }
-    let _ = writeln!(out, "\nChaos events: {}", r.timeline.len());
+    let _ = writeln!(out, "\nChaos and adversary events: {}", r.timeline.len());
+    if !r.adversaries.is_empty() {
+        let f = &r.fairness;
+        let _ = writeln!(
+            out,
+            "\nAdversaries (users beside them: {} calls, {} succeeded; p99 {} ms, {} ms outside)",
+            f.victim_calls,
+            f.victim_success,
+            fmt_ms(f.inside.p99_ms),
+            fmt_ms(f.outside.p99_ms)
+        );
+        for a in &r.adversaries {
+            let _ = writeln!(
+                out,
+                "  {:>7.1} s  {:<16} {} tried, {} refused, {} served, {} misbehaved; {}",
+                a.start_s, a.kind, a.attempts, a.refused, a.served, a.misbehaved, a.detail
+            );
+        }
+    }
 
     if !report.notes.is_empty() {
         let _ = writeln!(out, "\nNotes on reading the file");

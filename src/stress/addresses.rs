@@ -12,8 +12,10 @@ use std::net::{IpAddr, Ipv4Addr};
 /// The harness's own calls: the chaos actions, readiness probes and recovery checks.
 pub const HARNESS: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
 
-/// The checker reading back every acknowledged score after the load.
-pub const CHECKER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3));
+/// The checker's reader `k` reading back the acknowledged scores after the load: 127.3.0.k.
+pub fn checker(k: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 3, 0, (k % 250 + 1) as u8))
+}
 
 /// Virtual user `index` (up to 62,500 users): 127.1.x.y.
 pub fn user(index: usize) -> IpAddr {
@@ -42,6 +44,6 @@ mod tests {
             assert!(adversary(i).is_loopback());
             assert!(seen.insert(adversary(i)));
         }
-        assert!(seen.insert(HARNESS) && seen.insert(CHECKER));
+        assert!(seen.insert(HARNESS) && seen.insert(checker(0)) && seen.insert(checker(1)));
     }
 }

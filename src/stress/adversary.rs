@@ -377,9 +377,11 @@ async fn initialize(a: &Attack) -> Option<(u16, String, Option<String>)> {
         body.len()
     );
     let (status, headers) = exchange(a, head.as_bytes(), Duration::from_secs(10)).await?;
-    let session = headers
-        .lines()
-        .find_map(|l| l.strip_prefix("mcp-session-id: ").map(str::trim).map(str::to_string));
+    let session = headers.lines().find_map(|l| {
+        l.strip_prefix("mcp-session-id: ")
+            .map(str::trim)
+            .map(str::to_string)
+    });
     Some((status, headers, session))
 }
 
@@ -569,13 +571,37 @@ fn raw_garbage(i: usize, session: &str) -> (&'static str, Vec<u8>) {
         v
     };
     match i % 8 {
-        0 => ("broken JSON", post("", b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":")),
+        0 => (
+            "broken JSON",
+            post("", b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"),
+        ),
         1 => ("a JSON array", post("", b"[1,2,3]")),
-        2 => ("bad UTF-8", post("", b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\xff\xfe\"}")),
-        3 => ("an id that is an object", post("", b"{\"jsonrpc\":\"2.0\",\"id\":{\"a\":1},\"method\":\"tools/list\"}")),
-        4 => ("tools/call without a name", post("", b"{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"tools/call\",\"params\":{}}")),
+        2 => (
+            "bad UTF-8",
+            post(
+                "",
+                b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\xff\xfe\"}",
+            ),
+        ),
+        3 => (
+            "an id that is an object",
+            post(
+                "",
+                b"{\"jsonrpc\":\"2.0\",\"id\":{\"a\":1},\"method\":\"tools/list\"}",
+            ),
+        ),
+        4 => (
+            "tools/call without a name",
+            post(
+                "",
+                b"{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"tools/call\",\"params\":{}}",
+            ),
+        ),
         5 => ("two Host headers", post("Host: evil.example\r\n", b"{}")),
-        6 => ("an Origin with userinfo", post("Origin: http://localhost:80@evil.example\r\n", b"{}")),
+        6 => (
+            "an Origin with userinfo",
+            post("Origin: http://localhost:80@evil.example\r\n", b"{}"),
+        ),
         _ => ("a declared length of exabytes", {
             format!("POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", u64::MAX / 4).into_bytes()
         }),
@@ -585,22 +611,59 @@ fn raw_garbage(i: usize, session: &str) -> (&'static str, Vec<u8>) {
 /// Tool calls no client should make, and the refusal codes each may get.
 fn call_garbage(i: usize) -> (&'static str, &'static str, Value) {
     match i % 9 {
-        0 => ("semitones -2^63", "transpose_score", json!({"score_id": "g", "semitones": i64::MIN, "new_score_id": "g2"})),
-        1 => ("interval P99999999999", "transpose_score", json!({"score_id": "g", "interval": "P99999999999", "new_score_id": "g2"})),
-        2 => ("a score id with a newline", "score_info", json!({"score_id": "g\nINFO forged line"})),
-        3 => ("an unknown argument", "list_scores", json!({"limit": 5, "bogus\u{0}": true})),
-        4 => ("a limit of -1", "chord_analysis", json!({"score_id": "g", "limit": -1})),
-        5 | 6 => ("a disguised huge key signature", "import_score", json!({"score_id": "gx", "source": disguised_fifths(i / 9), "source_type": "text"})),
-        7 => ("thousands of disguised parts", "import_score", json!({"score_id": "gp", "source": disguised_parts(), "source_type": "text"})),
-        _ => ("an ABC bomb of voices", "import_score", json!({"score_id": "gv", "source": format!("X:1\nK:C\n{}", (0..3000).map(|v| format!("V:{v}\nC|\n")).collect::<String>()), "source_type": "text"})),
+        0 => (
+            "semitones -2^63",
+            "transpose_score",
+            json!({"score_id": "g", "semitones": i64::MIN, "new_score_id": "g2"}),
+        ),
+        1 => (
+            "interval P99999999999",
+            "transpose_score",
+            json!({"score_id": "g", "interval": "P99999999999", "new_score_id": "g2"}),
+        ),
+        2 => (
+            "a score id with a newline",
+            "score_info",
+            json!({"score_id": "g\nINFO forged line"}),
+        ),
+        3 => (
+            "an unknown argument",
+            "list_scores",
+            json!({"limit": 5, "bogus\u{0}": true}),
+        ),
+        4 => (
+            "a limit of -1",
+            "chord_analysis",
+            json!({"score_id": "g", "limit": -1}),
+        ),
+        5 | 6 => (
+            "a disguised huge key signature",
+            "import_score",
+            json!({"score_id": "gx", "source": disguised_fifths(i / 9 + i % 9), "source_type": "text", "replace": true}),
+        ),
+        7 => (
+            "thousands of disguised parts",
+            "import_score",
+            json!({"score_id": "gp", "source": disguised_parts(), "source_type": "text", "replace": true}),
+        ),
+        _ => (
+            "an ABC bomb of voices",
+            "import_score",
+            json!({"score_id": "gv", "source": format!("X:1\nK:C\n{}", (0..3000).map(|v| format!("V:{v}\nC|\n")).collect::<String>()), "source_type": "text", "replace": true}),
+        ),
     }
 }
 
 async fn garbage(a: &Arc<Attack>, rate: f64) -> String {
     let every = Duration::from_secs_f64(1.0 / rate);
     let url = a.ctx.server.mcp_url();
-    let mut client = McpClient::connect_from(&url, a.source, Duration::from_secs(10)).await.ok();
-    let session = initialize(a).await.and_then(|(_, _, s)| s).unwrap_or_default();
+    let mut client = McpClient::connect_from(&url, a.source, Duration::from_secs(10))
+        .await
+        .ok();
+    let session = initialize(a)
+        .await
+        .and_then(|(_, _, s)| s)
+        .unwrap_or_default();
     if let Some(c) = &client {
         let _ = c
             .call(
@@ -636,17 +699,26 @@ async fn garbage(a: &Arc<Attack>, rate: f64) -> String {
                 Reply::ToolError { code, .. }
                     if matches!(
                         code.as_str(),
-                        "invalid_argument" | "limit_exceeded" | "parse_error" | "not_found" | "unsupported"
+                        "invalid_argument"
+                            | "limit_exceeded"
+                            | "parse_error"
+                            | "not_found"
+                            | "unsupported"
                     ) || reply.is_expected_refusal() =>
                 {
                     a.tally.refused()
                 }
                 // An unknown-argument refusal may come as a protocol error.
-                Reply::Transport { message, .. } if message.contains("-32602") || message.contains("-32600") => {
+                Reply::Transport { message, .. }
+                    if message.contains("-32602") || message.contains("-32600") =>
+                {
                     a.tally.refused()
                 }
                 r => {
-                    a.tally.misbehaved(format!("{what}: {}", crate::error::printable(&r.describe(), 200)));
+                    a.tally.misbehaved(format!(
+                        "{what}: {}",
+                        crate::error::printable(&r.describe(), 200)
+                    ));
                     if matches!(r, Reply::Transport { .. } | Reply::Timeout) {
                         client = McpClient::connect_from(&url, a.source, Duration::from_secs(10))
                             .await
@@ -657,7 +729,9 @@ async fn garbage(a: &Arc<Attack>, rate: f64) -> String {
         }
         i += 1;
         next += every;
-        if a.pause(next.saturating_duration_since(Instant::now())).await {
+        if a.pause(next.saturating_duration_since(Instant::now()))
+            .await
+        {
             break;
         }
     }
@@ -670,7 +744,10 @@ async fn garbage(a: &Arc<Attack>, rate: f64) -> String {
 // ------------------------------------------------------------------ big bodies
 
 async fn big_bodies(a: &Arc<Attack>, count: u32, mb: u64) -> String {
-    let session = initialize(a).await.and_then(|(_, _, s)| s).unwrap_or_default();
+    let session = initialize(a)
+        .await
+        .and_then(|(_, _, s)| s)
+        .unwrap_or_default();
     let mut rounds = 0;
     let mut statuses: std::collections::BTreeMap<String, u64> = Default::default();
     while !a.over() {
@@ -699,7 +776,10 @@ async fn big_bodies(a: &Arc<Attack>, count: u32, mb: u64) -> String {
             break;
         }
     }
-    let seen: Vec<String> = statuses.iter().map(|(s, n)| format!("{n} x HTTP {s}")).collect();
+    let seen: Vec<String> = statuses
+        .iter()
+        .map(|(s, n)| format!("{n} x HTTP {s}"))
+        .collect();
     format!("{rounds} rounds: {}", seen.join(", "))
 }
 
@@ -747,7 +827,10 @@ async fn send_big_body(a: &Attack, session: &str, mb: u64, i: u32) -> Option<(u1
         let status = text.split_whitespace().nth(1)?.parse().ok()?;
         Some((status, text))
     };
-    tokio::time::timeout(Duration::from_secs(60), talk).await.ok().flatten()
+    tokio::time::timeout(Duration::from_secs(60), talk)
+        .await
+        .ok()
+        .flatten()
 }
 
 // ------------------------------------------------------------------ export bomb
@@ -774,7 +857,11 @@ async fn export_bomb(a: &Arc<Attack>, rate: f64) -> String {
     while !a.over() {
         a.tally.attempt();
         let reply = client
-            .call("export_score", json!({"score_id": id, "format": "musicxml"}), Duration::from_secs(30))
+            .call(
+                "export_score",
+                json!({"score_id": id, "format": "musicxml"}),
+                Duration::from_secs(30),
+            )
             .await;
         match &reply {
             Reply::ToolError { code, .. } if code == "limit_exceeded" => a.tally.refused(),
@@ -782,12 +869,15 @@ async fn export_bomb(a: &Arc<Attack>, rate: f64) -> String {
             Reply::Ok(v) => {
                 let bytes = v.get("bytes").and_then(Value::as_u64).unwrap_or(0);
                 largest = largest.max(bytes);
-                a.tally.misbehaved(format!("an export bomb was served: {bytes} bytes"));
+                a.tally
+                    .misbehaved(format!("an export bomb was served: {bytes} bytes"));
             }
             r => a.tally.misbehaved(format!("export: {}", r.describe())),
         }
         next += every;
-        if a.pause(next.saturating_duration_since(Instant::now())).await {
+        if a.pause(next.saturating_duration_since(Instant::now()))
+            .await
+        {
             break;
         }
     }
@@ -814,7 +904,11 @@ mod tests {
         let p = plan(&events, Duration::from_secs(75));
         let at: Vec<u64> = p.iter().map(|f| f.at.as_secs()).collect();
         assert_eq!(at, vec![10, 40, 70]);
-        assert_eq!(p[2].duration, Duration::from_secs(5), "cut at the end of the run");
+        assert_eq!(
+            p[2].duration,
+            Duration::from_secs(5),
+            "cut at the end of the run"
+        );
     }
 
     #[test]
@@ -822,7 +916,10 @@ mod tests {
         for v in 0..5 {
             let doc = disguised_fifths(v);
             assert!(doc.contains("fifths"), "{doc}");
-            assert!(!doc.contains("<fifths>100000000</fifths>"), "variant {v} is not disguised");
+            assert!(
+                !doc.contains("<fifths>100000000</fifths>"),
+                "variant {v} is not disguised"
+            );
         }
         assert!(disguised_parts().matches("<score-part\n").count() == 3000);
     }

@@ -135,38 +135,74 @@ impl Ledger {
             (targets, base)
         };
         let mut report = report_base;
-        let mut client: Option<McpClient> = None;
-        for (id, acked, maybe_deleted, corrupted) in targets {
-            let mut reply = Reply::Timeout;
-            for _attempt in 0..40 {
-                if client.is_none() {
-                    client = McpClient::connect_from(url, crate::stress::addresses::CHECKER, timeout)
-                        .await
-                        .ok();
-                }
-                reply = match &client {
-                    Some(c) => c.call("score_info", json!({"score_id": id}), timeout).await,
-                    None => Reply::Timeout,
-                };
-                let transient = reply.is_expected_refusal()
-                    || matches!(reply, Reply::Transport { .. } | Reply::Timeout);
-                if !transient {
-                    break;
-                }
-                if matches!(reply, Reply::Transport { .. } | Reply::Timeout) {
-                    if let Some(c) = client.take() {
-                        c.close().await;
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-            classify(&mut report, &id, &acked, maybe_deleted, corrupted, &reply);
+        // Several readers, each from an address of its own: the server limits each client's
+        // rate, and the checker should not take minutes over a long run's scores.
+        let readers = READERS.min(targets.len().max(1));
+        let mut chunks: Vec<Vec<(String, Acked, bool, bool)>> = vec![Vec::new(); readers];
+        for (i, t) in targets.into_iter().enumerate() {
+            chunks[i % readers].push(t);
         }
-        if let Some(c) = client {
-            c.close().await;
+        let mut tasks = Vec::new();
+        for (k, chunk) in chunks.into_iter().enumerate() {
+            let url = url.to_string();
+            tasks.push(tokio::spawn(async move {
+                let source = crate::stress::addresses::checker(k);
+                let mut client: Option<McpClient> = None;
+                let mut answers = Vec::with_capacity(chunk.len());
+                for (id, acked, maybe_deleted, corrupted) in chunk {
+                    let reply = read_back(&url, source, timeout, &mut client, &id).await;
+                    answers.push((id, acked, maybe_deleted, corrupted, reply));
+                }
+                if let Some(c) = client {
+                    c.close().await;
+                }
+                answers
+            }));
+        }
+        for task in tasks {
+            if let Ok(answers) = task.await {
+                for (id, acked, maybe_deleted, corrupted, reply) in answers {
+                    classify(&mut report, &id, &acked, maybe_deleted, corrupted, &reply);
+                }
+            }
         }
         report
     }
+}
+
+/// Readers the checker runs at once.
+const READERS: usize = 8;
+
+/// Reads one score back, waiting out protections and reopening lost sessions.
+async fn read_back(
+    url: &str,
+    source: std::net::IpAddr,
+    timeout: Duration,
+    client: &mut Option<McpClient>,
+    id: &str,
+) -> Reply {
+    let mut reply = Reply::Timeout;
+    for _attempt in 0..40 {
+        if client.is_none() {
+            *client = McpClient::connect_from(url, source, timeout).await.ok();
+        }
+        reply = match client.as_ref() {
+            Some(c) => c.call("score_info", json!({"score_id": id}), timeout).await,
+            None => Reply::Timeout,
+        };
+        let transient = reply.is_expected_refusal()
+            || matches!(reply, Reply::Transport { .. } | Reply::Timeout);
+        if !transient {
+            break;
+        }
+        if matches!(reply, Reply::Transport { .. } | Reply::Timeout) {
+            if let Some(c) = client.take() {
+                c.close().await;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    reply
 }
 
 /// One read-back into the report.

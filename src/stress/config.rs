@@ -285,13 +285,18 @@ impl AdversaryAction {
             | AdversaryAction::ConnectionFlood { connections } => {
                 within("connections", *connections as u64, 20_000)
             }
-            AdversaryAction::SessionHog { sessions } => within("sessions", *sessions as u64, 10_000),
+            AdversaryAction::SessionHog { sessions } => {
+                within("sessions", *sessions as u64, 10_000)
+            }
             AdversaryAction::Greedy { concurrent, tool } => {
                 within("concurrent", *concurrent as u64, 64)?;
                 if GREEDY_TOOLS.contains(&tool.as_str()) {
                     Ok(())
                 } else {
-                    Err(format!("tool `{tool}` is not one of {}", GREEDY_TOOLS.join(", ")))
+                    Err(format!(
+                        "tool `{tool}` is not one of {}",
+                        GREEDY_TOOLS.join(", ")
+                    ))
                 }
             }
             AdversaryAction::Garbage { rate } | AdversaryAction::ExportBomb { rate } => {
@@ -445,7 +450,11 @@ impl StressConfig {
         }
         for (i, event) in self.adversaries.iter().enumerate() {
             let key = format!("stress.adversaries[{i}]");
-            for (field, value) in [("at", Some(&event.at)), ("duration", Some(&event.duration)), ("every", event.every.as_ref())] {
+            for (field, value) in [
+                ("at", Some(&event.at)),
+                ("duration", Some(&event.duration)),
+                ("every", event.every.as_ref()),
+            ] {
                 if let Some(v) = value {
                     match parse_duration(v) {
                         Err(m) => return bad(&format!("{key}.{field}"), m),
@@ -505,12 +514,17 @@ mod tests {
         assert_eq!(c.adversaries[0].action.name(), "greedy");
         c.validate().unwrap();
         let mut bad = c.clone();
-        bad.adversaries[1].action = AdversaryAction::ConnectionFlood { connections: 1_000_000 };
+        bad.adversaries[1].action = AdversaryAction::ConnectionFlood {
+            connections: 1_000_000,
+        };
         let (key, message) = bad.validate().unwrap_err();
         assert_eq!(key, "stress.adversaries[1].action");
         assert!(message.contains("20000"), "{message}");
         let mut bad = c;
-        bad.adversaries[0].action = AdversaryAction::Greedy { concurrent: 2, tool: "delete_score".into() };
+        bad.adversaries[0].action = AdversaryAction::Greedy {
+            concurrent: 2,
+            tool: "delete_score".into(),
+        };
         assert!(bad.validate().unwrap_err().1.contains("import_score"));
     }
 

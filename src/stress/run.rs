@@ -808,11 +808,12 @@ async fn drive(
                 fairness.inside.p99_ms / fairness.outside.p99_ms.max(0.001),
             );
         }
-        if config
-            .adversaries
-            .iter()
-            .any(|a| matches!(a.action, crate::stress::config::AdversaryAction::Garbage { .. }))
-        {
+        if config.adversaries.iter().any(|a| {
+            matches!(
+                a.action,
+                crate::stress::config::AdversaryAction::Garbage { .. }
+            )
+        }) {
             put(
                 "breakers_opened_by_garbage",
                 ctx.breakers_opened_by_garbage.load(Ordering::SeqCst) as f64,

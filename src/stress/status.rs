@@ -30,6 +30,7 @@ pub fn snapshot(ctx: &RunCtx) -> Value {
         "outcomes": counts,
         "refusals": ctx.recorder.refusals(),
         "active_faults": ctx.windows.active(),
+        "active_adversaries": ctx.adversary_windows.active(),
         "recent_events": ctx.recorder.recent_events(),
         "recoveries": ctx.recorder.recoveries(),
         "series": ctx.recorder.recent_series(120),

@@ -1236,7 +1236,12 @@ fn transpose_score(ctx: &ToolContext, args: TransposeArgs) -> ToolResult<Transpo
     ensure_id_free(ctx, "new_score_id", &args.new_score_id, args.replace)?;
     let loaded = ctx.load(&args.score_id)?;
     // Stored as MusicXML: estimated as such.
-    check_export_size(ctx, &loaded.score, loaded.meta.bytes, ExportFormat::Musicxml)?;
+    check_export_size(
+        ctx,
+        &loaded.score,
+        loaded.meta.bytes,
+        ExportFormat::Musicxml,
+    )?;
     let transposed = catch_engine("transposing", || loaded.score.transpose(&interval))?
         .map_err(|e| ToolError::unsupported(format!("cannot transpose this score: {e}")))?;
     // Stored as MusicXML: the one format that writes everything back.
