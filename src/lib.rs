@@ -6,11 +6,13 @@
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod logging;
 pub mod metrics;
 pub mod monitor;
 pub mod music;
 pub mod report;
 pub mod resilience;
+pub mod rng;
 pub mod server;
 pub mod setup;
 pub mod store;

@@ -135,7 +135,7 @@ fn run_serve(args: ServeArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     if args.supervise {
-        music21_prod::server::init_logging(&config.server.log_format);
+        music21_prod::logging::init(&config.server.log_format);
         let passthrough: Vec<String> = std::env::args()
             .skip(2)
             .filter(|a| a != "--supervise")
@@ -205,14 +205,16 @@ fn run_setup(args: SetupArgs) -> ExitCode {
             }
         };
     }
-    let code = match args.fetch_corpus {
-        Some(dir) => music21_prod::setup::fetch_corpus(dir, args.config),
+    match args.fetch_corpus {
+        Some(dir) => music21_prod::setup::fetch_corpus(dir, args.config).unwrap_or_else(|e| {
+            eprintln!("fetch-corpus: {e:#}");
+            ExitCode::FAILURE
+        }),
         None => music21_prod::setup::run(music21_prod::setup::SetupOptions {
             config: args.config,
             fix: args.fix,
             json: args.json,
             root: std::path::PathBuf::from("."),
         }),
-    };
-    ExitCode::from(code.clamp(0, 255) as u8)
+    }
 }

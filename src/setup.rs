@@ -3,29 +3,15 @@
 //! install music21's corpus from PyPI.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitCode};
+
+use anyhow::{bail, Context};
 
 use serde::Serialize;
 
 use crate::config::Config;
 
-/// The configs shipped in `configs/`, compiled in so that `--fix` can write them.
-pub const DEFAULT_CONFIGS: &[(&str, &str)] = &[
-    ("server.toml", include_str!("../configs/server.toml")),
-    ("smoke.toml", include_str!("../configs/smoke.toml")),
-    (
-        "quick_test_config.toml",
-        include_str!("../configs/quick_test_config.toml"),
-    ),
-    (
-        "moderate_test_config.toml",
-        include_str!("../configs/moderate_test_config.toml"),
-    ),
-    (
-        "full_test_config.toml",
-        include_str!("../configs/full_test_config.toml"),
-    ),
-];
+pub use crate::config::shipped::DEFAULT_CONFIGS;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -438,8 +424,9 @@ pub fn checks(options: &SetupOptions) -> Result<Vec<Check>, String> {
     Ok(all)
 }
 
-/// `music21-prod setup`: prints the checks; exit 0 when none failed.
-pub fn run(options: SetupOptions) -> i32 {
+/// `music21-prod setup`: prints the checks; exit 0 when none failed, 1 when one did, 2 when
+/// the configuration cannot be read.
+pub fn run(options: SetupOptions) -> ExitCode {
     let checks = match checks(&options) {
         Ok(c) => c,
         Err(e) => {
@@ -448,7 +435,7 @@ pub fn run(options: SetupOptions) -> i32 {
             } else {
                 eprintln!("music21-prod setup: {e}");
             }
-            return 2;
+            return ExitCode::from(2);
         }
     };
     let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
@@ -476,15 +463,15 @@ pub fn run(options: SetupOptions) -> i32 {
         }
     }
     if failed == 0 {
-        0
+        ExitCode::SUCCESS
     } else {
-        1
+        ExitCode::FAILURE
     }
 }
 
 /// `setup --fetch-corpus [DIR]`: music21's corpus from its PyPI wheel into DIR, verified,
 /// and recorded in the config.
-pub fn fetch_corpus(dir: Option<PathBuf>, config: Option<String>) -> i32 {
+pub fn fetch_corpus(dir: Option<PathBuf>, config: Option<String>) -> anyhow::Result<ExitCode> {
     let target = dir.unwrap_or_else(|| PathBuf::from("music21-corpus"));
     println!("fetch-corpus: this will");
     println!("  1. run `python3 -m pip download music21 --no-deps` into a temporary directory (needs pip and access to PyPI),");
@@ -497,13 +484,7 @@ pub fn fetch_corpus(dir: Option<PathBuf>, config: Option<String>) -> i32 {
         "  4. add {} to corpus.dirs in the config.",
         target.display()
     );
-    let tmp = match tempfile::tempdir() {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("fetch-corpus: cannot make a temporary directory: {e}");
-            return 1;
-        }
-    };
+    let tmp = tempfile::tempdir().context("cannot make a temporary directory")?;
     let status = Command::new("python3")
         .args([
             "-m",
@@ -519,14 +500,8 @@ pub fn fetch_corpus(dir: Option<PathBuf>, config: Option<String>) -> i32 {
         .status();
     match status {
         Ok(s) if s.success() => {}
-        Ok(s) => {
-            eprintln!("fetch-corpus: pip failed ({s}); is the network (PyPI) reachable? `python3 -m pip download music21 --no-deps` shows the error");
-            return 1;
-        }
-        Err(e) => {
-            eprintln!("fetch-corpus: cannot run python3 -m pip ({e}); install Python 3 with pip, or download music21's wheel by hand and unpack music21/corpus/");
-            return 1;
-        }
+        Ok(s) => bail!("pip failed ({s}); is the network (PyPI) reachable? `python3 -m pip download music21 --no-deps` shows the error"),
+        Err(e) => bail!("cannot run python3 -m pip ({e}); install Python 3 with pip, or download music21's wheel by hand and unpack music21/corpus/"),
     }
     let wheel = std::fs::read_dir(tmp.path()).ok().and_then(|entries| {
         entries
@@ -535,8 +510,7 @@ pub fn fetch_corpus(dir: Option<PathBuf>, config: Option<String>) -> i32 {
             .find(|p| p.extension().is_some_and(|x| x == "whl"))
     });
     let Some(wheel) = wheel else {
-        eprintln!("fetch-corpus: pip downloaded no wheel");
-        return 1;
+        bail!("pip downloaded no wheel");
     };
     println!(
         "downloaded {}",
@@ -545,18 +519,14 @@ pub fn fetch_corpus(dir: Option<PathBuf>, config: Option<String>) -> i32 {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
     );
-    let unpacked = match unpack_corpus(&wheel, &target) {
-        Ok(n) => n,
-        Err(e) => {
-            eprintln!("fetch-corpus: {e}");
-            return 1;
-        }
-    };
+    let unpacked = unpack_corpus(&wheel, &target).map_err(anyhow::Error::msg)?;
     if !target.join("bach").is_dir()
         || crate::music::corpus::resolve("bach/bwv66.6", std::slice::from_ref(&target)).is_err()
     {
-        eprintln!("fetch-corpus: {} has no bach/bwv66.6 after unpacking; the wheel's layout may have changed", target.display());
-        return 1;
+        bail!(
+            "{} has no bach/bwv66.6 after unpacking; the wheel's layout may have changed",
+            target.display()
+        );
     }
     println!(
         "unpacked {unpacked} files into {}; bach/bwv66.6 found",
@@ -570,15 +540,12 @@ pub fn fetch_corpus(dir: Option<PathBuf>, config: Option<String>) -> i32 {
                 absolute.display(),
                 path.display()
             );
-            0
+            Ok(ExitCode::SUCCESS)
         }
-        Err(e) => {
-            eprintln!(
-                "fetch-corpus: the corpus is in {}, but {e}; add it to corpus.dirs by hand",
-                absolute.display()
-            );
-            1
-        }
+        Err(e) => bail!(
+            "the corpus is in {}, but {e}; add it to corpus.dirs by hand",
+            absolute.display()
+        ),
     }
 }
 

@@ -17,38 +17,9 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct BreakerConfig {
-    /// Sliding window over which failures are counted, in seconds.
-    pub window_secs: f64,
-    /// Fewest outcomes in the window before the breaker may open.
-    pub min_calls: u32,
-    /// Failure ratio (0-1] in the window that opens the breaker.
-    pub failure_ratio: f64,
-    /// How long the breaker stays open before half-opening by itself, in seconds.
-    pub break_secs: f64,
-    /// Calls let through while half-open.
-    pub half_open_probes: u32,
-    /// Distinct clients whose calls failed in the window, at least, before the breaker
-    /// opens for everyone (a client's own failures open its own breaker only).
-    pub min_failing_clients: u32,
-}
-
-impl Default for BreakerConfig {
-    fn default() -> Self {
-        Self {
-            window_secs: 30.0,
-            min_calls: 5,
-            failure_ratio: 0.5,
-            break_secs: 5.0,
-            half_open_probes: 2,
-            min_failing_clients: 3,
-        }
-    }
-}
+pub use crate::config::BreakerConfig;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

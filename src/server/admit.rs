@@ -17,10 +17,8 @@
 //! 8. the response is watched to its end: the session counts as busy, the id as in flight,
 //!    and the drain on SIGTERM waits for it.
 
-use std::collections::{HashMap, HashSet};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -36,85 +34,8 @@ use serde_json::{json, Value};
 
 use crate::server::clients::{ClientId, SessionRefusal};
 use crate::server::guard::refuse;
-use crate::server::http::AppState;
-
-/// Large bodies being read, globally and per client.
-#[derive(Default)]
-pub struct LargeBodies {
-    state: Mutex<(usize, HashMap<ClientId, usize>)>,
-}
-
-/// A large-body place, given back when dropped.
-struct LargePlace {
-    bodies: Arc<AppState>,
-    client: ClientId,
-}
-
-impl Drop for LargePlace {
-    fn drop(&mut self) {
-        let mut state = self.bodies.large.lock();
-        state.0 = state.0.saturating_sub(1);
-        if let Some(n) = state.1.get_mut(&self.client) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                state.1.remove(&self.client);
-            }
-        }
-    }
-}
-
-impl LargeBodies {
-    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, HashMap<ClientId, usize>)> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Large bodies being read now.
-    pub fn reading(&self) -> usize {
-        self.lock().0
-    }
-}
-
-/// Request ids in flight, per session.
-#[derive(Default)]
-pub struct InFlightIds {
-    ids: Mutex<HashSet<String>>,
-}
-
-struct IdInFlight {
-    state: Arc<AppState>,
-    key: String,
-}
-
-impl Drop for IdInFlight {
-    fn drop(&mut self) {
-        self.state
-            .in_flight_ids
-            .ids
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.key);
-    }
-}
-
-/// POST responses not yet fully sent (the drain waits for them).
-pub struct OpenResponse {
-    counter: Arc<AtomicUsize>,
-}
-
-impl OpenResponse {
-    pub fn new(counter: &Arc<AtomicUsize>) -> Self {
-        counter.fetch_add(1, Ordering::SeqCst);
-        Self {
-            counter: counter.clone(),
-        }
-    }
-}
-
-impl Drop for OpenResponse {
-    fn drop(&mut self) {
-        self.counter.fetch_sub(1, Ordering::SeqCst);
-    }
-}
+use crate::server::inflight::OpenResponse;
+use crate::server::state::AppState;
 
 /// The parts of a JSON-RPC message admission looks at; the rest is skipped unparsed.
 #[derive(Deserialize)]
@@ -221,13 +142,7 @@ pub async fn admit_mcp(
     // and session, so the second caller would wait for nothing.
     if let (true, Some(s), Some(id)) = (is_request, &session, &envelope.id) {
         let key = format!("{s}\u{0}{id}");
-        let fresh = state
-            .in_flight_ids
-            .ids
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key.clone());
-        if !fresh {
+        let Some(held) = state.in_flight_ids.try_hold(key) else {
             return jsonrpc_error(
                 StatusCode::CONFLICT,
                 Some(id),
@@ -237,11 +152,8 @@ pub async fn admit_mcp(
                     crate::error::printable(&id.to_string(), 64)
                 ),
             );
-        }
-        guards.push(Box::new(IdInFlight {
-            state: state.clone(),
-            key,
-        }));
+        };
+        guards.push(Box::new(held));
     }
     let opening = envelope.method.as_deref() == Some("initialize") && session.is_none();
     if opening {
@@ -313,33 +225,30 @@ async fn read_body(
     let bodies = &config.bodies;
     let large = declared.is_none_or(|n| n >= bodies.large_bytes);
     let _place = if large {
-        let mut s = state.large.lock();
-        let of_client = s.1.get(client).copied().unwrap_or(0);
-        if s.0 >= bodies.max_large || of_client >= bodies.client_max_large {
-            drop(s);
-            refused("large_busy");
-            let who = if of_client >= bodies.client_max_large {
-                format!("this client is already sending {of_client} large bodies (server.bodies.client_max_large = {})", bodies.client_max_large)
-            } else {
-                format!(
-                    "{} large bodies are being read (server.bodies.max_large)",
-                    bodies.max_large
-                )
-            };
-            return Err(closing(with_retry_after(
-                refuse(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    &format!("{who}; retry shortly"),
-                ),
-                2,
-            )));
+        match state
+            .large
+            .try_take(client, bodies.max_large, bodies.client_max_large)
+        {
+            Ok(place) => Some(place),
+            Err(of_client) => {
+                refused("large_busy");
+                let who = if of_client >= bodies.client_max_large {
+                    format!("this client is already sending {of_client} large bodies (server.bodies.client_max_large = {})", bodies.client_max_large)
+                } else {
+                    format!(
+                        "{} large bodies are being read (server.bodies.max_large)",
+                        bodies.max_large
+                    )
+                };
+                return Err(closing(with_retry_after(
+                    refuse(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        &format!("{who}; retry shortly"),
+                    ),
+                    2,
+                )));
+            }
         }
-        s.0 += 1;
-        *s.1.entry(client.clone()).or_insert(0) += 1;
-        Some(LargePlace {
-            bodies: state.clone(),
-            client: client.clone(),
-        })
     } else {
         None
     };

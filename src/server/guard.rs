@@ -18,7 +18,7 @@ use axum::Json;
 use serde_json::json;
 
 use crate::server::clients::ClientId;
-use crate::server::http::AppState;
+use crate::server::state::AppState;
 
 /// Host names accepted in `Host`: loopback names, the bind address, and configured extras.
 pub fn allowed_hosts(bind: &str, extra: &[String]) -> Vec<String> {

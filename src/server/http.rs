@@ -2,8 +2,8 @@
 //! token) and admission (rate limits, body, sessions); the probes `/livez`, `/readyz`,
 //! `/health`; and `/metrics`.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -15,26 +15,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::server::admit::{InFlightIds, LargeBodies};
-use crate::server::clients::Sessions;
-use crate::server::dispatch::Dispatcher;
-use crate::server::listener::Connections;
-use crate::store::{ScrubReport, Store};
+pub use crate::server::state::AppState;
 
 pub use crate::server::guard::{allowed_hosts, constant_time_eq};
-
-pub struct AppState {
-    pub dispatcher: Arc<Dispatcher>,
-    pub store: Store,
-    pub sessions: Arc<Sessions>,
-    pub allowed_hosts: Vec<String>,
-    pub connections: Arc<Connections>,
-    pub large: LargeBodies,
-    pub in_flight_ids: InFlightIds,
-    /// POST responses not yet fully sent.
-    pub open_posts: Arc<AtomicUsize>,
-    pub scrub: Arc<Mutex<ScrubReport>>,
-}
 
 async fn count_http(
     State(state): State<Arc<AppState>>,

@@ -15,15 +15,12 @@ pub mod clients;
 pub mod dispatch;
 pub mod guard;
 pub mod http;
+pub mod inflight;
 pub mod listener;
 pub mod mcp;
 pub mod notify;
+pub mod state;
 pub mod supervise;
-
-/// Client-supplied text made safe for a log line (see [`crate::error::printable`]).
-pub fn log_safe(text: &str) -> String {
-    crate::error::printable(text, 200)
-}
 
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
@@ -42,28 +39,9 @@ use crate::workers::pool::Pool;
 use dispatch::Dispatcher;
 use mcp::McpHandler;
 
-/// Sets up logging on standard error, pretty or JSON. `RUST_LOG` overrides the level.
-pub fn init_logging(format: &str) {
-    init_logging_with(format, "info,rmcp=warn");
-}
-
-/// Like [`init_logging`] with another default filter (`RUST_LOG` still wins).
-pub fn init_logging_with(format: &str, default_filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if format == "json" {
-        builder.json().try_init()
-    } else {
-        builder.with_ansi(false).try_init()
-    };
-}
-
 /// Runs the server until SIGTERM or SIGINT; exit 0 after a clean drain.
 pub fn run(config: Config, stdio: bool) -> ExitCode {
-    init_logging(&config.server.log_format);
+    crate::logging::init(&config.server.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

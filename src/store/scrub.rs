@@ -143,7 +143,7 @@ pub fn spawn_scrub(
                     Ok(step) => {
                         set(&|r| r.verified += step.records);
                         for id in &step.found {
-                            tracing::error!(score_id = %crate::server::log_safe(id), "scrub: record failed its checksum");
+                            tracing::error!(score_id = %crate::logging::log_safe(id), "scrub: record failed its checksum");
                         }
                         let elapsed = started.elapsed().as_secs_f64();
                         let owed = step.bytes as f64 / rate;

@@ -328,7 +328,7 @@ pub fn children(pid: u32) -> Vec<u32> {
 pub fn run(args: StressArgs) -> i32 {
     // The harness's own MCP clients meet resets and blackholes on purpose; every call's
     // outcome is recorded and classified, so their transport errors are not news.
-    crate::server::init_logging_with("pretty", "info,rmcp=off");
+    crate::logging::init_with("pretty", "info,rmcp=off");
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -3,10 +3,15 @@
 //! Every key has a default, so no file is needed. Validation errors name the file, the key
 //! and what is wrong. `MUSIC21_PROD_PORT`, `MUSIC21_PROD_DATA_DIR` and `MUSIC21_PROD_TOKEN`
 //! override the file.
+//!
+//! A leaf of plain data: configuration uses nothing else of the crate, so every other module
+//! may use it.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+pub mod shipped;
 
 /// The whole configuration. Sections a subcommand does not use are simply ignored by it.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -60,7 +65,7 @@ pub struct ServerConfig {
     pub admission: AdmissionConfig,
     pub rate_limit: RateLimitConfig,
     pub memory: MemoryConfig,
-    pub breaker: crate::resilience::breaker::BreakerConfig,
+    pub breaker: BreakerConfig,
     pub deadlines: DeadlineConfig,
 }
 
@@ -299,7 +304,7 @@ impl Default for ServerConfig {
             admission: AdmissionConfig::default(),
             rate_limit: RateLimitConfig::default(),
             memory: MemoryConfig::default(),
-            breaker: crate::resilience::breaker::BreakerConfig::default(),
+            breaker: BreakerConfig::default(),
             deadlines: DeadlineConfig::default(),
         }
     }
@@ -420,6 +425,38 @@ pub struct CorpusConfig {
     pub allow_hardlinks: bool,
 }
 
+/// A circuit breaker's settings (see [`crate::resilience::breaker`]).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BreakerConfig {
+    /// Sliding window over which failures are counted, in seconds.
+    pub window_secs: f64,
+    /// Fewest outcomes in the window before the breaker may open.
+    pub min_calls: u32,
+    /// Failure ratio (0-1] in the window that opens the breaker.
+    pub failure_ratio: f64,
+    /// How long the breaker stays open before half-opening by itself, in seconds.
+    pub break_secs: f64,
+    /// Calls let through while half-open.
+    pub half_open_probes: u32,
+    /// Distinct clients whose calls failed in the window, at least, before the breaker
+    /// opens for everyone (a client's own failures open its own breaker only).
+    pub min_failing_clients: u32,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        Self {
+            window_secs: 30.0,
+            min_calls: 5,
+            failure_ratio: 0.5,
+            break_secs: 5.0,
+            half_open_probes: 2,
+            min_failing_clients: 3,
+        }
+    }
+}
+
 pub use crate::stress::config::StressConfig;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -476,7 +513,7 @@ fn embedded_file_name(name: &str) -> String {
 /// A shipped config by name, as compiled into the binary.
 pub fn embedded_config(name: &str) -> Option<&'static str> {
     let file = embedded_file_name(name);
-    crate::setup::DEFAULT_CONFIGS
+    shipped::DEFAULT_CONFIGS
         .iter()
         .find(|(n, _)| *n == file)
         .map(|(_, text)| *text)
@@ -884,7 +921,7 @@ mod tests {
 
     #[test]
     fn shipped_server_config_parses_and_equals_defaults_where_documented() {
-        let text = include_str!("../configs/server.toml");
+        let text = include_str!("../../configs/server.toml");
         let config = Config::from_toml(text, Path::new("configs/server.toml")).unwrap();
         config.validate("configs/server.toml").unwrap();
         assert_eq!(
