@@ -157,7 +157,10 @@ fn run_worker() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    ExitCode::from(music21_prod::workers::process::run(config) as u8)
+    music21_prod::workers::process::run(config).unwrap_or_else(|e| {
+        eprintln!("worker: {e:#}");
+        ExitCode::FAILURE
+    })
 }
 
 fn run_stress(args: StressArgs) -> ExitCode {

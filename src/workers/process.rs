@@ -2,44 +2,39 @@
 //! in-process on its own connection to the store, answers on stdout. Logs go to stderr.
 //! The server kills it when a task passes its deadline or its memory cap.
 
+use std::process::ExitCode;
+
+use anyhow::Context;
+
 use crate::config::Config;
 use crate::tools::{Registry, ToolContext};
 use crate::workers::protocol::{read_frame, write_frame, Request, Response};
 
-/// Runs the worker loop until stdin closes. Returns the process exit code.
-pub fn run(config: Config) -> i32 {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+/// Runs the worker loop until stdin closes (success), or until it cannot go on (an error
+/// saying why; the server sees the exit and starts another worker).
+pub fn run(config: Config) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("worker: cannot start runtime: {e}");
-            return 1;
-        }
-    };
-    runtime.block_on(serve(config))
+        .context("cannot start the runtime")?;
+    runtime.block_on(serve(config))?;
+    Ok(ExitCode::SUCCESS)
 }
 
-async fn serve(config: Config) -> i32 {
-    let ctx = match ToolContext::open(config) {
-        Ok(ctx) => std::sync::Arc::new(ctx),
-        Err(e) => {
-            eprintln!("worker: cannot open the store: {e}");
-            return 1;
-        }
-    };
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let ctx = std::sync::Arc::new(
+        ToolContext::open(config)
+            .map_err(anyhow::Error::msg)
+            .context("cannot open the store")?,
+    );
     let registry = Registry::shared();
     let mut stdin = tokio::io::stdin();
     let mut stdout = tokio::io::stdout();
     loop {
         let request: Request = match read_frame(&mut stdin).await {
             Ok(Some(r)) => r,
-            Ok(None) => return 0,
-            Err(e) => {
-                eprintln!("worker: bad frame from the server: {e}");
-                return 1;
-            }
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(anyhow::Error::msg(e).context("bad frame from the server")),
         };
         let response = match request {
             Request::Ping { id } => Response::Pong {
@@ -75,9 +70,9 @@ async fn serve(config: Config) -> i32 {
                 }
             }
         };
-        if let Err(e) = write_frame(&mut stdout, &response).await {
-            eprintln!("worker: cannot answer the server: {e}");
-            return 1;
-        }
+        write_frame(&mut stdout, &response)
+            .await
+            .map_err(anyhow::Error::msg)
+            .context("cannot answer the server")?;
     }
 }
