@@ -147,11 +147,34 @@ pub struct ReportArgs {
     /// The results.json of a stress run
     pub results: std::path::PathBuf,
     /// text (default), markdown or html
-    #[arg(long, default_value = "text")]
-    pub format: String,
+    #[arg(long, default_value = "text", ignore_case = true)]
+    pub format: crate::report::Format,
     /// Write the report here instead of standard output
     #[arg(long, value_name = "FILE")]
     pub out: Option<std::path::PathBuf>,
+}
+
+impl From<MonitorArgs> for crate::monitor::Options {
+    fn from(a: MonitorArgs) -> Self {
+        crate::monitor::Options {
+            server: a.server,
+            stress: a.stress,
+            interval: a.interval,
+            token: a.token,
+            once: a.once,
+            json: a.json,
+        }
+    }
+}
+
+impl From<ReportArgs> for crate::report::Options {
+    fn from(a: ReportArgs) -> Self {
+        crate::report::Options {
+            results: a.results,
+            format: a.format,
+            out: a.out,
+        }
+    }
 }
 
 #[derive(Debug, Args, Clone)]

@@ -19,6 +19,7 @@ pub mod store;
 pub mod stress;
 pub mod sysmem;
 pub mod tools;
+pub mod wire;
 pub mod workers;
 
 /// The git revision the binary was built from (`unknown` outside a checkout).

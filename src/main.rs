@@ -15,12 +15,8 @@ fn main() -> ExitCode {
         Command::Setup(args) => run_setup(args),
         Command::Serve(args) => run_serve(args),
         Command::Stress(args) => run_stress(args),
-        Command::Monitor(args) => {
-            ExitCode::from(music21_prod::monitor::run(args).clamp(0, 255) as u8)
-        }
-        Command::Report(args) => {
-            ExitCode::from(music21_prod::report::run(args).clamp(0, 255) as u8)
-        }
+        Command::Monitor(args) => music21_prod::monitor::run(args.into()),
+        Command::Report(args) => music21_prod::report::run(args.into()),
         Command::Worker => run_worker(),
         Command::Ballast(args) => run_ballast(args),
     }

@@ -2,6 +2,7 @@
 //! `music21_` prefix. `serve` records into it and exposes it at `/metrics`; `stress` and
 //! `monitor` read the same names back.
 
+use crate::wire::metric;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
@@ -94,7 +95,7 @@ impl Metrics {
         let r = Registry::new();
         let duration = HistogramVec::new(
             HistogramOpts::new(
-                "music21_request_duration_seconds",
+                metric::REQUEST_DURATION_SECONDS,
                 "Tool call latency, admission included.",
             )
             .buckets(LATENCY_BUCKETS.to_vec()),
@@ -105,7 +106,7 @@ impl Metrics {
             .expect("unique metric");
         let queue_wait = Histogram::with_opts(
             HistogramOpts::new(
-                "music21_queue_wait_seconds",
+                metric::QUEUE_WAIT_SECONDS,
                 "Time a call waited for a free worker.",
             )
             .buckets(LATENCY_BUCKETS.to_vec()),
@@ -114,159 +115,159 @@ impl Metrics {
         r.register(Box::new(queue_wait.clone()))
             .expect("unique metric");
         let process_cpu_seconds = prometheus::Gauge::new(
-            "process_cpu_seconds_total",
+            metric::PROCESS_CPU_SECONDS_TOTAL,
             "CPU time of the server process.",
         )
         .expect("valid metric");
         r.register(Box::new(process_cpu_seconds.clone()))
             .expect("unique metric");
         Self {
-            connections: gauge(&r, "music21_connections", "Open TCP connections."),
+            connections: gauge(&r, metric::CONNECTIONS, "Open TCP connections."),
             connections_limited: counter_vec(
                 &r,
-                "music21_connections_limited_total",
+                metric::CONNECTIONS_LIMITED_TOTAL,
                 "Connections over a cap: by which cap (total, per_client, reserve) and what became of them (probe_only, closed).",
                 &["cap", "action"],
             ),
             bodies_refused: counter_vec(
                 &r,
-                "music21_bodies_refused_total",
+                metric::BODIES_REFUSED_TOTAL,
                 "Request bodies refused before or while being read, by reason.",
                 &["reason"],
             ),
             client_breaker_opened: counter_vec(
                 &r,
-                "music21_client_breaker_opened_total",
+                metric::CLIENT_BREAKER_OPENED_TOTAL,
                 "Times one client's own breaker for a tool opened (its calls kept failing; nobody else was refused).",
                 &["tool"],
             ),
             store_corrupted: gauge(
                 &r,
-                "music21_store_corrupted",
+                metric::STORE_CORRUPTED,
                 "Stored records known to fail their checksum (found by the scrub or a read).",
             ),
             store_write_failures: counter(
                 &r,
-                "music21_store_write_failures_total",
+                metric::STORE_WRITE_FAILURES_TOTAL,
                 "Tool calls that could not write to the store (e.g. a full disk).",
             ),
             sessions_evicted: counter_vec(
                 &r,
-                "music21_sessions_evicted_total",
+                metric::SESSIONS_EVICTED_TOTAL,
                 "Idle MCP sessions closed to make room for a new one, by cap (client, server).",
                 &["cap"],
             ),
             requests: counter_vec(
                 &r,
-                "music21_requests_total",
+                metric::REQUESTS_TOTAL,
                 "Tool calls by tool and outcome.",
                 &["tool", "outcome"],
             ),
             duration,
-            in_flight: gauge(&r, "music21_in_flight", "Tool calls in progress."),
+            in_flight: gauge(&r, metric::IN_FLIGHT, "Tool calls in progress."),
             queue_depth: gauge(
                 &r,
-                "music21_queue_depth",
+                metric::QUEUE_DEPTH,
                 "Tool calls waiting for a worker.",
             ),
             breaker_state: gauge_vec(
                 &r,
-                "music21_breaker_state",
+                metric::BREAKER_STATE,
                 "Circuit breaker per tool: 0 closed, 1 open, 2 half-open.",
                 &["tool"],
             ),
             breaker_opened: counter_vec(
                 &r,
-                "music21_breaker_opened_total",
+                metric::BREAKER_OPENED_TOTAL,
                 "Times a tool's breaker opened.",
                 &["tool"],
             ),
             rate_limited: counter(
                 &r,
-                "music21_rate_limited_total",
+                metric::RATE_LIMITED_TOTAL,
                 "Requests refused by the rate limiter (429).",
             ),
             shed: counter_vec(
                 &r,
-                "music21_shed_total",
+                metric::SHED_TOTAL,
                 "Calls refused to protect the server, by reason.",
                 &["reason"],
             ),
             timeouts: counter_vec(
                 &r,
-                "music21_timeouts_total",
+                metric::TIMEOUTS_TOTAL,
                 "Calls past their deadline (worker killed).",
                 &["tool"],
             ),
             worker_restarts: counter_vec(
                 &r,
-                "music21_worker_restarts_total",
+                metric::WORKER_RESTARTS_TOTAL,
                 "Workers started to replace another, by reason.",
                 &["reason"],
             ),
             worker_kills: counter_vec(
                 &r,
-                "music21_worker_kills_total",
+                metric::WORKER_KILLS_TOTAL,
                 "Workers killed by the server, by reason.",
                 &["reason"],
             ),
-            workers_up: gauge(&r, "music21_workers_up", "Worker processes alive."),
+            workers_up: gauge(&r, metric::WORKERS_UP, "Worker processes alive."),
             workers_busy: gauge(
                 &r,
-                "music21_workers_busy",
+                metric::WORKERS_BUSY,
                 "Worker processes running a task.",
             ),
-            worker_tasks: counter(&r, "music21_worker_tasks_total", "Tasks sent to workers."),
+            worker_tasks: counter(&r, metric::WORKER_TASKS_TOTAL, "Tasks sent to workers."),
             cache_shrinks: counter(
                 &r,
-                "music21_cache_shrinks_total",
+                metric::CACHE_SHRINKS_TOTAL,
                 "Workers asked to drop their parsed-score caches under memory pressure.",
             ),
             memory_bytes: gauge_vec(
                 &r,
-                "music21_memory_bytes",
+                metric::MEMORY_BYTES,
                 "Resident memory, by component (server, workers).",
                 &["component"],
             ),
             memory_budget_bytes: gauge(
                 &r,
-                "music21_memory_budget_bytes",
+                metric::MEMORY_BUDGET_BYTES,
                 "Memory budget of server and workers together.",
             ),
             worker_rss_bytes: gauge_vec(
                 &r,
-                "music21_worker_rss_bytes",
+                metric::WORKER_RSS_BYTES,
                 "Resident memory of each worker slot.",
                 &["slot"],
             ),
-            store_scores: gauge(&r, "music21_store_scores", "Scores in the store."),
-            store_bytes: gauge(&r, "music21_store_bytes", "Source bytes in the store."),
+            store_scores: gauge(&r, metric::STORE_SCORES, "Scores in the store."),
+            store_bytes: gauge(&r, metric::STORE_BYTES, "Source bytes in the store."),
             store_evictions: gauge(
                 &r,
-                "music21_store_evictions_total",
+                metric::STORE_EVICTIONS_TOTAL,
                 "Scores evicted by the store's limits since it was created.",
             ),
-            sessions: gauge(&r, "music21_sessions", "Live MCP sessions."),
+            sessions: gauge(&r, metric::SESSIONS, "Live MCP sessions."),
             http_requests: counter_vec(
                 &r,
-                "music21_http_requests_total",
+                metric::HTTP_REQUESTS_TOTAL,
                 "HTTP requests by path and status class.",
                 &["path", "status"],
             ),
             process_rss: gauge(
                 &r,
-                "process_resident_memory_bytes",
+                metric::PROCESS_RESIDENT_MEMORY_BYTES,
                 "Resident memory of the server process.",
             ),
             process_cpu_seconds,
             process_open_fds: gauge(
                 &r,
-                "process_open_fds",
+                metric::PROCESS_OPEN_FDS,
                 "Open file descriptors of the server process.",
             ),
             process_start_time: gauge(
                 &r,
-                "process_start_time_seconds",
+                metric::PROCESS_START_TIME_SECONDS,
                 "Start time of the server process since the epoch.",
             ),
             queue_wait,

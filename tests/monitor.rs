@@ -46,7 +46,7 @@ async fn embedded_refuses_without_a_terminal() {
     let started = std::time::Instant::now();
     let result = music21_prod::monitor::run_embedded(
         "http://127.0.0.1:1".into(),
-        Arc::new(|| status(0)),
+        Arc::new(|| serde_json::from_value(status(0)).expect("a status")),
         Duration::from_secs(1),
         CancellationToken::new(),
     )
@@ -83,7 +83,9 @@ async fn embedded_dashboard_in_a_terminal() {
     let source = ticks.clone();
     let result = music21_prod::monitor::run_embedded(
         server,
-        Arc::new(move || status(source.load(Ordering::SeqCst))),
+        Arc::new(move || {
+            serde_json::from_value(status(source.load(Ordering::SeqCst))).expect("a status")
+        }),
         Duration::from_secs(1),
         stop.clone(),
     )

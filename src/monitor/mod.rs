@@ -8,12 +8,14 @@
 //! `stress --monitor` whatever the run prints while the dashboard is up is held in temporary
 //! files and replayed once the dashboard closes.
 
+pub mod fmt;
 pub mod sample;
 pub mod source;
 pub mod state;
 pub mod ui;
 
 use std::io::{self, IsTerminal, Write};
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
@@ -24,10 +26,8 @@ use crossterm::terminal::{
 };
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
-use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::MonitorArgs;
 use source::{Poller, StressSource};
 use ui::{Action, Theme, Ui};
 
@@ -53,9 +53,29 @@ fn request_timeout(interval: Duration) -> Duration {
     interval.clamp(Duration::from_secs(1), Duration::from_secs(5))
 }
 
+/// What `monitor` is asked to do; `main` builds it from the command line.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Base URL of the server (its `/metrics` and `/health`).
+    pub server: String,
+    /// The `/status` URL of a stress run, if one is watched.
+    pub stress: Option<String>,
+    /// Poll interval as written (`1s`, `500ms`); checked by [`parse_interval`].
+    pub interval: String,
+    pub token: Option<String>,
+    /// One sample printed, no dashboard.
+    pub once: bool,
+    /// With `once`: the sample as JSON.
+    pub json: bool,
+}
+
 /// `music21-prod monitor`: the exit code (0 fine; 1 server unreachable with `--once`, or the
 /// terminal failed; 2 usage).
-pub fn run(args: MonitorArgs) -> i32 {
+pub fn run(args: Options) -> ExitCode {
+    ExitCode::from(run_code(args))
+}
+
+fn run_code(args: Options) -> u8 {
     let fail = |m: String| {
         eprintln!("music21-prod monitor: {m}");
         2
@@ -151,7 +171,7 @@ fn watch_signals(stop: CancellationToken) {
 /// standard output and error go to temporary files, replayed when it closes.
 pub async fn run_embedded(
     server_base: String,
-    stress_status: Arc<dyn Fn() -> Value + Send + Sync>,
+    stress_status: Arc<dyn Fn() -> crate::wire::StressStatus + Send + Sync>,
     interval: Duration,
     stop: CancellationToken,
 ) -> io::Result<()> {
@@ -491,7 +511,7 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let args = MonitorArgs {
+        let args = Options {
             server: format!("http://127.0.0.1:{port}"),
             stress: None,
             interval: "1s".into(),
@@ -499,6 +519,6 @@ mod tests {
             once: true,
             json: true,
         };
-        assert_eq!(run(args), 1);
+        assert_eq!(run_code(args), 1);
     }
 }

@@ -7,8 +7,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::stress::config::Threshold;
-use crate::stress::recorder::{Recovery, SeriesPoint, TimelineEvent};
+use crate::wire::health::{Health, WorkersHealth};
+use crate::wire::metric;
+use crate::wire::status::{CheckerReport, Recovery, SeriesPoint, StressStatus, TimelineEvent};
+use crate::wire::Threshold;
 
 /// Everything one poll gathered.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -261,14 +263,6 @@ fn label<'a>(labels: &'a [(String, String)], key: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-fn f(v: &Value) -> Option<f64> {
-    v.as_f64()
-}
-
-fn s(v: &Value) -> Option<String> {
-    v.as_str().map(str::to_string)
-}
-
 /// The name of a breaker state number of `music21_breaker_state`.
 pub fn breaker_name(value: f64) -> &'static str {
     crate::resilience::breaker::BreakerState::from_gauge(value as i64)
@@ -291,7 +285,7 @@ impl Sample {
 
     /// Builds a sample from the text of `/metrics` and the JSON of `/health` (either may be
     /// missing, e.g. refused for a token). At least one must be given for `reachable`.
-    pub fn from_server(url: &str, metrics: Option<&str>, health: Option<&Value>) -> Self {
+    pub fn from_server(url: &str, metrics: Option<&str>, health: Option<&Health>) -> Self {
         let mut sample = Sample {
             taken_unix_ms: now_unix_ms(),
             server: ServerInfo {
@@ -320,7 +314,7 @@ impl Sample {
         for (name, labels, value) in crate::metrics::parse_text(text) {
             let tool = label(&labels, "tool").map(str::to_string);
             match name.as_str() {
-                "music21_requests_total" => {
+                metric::REQUESTS_TOTAL => {
                     let outcome = label(&labels, "outcome").unwrap_or("unknown").to_string();
                     let entry = self.tools.entry(tool.unwrap_or_default()).or_default();
                     entry.requests += value;
@@ -335,7 +329,7 @@ impl Sample {
                     }
                     *t.by_outcome.entry(outcome).or_default() += value;
                 }
-                "music21_request_duration_seconds_bucket" => {
+                metric::REQUEST_DURATION_SECONDS_BUCKET => {
                     let le = match label(&labels, "le") {
                         Some("+Inf") => f64::INFINITY,
                         Some(v) => match v.parse() {
@@ -350,63 +344,63 @@ impl Sample {
                         .buckets
                         .push((le, value));
                 }
-                "music21_request_duration_seconds_count" => {
+                metric::REQUEST_DURATION_SECONDS_COUNT => {
                     self.tools
                         .entry(tool.unwrap_or_default())
                         .or_default()
                         .latency_count = value;
                 }
-                "music21_request_duration_seconds_sum" => {
+                metric::REQUEST_DURATION_SECONDS_SUM => {
                     self.tools
                         .entry(tool.unwrap_or_default())
                         .or_default()
                         .latency_sum_s = value;
                 }
-                "music21_in_flight" => t.in_flight = value,
-                "music21_queue_depth" => t.queue_depth = value,
-                "music21_rate_limited_total" => t.rate_limited_total = value,
-                "music21_shed_total" => {
+                metric::IN_FLIGHT => t.in_flight = value,
+                metric::QUEUE_DEPTH => t.queue_depth = value,
+                metric::RATE_LIMITED_TOTAL => t.rate_limited_total = value,
+                metric::SHED_TOTAL => {
                     t.shed_total += value;
                     let reason = label(&labels, "reason").unwrap_or("unknown").to_string();
                     *t.shed_by_reason.entry(reason).or_default() += value;
                 }
-                "music21_timeouts_total" => {
+                metric::TIMEOUTS_TOTAL => {
                     t.timeouts_total += value;
                     self.tools
                         .entry(tool.unwrap_or_default())
                         .or_default()
                         .timeouts += value;
                 }
-                "music21_breaker_state" => {
+                metric::BREAKER_STATE => {
                     if let Some(tool) = tool {
                         self.breakers.entry(tool).or_default().state =
                             breaker_name(value).to_string();
                     }
                 }
-                "music21_breaker_opened_total" => {
+                metric::BREAKER_OPENED_TOTAL => {
                     if let Some(tool) = tool {
                         self.breakers.entry(tool).or_default().opened_total = Some(value);
                     }
                 }
-                "music21_worker_restarts_total" => {
+                metric::WORKER_RESTARTS_TOTAL => {
                     self.workers.restarts_total += value;
                     let reason = label(&labels, "reason").unwrap_or("unknown").to_string();
                     *self.workers.restarts_by_reason.entry(reason).or_default() += value;
                 }
-                "music21_worker_kills_total" => {
+                metric::WORKER_KILLS_TOTAL => {
                     self.workers.kills_total += value;
                     let reason = label(&labels, "reason").unwrap_or("unknown").to_string();
                     *self.workers.kills_by_reason.entry(reason).or_default() += value;
                 }
-                "music21_workers_up" => self.workers.up = value,
-                "music21_workers_busy" => self.workers.busy = value,
-                "music21_memory_bytes" => match label(&labels, "component") {
+                metric::WORKERS_UP => self.workers.up = value,
+                metric::WORKERS_BUSY => self.workers.busy = value,
+                metric::MEMORY_BYTES => match label(&labels, "component") {
                     Some("server") => self.memory.server_bytes = value,
                     Some("workers") => self.memory.workers_bytes = value,
                     _ => {}
                 },
-                "music21_memory_budget_bytes" => self.memory.budget_bytes = value,
-                "music21_worker_rss_bytes" => {
+                metric::MEMORY_BUDGET_BYTES => self.memory.budget_bytes = value,
+                metric::WORKER_RSS_BYTES => {
                     if let Some(slot) = label(&labels, "slot").and_then(|s| s.parse::<u64>().ok()) {
                         self.workers.slots.push(Slot {
                             slot,
@@ -416,13 +410,13 @@ impl Sample {
                         });
                     }
                 }
-                "music21_store_scores" => self.store.scores = value,
-                "music21_store_bytes" => self.store.bytes = value,
-                "music21_store_evictions_total" => self.store.evictions_total = value,
-                "music21_sessions" => self.server.sessions = value,
-                "process_resident_memory_bytes" => self.server.process_rss_bytes = value,
-                "process_cpu_seconds_total" => self.server.process_cpu_seconds = Some(value),
-                "process_open_fds" => self.server.open_fds = value,
+                metric::STORE_SCORES => self.store.scores = value,
+                metric::STORE_BYTES => self.store.bytes = value,
+                metric::STORE_EVICTIONS_TOTAL => self.store.evictions_total = value,
+                metric::SESSIONS => self.server.sessions = value,
+                metric::PROCESS_RESIDENT_MEMORY_BYTES => self.server.process_rss_bytes = value,
+                metric::PROCESS_CPU_SECONDS_TOTAL => self.server.process_cpu_seconds = Some(value),
+                metric::PROCESS_OPEN_FDS => self.server.open_fds = value,
                 _ => {}
             }
         }
@@ -435,62 +429,75 @@ impl Sample {
         self.memory.total_bytes = self.memory.server_bytes + self.memory.workers_bytes;
     }
 
-    fn apply_health(&mut self, h: &Value) {
-        self.server.status = s(&h["status"]);
-        self.server.version = s(&h["version"]);
-        self.server.git_revision = s(&h["git_revision"]);
-        self.server.uptime_s = f(&h["uptime_seconds"]);
-        self.server.problems = h["problems"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|p| {
-                        p.as_str()
-                            .map(str::to_string)
-                            .unwrap_or_else(|| p.to_string())
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        if let Some(n) = f(&h["sessions"]) {
-            self.server.sessions = n;
+    /// What `/health` adds to `/metrics`; a field it lacks keeps what the metrics said.
+    fn apply_health(&mut self, h: &Health) {
+        self.server.status = h.status.clone();
+        self.server.version = h.version.clone();
+        self.server.git_revision = h.git_revision.clone();
+        self.server.uptime_s = h.uptime_seconds;
+        self.server.problems = h.problems.clone();
+        if let Some(n) = h.sessions {
+            self.server.sessions = n as f64;
         }
-        if let Some(n) = f(&h["in_flight"]) {
-            self.traffic.in_flight = n;
+        if let Some(n) = h.in_flight {
+            self.traffic.in_flight = n as f64;
         }
-        if let Some(breakers) = h["breakers"].as_object() {
-            for (tool, b) in breakers {
-                let entry = self.breakers.entry(tool.clone()).or_default();
-                if let Some(state) = s(&b["state"]) {
-                    entry.state = state;
-                }
-                if let Some(n) = f(&b["opened_total"]) {
-                    entry.opened_total = Some(n);
-                }
+        for (tool, b) in &h.breakers {
+            let entry = self.breakers.entry(tool.clone()).or_default();
+            if let Some(state) = &b.state {
+                entry.state = state.clone();
+            }
+            if let Some(n) = b.opened_total {
+                entry.opened_total = Some(n as f64);
             }
         }
-        let w = &h["workers"];
-        if let Some(n) = f(&w["size"]) {
-            self.workers.size = n;
+        if let Some(w) = &h.workers {
+            self.apply_workers(w);
         }
-        if let Some(n) = f(&w["up"]) {
-            self.workers.up = n;
+        if let Some(m) = &h.memory {
+            let get = |v: Option<u64>| v.map(|v| v as f64);
+            let mem = &mut self.memory;
+            mem.server_bytes = get(m.server_bytes).unwrap_or(mem.server_bytes);
+            mem.workers_bytes = get(m.workers_bytes).unwrap_or(mem.workers_bytes);
+            mem.total_bytes = get(m.total_bytes).unwrap_or(mem.server_bytes + mem.workers_bytes);
+            mem.budget_bytes = get(m.budget_bytes).unwrap_or(mem.budget_bytes);
+            mem.soft_limit_bytes = get(m.soft_limit_bytes);
+            mem.hard_limit_bytes = get(m.hard_limit_bytes);
+            mem.pressure = m.pressure.clone();
         }
-        if let Some(n) = f(&w["waiting"]) {
-            self.workers.waiting = n;
+        if let Some(st) = &h.store {
+            let get = |v: Option<u64>| v.map(|v| v as f64);
+            let store = &mut self.store;
+            store.scores = get(st.scores).unwrap_or(store.scores);
+            store.bytes = get(st.bytes).unwrap_or(store.bytes);
+            store.evictions_total = get(st.evictions_total).unwrap_or(store.evictions_total);
+            store.max_scores = get(st.max_scores);
+            store.max_bytes = get(st.max_bytes);
         }
-        if let Some(slots) = w["slots"].as_array() {
+    }
+
+    fn apply_workers(&mut self, w: &WorkersHealth) {
+        if let Some(n) = w.size {
+            self.workers.size = n as f64;
+        }
+        if let Some(n) = w.up {
+            self.workers.up = n as f64;
+        }
+        if let Some(n) = w.waiting {
+            self.workers.waiting = n as f64;
+        }
+        if let Some(slots) = &w.slots {
             self.workers.slots = slots
                 .iter()
                 .map(|x| Slot {
-                    slot: x["slot"].as_u64().unwrap_or(0),
-                    pid: x["pid"].as_u64(),
-                    state: s(&x["state"]).unwrap_or_else(|| "?".into()),
-                    tool: s(&x["tool"]),
-                    tasks: f(&x["tasks"]).unwrap_or(0.0),
-                    rss_bytes: f(&x["rss_bytes"]).unwrap_or(0.0),
-                    restarts: f(&x["restarts"]).unwrap_or(0.0),
-                    uptime_s: f(&x["uptime_secs"]).unwrap_or(0.0),
+                    slot: x.slot,
+                    pid: x.pid.map(u64::from),
+                    state: x.state.clone(),
+                    tool: x.tool.clone(),
+                    tasks: x.tasks as f64,
+                    rss_bytes: x.rss_bytes as f64,
+                    restarts: x.restarts as f64,
+                    uptime_s: x.uptime_secs,
                 })
                 .collect();
             self.workers.slots.sort_by_key(|s| s.slot);
@@ -501,28 +508,6 @@ impl Sample {
                 .filter(|s| s.state == "busy")
                 .count() as f64;
             self.workers.busy = self.workers.busy.max(busy);
-        }
-        let m = &h["memory"];
-        if m.is_object() {
-            let get = |k: &str| f(&m[k]);
-            self.memory.server_bytes = get("server_bytes").unwrap_or(self.memory.server_bytes);
-            self.memory.workers_bytes = get("workers_bytes").unwrap_or(self.memory.workers_bytes);
-            self.memory.total_bytes =
-                get("total_bytes").unwrap_or(self.memory.server_bytes + self.memory.workers_bytes);
-            self.memory.budget_bytes = get("budget_bytes").unwrap_or(self.memory.budget_bytes);
-            self.memory.soft_limit_bytes = get("soft_limit_bytes");
-            self.memory.hard_limit_bytes = get("hard_limit_bytes");
-            self.memory.pressure = s(&m["pressure"]);
-        }
-        let st = &h["store"];
-        if st.is_object() {
-            let get = |k: &str| f(&st[k]);
-            self.store.scores = get("scores").unwrap_or(self.store.scores);
-            self.store.bytes = get("bytes").unwrap_or(self.store.bytes);
-            self.store.evictions_total =
-                get("evictions_total").unwrap_or(self.store.evictions_total);
-            self.store.max_scores = get("max_scores");
-            self.store.max_bytes = get("max_bytes");
         }
     }
 
@@ -542,59 +527,60 @@ impl StressInfo {
         }
     }
 
-    /// Reads the JSON of the run's `/status` (see `stress::status::snapshot`). Fields that do
-    /// not parse are left empty rather than losing the whole status.
+    /// Reads the JSON of the run's `/status` (a [`StressStatus`]).
     pub fn from_json(source: &str, v: &Value) -> Self {
-        fn list<T: serde::de::DeserializeOwned>(v: &Value) -> Vec<T> {
-            v.as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|x| serde_json::from_value(x.clone()).ok())
-                        .collect()
-                })
-                .unwrap_or_default()
+        if !v.is_object() {
+            return StressInfo {
+                phase: "?".into(),
+                ..Self::unreachable(source, "the stress status is not a JSON object")
+            };
         }
-        fn map(v: &Value) -> BTreeMap<String, f64> {
-            v.as_object()
-                .map(|o| {
-                    o.iter()
-                        .filter_map(|(k, x)| Some((k.clone(), x.as_f64()?)))
-                        .collect()
-                })
-                .unwrap_or_default()
+        match serde_json::from_value::<StressStatus>(v.clone()) {
+            Ok(status) => Self::from_status(source, status),
+            Err(e) => StressInfo {
+                phase: "?".into(),
+                ..Self::unreachable(source, format!("the stress status does not read: {e}"))
+            },
         }
+    }
+
+    /// The dashboard's view of a run's status, with its thresholds judged so far.
+    pub fn from_status(source: &str, st: StressStatus) -> Self {
+        let to_f64 = |m: BTreeMap<String, u64>| -> BTreeMap<String, f64> {
+            m.into_iter().map(|(k, v)| (k, v as f64)).collect()
+        };
         let mut info = StressInfo {
             source: source.to_string(),
-            reachable: v.is_object(),
-            error: (!v.is_object()).then(|| "the stress status is not a JSON object".to_string()),
-            phase: s(&v["phase"]).unwrap_or_else(|| "?".into()),
-            elapsed_s: f(&v["elapsed_s"]).unwrap_or(0.0),
-            duration_s: f(&v["duration_s"]).unwrap_or(0.0),
-            users: f(&v["users"]).unwrap_or(0.0),
-            server_url: s(&v["server"]["url"]),
-            server_pid: v["server"]["pid"].as_u64(),
-            server_restarts: f(&v["server"]["restarts"]).unwrap_or(0.0),
-            outcomes: map(&v["outcomes"]),
-            refusals: map(&v["refusals"]),
-            active_faults: list(&v["active_faults"]),
-            active_adversaries: list(&v["active_adversaries"]),
-            recent_events: list(&v["recent_events"]),
-            recoveries: list(&v["recoveries"]),
-            series: list(&v["series"]),
-            acknowledged: f(&v["acknowledged"]).unwrap_or(0.0),
-            checker: (!v["checker"].is_null()).then(|| v["checker"].clone()),
+            reachable: true,
+            error: None,
+            phase: if st.phase.is_empty() {
+                "?".into()
+            } else {
+                st.phase
+            },
+            elapsed_s: st.elapsed_s,
+            duration_s: st.duration_s,
+            users: st.users as f64,
+            server_url: (!st.server.url.is_empty()).then_some(st.server.url),
+            server_pid: st.server.pid.map(u64::from),
+            server_restarts: st.server.restarts as f64,
+            outcomes: to_f64(st.outcomes),
+            refusals: to_f64(st.refusals),
+            active_faults: st.active_faults,
+            active_adversaries: st.active_adversaries,
+            recent_events: st.recent_events,
+            recoveries: st.recoveries,
+            series: st.series,
+            acknowledged: st.acknowledged as f64,
+            checker: st
+                .checker
+                .as_ref()
+                .and_then(|c| serde_json::to_value(c).ok()),
             thresholds: Vec::new(),
         };
-        let exprs: BTreeMap<String, String> = v["thresholds"]
-            .as_object()
-            .map(|o| {
-                o.iter()
-                    .map(|(k, x)| (k.clone(), x.as_str().unwrap_or("").to_string()))
-                    .collect()
-            })
-            .unwrap_or_default();
         let figures = info.figures_so_far();
-        info.thresholds = exprs
+        info.thresholds = st
+            .thresholds
             .into_iter()
             .map(|(name, expression)| {
                 let value = figures.get(&name).copied();
@@ -618,56 +604,27 @@ impl StressInfo {
     }
 
     /// The figures of the verdict that can be known during the run (the others, such as
-    /// `lost`, once the checker has reported).
+    /// `lost`, once the checker has reported), by the verdict's own rules.
     pub fn figures_so_far(&self) -> BTreeMap<String, f64> {
-        let mut out = BTreeMap::new();
-        let (success, refused, fault, unexpected) = (
-            self.outcome("success"),
-            self.outcome("expected_refusal"),
-            self.outcome("fault_induced"),
-            self.outcome("unexpected"),
-        );
-        out.insert("calls".into(), success + refused + fault + unexpected);
-        out.insert("success".into(), success);
-        out.insert("expected_refusal".into(), refused);
-        out.insert("fault_induced".into(), fault);
-        out.insert("unexpected".into(), unexpected);
-        if success + unexpected > 0.0 {
-            out.insert(
-                "success_rate_excluding_faults".into(),
-                success / (success + unexpected),
-            );
-        }
-        let known: Vec<f64> = self
-            .recoveries
-            .iter()
-            .filter_map(|r| r.first_success_after_s)
-            .collect();
-        out.insert(
-            "recovery_seconds_max".into(),
-            known.iter().copied().fold(0.0, f64::max),
-        );
-        out.insert("recoveries".into(), self.recoveries.len() as f64);
-        out.insert("server_restarts".into(), self.server_restarts);
-        out.insert("users".into(), self.users);
-        if self.elapsed_s > 0.0 {
-            out.insert("requests_per_second".into(), success / self.elapsed_s);
-        }
-        if let Some(c) = &self.checker {
-            for (figure, key) in [
-                ("lost", "lost"),
-                ("silently_corrupted", "silently_corrupted"),
-                ("corrupted_detected", "corrupted_detected"),
-                ("unreadable", "unreadable"),
-                ("acknowledged", "acknowledged"),
-                ("checked_ok", "ok"),
-            ] {
-                if let Some(v) = c[key].as_f64() {
-                    out.insert(figure.into(), v);
-                }
-            }
-        }
-        out
+        crate::wire::figures(&crate::wire::RunSoFar {
+            success: self.outcome("success"),
+            expected_refusal: self.outcome("expected_refusal"),
+            fault_induced: self.outcome("fault_induced"),
+            unexpected: self.outcome("unexpected"),
+            recoveries: self
+                .recoveries
+                .iter()
+                .map(|r| r.first_success_after_s)
+                .collect(),
+            server_restarts: self.server_restarts,
+            users: self.users,
+            elapsed_s: self.elapsed_s,
+            checker: self
+                .checker
+                .as_ref()
+                .and_then(|c| serde_json::from_value::<CheckerReport>(c.clone()).ok())
+                .map(|c| c.figures()),
+        })
     }
 }
 
@@ -702,7 +659,7 @@ pub fn summary(sample: &Sample) -> String {
             srv.version.as_deref().unwrap_or("?"),
             srv.git_revision.as_deref().unwrap_or("?"),
             srv.uptime_s
-                .map(crate::monitor::ui::duration_text)
+                .map(crate::monitor::fmt::duration_text)
                 .unwrap_or_else(|| "?".into()),
         ));
         if let Some(e) = &srv.error {
@@ -843,7 +800,7 @@ pub(crate) mod fixtures {
     pub const URL: &str = "http://127.0.0.1:18099";
 
     pub fn sample(metrics: &str, health: &str, at_ms: u64) -> Sample {
-        let health: Value = serde_json::from_str(health).expect("fixture JSON");
+        let health: Health = serde_json::from_str(health).expect("fixture JSON");
         let mut s = Sample::from_server(URL, Some(metrics), Some(&health));
         s.taken_unix_ms = at_ms;
         s

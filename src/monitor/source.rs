@@ -9,6 +9,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::monitor::sample::{Sample, StressInfo, SystemInfo};
+use crate::wire::{Health, StressStatus};
 
 /// Largest answer read (the metrics text of a server is a few tens of KB).
 const MAX_BODY: u64 = 16 * 1024 * 1024;
@@ -176,7 +177,7 @@ pub enum StressSource {
     /// `GET` this URL (ends in `/status`).
     Url(String),
     /// In-process (`stress --monitor`): the status JSON straight from the run.
-    Embedded(Arc<dyn Fn() -> Value + Send + Sync>),
+    Embedded(Arc<dyn Fn() -> StressStatus + Send + Sync>),
 }
 
 /// Takes samples: one per [`Poller::poll`].
@@ -244,7 +245,7 @@ impl Poller {
                     Ok((code, _)) => StressInfo::unreachable(url, format!("HTTP {code}")),
                     Err(e) => StressInfo::unreachable(url, e),
                 }),
-                StressSource::Embedded(f) => Some(StressInfo::from_json("in-process", &f())),
+                StressSource::Embedded(f) => Some(StressInfo::from_status("in-process", f())),
             }
         };
         let (metrics, health, stress) = tokio::join!(
@@ -286,7 +287,7 @@ pub fn build(
         Err(_) => None,
     };
     let health_json = match &health {
-        Ok((200 | 503, body)) => match serde_json::from_str::<Value>(body) {
+        Ok((200 | 503, body)) => match serde_json::from_str::<Health>(body) {
             Ok(v) => Some(v),
             Err(e) => {
                 notes.push(format!("/health: not JSON ({e})"));
@@ -387,7 +388,10 @@ mod tests {
         let mut poller = Poller::new(
             &format!("http://127.0.0.1:{port}"),
             None,
-            StressSource::Embedded(Arc::new(|| serde_json::json!({"phase": "load"}))),
+            StressSource::Embedded(Arc::new(|| StressStatus {
+                phase: "load".into(),
+                ..Default::default()
+            })),
             Duration::from_millis(500),
         );
         let s = poller.poll().await;

@@ -16,72 +16,10 @@ use ratatui::widgets::{
 };
 use ratatui::Frame;
 
+use crate::monitor::fmt::{bytes_text, clock, count, duration_text, ms_text, rate_text};
 use crate::monitor::sample::{Sample, StressInfo, ThresholdState};
 use crate::monitor::state::{Alert, Severity, State, LATENCY_WINDOW_MS};
 use crate::stress::recorder::{Recovery, TimelineEvent};
-
-// ------------------------------------------------------------------------------ formatting
-
-/// `42s`, `5m03s`, `1h02m`, `3d04h`.
-pub fn duration_text(secs: f64) -> String {
-    let s = secs.max(0.0) as u64;
-    match s {
-        0..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
-        3600..=86_399 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
-        _ => format!("{}d{:02}h", s / 86_400, (s % 86_400) / 3600),
-    }
-}
-
-/// `512B`, `14.2M`, `1.94G`.
-pub fn bytes_text(b: f64) -> String {
-    let b = b.max(0.0);
-    const K: f64 = 1024.0;
-    if b < K {
-        format!("{b:.0}B")
-    } else if b < K * K {
-        format!("{:.0}K", b / K)
-    } else if b < K * K * K {
-        format!("{:.1}M", b / K / K)
-    } else {
-        format!("{:.2}G", b / K / K / K)
-    }
-}
-
-fn rate_text(v: f64) -> String {
-    if v >= 10_000.0 {
-        format!("{:.0}k", v / 1000.0)
-    } else if v >= 100.0 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.1}")
-    }
-}
-
-fn ms_text(v: Option<f64>) -> String {
-    match v {
-        None => "-".into(),
-        Some(v) if v >= 10_000.0 => format!("{:.0}s", v / 1000.0),
-        Some(v) if v >= 100.0 => format!("{v:.0}"),
-        Some(v) => format!("{v:.1}"),
-    }
-}
-
-/// `HH:MM:SS` (UTC) of a Unix time in milliseconds.
-pub fn clock(unix_ms: u64) -> String {
-    let s = (unix_ms / 1000) % 86_400;
-    format!("{:02}:{:02}:{:02}", s / 3600, (s % 3600) / 60, s % 60)
-}
-
-fn count(v: f64) -> String {
-    if v >= 1e6 {
-        format!("{:.1}M", v / 1e6)
-    } else if v >= 1e4 {
-        format!("{:.1}k", v / 1e3)
-    } else {
-        format!("{v:.0}")
-    }
-}
 
 // ------------------------------------------------------------------------------ theme
 

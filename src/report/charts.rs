@@ -8,9 +8,9 @@
 
 use std::fmt::Write as _;
 
-use super::html::esc;
-use super::is_instant;
+use super::escape::esc;
 use crate::stress::results::Results;
+use crate::wire::FaultKind;
 
 /// One chart: its SVG and the caption the HTML puts under it.
 pub struct Chart {
@@ -45,23 +45,12 @@ const C_SERVER: &str = "#1565c0";
 const C_WORKERS: &str = "#26a69a";
 const C_BUDGET: &str = "#c62828";
 
-/// The colour of a chaos event kind.
+/// The colour of a timeline kind: a fault's own, or an adversary's.
 fn kind_color(kind: &str) -> &'static str {
+    if let Some(fault) = FaultKind::from_name(kind) {
+        return fault.color();
+    }
     match kind {
-        "latency" => "#1e88e5",
-        "bandwidth" => "#3949ab",
-        "reset" => "#8e24aa",
-        "blackhole" => "#37474f",
-        "slicer" => "#00897b",
-        "half_close" => "#6d4c41",
-        "memory_ballast" => "#fb8c00",
-        "huge_scores" => "#c0ca33",
-        "corrupt_scores" => "#e53935",
-        "malformed_requests" => "#d81b60",
-        "kill_server" => "#b71c1c",
-        "term_server" => "#e65100",
-        "kill_worker" => "#6a1b9a",
-        "corrupt_disk" => "#4e342e",
         // Adversaries: warm greys and golds, apart from the faults' blues and reds.
         "slowloris" => "#a1887f",
         "connection_flood" => "#8d6e63",
@@ -416,7 +405,7 @@ fn events(r: &Results, x_max: f64) -> Events<'_> {
             continue;
         }
         let kind = e.kind.as_str();
-        let instant = is_instant(kind);
+        let instant = FaultKind::from_name(kind).is_some_and(FaultKind::is_instant);
         if !ev.kinds.iter().any(|(k, _)| *k == kind) {
             ev.kinds.push((kind, instant));
         }

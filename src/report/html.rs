@@ -1,6 +1,6 @@
 //! The report as one self-contained HTML file: inline CSS, inline SVG charts, no scripts,
 //! no fonts, no links outside the page. Every piece of text that comes from the results
-//! file goes through [`esc`].
+//! file goes through [`esc`] (`super::escape`).
 //!
 //! The page is written with `format!`/`write!` rather than a template engine: it is one
 //! fixed layout, the escaping is explicit at each use, and it costs no dependency.
@@ -10,29 +10,13 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use super::charts::{self, Chart};
+use super::escape::esc;
 use super::{
     fmt_epoch, fmt_ms, fmt_secs, key_figures, outcome_order, recovery_threshold, recovery_too_slow,
     refusals_sorted, run_line, threshold_value, verdict_class, verdict_summary, verdict_word,
     Report, KEY_FIGURES,
 };
 use crate::stress::results::format_figure;
-
-/// Escapes text for HTML content and attribute values (control characters are replaced).
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() && c != '\n' && c != '\t' => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 const CSS: &str = r#"
 :root { color-scheme: light; }

@@ -9,6 +9,7 @@
 //! report says which.
 
 mod charts;
+mod escape;
 mod html;
 mod markdown;
 #[cfg(test)]
@@ -17,10 +18,10 @@ mod text;
 
 use std::collections::BTreeSet;
 use std::io::Write;
+use std::process::ExitCode;
 
 use serde_json::{Map, Value};
 
-use crate::cli::ReportArgs;
 use crate::stress::checker::CheckerReport;
 use crate::stress::config::{StressConfig, Threshold};
 use crate::stress::recorder::{LatencySummary, Recovery, Sample, SeriesPoint, TimelineEvent};
@@ -29,32 +30,24 @@ use crate::stress::results::{format_figure, Results, ThresholdResult, SCHEMA_VER
 /// The `results.json` schema versions this report reads.
 pub const SUPPORTED_SCHEMA_VERSIONS: &[u64] = &[SCHEMA_VERSION as u64];
 
-/// Timeline kinds that happen at an instant (drawn as markers, not bands). Their `end_s`
-/// marks the end of the fault window (recovery plus grace), not a lasting fault.
-pub const INSTANT_KINDS: &[&str] = &["kill_server", "term_server", "kill_worker", "corrupt_disk"];
-
-pub fn is_instant(kind: &str) -> bool {
-    INSTANT_KINDS.contains(&kind)
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The report's formats; the command line's `--format` takes these names (any case).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
+    #[value(alias = "txt")]
     Text,
+    #[value(alias = "md")]
     Markdown,
     Html,
 }
 
-impl Format {
-    pub fn parse(name: &str) -> Result<Self, String> {
-        match name.to_ascii_lowercase().as_str() {
-            "text" | "txt" => Ok(Format::Text),
-            "markdown" | "md" => Ok(Format::Markdown),
-            "html" => Ok(Format::Html),
-            _ => Err(format!(
-                "unknown format `{name}`: use text, markdown or html"
-            )),
-        }
-    }
+/// What `report` is asked to do; `main` builds it from the command line.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The `results.json` of a stress run.
+    pub results: std::path::PathBuf,
+    pub format: Format,
+    /// Where to write the report; standard output when `None`.
+    pub out: Option<std::path::PathBuf>,
 }
 
 /// A results file, read and checked, ready to render.
@@ -71,14 +64,14 @@ pub struct Report {
     pub notes: Vec<String>,
 }
 
-pub fn run(args: ReportArgs) -> i32 {
-    let format = match Format::parse(&args.format) {
-        Ok(f) => f,
-        Err(m) => {
-            eprintln!("music21-prod report: {m}");
-            return 1;
-        }
-    };
+/// `music21-prod report`: 0 when the report was written, 1 when the file could not be read
+/// or written.
+pub fn run(args: Options) -> ExitCode {
+    ExitCode::from(run_code(args))
+}
+
+fn run_code(args: Options) -> u8 {
+    let format = args.format;
     let text = match std::fs::read_to_string(&args.results) {
         Ok(t) => t,
         Err(e) => {

@@ -2,6 +2,7 @@
 //! token) and admission (rate limits, body, sessions); the probes `/livez`, `/readyz`,
 //! `/health`; and `/metrics`.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,6 +17,11 @@ use axum::{Json, Router};
 use serde_json::json;
 
 pub use crate::server::state::AppState;
+use crate::store::ScrubReport;
+use crate::wire::health::{
+    BreakerHealth, ClientSessions, ClientWorkers, Health, MemoryHealth, SlotHealth, StoreHealth,
+    WorkersHealth,
+};
 
 pub use crate::server::guard::{allowed_hosts, constant_time_eq};
 
@@ -105,16 +111,69 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
+fn slot_health(s: &crate::workers::pool::SlotInfo) -> SlotHealth {
+    SlotHealth {
+        slot: s.slot as u64,
+        pid: s.pid,
+        state: s.state.to_string(),
+        tool: s.tool.clone(),
+        tasks: s.tasks,
+        rss_bytes: s.rss_bytes,
+        restarts: s.restarts,
+        uptime_secs: s.uptime_secs,
+    }
+}
+
+/// The store's part of `/health`: its figures and the state of its disk, writes and scrub.
+fn store_health(state: &AppState, view: &StoreView, scrub: ScrubReport) -> StoreHealth {
+    let s = match &view.stats {
+        Ok(s) => s,
+        Err(e) => {
+            let mut extra = serde_json::Map::new();
+            extra.insert("error".into(), json!(e.message));
+            return StoreHealth {
+                extra,
+                ..Default::default()
+            };
+        }
+    };
+    let mut extra = serde_json::Map::new();
+    extra.insert("corrupted".into(), json!(s.corrupted));
+    extra.insert("free_disk_bytes".into(), json!(view.free_bytes));
+    extra.insert("writable".into(), json!(view.write_failure.is_none()));
+    extra.insert("write_failure".into(), json!(view.write_failure));
+    extra.insert(
+        "corrupted_ids".into(),
+        json!(state
+            .store
+            .corrupted_records(20)
+            .map(|(_, ids)| ids)
+            .unwrap_or_default()),
+    );
+    extra.insert("scrub".into(), json!(scrub));
+    StoreHealth {
+        scores: Some(s.scores),
+        bytes: Some(s.bytes),
+        evictions_total: Some(s.evictions_total),
+        max_scores: Some(s.max_scores),
+        max_bytes: Some(s.max_bytes),
+        extra,
+    }
+}
+
 async fn health(State(state): State<Arc<AppState>>) -> Response {
     let d = &state.dispatcher;
     let now = Instant::now();
-    let breakers: serde_json::Map<String, serde_json::Value> = d
+    let breakers: BTreeMap<String, BreakerHealth> = d
         .breakers
         .iter()
         .map(|(tool, b)| {
             (
                 tool.to_string(),
-                json!({"state": b.state(now).name(), "opened_total": b.opened_total()}),
+                BreakerHealth {
+                    state: Some(b.state(now).name().to_string()),
+                    opened_total: Some(b.opened_total()),
+                },
             )
         })
         .collect();
@@ -153,45 +212,57 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
     }
     let c = &d.config.server;
     let (open_full, open_probe) = state.connections.open();
-    let body = json!({
-        "status": status,
-        "version": env!("CARGO_PKG_VERSION"),
-        "git_revision": crate::GIT_REVISION,
-        "uptime_seconds": d.started.elapsed().as_secs_f64(),
-        "problems": problems,
-        "breakers": breakers,
-        "client_breakers_open": d.client_breakers_open(now),
-        "workers": {
-            "size": workers.len(),
-            "up": up,
-            "waiting": d.pool.waiting(),
-            "client_quota": d.pool.client_quota(),
-            "clients": d.pool.clients().into_iter().map(|(c, holding, waiting)| json!({"client": c, "holding": holding, "waiting": waiting})).collect::<Vec<_>>(),
-            "slots": workers,
-        },
-        "memory": memory,
-        "store": match &view.stats {
-            Ok(s) => {
-                let mut v = json!(s);
-                v["free_disk_bytes"] = json!(view.free_bytes);
-                v["writable"] = json!(view.write_failure.is_none());
-                v["write_failure"] = json!(view.write_failure);
-                v["corrupted_ids"] = json!(state
-                    .store
-                    .corrupted_records(20)
-                    .map(|(_, ids)| ids)
-                    .unwrap_or_default());
-                v["scrub"] = json!(scrub);
-                v
-            }
-            Err(e) => json!({"error": e.message}),
-        },
-        "in_flight": d.in_flight.load(Ordering::SeqCst),
-        "sessions": state.sessions.live().await,
-        "sessions_by_client": state.sessions.per_client().into_iter().take(10).map(|(c, n)| json!({"client": c, "sessions": n})).collect::<Vec<_>>(),
-        "connections": {"open": open_full, "probe_only": open_probe, "max": state.connections.max()},
-        "large_bodies_reading": state.large.reading(),
-        "limits": {
+    let body = Health {
+        status: Some(status.to_string()),
+        version: Some(env!("CARGO_PKG_VERSION").to_string()),
+        git_revision: Some(crate::GIT_REVISION.to_string()),
+        uptime_seconds: Some(d.started.elapsed().as_secs_f64()),
+        problems,
+        breakers,
+        client_breakers_open: d.client_breakers_open(now),
+        workers: Some(WorkersHealth {
+            size: Some(workers.len() as u64),
+            up: Some(up as u64),
+            waiting: Some(d.pool.waiting() as u64),
+            client_quota: Some(d.pool.client_quota() as u64),
+            clients: d
+                .pool
+                .clients()
+                .into_iter()
+                .map(|(client, holding, waiting)| ClientWorkers {
+                    client,
+                    holding: holding as u64,
+                    waiting: waiting as u64,
+                })
+                .collect(),
+            slots: Some(workers.iter().map(slot_health).collect()),
+        }),
+        memory: Some(MemoryHealth {
+            server_bytes: Some(memory.server_bytes),
+            workers_bytes: Some(memory.workers_bytes),
+            total_bytes: Some(memory.total_bytes),
+            reserved_bytes: Some(memory.reserved_bytes),
+            budget_bytes: Some(memory.budget_bytes),
+            soft_limit_bytes: Some(memory.soft_limit_bytes),
+            hard_limit_bytes: Some(memory.hard_limit_bytes),
+            pressure: json!(memory.pressure).as_str().map(str::to_string),
+        }),
+        store: Some(store_health(&state, &view, scrub)),
+        in_flight: Some(d.in_flight.load(Ordering::SeqCst) as u64),
+        sessions: Some(state.sessions.live().await as u64),
+        sessions_by_client: state
+            .sessions
+            .per_client()
+            .into_iter()
+            .take(10)
+            .map(|(client, n)| ClientSessions {
+                client,
+                sessions: n as u64,
+            })
+            .collect(),
+        connections: json!({"open": open_full, "probe_only": open_probe, "max": state.connections.max()}),
+        large_bodies_reading: Some(state.large.reading() as u64),
+        limits: json!({
             "max_sessions": c.max_sessions,
             "max_sessions_per_client": c.max_sessions_per_client,
             "max_body_bytes": c.max_body_bytes,
@@ -203,14 +274,14 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
             "rate_limit": c.rate_limit,
             "deadlines": c.deadlines,
             "max_export_bytes": d.config.limits.max_export_bytes,
-        },
-    });
+        }),
+    };
     let code = if status == "unhealthy" {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
         StatusCode::OK
     };
-    (code, Json(body)).into_response()
+    (code, Json(body.to_json())).into_response()
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {

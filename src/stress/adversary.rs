@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 use crate::config::parse_duration;
 use crate::stress::client::{McpClient, Reply};
 use crate::stress::config::{AdversaryAction, AdversaryEvent};
-use crate::stress::run::RunCtx;
+use crate::stress::ctx::RunCtx;
 use crate::stress::synth;
 
 /// What one adversary window did, for `results.json`.
@@ -238,12 +238,7 @@ fn describe(action: &AdversaryAction) -> String {
 async fn shared_breaker_opens(ctx: &RunCtx) -> Option<(u64, u64)> {
     let generation = ctx.server.generation();
     let health = ctx.server.health().await?;
-    let sum = health
-        .get("breakers")?
-        .as_object()?
-        .values()
-        .filter_map(|b| b.get("opened_total").and_then(Value::as_u64))
-        .sum();
+    let sum = health.breaker_opens();
     (ctx.server.generation() == generation).then_some((generation, sum))
 }
 
@@ -442,14 +437,7 @@ async fn session_hog(a: &Arc<Attack>, sessions: u32) -> String {
         .server
         .health()
         .await
-        .and_then(|h| {
-            h.get("sessions_by_client")?
-                .as_array()?
-                .iter()
-                .find(|c| c.get("client").and_then(Value::as_str) == Some(&a.source.to_string()))?
-                .get("sessions")?
-                .as_u64()
-        })
+        .and_then(|h| h.sessions_of(&a.source.to_string()))
         .unwrap_or(0);
     // Keep the window full: the sessions stay open (idle) until it ends.
     let _ = a.pause(Duration::from_secs(3600)).await;

@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::stress::client::{McpClient, Reply};
@@ -35,23 +34,8 @@ pub struct Ledger {
     state: Mutex<State>,
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-pub struct CheckerReport {
-    pub acknowledged: u64,
-    pub deleted: u64,
-    pub maybe_deleted: u64,
-    pub evicted: u64,
-    pub checked: u64,
-    pub ok: u64,
-    pub lost: u64,
-    /// Corrupted on purpose on disk by the nemesis, and reported as corrupted by the server.
-    pub corrupted_detected: u64,
-    /// Served with content that differs from what was acknowledged.
-    pub silently_corrupted: u64,
-    /// Could not be read back for another reason (each listed in `problems`).
-    pub unreadable: u64,
-    pub problems: Vec<String>,
-}
+/// The checker's report is part of `/status` and `results.json`.
+pub use crate::wire::status::CheckerReport;
 
 impl Ledger {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

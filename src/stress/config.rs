@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::wire::FaultKind;
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct StressConfig {
@@ -160,43 +162,37 @@ pub enum ChaosAction {
 }
 
 impl ChaosAction {
-    pub fn name(&self) -> &'static str {
+    /// Its kind, which knows the wire name and how the run treats it.
+    pub fn kind(&self) -> FaultKind {
         match self {
-            ChaosAction::Latency { .. } => "latency",
-            ChaosAction::Bandwidth { .. } => "bandwidth",
-            ChaosAction::Reset { .. } => "reset",
-            ChaosAction::Blackhole => "blackhole",
-            ChaosAction::Slicer { .. } => "slicer",
-            ChaosAction::HalfClose { .. } => "half_close",
-            ChaosAction::KillServer => "kill_server",
-            ChaosAction::TermServer => "term_server",
-            ChaosAction::KillWorker => "kill_worker",
-            ChaosAction::MemoryBallast { .. } => "memory_ballast",
-            ChaosAction::HugeScores { .. } => "huge_scores",
-            ChaosAction::CorruptScores { .. } => "corrupt_scores",
-            ChaosAction::MalformedRequests { .. } => "malformed_requests",
-            ChaosAction::CorruptDisk { .. } => "corrupt_disk",
+            ChaosAction::Latency { .. } => FaultKind::Latency,
+            ChaosAction::Bandwidth { .. } => FaultKind::Bandwidth,
+            ChaosAction::Reset { .. } => FaultKind::Reset,
+            ChaosAction::Blackhole => FaultKind::Blackhole,
+            ChaosAction::Slicer { .. } => FaultKind::Slicer,
+            ChaosAction::HalfClose { .. } => FaultKind::HalfClose,
+            ChaosAction::KillServer => FaultKind::KillServer,
+            ChaosAction::TermServer => FaultKind::TermServer,
+            ChaosAction::KillWorker => FaultKind::KillWorker,
+            ChaosAction::MemoryBallast { .. } => FaultKind::MemoryBallast,
+            ChaosAction::HugeScores { .. } => FaultKind::HugeScores,
+            ChaosAction::CorruptScores { .. } => FaultKind::CorruptScores,
+            ChaosAction::MalformedRequests { .. } => FaultKind::MalformedRequests,
+            ChaosAction::CorruptDisk { .. } => FaultKind::CorruptDisk,
         }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.kind().name()
     }
 
     /// Whether calls failing during this fault are fault-induced rather than unexpected.
     pub fn is_disruptive(&self) -> bool {
-        !matches!(
-            self,
-            ChaosAction::CorruptScores { .. } | ChaosAction::MalformedRequests { .. }
-        )
+        self.kind().opens_window()
     }
 
     pub fn is_network(&self) -> bool {
-        matches!(
-            self,
-            ChaosAction::Latency { .. }
-                | ChaosAction::Bandwidth { .. }
-                | ChaosAction::Reset { .. }
-                | ChaosAction::Blackhole
-                | ChaosAction::Slicer { .. }
-                | ChaosAction::HalfClose { .. }
-        )
+        self.kind().is_network()
     }
 }
 
@@ -354,40 +350,8 @@ pub fn default_thresholds() -> BTreeMap<String, String> {
     .collect()
 }
 
-/// A parsed threshold: comparison and bound.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Threshold {
-    pub op: &'static str,
-    pub bound: f64,
-}
-
-impl Threshold {
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let t = text.trim();
-        for op in [">=", "<=", "==", "!=", ">", "<"] {
-            if let Some(rest) = t.strip_prefix(op) {
-                let bound: f64 = rest
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("`{text}`: `{}` is not a number", rest.trim()))?;
-                return Ok(Self { op, bound });
-            }
-        }
-        Err(format!("`{text}` must start with >=, <=, ==, !=, > or <"))
-    }
-
-    pub fn holds(&self, value: f64) -> bool {
-        match self.op {
-            ">=" => value >= self.bound,
-            "<=" => value <= self.bound,
-            "==" => (value - self.bound).abs() < 1e-9,
-            "!=" => (value - self.bound).abs() >= 1e-9,
-            ">" => value > self.bound,
-            "<" => value < self.bound,
-            _ => false,
-        }
-    }
-}
+/// Thresholds are read by the verdict and the dashboard alike.
+pub use crate::wire::threshold::Threshold;
 
 impl StressConfig {
     pub fn validate(&self) -> Result<(), (String, String)> {

@@ -16,6 +16,7 @@ pub mod adversary;
 pub mod checker;
 pub mod client;
 pub mod config;
+pub mod ctx;
 pub mod nemesis;
 pub mod proxy;
 pub mod recorder;

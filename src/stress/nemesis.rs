@@ -12,9 +12,9 @@ use crate::config::parse_duration;
 use crate::stress::checker::Acked;
 use crate::stress::client::{McpClient, Reply};
 use crate::stress::config::{ChaosAction, ChaosEvent};
+use crate::stress::ctx::RunCtx;
 use crate::stress::proxy::Fault;
 use crate::stress::recorder::{Outcome, Recovery};
-use crate::stress::run::RunCtx;
 use crate::stress::synth;
 use crate::stress::users::Rng;
 
@@ -221,13 +221,7 @@ async fn measure_recovery(ctx: &RunCtx, at: Instant, kind: &str) -> Recovery {
 async fn kill_worker(ctx: &RunCtx) {
     let event = ctx.recorder.begin_event("kill_worker", String::new());
     let window = ctx.windows.open("kill_worker");
-    let pid = ctx.server.health().await.and_then(|h| {
-        h.pointer("/workers/slots")?
-            .as_array()?
-            .iter()
-            .filter_map(|s| s.get("pid").and_then(Value::as_u64))
-            .next()
-    });
+    let pid = ctx.server.health().await.and_then(|h| h.first_worker_pid());
     match pid {
         Some(pid) => {
             let detail = match nix::sys::signal::kill(

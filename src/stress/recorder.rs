@@ -41,48 +41,8 @@ impl Outcome {
     }
 }
 
-/// One second of the run.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-pub struct SeriesPoint {
-    /// Seconds since the start of the run.
-    pub t: u64,
-    pub requests: u64,
-    pub success: u64,
-    pub expected_refusal: u64,
-    pub fault_induced: u64,
-    pub unexpected: u64,
-    pub p50_ms: f64,
-    pub p95_ms: f64,
-    pub p99_ms: f64,
-    pub server_rss_mb: f64,
-    pub workers_rss_mb: f64,
-    pub server_cpu_percent: f64,
-    /// Resident memory of the stress harness itself (absent from older files: 0).
-    #[serde(default)]
-    pub harness_rss_mb: f64,
-    /// Faults active during this second.
-    pub faults: Vec<String>,
-}
-
-/// A chaos event as it happened.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct TimelineEvent {
-    pub kind: String,
-    pub start_s: f64,
-    pub end_s: Option<f64>,
-    pub detail: String,
-}
-
-/// The recovery from one server kill (or restart).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct Recovery {
-    pub kind: String,
-    pub at_s: f64,
-    /// From the kill to `/readyz` answering 200.
-    pub ready_after_s: Option<f64>,
-    /// From the kill to the first successful tool call.
-    pub first_success_after_s: Option<f64>,
-}
+/// These are part of `/status` and `results.json`.
+pub use crate::wire::status::{Recovery, SeriesPoint, TimelineEvent};
 
 /// An unexpected outcome, kept as an example (at most a few dozen).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -1,7 +1,6 @@
 //! The orchestrator of a production test run: preflight, the server under its supervisor,
 //! the fault proxy, the users, the nemesis, healing, the checker, results and verdict.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -11,15 +10,16 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{parse_duration, Config};
-use crate::stress::checker::{CheckerReport, Ledger};
+use crate::stress::checker::Ledger;
 use crate::stress::client::{McpClient, Reply};
 use crate::stress::config::StressConfig;
+use crate::stress::ctx::{FaultWindows, KnownPiece, RunCtx};
 use crate::stress::nemesis;
-use crate::stress::proxy::{FaultProxy, ProxyHandle};
+use crate::stress::proxy::FaultProxy;
 use crate::stress::recorder::{Outcome, Recorder};
 use crate::stress::results::{judge, verdict_table, Results, SCHEMA_VERSION};
 use crate::stress::server::{free_port, ServerUnderTest};
-use crate::stress::users::{KnownPiece, User};
+use crate::stress::users::User;
 
 /// What the command line may override.
 #[derive(Clone, Debug, Default)]
@@ -30,130 +30,6 @@ pub struct StressArgs {
     pub out: Option<PathBuf>,
     pub seed: Option<u64>,
     pub monitor: bool,
-}
-
-/// Windows of injected faults: a failure overlapping one is fault-induced.
-#[derive(Default)]
-pub struct FaultWindows {
-    windows: Mutex<Vec<(String, Instant, Option<Instant>)>>,
-}
-
-impl FaultWindows {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(String, Instant, Option<Instant>)>> {
-        self.windows.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn open(&self, kind: &str) -> usize {
-        let mut w = self.lock();
-        w.push((kind.to_string(), Instant::now(), None));
-        w.len() - 1
-    }
-
-    /// Closes a window, `grace` after now (answers in flight when a fault ends still count).
-    pub fn close(&self, index: usize, grace: Duration) {
-        if let Some(w) = self.lock().get_mut(index) {
-            w.2 = Some(Instant::now() + grace);
-        }
-    }
-
-    pub fn overlaps(&self, start: Instant, end: Instant) -> bool {
-        self.lock()
-            .iter()
-            .any(|(_, s, e)| *s <= end && e.is_none_or(|e| e >= start))
-    }
-
-    /// Kinds active now.
-    pub fn active(&self) -> Vec<String> {
-        let now = Instant::now();
-        let mut kinds: Vec<String> = self
-            .lock()
-            .iter()
-            .filter(|(_, s, e)| *s <= now && e.is_none_or(|e| e >= now))
-            .map(|(k, _, _)| k.clone())
-            .collect();
-        kinds.dedup();
-        kinds
-    }
-
-    pub fn kinds_injected(&self) -> Vec<String> {
-        let mut kinds: Vec<String> = self.lock().iter().map(|(k, _, _)| k.clone()).collect();
-        kinds.sort();
-        kinds.dedup();
-        kinds
-    }
-}
-
-/// Everything the users, the nemesis and the status endpoint share.
-pub struct RunCtx {
-    pub config: StressConfig,
-    pub start: Instant,
-    pub duration: Duration,
-    pub ramp_up: Duration,
-    pub call_timeout: Duration,
-    pub proxy_url: String,
-    pub proxy: ProxyHandle,
-    pub server: Arc<ServerUnderTest>,
-    pub recorder: Recorder,
-    pub ledger: Ledger,
-    pub windows: FaultWindows,
-    /// Windows of the adversaries (kept apart from the faults: a normal user's failure in
-    /// one is not excused, it is a victim's).
-    pub adversary_windows: FaultWindows,
-    pub adversary_reports: Mutex<Vec<crate::stress::adversary::AdversaryReport>>,
-    /// Shared breakers that opened while garbage flowed.
-    pub breakers_opened_by_garbage: AtomicU64,
-    /// The configuration the server under test runs with.
-    pub server_config: Config,
-    pub known: Vec<KnownPiece>,
-    pub generation_tools: Vec<String>,
-    pub exe: PathBuf,
-    pub data_dir: PathBuf,
-    pub kills: AtomicU64,
-    /// Chaos actions aimed at the server take turns: two firings due at the same second (a
-    /// worker kill and `corrupt_disk`, corrupt scores and a SIGTERM) each meet a ready server.
-    pub server_chaos: tokio::sync::Mutex<()>,
-    /// Cancelled when the load stops (duration over or Ctrl-C).
-    pub stop: CancellationToken,
-    /// Cancelled when the run is completely over.
-    pub finished: CancellationToken,
-    phase: AtomicU8,
-    checker: Mutex<Option<CheckerReport>>,
-}
-
-const PHASES: [&str; 5] = ["starting", "load", "heal", "check", "done"];
-
-impl RunCtx {
-    pub fn stopping(&self) -> bool {
-        self.stop.is_cancelled()
-    }
-
-    pub async fn stopped(&self) {
-        self.stop.cancelled().await
-    }
-
-    /// Sleeps, or returns `true` early when the run stops.
-    pub async fn sleep_or_stop(&self, d: Duration) -> bool {
-        tokio::select! {
-            _ = tokio::time::sleep(d) => self.stopping(),
-            _ = self.stop.cancelled() => true,
-        }
-    }
-
-    pub fn phase(&self) -> &'static str {
-        PHASES[self.phase.load(Ordering::SeqCst) as usize % PHASES.len()]
-    }
-
-    fn set_phase(&self, phase: &str) {
-        let i = PHASES.iter().position(|p| *p == phase).unwrap_or(0);
-        self.phase.store(i as u8, Ordering::SeqCst);
-    }
-
-    pub fn checker_report(&self) -> Option<CheckerReport> {
-        self.checker
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
 }
 
 fn now_secs() -> u64 {
@@ -462,7 +338,7 @@ fn spawn_dashboard(
         };
         let server_base = ctx.server.base_url();
         let status_ctx = ctx.clone();
-        let status: Arc<dyn Fn() -> Value + Send + Sync> =
+        let status: Arc<dyn Fn() -> crate::wire::StressStatus + Send + Sync> =
             Arc::new(move || crate::stress::status::snapshot(&status_ctx));
         drop(ctx);
         if let Err(e) =
@@ -707,15 +583,7 @@ async fn drive(
         .await;
     *ctx.checker.lock().unwrap_or_else(|p| p.into_inner()) = Some(checker.clone());
     let health = server.health().await;
-    let breakers_closed = health
-        .as_ref()
-        .and_then(|h| h.get("breakers"))
-        .and_then(Value::as_object)
-        .map(|b| {
-            b.values()
-                .all(|v| v.get("state").and_then(Value::as_str) == Some("closed"))
-        })
-        .unwrap_or(false);
+    let breakers_closed = health.as_ref().is_some_and(|h| h.breakers_closed());
 
     server.stop(Duration::from_secs(15)).await;
     ctx.proxy.shutdown().await;
@@ -731,40 +599,26 @@ async fn drive(
         get(Outcome::Unexpected),
     );
     let recoveries = r.recoveries();
-    let recovery_max = recoveries
-        .iter()
-        // A recovery that never came counts as the prober's whole limit (JSON has no infinity).
-        .map(|rec| rec.first_success_after_s.unwrap_or(60.0))
-        .fold(0.0, f64::max);
     let (peak_server, peak_total) = r.peak_rss_mb();
     let success_lat = r.success_latency();
-    let mut figures: BTreeMap<String, f64> = BTreeMap::new();
+    let mut figures = crate::wire::figures(&crate::wire::RunSoFar {
+        success,
+        expected_refusal: refused,
+        fault_induced: fault,
+        unexpected,
+        recoveries: recoveries
+            .iter()
+            .map(|rec| rec.first_success_after_s)
+            .collect(),
+        server_restarts: server.restarts() as f64,
+        users: config.users as f64,
+        elapsed_s: ctx.start.elapsed().as_secs_f64(),
+        checker: Some(checker.figures()),
+    });
     let mut put = |k: &str, v: f64| {
         figures.insert(k.to_string(), v);
     };
-    put("calls", success + refused + fault + unexpected);
-    put("success", success);
-    put("expected_refusal", refused);
-    put("fault_induced", fault);
-    put("unexpected", unexpected);
-    put(
-        "success_rate_excluding_faults",
-        if success + unexpected > 0.0 {
-            success / (success + unexpected)
-        } else {
-            0.0
-        },
-    );
-    put("recovery_seconds_max", recovery_max);
     put("server_kills", ctx.kills.load(Ordering::SeqCst) as f64);
-    put("recoveries", recoveries.len() as f64);
-    put("server_restarts", server.restarts() as f64);
-    put("lost", checker.lost as f64);
-    put("silently_corrupted", checker.silently_corrupted as f64);
-    put("corrupted_detected", checker.corrupted_detected as f64);
-    put("unreadable", checker.unreadable as f64);
-    put("acknowledged", checker.acknowledged as f64);
-    put("checked_ok", checker.ok as f64);
     put("server_rss_mb_max", peak_server);
     put("server_and_workers_rss_mb_max", peak_total);
     put("harness_rss_mb_max", r.peak_harness_rss_mb());
@@ -779,9 +633,11 @@ async fn drive(
     put("ready_at_end", if ready { 1.0 } else { 0.0 });
     put(
         "fault_kinds_injected",
-        ctx.windows.kinds_injected().len() as f64 + distinct_instant_kinds(&r.timeline()),
+        crate::wire::fault::kinds_injected(
+            ctx.windows.kinds_injected().iter().map(String::as_str),
+            r.timeline().iter().map(|e| e.kind.as_str()),
+        ) as f64,
     );
-    put("users", config.users as f64);
     let fairness = r.fairness();
     let adversary_reports = ctx
         .adversary_reports
@@ -836,10 +692,6 @@ async fn drive(
     }
     put("p50_ms", success_lat.p50_ms);
     put("p99_ms", success_lat.p99_ms);
-    put(
-        "requests_per_second",
-        success / ctx.start.elapsed().as_secs_f64().max(0.001),
-    );
     let thresholds = judge(&config.thresholds, &figures);
     let pass = thresholds.iter().all(|t| t.pass);
     let (verdict, exit_code) = if interrupted {
@@ -882,35 +734,9 @@ async fn drive(
     })
 }
 
-/// Fault kinds that leave no window (corrupt scores, malformed requests) but were injected.
-fn distinct_instant_kinds(timeline: &[crate::stress::recorder::TimelineEvent]) -> f64 {
-    let mut kinds: Vec<&str> = timeline
-        .iter()
-        .map(|e| e.kind.as_str())
-        .filter(|k| matches!(*k, "corrupt_scores" | "malformed_requests"))
-        .collect();
-    kinds.sort();
-    kinds.dedup();
-    kinds.len() as f64
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn windows_overlap_and_grace() {
-        let w = FaultWindows::default();
-        let before = Instant::now();
-        let i = w.open("latency");
-        assert!(w.overlaps(before, Instant::now()));
-        assert_eq!(w.active(), vec!["latency".to_string()]);
-        w.close(i, Duration::ZERO);
-        std::thread::sleep(Duration::from_millis(5));
-        let later = Instant::now();
-        assert!(!w.overlaps(later, later));
-        assert_eq!(w.kinds_injected(), vec!["latency".to_string()]);
-    }
 
     #[test]
     fn overrides_merge_into_the_server_config() {

@@ -126,8 +126,8 @@ impl ServerUnderTest {
         Ok(())
     }
 
-    /// The server's /health as JSON, when it answers.
-    pub async fn health(&self) -> Option<serde_json::Value> {
+    /// The server's /health, when it answers.
+    pub async fn health(&self) -> Option<crate::wire::Health> {
         let (_, body) = http_get(self.port, "/health").await?;
         serde_json::from_str(&body).ok()
     }

@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 
 use crate::stress::checker::Acked;
 use crate::stress::client::{McpClient, Reply};
+use crate::stress::ctx::RunCtx;
 use crate::stress::recorder::Outcome;
-use crate::stress::run::RunCtx;
 use crate::stress::synth;
 
 /// A small deterministic generator (splitmix64), one per user.
@@ -39,17 +39,6 @@ impl Rng {
     pub fn chance(&mut self, p: f64) -> bool {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p
     }
-}
-
-/// What the engine itself says about a built-in piece, worked out before the run.
-#[derive(Clone, Debug)]
-pub struct KnownPiece {
-    pub name: String,
-    pub notes: u64,
-    pub parts: u64,
-    pub key: String,
-    pub chords: u64,
-    pub musicxml: bool,
 }
 
 /// A score this user owns.
