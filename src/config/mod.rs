@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub mod shipped;
+pub mod stress;
 
 /// The whole configuration. Sections a subcommand does not use are simply ignored by it.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -457,7 +458,7 @@ impl Default for BreakerConfig {
     }
 }
 
-pub use crate::stress::config::StressConfig;
+pub use stress::StressConfig;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]

@@ -22,8 +22,8 @@ use std::process::ExitCode;
 
 use serde_json::{Map, Value};
 
+use crate::config::stress::{StressConfig, Threshold};
 use crate::stress::checker::CheckerReport;
-use crate::stress::config::{StressConfig, Threshold};
 use crate::stress::recorder::{LatencySummary, Recovery, Sample, SeriesPoint, TimelineEvent};
 use crate::stress::results::{format_figure, Results, ThresholdResult, SCHEMA_VERSION};
 

@@ -17,8 +17,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::config::parse_duration;
+use crate::config::stress::{AdversaryAction, AdversaryEvent};
 use crate::stress::client::{McpClient, Reply};
-use crate::stress::config::{AdversaryAction, AdversaryEvent};
 use crate::stress::ctx::RunCtx;
 use crate::stress::synth;
 

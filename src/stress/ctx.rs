@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::config::stress::StressConfig;
 use crate::config::Config;
 use crate::stress::checker::{CheckerReport, Ledger};
-use crate::stress::config::StressConfig;
 use crate::stress::proxy::ProxyHandle;
 use crate::stress::recorder::Recorder;
 use crate::stress::server::ServerUnderTest;

@@ -15,7 +15,6 @@ pub mod addresses;
 pub mod adversary;
 pub mod checker;
 pub mod client;
-pub mod config;
 pub mod ctx;
 pub mod nemesis;
 pub mod proxy;

@@ -9,9 +9,9 @@ use nix::sys::signal::Signal;
 use serde_json::{json, Value};
 
 use crate::config::parse_duration;
+use crate::config::stress::{ChaosAction, ChaosEvent};
 use crate::stress::checker::Acked;
 use crate::stress::client::{McpClient, Reply};
-use crate::stress::config::{ChaosAction, ChaosEvent};
 use crate::stress::ctx::RunCtx;
 use crate::stress::proxy::Fault;
 use crate::stress::recorder::{Outcome, Recovery};

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::stress::{StressConfig, Threshold};
 use crate::stress::adversary::AdversaryReport;
 use crate::stress::checker::CheckerReport;
-use crate::stress::config::{StressConfig, Threshold};
 use crate::stress::recorder::{
     FairnessReport, LatencySummary, Recovery, Sample, SeriesPoint, TimelineEvent,
 };

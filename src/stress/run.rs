@@ -9,10 +9,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
+use crate::config::stress::StressConfig;
 use crate::config::{parse_duration, Config};
 use crate::stress::checker::Ledger;
 use crate::stress::client::{McpClient, Reply};
-use crate::stress::config::StressConfig;
 use crate::stress::ctx::{FaultWindows, KnownPiece, RunCtx};
 use crate::stress::nemesis;
 use crate::stress::proxy::FaultProxy;
@@ -667,7 +667,7 @@ async fn drive(
         if config.adversaries.iter().any(|a| {
             matches!(
                 a.action,
-                crate::stress::config::AdversaryAction::Garbage { .. }
+                crate::config::stress::AdversaryAction::Garbage { .. }
             )
         }) {
             put(

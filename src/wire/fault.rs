@@ -1,5 +1,5 @@
 //! The chaos fault kinds and what each one is: the one place a new kind is named. The
-//! schedule (`stress::config::ChaosAction`), the nemesis, the verdict's
+//! schedule (`config::stress::ChaosAction`), the nemesis, the verdict's
 //! `fault_kinds_injected`, the report's charts and the dashboard all ask [`FaultKind`].
 
 /// One kind of injected fault, as the timeline, `/status` and `results.json` name it.
