@@ -186,6 +186,169 @@ fn find_in_dir(dir: &Path, name: &str) -> Option<(PathBuf, Vec<u8>)> {
     })
 }
 
+/// A corpus file or built-in piece found under a name prefix, read.
+pub struct PrefixPiece {
+    pub name: String,
+    pub bytes: Vec<u8>,
+    pub format: Format,
+}
+
+/// A file under a name prefix that was found but not read, and why.
+pub struct Unread {
+    pub name: String,
+    pub reason: String,
+}
+
+/// What a name prefix gives: the pieces read, in order (corpus directories first, then the
+/// built-in corpus), the files passed over, and whether `max_files` cut the list short.
+pub struct PrefixRead {
+    pub pieces: Vec<PrefixPiece>,
+    pub unread: Vec<Unread>,
+    pub capped: bool,
+}
+
+/// Refuses a prefix that is empty, too long, absolute or climbs out with `..`.
+pub fn check_prefix(prefix: &str) -> ToolResult<()> {
+    let path = Path::new(prefix);
+    let clean = !prefix.trim().is_empty()
+        && prefix.len() <= 200
+        && path.components().all(|c| matches!(c, Component::Normal(_)));
+    if clean {
+        Ok(())
+    } else {
+        Err(ToolError::invalid(format!(
+            "source '{}' must be a corpus name prefix like \"bach/\" or \"builtin/\" (relative, without '..'), or an array of score ids",
+            crate::music::guard::truncate(prefix, 40)
+        )))
+    }
+}
+
+/// The corpus files and built-in pieces whose names start with `prefix`, read as corpus
+/// names are (see [`find_in_dir`]): beneath the corpus directory, no symlink followed,
+/// regular files only, checked and read through one descriptor; hard links allowed. A
+/// prefix ending in `/` or naming a directory takes the files below it (three levels deep
+/// at most); otherwise the files beside it whose names start with its last part.
+pub fn read_prefix(dirs: &[PathBuf], prefix: &str, max_bytes: u64, max_files: usize) -> PrefixRead {
+    let mut read = PrefixRead {
+        pieces: Vec::new(),
+        unread: Vec::new(),
+        capped: false,
+    };
+    let rules = confined::Rules {
+        allow_hardlinks: true,
+        max_bytes,
+    };
+    for (dir, path, name) in prefix_files(dirs, prefix) {
+        if read.pieces.len() >= max_files {
+            read.capped = true;
+            break;
+        }
+        let format = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .and_then(Format::from_extension)
+            .expect("filtered by extension");
+        let bytes = match (confined::Dir::open(dir), path.strip_prefix(dir)) {
+            (Ok(open), Ok(rel)) => open.read(rel, &rules, &path),
+            _ => Err(confined::Miss::Missing),
+        };
+        match bytes {
+            Ok(bytes) => read.pieces.push(PrefixPiece {
+                name,
+                bytes,
+                format,
+            }),
+            Err(confined::Miss::TooBig { size, .. }) => read.unread.push(Unread {
+                name,
+                reason: format!("{size} bytes, over limits.max_source_bytes"),
+            }),
+            Err(_) => read.unread.push(Unread {
+                name,
+                reason:
+                    "not a regular file beneath the corpus directory (symlinks are not followed)"
+                        .into(),
+            }),
+        }
+    }
+    for piece in BUILTIN.iter().filter(|p| p.name.starts_with(prefix)) {
+        if read.pieces.len() >= max_files {
+            read.capped = true;
+            break;
+        }
+        read.pieces.push(PrefixPiece {
+            name: piece.name.to_string(),
+            bytes: piece.bytes.to_vec(),
+            format: piece.format,
+        });
+    }
+    read
+}
+
+/// The files a prefix names in each corpus directory: (the directory, the file, the name
+/// shown, relative to the directory).
+fn prefix_files<'a>(dirs: &'a [PathBuf], prefix: &str) -> Vec<(&'a Path, PathBuf, String)> {
+    let mut files = Vec::new();
+    for dir in dirs {
+        let base = dir.join(prefix);
+        let mut here = Vec::new();
+        if prefix.ends_with('/') || base.is_dir() {
+            score_files(&base, 2, &mut here);
+        } else {
+            // A partial name: files in the parent directory whose names start with it.
+            let parent = base
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| dir.clone());
+            let stem = base
+                .file_name()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let mut all = Vec::new();
+            score_files(&parent, 0, &mut all);
+            here.extend(all.into_iter().filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(&stem))
+            }));
+        }
+        for path in here {
+            let name = path
+                .strip_prefix(dir)
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_else(|_| path.display().to_string());
+            files.push((dir.as_path(), path, name));
+        }
+    }
+    files
+}
+
+/// Regular files under `dir` (`depth` levels further down at most) with a known score
+/// extension, sorted. Symlinks are passed over, to directories or files alike (the reads
+/// refuse them too).
+fn score_files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut paths: Vec<(PathBuf, std::fs::FileType)> = entries
+        .filter_map(|e| e.ok().and_then(|e| Some((e.path(), e.file_type().ok()?))))
+        .collect();
+    paths.sort_by(|a, b| a.0.cmp(&b.0));
+    for (path, kind) in paths {
+        if kind.is_dir() {
+            if depth > 0 {
+                score_files(&path, depth - 1, out);
+            }
+        } else if kind.is_file()
+            && path
+                .extension()
+                .and_then(|e| e.to_str())
+                .and_then(Format::from_extension)
+                .is_some()
+        {
+            out.push(path);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

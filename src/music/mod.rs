@@ -8,8 +8,10 @@ pub mod format;
 pub mod guard;
 pub mod harmony_gen;
 pub mod melody;
+pub mod notation;
 pub mod parse;
 pub mod style_model;
+pub mod style_sources;
 pub mod summary;
 pub mod timeline;
 

@@ -159,22 +159,44 @@ fn name(midi: i32) -> String {
 
 /// Every fault that remains.
 pub fn faults(input: &CheckInput<'_>) -> Vec<Fault> {
-    let mut out = Vec::new();
-    let lines = input.lines;
-    let bars = input.bars;
-    let four = input.style.four_part();
-    let bass_line = lines.len().saturating_sub(1);
-    let push = |out: &mut Vec<Fault>,
-                kind: &'static str,
-                at: f64,
-                voices: Vec<String>,
-                detail: String,
-                severe: bool| {
-        let (measure, beat) = position(bars, at);
+    let mut found = Found {
+        input,
+        out: Vec::new(),
+    };
+    quartet_faults(&mut found);
+    line_faults(&mut found);
+    chord_faults(&mut found);
+    final_cadence_faults(&mut found);
+    if !input.style.four_part() {
+        non_chord_melody_faults(&mut found);
+    }
+    let mut out = found.out;
+    out.sort_by(|a, b| a.offset.total_cmp(&b.offset).then(a.kind.cmp(b.kind)));
+    out.dedup();
+    out
+}
+
+/// The faults found so far, each placed in its measure and beat.
+struct Found<'a> {
+    input: &'a CheckInput<'a>,
+    out: Vec<Fault>,
+}
+
+impl Found<'_> {
+    fn push(
+        &mut self,
+        kind: &'static str,
+        at: f64,
+        voices: Vec<String>,
+        detail: String,
+        severe: bool,
+    ) {
+        let lines = self.input.lines;
+        let (measure, beat) = position(self.input.bars, at);
         let outer = voices.len() == 2
             && lines.first().is_some_and(|l| l.name == voices[0])
             && lines.last().is_some_and(|l| l.name == voices[1]);
-        out.push(Fault {
+        self.out.push(Fault {
             kind,
             offset: (at * 10_000.0).round() / 10_000.0,
             measure,
@@ -184,8 +206,14 @@ pub fn faults(input: &CheckInput<'_>) -> Vec<Fault> {
             severe,
             outer,
         });
-    };
-    // Quartets between every pair of lines.
+    }
+}
+
+/// Quartets between every pair of lines.
+fn quartet_faults(found: &mut Found<'_>) {
+    let lines = found.input.lines;
+    let four = found.input.style.four_part();
+    let bass_line = lines.len().saturating_sub(1);
     for i in 0..lines.len() {
         for j in i + 1..lines.len() {
             // In pop and jazz the piano's voices move as one hand (block chords may move in
@@ -212,8 +240,7 @@ pub fn faults(input: &CheckInput<'_>) -> Vec<Fault> {
                         name(q.lower.1),
                         if outer { " (outer voices)" } else { "" }
                     );
-                    push(
-                        &mut out,
+                    found.push(
                         kind,
                         q.at,
                         vec![lines[i].name.clone(), lines[j].name.clone()],
@@ -224,13 +251,16 @@ pub fn faults(input: &CheckInput<'_>) -> Vec<Fault> {
             }
         }
     }
-    // Leaps wider than an octave, ranges.
+}
+
+/// Leaps wider than an octave, ranges.
+fn line_faults(found: &mut Found<'_>) {
+    let lines = found.input.lines;
     for (i, line) in lines.iter().enumerate() {
         for w in line.notes.windows(2) {
             let d = (w[1].pitch.midi() - w[0].pitch.midi()).abs();
             if d > 12 && (w[0].end() - w[1].offset).abs() < EPS {
-                push(
-                    &mut out,
+                found.push(
                     "leap_over_octave",
                     w[1].offset,
                     vec![line.name.clone()],
@@ -250,8 +280,7 @@ pub fn faults(input: &CheckInput<'_>) -> Vec<Fault> {
                 let m = n.pitch.midi();
                 if m < lo || m > hi {
                     let kind = if i == 0 { "melody_range" } else { "range" };
-                    push(
-                        &mut out,
+                    found.push(
                         kind,
                         n.offset,
                         vec![line.name.clone()],
@@ -269,14 +298,18 @@ pub fn faults(input: &CheckInput<'_>) -> Vec<Fault> {
             }
         }
     }
-    // Chord by chord: spacing, doubled leading tones, unresolved sevenths.
+}
+
+/// Chord by chord: spacing, doubled leading tones, unresolved sevenths.
+fn chord_faults(found: &mut Found<'_>) {
+    let input = found.input;
+    let four = input.style.four_part();
     for (k, chord) in input.chords.iter().enumerate() {
         let p: Vec<i32> = chord.pitches.iter().map(|(_, s)| s.midi()).collect();
         if four && p.len() == 4 {
             for (a, b, names) in [(0, 1, ("Soprano", "Alto")), (1, 2, ("Alto", "Tenor"))] {
                 if p[a] - p[b] > 12 {
-                    push(
-                        &mut out,
+                    found.push(
                         "spacing",
                         chord.offset,
                         vec![names.0.into(), names.1.into()],
@@ -293,8 +326,7 @@ pub fn faults(input: &CheckInput<'_>) -> Vec<Fault> {
             if let Some(lt) = chord.chord.leading_tone {
                 let count = p.iter().filter(|m| m.rem_euclid(12) == lt.pc()).count();
                 if count > 1 {
-                    push(
-                        &mut out,
+                    found.push(
                         "doubled_leading_tone",
                         chord.offset,
                         Vec::new(),
@@ -344,8 +376,7 @@ pub fn faults(input: &CheckInput<'_>) -> Vec<Fault> {
             };
             let d = to.midi() - from;
             if !(d == -1 || d == -2) {
-                push(
-                    &mut out,
+                found.push(
                     "unresolved_seventh",
                     next.offset,
                     vec![voice.clone()],
@@ -361,12 +392,15 @@ pub fn faults(input: &CheckInput<'_>) -> Vec<Fault> {
             }
         }
     }
-    // The final cadence.
+}
+
+/// The final cadence: the tonic, reached from the dominant.
+fn final_cadence_faults(found: &mut Found<'_>) {
+    let input = found.input;
     if let (Some(last), true) = (input.chords.last(), !input.chords.is_empty()) {
         if !last.chord.is_tonic(input.key) {
-            push(
-                &mut out,
-                "final_cadence",
+            found.push(
+                                "final_cadence",
                 last.offset,
                 Vec::new(),
                 format!(
@@ -383,9 +417,8 @@ pub fn faults(input: &CheckInput<'_>) -> Vec<Fault> {
             .find(|c| c.chord != last.chord)
         {
             if !(prev.chord.is_dominant() && prev.chord.degree == 4) {
-                push(
-                    &mut out,
-                    "final_cadence",
+                found.push(
+                                        "final_cadence",
                     last.offset,
                     Vec::new(),
                     format!("the final cadence is {} -> {}, not V(7) -> I: the melody leaves no dominant before its last note", prev.figure, last.figure),
@@ -394,33 +427,31 @@ pub fn faults(input: &CheckInput<'_>) -> Vec<Fault> {
             }
         }
     }
-    // Pop and jazz: melody notes on a chord change that are not chord tones.
-    if !four {
-        for chord in input.chords {
-            if let Some((_, m)) = chord.pitches.first() {
-                let is_melody = input.lines.first().is_some_and(|l| {
-                    l.notes
-                        .iter()
-                        .any(|n| (n.offset - chord.offset).abs() < EPS)
-                });
-                if is_melody && chord.chord.member_of(m.tone.pc()).is_none() {
-                    push(
-                        &mut out,
-                        "non_chord_melody",
-                        chord.offset,
-                        vec![input.lines[0].name.clone()],
-                        format!(
-                            "the melody's {} is not a tone of {}",
-                            m.name(),
-                            chord.symbol
-                        ),
-                        false,
-                    );
-                }
+}
+
+/// Pop and jazz: melody notes on a chord change that are not chord tones.
+fn non_chord_melody_faults(found: &mut Found<'_>) {
+    let input = found.input;
+    for chord in input.chords {
+        if let Some((_, m)) = chord.pitches.first() {
+            let is_melody = input.lines.first().is_some_and(|l| {
+                l.notes
+                    .iter()
+                    .any(|n| (n.offset - chord.offset).abs() < EPS)
+            });
+            if is_melody && chord.chord.member_of(m.tone.pc()).is_none() {
+                found.push(
+                    "non_chord_melody",
+                    chord.offset,
+                    vec![input.lines[0].name.clone()],
+                    format!(
+                        "the melody's {} is not a tone of {}",
+                        m.name(),
+                        chord.symbol
+                    ),
+                    false,
+                );
             }
         }
     }
-    out.sort_by(|a, b| a.offset.total_cmp(&b.offset).then(a.kind.cmp(b.kind)));
-    out.dedup();
-    out
 }

@@ -14,7 +14,7 @@ pub mod search;
 pub mod spans;
 pub mod theory;
 
-use search::{palette, Problem, Solution};
+use search::{palette, Problem, Solution, State};
 use spans::Span;
 pub use theory::{ChordDef, KeyDef, Member, Quality, Role, Spelled, Style, Tone};
 
@@ -274,13 +274,85 @@ fn render(
             })
             .collect(),
     };
+    let mut lower = lower_lines(style, &lower_names);
+    let mut fermatas: Vec<Vec<bool>> = vec![Vec::new(); lower.len()];
+    let mut chords: Vec<PlacedChord> = Vec::with_capacity(spans.len());
+    for (k, (span, state)) in spans.iter().zip(&solution.path).enumerate() {
+        let held = k > 0
+            && solution.path[k - 1].chord == state.chord
+            && solution.path[k - 1].voicing == state.voicing
+            && (spans[k - 1].end - span.start).abs() < EPS;
+        let span_fermata = request
+            .notes
+            .iter()
+            .any(|n| n.fermata && n.offset >= span.start - EPS && n.offset < span.end - EPS);
+        let pal = &problem.palettes[state.chord];
+        extend_lower_lines(
+            request,
+            span,
+            state,
+            pal,
+            held,
+            span_fermata,
+            &mut lower,
+            &mut fermatas,
+        );
+        chords.push(placed_chord(
+            request,
+            problem,
+            span,
+            state,
+            held,
+            (melody_name, &lower_names),
+        ));
+    }
+    let cadences = find_cadences(key, spans, &chords);
+    let parts = written_parts(request, melody_name, &lower, &fermatas);
+    let mut lines = vec![melody_line];
+    lines.extend(lower);
+    let faults = check::faults(&check::CheckInput {
+        style,
+        key,
+        lines: &lines,
+        chords: &chords,
+        spans,
+        bars: request.bars,
+    });
+    let mut notes = Vec::new();
+    if solution.relaxed_spans > 0 {
+        notes.push(format!(
+            "{} chord(s) could only be voiced by stretching a range or the spacing (the melody lies too low or too high there); see remaining_faults",
+            solution.relaxed_spans
+        ));
+    }
+    Harmonization {
+        parts,
+        lines,
+        chords,
+        cadences,
+        faults,
+        stats: Stats {
+            spans: spans.len(),
+            candidate_chords: solution.candidate_chords,
+            states: solution.states,
+            transitions: solution.transitions,
+            total_cost: solution.total_cost,
+            relaxed_spans: solution.relaxed_spans,
+            voicings_per_chord: solution.voicings_per_chord,
+            breakdown: solution.breakdown,
+        },
+        notes,
+    }
+}
+
+/// The voices below the melody as empty lines, each in its range.
+fn lower_lines(style: Style, lower_names: &[&str]) -> Vec<Line> {
     let lower_ranges: Vec<(i32, i32)> = match style {
         Style::Chorale | Style::Classical => vec![(55, 74), (48, 67), (40, 60)],
         Style::Pop => vec![(48, 72); 3],
         Style::Jazz => vec![(48, 72), (48, 72), (48, 72), (40, 60)],
     };
-    // Each lower voice as a line, common tones tied over.
-    let mut lower: Vec<Line> = lower_names
+    lower_names
         .iter()
         .zip(&lower_ranges)
         .map(|(name, range)| Line {
@@ -288,94 +360,120 @@ fn render(
             range: Some(*range),
             notes: Vec::new(),
         })
-        .collect();
-    let mut fermatas: Vec<Vec<bool>> = vec![Vec::new(); lower.len()];
-    let mut chords: Vec<PlacedChord> = Vec::with_capacity(spans.len());
-    for (k, (span, state)) in spans.iter().zip(&solution.path).enumerate() {
-        let chord = &problem.vocab[state.chord];
-        let pal = &problem.palettes[state.chord];
-        let v = &state.voicing;
-        let span_fermata = request
-            .notes
-            .iter()
-            .any(|n| n.fermata && n.offset >= span.start - EPS && n.offset < span.end - EPS);
-        let held = k > 0
-            && solution.path[k - 1].chord == state.chord
-            && solution.path[k - 1].voicing == *v
-            && (spans[k - 1].end - span.start).abs() < EPS;
-        for (i, line) in lower.iter_mut().enumerate().take(v.n as usize) {
-            let pitch = pal[v.tone[i] as usize].0.at(v.p[i]);
-            let restrike = !style.four_part()
-                && request
-                    .bars
-                    .iter()
-                    .any(|b| (b.start - span.start).abs() < EPS);
-            match line.notes.last_mut() {
-                Some(last)
-                    if (last.end() - span.start).abs() < EPS
-                        && last.pitch.midi() == pitch.midi()
-                        && (style.four_part() || held)
-                        && !restrike =>
-                {
-                    last.duration = span.end - last.offset;
-                    if let Some(f) = fermatas[i].last_mut() {
-                        *f |= span_fermata;
-                    }
-                }
-                _ => {
-                    line.notes.push(LineNote {
-                        offset: span.start,
-                        duration: span.end - span.start,
-                        pitch,
-                    });
-                    fermatas[i].push(span_fermata);
+        .collect()
+}
+
+/// Adds one span's voicing to the lower lines, common tones tied over (in four parts, or
+/// where the chord is held; pop and jazz strike again at each barline).
+#[allow(clippy::too_many_arguments)]
+fn extend_lower_lines(
+    request: &Request<'_>,
+    span: &Span,
+    state: &State,
+    pal: &[(Tone, Member)],
+    held: bool,
+    span_fermata: bool,
+    lower: &mut [Line],
+    fermatas: &mut [Vec<bool>],
+) {
+    let style = request.style;
+    let v = &state.voicing;
+    for (i, line) in lower.iter_mut().enumerate().take(v.n as usize) {
+        let pitch = pal[v.tone[i] as usize].0.at(v.p[i]);
+        let restrike = !style.four_part()
+            && request
+                .bars
+                .iter()
+                .any(|b| (b.start - span.start).abs() < EPS);
+        match line.notes.last_mut() {
+            Some(last)
+                if (last.end() - span.start).abs() < EPS
+                    && last.pitch.midi() == pitch.midi()
+                    && (style.four_part() || held)
+                    && !restrike =>
+            {
+                last.duration = span.end - last.offset;
+                if let Some(f) = fermatas[i].last_mut() {
+                    *f |= span_fermata;
                 }
             }
+            _ => {
+                line.notes.push(LineNote {
+                    offset: span.start,
+                    duration: span.end - span.start,
+                    pitch,
+                });
+                fermatas[i].push(span_fermata);
+            }
         }
-        // The bass member decides the inversion: the lowest voice of the texture.
-        let bass_tone = pal[v.tone[(v.n as usize).saturating_sub(1)] as usize].0;
-        let inversion = chord
-            .tones
-            .iter()
-            .position(|(t, _)| *t == bass_tone)
-            .unwrap_or(0);
-        // The piano's lowest note is no bass line in pop and jazz: their chords are read in
-        // root position, as their symbols are.
-        let figure = if style.four_part() {
-            chord.figure(inversion)
-        } else {
-            chord.figure(0)
-        };
-        let mut symbol = chord.symbol();
-        if style.four_part() && inversion > 0 {
-            symbol = format!("{symbol}/{}", bass_tone.music21_name());
-        }
-        let mut pitches: Vec<(String, Spelled)> = Vec::new();
-        if let Some(mel) = span.mel.as_ref() {
-            pitches.push((melody_name.to_string(), mel.first));
-        }
-        for i in 0..v.n as usize {
-            pitches.push((
-                lower_names[i].to_string(),
-                pal[v.tone[i] as usize].0.at(v.p[i]),
-            ));
-        }
-        chords.push(PlacedChord {
-            offset: span.start,
-            duration: span.end - span.start,
-            chord: chord.clone(),
-            figure,
-            symbol,
-            inversion,
-            function: function_of(chord, key),
-            pitches,
-            held,
-            phrase_end: span.phrase_end || span.last,
-            relaxed: state.relaxed,
-        });
     }
-    let cadences = find_cadences(key, spans, &chords);
-    // The written parts.
+}
+
+/// The chord of one span as it is reported: its figure and symbol (the bass member decides
+/// the inversion in four parts), function and every voice's pitch.
+fn placed_chord(
+    request: &Request<'_>,
+    problem: &Problem<'_>,
+    span: &Span,
+    state: &State,
+    held: bool,
+    (melody_name, lower_names): (&str, &[&str]),
+) -> PlacedChord {
+    let style = request.style;
+    let chord = &problem.vocab[state.chord];
+    let pal = &problem.palettes[state.chord];
+    let v = &state.voicing;
+    // The bass member decides the inversion: the lowest voice of the texture.
+    let bass_tone = pal[v.tone[(v.n as usize).saturating_sub(1)] as usize].0;
+    let inversion = chord
+        .tones
+        .iter()
+        .position(|(t, _)| *t == bass_tone)
+        .unwrap_or(0);
+    // The piano's lowest note is no bass line in pop and jazz: their chords are read in
+    // root position, as their symbols are.
+    let figure = if style.four_part() {
+        chord.figure(inversion)
+    } else {
+        chord.figure(0)
+    };
+    let mut symbol = chord.symbol();
+    if style.four_part() && inversion > 0 {
+        symbol = format!("{symbol}/{}", bass_tone.music21_name());
+    }
+    let mut pitches: Vec<(String, Spelled)> = Vec::new();
+    if let Some(mel) = span.mel.as_ref() {
+        pitches.push((melody_name.to_string(), mel.first));
+    }
+    for i in 0..v.n as usize {
+        pitches.push((
+            lower_names[i].to_string(),
+            pal[v.tone[i] as usize].0.at(v.p[i]),
+        ));
+    }
+    PlacedChord {
+        offset: span.start,
+        duration: span.end - span.start,
+        chord: chord.clone(),
+        figure,
+        symbol,
+        inversion,
+        function: function_of(chord, &request.key),
+        pitches,
+        held,
+        phrase_end: span.phrase_end || span.last,
+        relaxed: state.relaxed,
+    }
+}
+
+/// The parts to write: the melody, then four-part voices, or a piano (and a jazz bass).
+fn written_parts(
+    request: &Request<'_>,
+    melody_name: &str,
+    lower: &[Line],
+    fermatas: &[Vec<bool>],
+) -> Vec<PartPlan> {
+    let style = request.style;
     let mut parts = Vec::new();
     let melody_events: Vec<PartEvent> = request
         .notes
@@ -449,41 +547,7 @@ fn render(
             }
         }
     }
-    let mut lines = vec![melody_line];
-    lines.extend(lower);
-    let faults = check::faults(&check::CheckInput {
-        style,
-        key,
-        lines: &lines,
-        chords: &chords,
-        spans,
-        bars: request.bars,
-    });
-    let mut notes = Vec::new();
-    if solution.relaxed_spans > 0 {
-        notes.push(format!(
-            "{} chord(s) could only be voiced by stretching a range or the spacing (the melody lies too low or too high there); see remaining_faults",
-            solution.relaxed_spans
-        ));
-    }
-    Harmonization {
-        parts,
-        lines,
-        chords,
-        cadences,
-        faults,
-        stats: Stats {
-            spans: spans.len(),
-            candidate_chords: solution.candidate_chords,
-            states: solution.states,
-            transitions: solution.transitions,
-            total_cost: solution.total_cost,
-            relaxed_spans: solution.relaxed_spans,
-            voicings_per_chord: solution.voicings_per_chord,
-            breakdown: solution.breakdown,
-        },
-        notes,
-    }
+    parts
 }
 
 /// Treble unless most notes lie below middle C.

@@ -1,0 +1,519 @@
+//! `generate_counterpoint`: species counterpoint after Fux against a cantus firmus.
+//!
+//! The cantus firmus is the top part of a stored score (or its only part), one line of notes
+//! of any length: each note becomes one bar of 4/4 in the result, written as a whole note.
+//! The music lives in [`crate::music::counterpoint`]: the generator searches with Fux's rules
+//! as constraints and costs, and a checker written apart from it judges the result rule by
+//! rule. The result is stored as a two-part score and also run through
+//! `voice_leading_analysis`, the project's own view of parallels and crossings.
+
+use music21_rs::notation::TieType;
+use music21_rs::{Duration, Rest, Stream, StreamElement, TimeSignature};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::error::{ToolError, ToolResult};
+use crate::music::counterpoint::{
+    self as cp, detect_mode, parse_mode_name, CpNote, Mode, Tone, Voice, BAR, MAX_CF_NOTES,
+    MIN_CF_NOTES, MODE_NAMES,
+};
+use crate::music::melody::EPS;
+use crate::music::notation::{clef_for, new_measure, new_part, new_score, note_of};
+use crate::music::summary::Summary;
+use crate::music::timeline::{part_events, parts_of, MeasureGrid};
+use crate::store::Eviction;
+use crate::tools::scores::store_generated;
+use crate::tools::{ensure_id_free, tool, validate_score_id, Registry, ToolContext, ToolDef};
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum VoiceArg {
+    /// The counterpoint above the cantus firmus.
+    #[default]
+    Above,
+    /// The counterpoint below the cantus firmus.
+    Below,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Args {
+    /// Id of the stored score whose top part (or only part) is the cantus firmus: one line
+    /// of 3 to 64 notes of any length, each taken as one bar.
+    pub score_id: String,
+    /// Fux's species: 1 note against note, 2 two halves against each note, 3 four quarters,
+    /// 4 syncopation (suspensions), 5 florid (a mix of the others).
+    pub species: i64,
+    /// Where the counterpoint goes: `above` (the default) or `below` the cantus firmus.
+    #[serde(default)]
+    pub voice: VoiceArg,
+    /// The mode on the cantus firmus's final: ionian, dorian, phrygian, lydian, mixolydian,
+    /// aeolian, major or minor. Default: derived from the cantus firmus (its last note is
+    /// the final) and its key signature.
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// Id to store the two-part result under.
+    pub new_score_id: String,
+    /// Seed of the tie-breaking between equally good continuations (default 0); the same
+    /// input and seed always give the same counterpoint.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// Replace an existing score with id `new_score_id`.
+    #[serde(default)]
+    pub replace: bool,
+}
+
+/// One note of the counterpoint.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct NoteOut {
+    pub measure: usize,
+    /// Beat (quarter notes from 1) where the note starts.
+    pub beat: f64,
+    /// The pitch as music21 writes it (`C#5`, `B-3`).
+    pub pitch: String,
+    /// How long it sounds, in quarter notes (a syncope tied over the barline counts whole).
+    pub quarters: f64,
+    /// Whether it is tied over the barline into the next measure.
+    pub tied_over_barline: bool,
+}
+
+/// Where a rule is broken.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct ViolationOut {
+    pub measure: usize,
+    pub beat: f64,
+    /// The notes involved, `CP` for the counterpoint and `CF` for the cantus firmus.
+    pub notes: Vec<String>,
+    pub detail: String,
+}
+
+/// One rule and how the counterpoint fares under it.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct RuleOut {
+    pub id: String,
+    pub description: String,
+    pub passed: bool,
+    pub violations: Vec<ViolationOut>,
+    /// Licences Fux grants that were taken here (the rule still holds), such as breaking
+    /// the syncopation in 4th species.
+    pub licences: Vec<ViolationOut>,
+}
+
+/// What `voice_leading_analysis` says about the stored result.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct VoiceLeadingReport {
+    /// Whether the analysis could be run.
+    pub available: bool,
+    /// Why not, when it could not.
+    pub error: Option<String>,
+    /// Its counts per kind (parallel fifths, octaves, unisons, hidden fifths and octaves,
+    /// crossings, overlaps, leaps over an octave).
+    pub counts: Option<Value>,
+    /// True when it found no parallel or hidden perfect interval, crossing or overlap.
+    pub clean: Option<bool>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Output {
+    pub score_id: String,
+    pub new_score_id: String,
+    pub species: u8,
+    /// `above` or `below`.
+    pub voice: String,
+    /// The mode used, e.g. `D dorian`, `G major`.
+    pub mode: String,
+    /// Where the mode came from: the argument, or how it was derived.
+    pub mode_source: String,
+    pub seed: u64,
+    /// The cantus firmus as read, one note per measure of the result.
+    pub cantus_firmus: Vec<String>,
+    pub counterpoint: Vec<NoteOut>,
+    /// Every rule, with pass or its violations.
+    pub rules: Vec<RuleOut>,
+    pub rules_passed: usize,
+    pub rules_total: usize,
+    /// Rules passed over all rules, in percent: 100 when every rule holds.
+    pub compliance: f64,
+    /// Measures where a licence was taken: in 4th species entered without a syncopation
+    /// (Fux's breaking of the species, only where the syncopation could not go on); in 5th
+    /// species a cadence without its suspension (only where none could be prepared).
+    pub species_broken_at: Vec<usize>,
+    /// What could not be achieved, or had to be relaxed, in words.
+    pub limitations: Vec<String>,
+    /// The project's voice-leading analysis of the stored result.
+    pub voice_leading: VoiceLeadingReport,
+    pub summary: Summary,
+    pub bytes: u64,
+    pub sha256: String,
+    pub evicted: Vec<Eviction>,
+}
+
+pub fn tool_def() -> ToolDef {
+    tool(
+        "generate_counterpoint",
+        "Write species counterpoint after Fux (species 1-5, above or below) against a cantus firmus: the top (or only) part of a stored score, each note one bar. Generated by a search with the rules as constraints and costs, in the cantus firmus's mode with musica ficta at the cadence; stored as a two-part score under new_score_id. Every rule is then checked on the result (consonant downbeats, dissonance treatment, no parallel or direct fifths and octaves, no inner unisons, contrary motion, limited and recovered leaps, one climax, no tritone leaps, perfect beginning and end, cadence with the leading tone, no crossing, no repeated notes, range) and listed with pass or its violations (measure, beat, notes), with a compliance score and the project's voice-leading analysis. Deterministic for the same input and seed.",
+        true,
+        run,
+    )
+}
+
+/// Reads the cantus firmus: the top part's notes in order, tied notes once, rests skipped.
+fn cantus_firmus(score: &Stream, score_id: &str) -> ToolResult<(Vec<Tone>, Option<i32>)> {
+    let parts = parts_of(score);
+    let top = parts.first().copied().unwrap_or(score);
+    let grid = MeasureGrid::of(score);
+    let mut tones: Vec<Tone> = Vec::new();
+    let mut last_end = f64::NEG_INFINITY;
+    let mut sharps = None;
+    for (_, element) in top.recurse() {
+        match element {
+            StreamElement::KeySignature(ks) if sharps.is_none() => sharps = Some(ks.sharps()),
+            StreamElement::Key(k) if sharps.is_none() => sharps = Some(k.sharps()),
+            _ => {}
+        }
+    }
+    let where_ = |offset: f64| {
+        let p = grid.position(offset);
+        format!("measure {} beat {}", p.measure, p.beat)
+    };
+    for event in part_events(top) {
+        let length = event.element.quarter_length();
+        let pitch = match event.element {
+            StreamElement::Note(note) => {
+                let continuation = matches!(
+                    note.tie().map(|t| t.tie_type()),
+                    Some(TieType::Stop | TieType::Continue | TieType::ContinueLetRing)
+                );
+                if continuation {
+                    last_end = last_end.max(event.offset + length);
+                    continue;
+                }
+                note.pitch().clone()
+            }
+            StreamElement::Chord(chord) => {
+                let pitches = chord.pitches();
+                let mut distinct: Vec<String> =
+                    pitches.iter().map(|p| p.name_with_octave()).collect();
+                distinct.sort();
+                distinct.dedup();
+                if distinct.len() > 1 {
+                    return Err(ToolError::invalid(format!(
+                        "score_id '{score_id}': the cantus firmus must be a single line, but its top part has a chord ({}) at {}; give a score whose top part is one melody",
+                        distinct.join(" "),
+                        where_(event.offset)
+                    )));
+                }
+                match pitches.into_iter().next() {
+                    Some(p) => p,
+                    None => continue,
+                }
+            }
+            _ => continue,
+        };
+        if length <= 0.0 {
+            continue; // grace notes
+        }
+        if event.offset < last_end - EPS {
+            return Err(ToolError::invalid(format!(
+                "score_id '{score_id}': the cantus firmus must be a single line, but two notes sound at once at {} in its top part (several voices); give a score whose top part is one melody",
+                where_(event.offset)
+            )));
+        }
+        let tone = Tone::from_pitch(&pitch).ok_or_else(|| {
+            ToolError::unsupported(format!(
+                "score_id '{score_id}': the note {} at {} is microtonal; the cantus firmus needs notes of the twelve-tone scale",
+                pitch.name_with_octave(),
+                where_(event.offset)
+            ))
+        })?;
+        tones.push(tone);
+        last_end = event.offset + length;
+    }
+    if tones.is_empty() {
+        return Err(ToolError::invalid(format!(
+            "score_id '{score_id}' has no notes: the cantus firmus (its top part) needs {MIN_CF_NOTES} to {MAX_CF_NOTES} notes"
+        )));
+    }
+    if tones.len() < MIN_CF_NOTES {
+        return Err(ToolError::invalid(format!(
+            "score_id '{score_id}': the cantus firmus has {} note(s); it needs at least {MIN_CF_NOTES}",
+            tones.len()
+        )));
+    }
+    if tones.len() > MAX_CF_NOTES {
+        return Err(ToolError::limit(format!(
+            "score_id '{score_id}': the cantus firmus has {} notes, more than the {MAX_CF_NOTES} this tool writes against; give a shorter line",
+            tones.len()
+        )));
+    }
+    Ok((tones, sharps))
+}
+
+fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
+    if !(1..=5).contains(&args.species) {
+        return Err(ToolError::invalid(format!(
+            "species must be 1, 2, 3, 4 or 5 (Fux's species), got {}",
+            args.species
+        )));
+    }
+    let species = args.species as u8;
+    validate_score_id(&args.new_score_id)?;
+    let mode_arg = match &args.mode {
+        Some(text) => Some(parse_mode_name(text).ok_or_else(|| {
+            ToolError::invalid(format!(
+                "mode '{}' is not a mode this tool knows: use one of {}",
+                crate::music::guard::truncate(text, 40),
+                MODE_NAMES.join(", ")
+            ))
+        })?),
+        None => None,
+    };
+    ensure_id_free(ctx, "new_score_id", &args.new_score_id, args.replace)?;
+    let loaded = ctx.load(&args.score_id)?;
+    let (cf, sharps) = cantus_firmus(&loaded.score, &args.score_id)?;
+    let final_tone = *cf.last().expect("checked: the cantus firmus has notes");
+    let (mode, mode_source) = match mode_arg {
+        Some((kind, tonal)) => (
+            Mode::new(kind, final_tone, tonal),
+            "the mode argument, on the cantus firmus's final".to_string(),
+        ),
+        None => {
+            let mode = detect_mode(&cf, sharps);
+            let source = format!(
+                "derived: the final {} and the {} of the cantus firmus ({})",
+                final_tone.name(),
+                if sharps.is_some() {
+                    "key signature and notes"
+                } else {
+                    "notes"
+                },
+                match sharps {
+                    Some(s) if s > 0 => format!("{s} sharp(s) in the signature"),
+                    Some(s) if s < 0 => format!("{} flat(s) in the signature", -s),
+                    Some(_) => "no sharps or flats in the signature".to_string(),
+                    None => "no key signature".to_string(),
+                }
+            );
+            (mode, source)
+        }
+    };
+    let voice = match args.voice {
+        VoiceArg::Above => Voice::Above,
+        VoiceArg::Below => Voice::Below,
+    };
+    let seed = args.seed.unwrap_or(0);
+    let generated = cp::generate(&cf, &mode, species, voice, seed).ok_or_else(|| {
+        ToolError::internal(
+            "the counterpoint search found nothing, not even with the rules as costs",
+        )
+    })?;
+
+    let score = build_score(&cf, &generated.notes, &mode, species, voice);
+    let origin = format!(
+        "generate_counterpoint:{}:species{species}:{}:seed{seed}",
+        args.score_id,
+        voice_name(voice)
+    );
+    let (summary, meta, evicted) = store_generated(
+        ctx,
+        &args.new_score_id,
+        &score,
+        "musicxml",
+        &origin,
+        args.replace,
+    )?;
+    let voice_leading = voice_leading_report(ctx, &args.new_score_id);
+
+    let rules: Vec<RuleOut> = generated
+        .rules
+        .iter()
+        .map(|r| RuleOut {
+            id: r.id.to_string(),
+            description: r.description.to_string(),
+            passed: r.passed,
+            violations: r.violations.iter().map(violation_out).collect(),
+            licences: r.licences.iter().map(violation_out).collect(),
+        })
+        .collect();
+    let rules_passed = rules.iter().filter(|r| r.passed).count();
+    let rules_total = rules.len();
+    let mut limitations = generated.relaxations.clone();
+    for r in rules.iter().filter(|r| !r.passed) {
+        limitations.push(format!(
+            "rule {} is broken {} time(s): no counterpoint the search found keeps it",
+            r.id,
+            r.violations.len()
+        ));
+    }
+    if !generated.broken_bars.is_empty() {
+        limitations.push(format!(
+            "a licence was taken (the syncopation broken, or a cadence without suspension) at measure(s) {}",
+            generated
+                .broken_bars
+                .iter()
+                .map(|b| (b + 1).to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if voice_leading.clean == Some(false) {
+        limitations.push(
+            "voice_leading_analysis reports findings on the result (see voice_leading.counts)"
+                .into(),
+        );
+    }
+    Ok(Output {
+        score_id: args.score_id,
+        new_score_id: args.new_score_id,
+        species,
+        voice: voice_name(voice).to_string(),
+        mode: mode.label(),
+        mode_source,
+        seed,
+        cantus_firmus: cf.iter().map(|t| t.name()).collect(),
+        counterpoint: generated
+            .notes
+            .iter()
+            .map(|n| {
+                let (measure, beat) = cp::position(n.start);
+                NoteOut {
+                    measure,
+                    beat,
+                    pitch: n.tone.name(),
+                    quarters: f64::from(n.dur) / 2.0,
+                    tied_over_barline: n.start / BAR != (n.end() - 1) / BAR,
+                }
+            })
+            .collect(),
+        compliance: crate::music::timeline::round(
+            100.0 * rules_passed as f64 / rules_total.max(1) as f64,
+        ),
+        rules,
+        rules_passed,
+        rules_total,
+        species_broken_at: generated.broken_bars.iter().map(|b| b + 1).collect(),
+        limitations,
+        voice_leading,
+        summary,
+        bytes: meta.bytes,
+        sha256: meta.sha256,
+        evicted,
+    })
+}
+
+fn voice_name(voice: Voice) -> &'static str {
+    match voice {
+        Voice::Above => "above",
+        Voice::Below => "below",
+    }
+}
+
+fn violation_out(v: &cp::Violation) -> ViolationOut {
+    ViolationOut {
+        measure: v.measure,
+        beat: v.beat,
+        notes: v.notes.clone(),
+        detail: v.detail.clone(),
+    }
+}
+
+fn voice_leading_report(ctx: &ToolContext, id: &str) -> VoiceLeadingReport {
+    match Registry::shared().call(ctx, "voice_leading_analysis", json!({ "score_id": id })) {
+        Ok(out) => {
+            let counts = out.get("counts").cloned();
+            let clean = counts.as_ref().map(|c| {
+                [
+                    "parallel_fifths",
+                    "parallel_octaves",
+                    "parallel_unisons",
+                    "hidden_fifths",
+                    "hidden_octaves",
+                    "voice_crossings",
+                    "voice_overlaps",
+                ]
+                .iter()
+                .all(|k| c.get(k).and_then(Value::as_u64).unwrap_or(0) == 0)
+            });
+            VoiceLeadingReport {
+                available: true,
+                error: None,
+                counts,
+                clean,
+            }
+        }
+        Err(e) => VoiceLeadingReport {
+            available: false,
+            error: Some(e.message),
+            counts: None,
+            clean: None,
+        },
+    }
+}
+
+// ---------------------------------------------------------------- writing scores
+
+fn build_score(cf: &[Tone], notes: &[CpNote], mode: &Mode, species: u8, voice: Voice) -> Stream {
+    let ts = TimeSignature::new(4, 4).expect("4/4 is a meter");
+    let sharps = mode.sharps();
+    let n = cf.len();
+
+    let cf_midis: Vec<i32> = cf.iter().map(|t| t.midi()).collect();
+    let mut cf_part = new_part("CF", "Cantus firmus");
+    for (k, tone) in cf.iter().enumerate() {
+        let mut m = new_measure(k + 1, (k == 0).then(|| (clef_for(&cf_midis), sharps, &ts)));
+        if let Ok(note) = note_of(&tone.name(), 4.0, None) {
+            m.insert(0.0, note);
+        }
+        cf_part.insert(k as f64 * 4.0, m);
+    }
+
+    let cp_midis: Vec<i32> = notes.iter().map(|n| n.tone.midi()).collect();
+    let mut cp_part = new_part("CP", &format!("Counterpoint (species {species})"));
+    for k in 0..n {
+        let bar_start = k as u32 * BAR;
+        let bar_end = bar_start + BAR;
+        let mut m = new_measure(k + 1, (k == 0).then(|| (clef_for(&cp_midis), sharps, &ts)));
+        if k == 0 {
+            if let Some(first) = notes.first().filter(|f| f.start > 0) {
+                let rest = Rest::new(
+                    Duration::new(f64::from(first.start) / 2.0)
+                        .unwrap_or_else(|_| Duration::half()),
+                );
+                m.insert(0.0, rest);
+            }
+        }
+        for note in notes
+            .iter()
+            .filter(|x| x.start < bar_end && x.end() > bar_start)
+        {
+            let from = note.start.max(bar_start);
+            let to = note.end().min(bar_end);
+            let tie = match (note.start < bar_start, note.end() > bar_end) {
+                (false, false) => None,
+                (false, true) => Some(TieType::Start),
+                (true, false) => Some(TieType::Stop),
+                (true, true) => Some(TieType::Continue),
+            };
+            if let Ok(el) = note_of(&note.tone.name(), f64::from(to - from) / 2.0, tie) {
+                m.insert(f64::from(from - bar_start) / 2.0, el);
+            }
+        }
+        cp_part.insert(k as f64 * 4.0, m);
+    }
+    let parts = match voice {
+        Voice::Above => vec![cp_part, cf_part],
+        Voice::Below => vec![cf_part, cp_part],
+    };
+    new_score(
+        &format!(
+            "Species {species} counterpoint {} a cantus firmus in {}",
+            voice_name(voice),
+            mode.label()
+        ),
+        parts,
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1038 @@
+//! `imitate_style`: learn a melody model from sources and write a new melody in their style.
+//!
+//! The sources are stored scores or a corpus prefix (`bach/`, `builtin/`): the configured
+//! corpus directories and the built-in corpus, capped in files and notes. The melodic line
+//! of each source's top part (ties joined, chords by their top note, split at rests) is read
+//! in the source's own key as scale-degree intervals, jointly with durations and metric
+//! positions; [`crate::music::style_model`] learns a back-off Markov chain of order two or
+//! more over those tokens and draws a melody from it that starts and ends on the tonic and
+//! fills its bars exactly. The melody is stored, and its statistics are compared with the
+//! sources' and with a uniform random walk's.
+
+mod output;
+
+pub use output::*;
+use std::collections::BTreeMap;
+
+use music21_rs::notation::TieType;
+use music21_rs::{Key, Stream, TimeSignature};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use sha2::Digest;
+
+use crate::error::{ToolError, ToolResult};
+use crate::music::corpus::{check_prefix, read_prefix, BUILTIN};
+use crate::music::counterpoint::{Mode, ModeKind, Tone};
+use crate::music::notation::{clef_for, new_measure, new_part, new_score, note_of};
+use crate::music::parse::{catch_engine, parse_score};
+use crate::music::style_model::{
+    self as sm, align, interval_histogram, jensen_shannon, l1, label_histogram, percentile,
+    random_walk_steps, uniform_histogram, Frame, Line, Melody, Model, MAX_STEP,
+    TICKS_PER_QUARTER,
+};
+use crate::music::style_sources::{quantise, source_lines, SourceLines};
+use crate::music::summary::count_notes;
+use crate::music::timeline::round;
+use crate::tools::analysis_common::{parse_key_arg, whole_score_key};
+use crate::tools::scores::store_generated;
+use crate::tools::{ensure_id_free, tool, validate_score_id, ToolContext, ToolDef};
+
+/// Most files read for a corpus prefix.
+pub const MAX_SOURCE_FILES: usize = 200;
+/// Most stored scores given by id.
+pub const MAX_SOURCE_IDS: usize = 50;
+/// Most notes learned from, over all sources.
+pub const MAX_SOURCE_NOTES: usize = 100_000;
+
+/// Where to learn from.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum SourceArg {
+    /// Ids of stored scores.
+    Ids(Vec<String>),
+    /// A corpus name prefix: `bach/`, `builtin/`, `bach/bwv2`.
+    Prefix(String),
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Args {
+    /// The sources: an array of stored score ids, or a corpus name prefix such as "bach/"
+    /// or "builtin/" (files under the prefix in the configured corpus directories, and
+    /// built-in pieces whose names start with it).
+    pub source: SourceArg,
+    /// Bars to write, 1 to 64.
+    pub measures: i64,
+    /// Key of the melody ("G", "e", "F# minor", "B- major"). Default: C major, or A minor
+    /// when most sources are in minor keys.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Time signature ("3/4", "6/8"). Default: the most common among the sources.
+    #[serde(default)]
+    pub time_signature: Option<String>,
+    /// Seed of the random draw: the same sources, arguments and seed give the same melody.
+    pub seed: u64,
+    /// Order of the Markov chain, 2 to 4 (default 2): how many notes before each note its
+    /// choice depends on, backing off to fewer where the sources never had that context.
+    #[serde(default)]
+    pub order: Option<i64>,
+    /// Id to store the melody under. Default: `imitation-` and a digest of the arguments
+    /// (the same arguments give the same melody, so a score under that id is replaced).
+    #[serde(default)]
+    pub new_score_id: Option<String>,
+    /// Replace an existing score with id `new_score_id`.
+    #[serde(default)]
+    pub replace: bool,
+}
+
+pub fn tool_def() -> ToolDef {
+    tool(
+        "imitate_style",
+        "Write a new melody in the style of some sources: stored score ids, or a corpus prefix such as \"bach/\" or \"builtin/\". Learns a Markov chain of order 2 or more (with back-off) over scale-degree intervals joined with durations and metric positions from the sources' top lines, then draws a melody of the given number of measures that starts and ends on the tonic and fills its bars exactly, in the given or most common key mode and time signature. Stores it and compares its statistics with the sources': interval histogram, range, rhythm histogram, and their distances, with the distance of a uniform random walk for reference. Deterministic for the same input and seed.",
+        true,
+        run,
+    )
+}
+
+/// A parsed source.
+struct Parsed {
+    name: String,
+    score: Stream,
+}
+
+/// A source's melodic lines, read in the key music21 finds for it.
+fn lines_of(score: &Stream) -> ToolResult<SourceLines> {
+    let key = whole_score_key(score)?.key;
+    let tonic = Tone::from_pitch(key.tonic_pitch())
+        .map(|t| t.letter())
+        .unwrap_or(0) as i32;
+    Ok(source_lines(score, tonic, key.mode() == "minor"))
+}
+
+fn parse_meter(text: &str) -> ToolResult<TimeSignature> {
+    let bad = |why: &str| {
+        ToolError::invalid(format!(
+            "time_signature '{}' is not a time signature ({why}): give numerator/denominator such as \"4/4\", \"3/4\" or \"6/8\"",
+            crate::music::guard::truncate(text, 20)
+        ))
+    };
+    let (num, den) = text.trim().split_once('/').ok_or_else(|| bad("no '/'"))?;
+    let num: u32 = num
+        .trim()
+        .parse()
+        .map_err(|_| bad("the numerator is not a number"))?;
+    let den: u32 = den
+        .trim()
+        .parse()
+        .map_err(|_| bad("the denominator is not a number"))?;
+    if !(1..=32).contains(&num) {
+        return Err(bad("the numerator must be 1 to 32"));
+    }
+    if ![1, 2, 4, 8, 16, 32].contains(&den) {
+        return Err(bad("the denominator must be 1, 2, 4, 8, 16 or 32"));
+    }
+    catch_engine("reading the time signature", || {
+        TimeSignature::new(num, den)
+    })?
+    .map_err(|e| bad(&e.to_string()))
+}
+
+fn distance(p: &[f64], q: &[f64]) -> Distance {
+    Distance {
+        jensen_shannon: round(jensen_shannon(p, q)),
+        l1: round(l1(p, q)),
+    }
+}
+
+/// The arguments, checked, before any source is read.
+struct Request {
+    measures: u32,
+    order: usize,
+    key: Option<Key>,
+    meter: Option<TimeSignature>,
+    new_id: String,
+    replace: bool,
+}
+
+impl Request {
+    fn of(ctx: &ToolContext, args: &Args) -> ToolResult<Self> {
+        if !(1..=64).contains(&args.measures) {
+            return Err(ToolError::invalid(format!(
+                "measures must be between 1 and 64, got {}",
+                args.measures
+            )));
+        }
+        let measures = args.measures as u32;
+        let order = args.order.unwrap_or(2);
+        if !(2..=4).contains(&order) {
+            return Err(ToolError::invalid(format!(
+                "order must be 2, 3 or 4, got {order}"
+            )));
+        }
+        let order = order as usize;
+        let key = args
+            .key
+            .as_deref()
+            .map(|k| parse_key_arg("key", k))
+            .transpose()?;
+        let meter = args
+            .time_signature
+            .as_deref()
+            .map(parse_meter)
+            .transpose()?;
+        let new_id = match &args.new_score_id {
+            Some(id) => {
+                validate_score_id(id)?;
+                ensure_id_free(ctx, "new_score_id", id, args.replace)?;
+                id.clone()
+            }
+            None => {
+                let canonical = serde_json::json!({
+                    "source": match &args.source { SourceArg::Ids(ids) => serde_json::json!(ids), SourceArg::Prefix(p) => serde_json::json!(p) },
+                    "measures": measures, "key": args.key, "time_signature": args.time_signature,
+                    "seed": args.seed, "order": order,
+                });
+                let digest = sha2::Sha256::digest(canonical.to_string().as_bytes());
+                format!("imitation-{}", &hex::encode(digest)[..12])
+            }
+        };
+        Ok(Self {
+            measures,
+            order,
+            key,
+            meter,
+            new_id,
+            replace: args.replace || args.new_score_id.is_none(),
+        })
+    }
+}
+
+/// The sources parsed, with those passed over and whether a cap left some out.
+struct Sources {
+    parsed: Vec<Parsed>,
+    skipped: Vec<SkippedSource>,
+    capped: bool,
+}
+
+fn read_sources(ctx: &ToolContext, source: &SourceArg) -> ToolResult<Sources> {
+    match source {
+        SourceArg::Ids(ids) => {
+            if ids.is_empty() {
+                return Err(ToolError::invalid("source: the array of score ids is empty; give at least one id, or a corpus prefix like \"bach/\""));
+            }
+            if ids.len() > MAX_SOURCE_IDS {
+                return Err(ToolError::limit(format!(
+                    "source: {} score ids, more than the {MAX_SOURCE_IDS} accepted",
+                    ids.len()
+                )));
+            }
+            let mut parsed = Vec::new();
+            for id in ids {
+                let loaded = ctx.load(id)?;
+                parsed.push(Parsed {
+                    name: id.clone(),
+                    score: (*loaded.score).clone(),
+                });
+            }
+            Ok(Sources {
+                parsed,
+                skipped: Vec::new(),
+                capped: false,
+            })
+        }
+        SourceArg::Prefix(prefix) => {
+            check_prefix(prefix)?;
+            let found = corpus_sources(ctx, prefix);
+            if found.parsed.is_empty() {
+                let dirs = ctx
+                    .config
+                    .corpus
+                    .dirs
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(ToolError::not_found(format!(
+                    "source '{prefix}': no readable scores under this prefix in the corpus directories ({}) or the built-in corpus ({})",
+                    if dirs.is_empty() { "none configured".to_string() } else { dirs },
+                    BUILTIN.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+                )));
+            }
+            Ok(found)
+        }
+    }
+}
+
+/// The corpus files and built-in pieces named by a prefix, parsed, in order.
+fn corpus_sources(ctx: &ToolContext, prefix: &str) -> Sources {
+    let read = read_prefix(
+        &ctx.config.corpus.dirs,
+        prefix,
+        ctx.config.limits.max_source_bytes,
+        MAX_SOURCE_FILES,
+    );
+    let mut skipped: Vec<SkippedSource> = read
+        .unread
+        .into_iter()
+        .map(|u| SkippedSource {
+            source: u.name,
+            reason: u.reason,
+        })
+        .collect();
+    let parsed = read
+        .pieces
+        .into_iter()
+        .filter_map(|piece| {
+            match parse_score(&piece.bytes, piece.format, None, &ctx.config.limits) {
+                Ok(score) => Some(Parsed {
+                    name: piece.name,
+                    score,
+                }),
+                Err(e) => {
+                    skipped.push(SkippedSource {
+                        source: piece.name,
+                        reason: e.message,
+                    });
+                    None
+                }
+            }
+        })
+        .collect();
+    Sources {
+        parsed,
+        skipped,
+        capped: read.capped,
+    }
+}
+
+/// The melodic lines of the sources, and what the sources say of key, meter and register.
+#[derive(Default)]
+struct Learned {
+    lines: Vec<Line>,
+    used: Vec<String>,
+    keys_major: usize,
+    keys_minor: usize,
+    meters: BTreeMap<String, usize>,
+    midis: Vec<i32>,
+}
+
+fn learn_lines(ctx: &ToolContext, sources: &mut Sources) -> ToolResult<Learned> {
+    let mut learned = Learned::default();
+    let mut notes_total = 0usize;
+    let skipped = &mut sources.skipped;
+    for source in &sources.parsed {
+        if notes_total >= MAX_SOURCE_NOTES {
+            sources.capped = true;
+            skipped.push(SkippedSource {
+                source: source.name.clone(),
+                reason: format!("the note cap ({MAX_SOURCE_NOTES}) was reached"),
+            });
+            continue;
+        }
+        if count_notes(&source.score).pitches > ctx.config.limits.max_analysis_notes {
+            skipped.push(SkippedSource {
+                source: source.name.clone(),
+                reason: "over limits.max_analysis_notes".into(),
+            });
+            continue;
+        }
+        match lines_of(&source.score) {
+            Ok(found) if !found.lines.is_empty() => {
+                notes_total += found.lines.iter().map(|l| l.tokens.len()).sum::<usize>();
+                if found.minor {
+                    learned.keys_minor += 1;
+                } else {
+                    learned.keys_major += 1;
+                }
+                if let Some(m) = found.meter {
+                    *learned.meters.entry(m).or_default() += 1;
+                }
+                learned.midis.extend(found.median_midi);
+                learned.lines.extend(found.lines);
+                learned.used.push(source.name.clone());
+            }
+            Ok(_) => skipped.push(SkippedSource {
+                source: source.name.clone(),
+                reason: "no melodic line of two notes or more".into(),
+            }),
+            Err(e) => skipped.push(SkippedSource {
+                source: source.name.clone(),
+                reason: e.message,
+            }),
+        }
+    }
+    if learned.lines.is_empty() {
+        return Err(ToolError::unsupported(format!(
+            "source: none of the {} score(s) has a melodic line to learn from ({})",
+            sources.parsed.len(),
+            skipped
+                .iter()
+                .map(|s| format!("{}: {}", s.source, s.reason))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )));
+    }
+    Ok(learned)
+}
+
+/// The key and meter the melody is written in: as asked, or the sources' majority.
+struct Setting {
+    minor: bool,
+    tonic: Tone,
+    mode: Mode,
+    meter: TimeSignature,
+    bar_ticks: u32,
+    beat_ticks: u32,
+}
+
+impl Setting {
+    fn choose(request: &Request, learned: &Learned) -> ToolResult<Self> {
+        let key = match &request.key {
+            Some(k) => k.clone(),
+            None => {
+                let (tonic, mode) = if learned.keys_minor > learned.keys_major {
+                    ("A", "minor")
+                } else {
+                    ("C", "major")
+                };
+                parse_key_arg("key", &format!("{tonic} {mode}"))?
+            }
+        };
+        let minor = key.mode() == "minor";
+        let tonic = Tone::from_pitch(key.tonic_pitch()).unwrap_or(Tone::new(28, 0));
+        let mode = Mode::new(
+            if minor {
+                ModeKind::Aeolian
+            } else {
+                ModeKind::Ionian
+            },
+            tonic,
+            Some(if minor { "minor" } else { "major" }),
+        );
+        let meter = match &request.meter {
+            Some(m) => m.clone(),
+            None => {
+                let common = learned
+                    .meters
+                    .iter()
+                    .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+                    .map(|(m, _)| m.clone())
+                    .unwrap_or_else(|| "4/4".to_string());
+                parse_meter(&common).or_else(|_| parse_meter("4/4"))?
+            }
+        };
+        let bar_quarters = meter.bar_duration().quarter_length();
+        let bar_ticks = quantise(bar_quarters);
+        if bar_ticks < 1
+            || (bar_quarters * f64::from(TICKS_PER_QUARTER) - bar_ticks as f64).abs() > 1e-9
+        {
+            return Err(ToolError::invalid(format!(
+                "time_signature {}: its bar cannot be counted in 32nd notes",
+                meter.ratio_string()
+            )));
+        }
+        let beat_ticks = meter
+            .beat_duration()
+            .ok()
+            .map(|d| quantise(d.quarter_length()).max(1) as u32)
+            .unwrap_or(TICKS_PER_QUARTER);
+        Ok(Self {
+            minor,
+            tonic,
+            mode,
+            meter,
+            bar_ticks: bar_ticks as u32,
+            beat_ticks,
+        })
+    }
+}
+
+/// The register the sources keep, in scale steps above their tonic: the 5th to 95th
+/// percentile, at least a sixth wide and reaching a tonic, and its middle.
+fn register(lines: &[Line]) -> (i32, i32, i32) {
+    let mut positions: Vec<i32> = lines
+        .iter()
+        .flat_map(|l| l.positions.iter().copied())
+        .collect();
+    positions.sort_unstable();
+    let (mut lo, mut hi) = (percentile(&positions, 0.05), percentile(&positions, 0.95));
+    if hi - lo < 5 {
+        hi = lo + 5;
+    }
+    if !(lo..=hi).any(|p| p.rem_euclid(7) == 0) {
+        lo = lo.min(0);
+        hi = hi.max(0);
+    }
+    (lo, hi, percentile(&positions, 0.5))
+}
+
+/// Pitches for the drawn staff positions: from the tonic at or below the sources' median
+/// pitch, in the mode; in minor the sixth and seventh rise on the way to the tonic.
+fn spell(melody: &Melody, setting: &Setting, median_midi: i32) -> Vec<Tone> {
+    let (mode, tonic) = (&setting.mode, setting.tonic);
+    let mut reference = Tone::new(tonic.letter() as i32 + 7 * 9, tonic.alter);
+    while reference.midi() > median_midi && reference.dia > 7 {
+        reference = Tone::new(reference.dia - 7, reference.alter);
+    }
+    let mut tones: Vec<Tone> = melody
+        .notes
+        .iter()
+        .map(|n| mode.tone(reference.dia + n.pos))
+        .collect();
+    if setting.minor {
+        // Harmonic and melodic minor: the seventh rises to the tonic, and the sixth with it.
+        for i in (0..tones.len().saturating_sub(1)).rev() {
+            let (t, next) = (tones[i], tones[i + 1]);
+            let degree = mode.degree(t);
+            let rising = next.dia == t.dia + 1;
+            let leading = degree == 6 && mode.degree(next) == 0;
+            let raised_sixth = degree == 5 && mode.degree(next) == 6 && !mode.contains(next);
+            if rising && (leading || raised_sixth) {
+                tones[i] = Tone::new(t.dia, t.alter + 1);
+            }
+        }
+    }
+    tones
+}
+
+fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
+    let request = Request::of(ctx, &args)?;
+    let mut sources = read_sources(ctx, &args.source)?;
+    let mut learned = learn_lines(ctx, &mut sources)?;
+    let setting = Setting::choose(&request, &learned)?;
+    let (lo, hi, center) = register(&learned.lines);
+    learned.midis.sort_unstable();
+    let median_midi = percentile(&learned.midis, 0.5);
+
+    let model = Model::learn(&learned.lines, request.order);
+    let frame = Frame {
+        bar_ticks: setting.bar_ticks,
+        measures: request.measures,
+        lo,
+        hi,
+        center,
+        beat_ticks: setting.beat_ticks,
+    };
+    let melody = sm::generate(&model, &frame, args.seed);
+    let tones = spell(&melody, &setting, median_midi);
+
+    let title = format!(
+        "In the style of {}",
+        match &args.source {
+            SourceArg::Prefix(p) => p.clone(),
+            SourceArg::Ids(ids) => ids.join(", "),
+        }
+    );
+    let score = write_melody(&melody, &tones, &setting, request.measures, &title)?;
+    let origin = format!("imitate_style:seed{}", args.seed);
+    let (summary, meta, evicted) = store_generated(
+        ctx,
+        &request.new_id,
+        &score,
+        "musicxml",
+        &origin,
+        request.replace,
+    )?;
+
+    let statistics = statistics(&learned.lines, &melody, &tones, args.seed, (lo, hi));
+    let limitations = limitations(
+        &melody,
+        &request,
+        &setting,
+        statistics.interval_distances.closer_than_random,
+        sources.capped,
+    );
+    let Learned {
+        lines,
+        used,
+        keys_major,
+        keys_minor,
+        meters,
+        ..
+    } = learned;
+    let p = &melody.provenance;
+    Ok(Output {
+        new_score_id: request.new_id,
+        key: format!(
+            "{} {}",
+            setting.mode.final_name(),
+            if setting.minor { "minor" } else { "major" }
+        ),
+        time_signature: setting.meter.ratio_string(),
+        measures: request.measures as usize,
+        seed: args.seed,
+        notes: melody_notes(&melody, &tones, &setting),
+        starts_on_tonic: tones.first().is_some_and(|t| setting.mode.degree(*t) == 0),
+        ends_on_tonic: tones.last().is_some_and(|t| setting.mode.degree(*t) == 0),
+        bars_exact: bars_exact(&melody, request.measures, setting.bar_ticks),
+        sources: SourcesReport {
+            used,
+            skipped: sources.skipped,
+            capped: sources.capped,
+            lines: lines.len(),
+            notes: model.notes,
+            keys_major,
+            keys_minor,
+            time_signatures: meters,
+        },
+        model: ModelReport {
+            order: request.order,
+            contexts: model.contexts(),
+            drawn_by_order: p.by_order.clone(),
+            drawn_position_free: p.position_free,
+            fitted_to_barline: p.fitted,
+            forced_tonic: p.forced,
+            attempt: melody.attempt,
+        },
+        statistics,
+        limitations,
+        summary,
+        bytes: meta.bytes,
+        sha256: meta.sha256,
+        evicted,
+    })
+}
+
+/// The melody as a one-part score, each note split into values that can be written and tied.
+fn write_melody(
+    melody: &Melody,
+    tones: &[Tone],
+    setting: &Setting,
+    measures: u32,
+    title: &str,
+) -> ToolResult<Stream> {
+    let bar_ticks = setting.bar_ticks;
+    let midis_out: Vec<i32> = tones.iter().map(|t| t.midi()).collect();
+    let mut part = new_part("P1", "Melody");
+    let bar_q = f64::from(bar_ticks) / f64::from(TICKS_PER_QUARTER);
+    for k in 0..measures {
+        let first = (k == 0).then(|| (clef_for(&midis_out), setting.mode.sharps(), &setting.meter));
+        let mut m = new_measure(k as usize + 1, first);
+        for (note, tone) in melody
+            .notes
+            .iter()
+            .zip(tones)
+            .filter(|(n, _)| n.start / bar_ticks == k)
+        {
+            let pieces = writable(note.dur);
+            let mut at = note.start - k * bar_ticks;
+            for (j, piece) in pieces.iter().enumerate() {
+                let tie = match (pieces.len(), j) {
+                    (1, _) => None,
+                    (_, 0) => Some(TieType::Start),
+                    (len, j) if j + 1 == len => Some(TieType::Stop),
+                    _ => Some(TieType::Continue),
+                };
+                let el = note_of(
+                    &tone.name(),
+                    f64::from(*piece) / f64::from(TICKS_PER_QUARTER),
+                    tie,
+                )?;
+                m.insert(f64::from(at) / f64::from(TICKS_PER_QUARTER), el);
+                at += piece;
+            }
+        }
+        part.insert(f64::from(k) * bar_q, m);
+    }
+    Ok(new_score(title, vec![part]))
+}
+
+/// Splits a length in ticks into note values that can be written (largest first).
+fn writable(mut ticks: u32) -> Vec<u32> {
+    const VALUES: [u32; 10] = [32, 24, 16, 12, 8, 6, 4, 3, 2, 1];
+    let mut out = Vec::new();
+    while ticks > 0 {
+        let v = VALUES.iter().copied().find(|v| *v <= ticks).unwrap_or(1);
+        out.push(v);
+        ticks -= v;
+    }
+    out
+}
+
+fn melody_notes(melody: &Melody, tones: &[Tone], setting: &Setting) -> Vec<MelodyNote> {
+    let (bar_ticks, beat_ticks) = (setting.bar_ticks, setting.beat_ticks);
+    let tpq = f64::from(TICKS_PER_QUARTER);
+    melody
+        .notes
+        .iter()
+        .zip(tones)
+        .map(|(n, t)| {
+            let bar = n.start / bar_ticks;
+            MelodyNote {
+                measure: bar as usize + 1,
+                beat: round(1.0 + f64::from(n.start - bar * bar_ticks) / f64::from(beat_ticks)),
+                pitch: t.name(),
+                quarters: f64::from(n.dur) / tpq,
+            }
+        })
+        .collect()
+}
+
+/// Whether the notes fill every bar exactly, none crossing a barline.
+fn bars_exact(melody: &Melody, measures: u32, bar_ticks: u32) -> bool {
+    let total_ticks: u32 = melody.notes.iter().map(|n| n.dur).sum();
+    total_ticks == measures * bar_ticks
+        && melody
+            .notes
+            .iter()
+            .all(|n| n.start / bar_ticks == (n.start + n.dur - 1) / bar_ticks)
+}
+
+/// The melody's statistics against the sources' and the random baselines'. `register` is
+/// the scale-step register it was kept in.
+fn statistics(
+    lines: &[Line],
+    melody: &Melody,
+    tones: &[Tone],
+    seed: u64,
+    register: (i32, i32),
+) -> Statistics {
+    let source_steps: Vec<i32> = lines
+        .iter()
+        .flat_map(|l| l.tokens.iter().skip(1).map(|t| i32::from(t.step)))
+        .collect();
+    let result_steps: Vec<i32> = melody
+        .notes
+        .windows(2)
+        .map(|w| w[1].pos - w[0].pos)
+        .collect();
+    let (src_h, res_h, uni_h) = (
+        interval_histogram(&source_steps),
+        interval_histogram(&result_steps),
+        uniform_histogram(),
+    );
+    let walk_h = interval_histogram(&random_walk_steps(result_steps.len().max(1), seed));
+    let interval_bins = (-MAX_STEP..=MAX_STEP)
+        .enumerate()
+        .map(|(i, steps)| IntervalBin {
+            steps,
+            result: round(res_h[i]),
+            source: round(src_h[i]),
+            uniform: round(uni_h[i]),
+            random_walk: round(walk_h[i]),
+        })
+        .collect();
+    let result_to_source = distance(&res_h, &src_h);
+    let uniform_to_source = distance(&uni_h, &src_h);
+    let random_walk_to_source = distance(&walk_h, &src_h);
+    let result_to_uniform = distance(&res_h, &uni_h);
+    let closer_than_random = result_to_source.jensen_shannon < result_to_uniform.jensen_shannon
+        && result_to_source.jensen_shannon < uniform_to_source.jensen_shannon
+        && result_to_source.jensen_shannon < random_walk_to_source.jensen_shannon;
+    let (rhythm_histogram, rhythm_distance) = rhythm_statistics(lines, melody);
+    let mut spans: Vec<i32> = lines.iter().map(|l| l.span).collect();
+    spans.sort_unstable();
+    Statistics {
+        interval_histogram: interval_bins,
+        interval_distances: IntervalDistances {
+            result_to_source,
+            uniform_to_source,
+            random_walk_to_source,
+            result_to_uniform,
+            closer_than_random,
+        },
+        rhythm_histogram,
+        rhythm_distance,
+        result_range: result_range(tones),
+        source_range: SourceRange {
+            median_span: percentile(&spans, 0.5),
+            max_span: spans.last().copied().unwrap_or(0),
+            degree_low: register.0,
+            degree_high: register.1,
+        },
+    }
+}
+
+fn rhythm_statistics(lines: &[Line], melody: &Melody) -> (Vec<RhythmBin>, Distance) {
+    let src_rhythm = label_histogram(lines.iter().flat_map(|l| {
+        l.tokens
+            .iter()
+            .map(|t| sm::duration_label(u32::from(t.dur)))
+    }));
+    let res_rhythm = label_histogram(melody.notes.iter().map(|n| sm::duration_label(n.dur)));
+    let (rr, rs) = align(&res_rhythm, &src_rhythm);
+    let mut labels: Vec<&String> = res_rhythm.keys().chain(src_rhythm.keys()).collect();
+    labels.sort_by(|a, b| {
+        a.parse::<f64>()
+            .unwrap_or(0.0)
+            .total_cmp(&b.parse::<f64>().unwrap_or(0.0))
+    });
+    labels.dedup();
+    let bins = labels
+        .iter()
+        .map(|l| RhythmBin {
+            quarters: (*l).clone(),
+            result: round(res_rhythm.get(*l).copied().unwrap_or(0.0)),
+            source: round(src_rhythm.get(*l).copied().unwrap_or(0.0)),
+        })
+        .collect();
+    (bins, distance(&rr, &rs))
+}
+
+fn result_range(tones: &[Tone]) -> RangeStats {
+    let (low_i, high_i) = (
+        (0..tones.len())
+            .min_by_key(|i| tones[*i].midi())
+            .unwrap_or(0),
+        (0..tones.len())
+            .max_by_key(|i| tones[*i].midi())
+            .unwrap_or(0),
+    );
+    RangeStats {
+        lowest: tones.get(low_i).map(|t| t.name()).unwrap_or_default(),
+        highest: tones.get(high_i).map(|t| t.name()).unwrap_or_default(),
+        span: tones.get(high_i).map(|t| t.midi()).unwrap_or(0)
+            - tones.get(low_i).map(|t| t.midi()).unwrap_or(0),
+    }
+}
+
+/// What the melody could not do, in words.
+fn limitations(
+    melody: &Melody,
+    request: &Request,
+    setting: &Setting,
+    closer_than_random: bool,
+    capped: bool,
+) -> Vec<String> {
+    let (p, order) = (&melody.provenance, request.order);
+    let mut limitations = Vec::new();
+    let drawn: usize = p.by_order.iter().sum();
+    let full = p.by_order.last().copied().unwrap_or(0);
+    if drawn > 0 && full < drawn {
+        limitations.push(format!(
+            "{} of {drawn} notes were drawn from shorter contexts than order {order} (back-off): the sources never had their full context",
+            drawn - full
+        ));
+    }
+    if p.position_free > 0 {
+        limitations.push(format!(
+            "{} note(s) were drawn ignoring the metric position: nothing the sources did at that place in a {} bar fitted",
+            p.position_free,
+            setting.meter.ratio_string()
+        ));
+    }
+    if p.fitted > 0 {
+        limitations.push(format!(
+            "{} note(s) were cut or stretched to reach the barline: no learned duration fitted the room left",
+            p.fitted
+        ));
+    }
+    let n = melody.notes.len();
+    if n >= 2 && (melody.notes[n - 1].pos - melody.notes[n - 2].pos).abs() != 1 {
+        limitations.push(format!(
+            "the final tonic is reached by a leap of {} scale steps: none of {} draws reached it by step",
+            (melody.notes[n - 1].pos - melody.notes[n - 2].pos).abs(),
+            sm::ATTEMPTS
+        ));
+    }
+    if !closer_than_random {
+        limitations.push("the melody's interval histogram is not closer to the sources than a uniform random walk's".into());
+    }
+    if capped {
+        limitations.push(format!(
+            "only part of the sources was read (at most {MAX_SOURCE_FILES} files and {MAX_SOURCE_NOTES} notes)"
+        ));
+    }
+    limitations.push("chromatic notes of the sources are read as their diatonic degree; the melody is diatonic (with the raised sixth and seventh rising to the tonic in minor)".into());
+    limitations
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use music21_rs::StreamElement;
+
+    use super::*;
+    use crate::music::timeline::parts_of;
+    use crate::config::Config;
+    use crate::tools::Registry;
+    use serde_json::{json, Value};
+
+    fn context(corpus: bool) -> (tempfile::TempDir, ToolContext) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = Config::default();
+        config.server.data_dir = dir.path().join("data");
+        if corpus {
+            if let Some(c) = shared_corpus() {
+                config.corpus.dirs = vec![c];
+            }
+        }
+        (dir, ToolContext::open(config).expect("context"))
+    }
+
+    fn shared_corpus() -> Option<PathBuf> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+        dir.join("bach").is_dir().then_some(dir)
+    }
+
+    fn call(ctx: &ToolContext, args: Value) -> ToolResult<Value> {
+        Registry::new().call(ctx, "imitate_style", args)
+    }
+
+    fn check_melody(ctx: &ToolContext, out: &Value, measures: usize) {
+        assert_eq!(out["bars_exact"], true);
+        assert_eq!(out["starts_on_tonic"], true);
+        assert_eq!(out["ends_on_tonic"], true);
+        assert_eq!(out["summary"]["measures"], measures);
+        let score = ctx
+            .load(out["new_score_id"].as_str().unwrap())
+            .unwrap()
+            .score;
+        let part = parts_of(&score)[0];
+        let bar = score
+            .recurse()
+            .into_iter()
+            .find_map(|(_, e)| match e {
+                StreamElement::TimeSignature(ts) => Some(ts.bar_duration().quarter_length()),
+                _ => None,
+            })
+            .unwrap();
+        for m in part.measures() {
+            let filled: f64 = crate::music::timeline::part_events(m)
+                .iter()
+                .map(|e| e.element.quarter_length())
+                .sum();
+            assert!(
+                (filled - bar).abs() < 1e-9,
+                "measure {} holds {filled} of {bar}",
+                m.number()
+            );
+        }
+    }
+
+    #[test]
+    fn builtin_style_is_closer_than_a_random_walk() {
+        let (_dir, ctx) = context(false);
+        let out = call(
+            &ctx,
+            json!({"source": "builtin/", "measures": 8, "seed": 1}),
+        )
+        .unwrap();
+        check_melody(&ctx, &out, 8);
+        let d = &out["statistics"]["interval_distances"];
+        eprintln!(
+            "builtin/: result {} uniform {} walk {}",
+            d["result_to_source"], d["uniform_to_source"], d["random_walk_to_source"]
+        );
+        assert_eq!(d["closer_than_random"], true, "{d}");
+        assert!(out["sources"]["used"].as_array().unwrap().len() >= 6);
+        assert!(out["model"]["order"].as_u64().unwrap() >= 2);
+        // Deterministic for the seed; another seed, another melody.
+        let again = call(
+            &ctx,
+            json!({"source": "builtin/", "measures": 8, "seed": 1}),
+        )
+        .unwrap();
+        assert_eq!(again["notes"], out["notes"]);
+        assert_eq!(again["new_score_id"], out["new_score_id"]);
+        let other = call(
+            &ctx,
+            json!({"source": "builtin/", "measures": 8, "seed": 2}),
+        )
+        .unwrap();
+        assert_ne!(other["notes"], out["notes"]);
+    }
+
+    #[test]
+    fn bach_style_when_the_shared_corpus_is_there() {
+        let (_dir, ctx) = context(true);
+        if shared_corpus().is_none() {
+            eprintln!("skipping: ../shared/corpus not found");
+            return;
+        }
+        let out = call(
+            &ctx,
+            json!({"source": "bach/", "measures": 8, "seed": 7, "new_score_id": "bachish"}),
+        )
+        .unwrap();
+        check_melody(&ctx, &out, 8);
+        let d = &out["statistics"]["interval_distances"];
+        eprintln!(
+            "bach/: result {} uniform {} walk {}",
+            d["result_to_source"], d["uniform_to_source"], d["random_walk_to_source"]
+        );
+        assert_eq!(d["closer_than_random"], true, "{d}");
+        assert!(out["sources"]["used"].as_array().unwrap().len() >= 30);
+        assert_eq!(out["time_signature"], "4/4");
+    }
+
+    #[test]
+    fn ids_keys_meters_and_orders() {
+        let (_dir, ctx) = context(false);
+        Registry::new()
+            .call(&ctx, "import_score", json!({"score_id": "twinkle", "source": "builtin/twinkle", "source_type": "corpus"}))
+            .unwrap();
+        Registry::new()
+            .call(
+                &ctx,
+                "import_score",
+                json!({"score_id": "ode", "source": "builtin/ode-to-joy", "source_type": "corpus"}),
+            )
+            .unwrap();
+        for (key, ts, measures, order) in [
+            ("G", "3/4", 12, 2),
+            ("e", "6/8", 5, 3),
+            ("F# minor", "4/4", 1, 4),
+            ("B- major", "2/4", 64, 2),
+        ] {
+            let out = call(&ctx, json!({
+                "source": ["twinkle", "ode"], "measures": measures, "key": key, "time_signature": ts,
+                "seed": 3, "order": order, "new_score_id": format!("m{measures}")
+            }))
+            .unwrap();
+            check_melody(&ctx, &out, measures);
+            assert_eq!(out["time_signature"], ts);
+        }
+        let out = call(&ctx, json!({"source": ["twinkle"], "measures": 4, "key": "g", "seed": 0, "new_score_id": "gm"})).unwrap();
+        assert_eq!(out["key"], "G minor");
+        assert_eq!(
+            out["notes"][0]["pitch"].as_str().unwrap().chars().next(),
+            Some('G')
+        );
+        let dup = call(
+            &ctx,
+            json!({"source": ["twinkle"], "measures": 4, "seed": 0, "new_score_id": "gm"}),
+        )
+        .unwrap_err();
+        assert!(dup.message.contains("already exists"));
+    }
+
+    #[test]
+    fn bad_input_gets_clear_errors() {
+        let (_dir, ctx) = context(false);
+        Registry::new()
+            .call(&ctx, "import_score", json!({"score_id": "rests", "source": "tinyNotation: 4/4 r1 r1", "source_type": "text"}))
+            .unwrap();
+        let err = |args: Value| call(&ctx, args).unwrap_err().message;
+        let m = err(json!({"source": "builtin/", "measures": 0, "seed": 1}));
+        assert!(m.contains("measures"), "{m}");
+        let m = err(json!({"source": "builtin/", "measures": 65, "seed": 1}));
+        assert!(m.contains("measures"), "{m}");
+        let m = err(json!({"source": "builtin/", "measures": 4}));
+        assert!(m.contains("seed"), "{m}");
+        let m = err(json!({"source": "nothing-here/", "measures": 4, "seed": 1}));
+        assert!(
+            m.contains("nothing-here/") && m.contains("no readable scores"),
+            "{m}"
+        );
+        let m = err(json!({"source": "../etc/", "measures": 4, "seed": 1}));
+        assert!(m.contains("source"), "{m}");
+        let m = err(json!({"source": [], "measures": 4, "seed": 1}));
+        assert!(m.contains("source"), "{m}");
+        let m = err(json!({"source": ["rests"], "measures": 4, "seed": 1}));
+        assert!(
+            m.contains("melodic line") || m.contains("no sounding"),
+            "{m}"
+        );
+        let m = err(json!({"source": "builtin/", "measures": 4, "seed": 1, "key": "H major"}));
+        assert!(m.contains("key"), "{m}");
+        let m =
+            err(json!({"source": "builtin/", "measures": 4, "seed": 1, "time_signature": "4/5"}));
+        assert!(m.contains("time_signature"), "{m}");
+        let m = err(json!({"source": "builtin/", "measures": 4, "seed": 1, "order": 1}));
+        assert!(m.contains("order"), "{m}");
+        let m = err(json!({"source": 3, "measures": 4, "seed": 1}));
+        assert!(m.contains("`source`"), "{m}");
+    }
+}
