@@ -192,7 +192,7 @@ impl<'a> Piece<'a> {
     /// A dissonance here must be a consonance instead: a downbeat, unless it is a held
     /// suspension of the 4th or 5th species.
     fn wants_consonance(&self, v: &Vertical) -> bool {
-        v.t % BAR == 0 && (v.onset || !matches!(self.species, 4 | 5))
+        v.t.is_multiple_of(BAR) && (v.onset || !matches!(self.species, 4 | 5))
     }
 
     /// The counterpoint is on the wrong side of the cantus firmus at `v`.

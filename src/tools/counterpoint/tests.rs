@@ -1,4 +1,3 @@
-
 use super::*;
 use crate::music::counterpoint::Tone;
 use crate::music::format::Format;

@@ -1,4 +1,3 @@
-
 use music21_rs::{Stream, StreamElement, StreamKind};
 use serde_json::{json, Value};
 

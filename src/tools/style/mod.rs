@@ -27,8 +27,7 @@ use crate::music::notation::{clef_for, new_measure, new_part, new_score, note_of
 use crate::music::parse::{catch_engine, parse_score};
 use crate::music::style_model::{
     self as sm, align, interval_histogram, jensen_shannon, l1, label_histogram, percentile,
-    random_walk_steps, uniform_histogram, Frame, Line, Melody, Model, MAX_STEP,
-    TICKS_PER_QUARTER,
+    random_walk_steps, uniform_histogram, Frame, Line, Melody, Model, MAX_STEP, TICKS_PER_QUARTER,
 };
 use crate::music::style_sources::{quantise, source_lines, SourceLines};
 use crate::music::summary::count_notes;
@@ -844,8 +843,8 @@ mod tests {
     use music21_rs::StreamElement;
 
     use super::*;
-    use crate::music::timeline::parts_of;
     use crate::config::Config;
+    use crate::music::timeline::parts_of;
     use crate::tools::Registry;
     use serde_json::{json, Value};
 
