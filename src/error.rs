@@ -22,6 +22,9 @@ pub enum ErrorKind {
     Corrupted,
     /// The store could not be read or written.
     Storage,
+    /// The store's database cannot be reached just now (PostgreSQL down, restarting or cut
+    /// off): retryable, and nothing was changed unless the answer said so.
+    StorageUnavailable,
     /// The engine failed unexpectedly (a bug, caught).
     Internal,
 }
@@ -71,6 +74,7 @@ impl ToolError {
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::Corrupted => "corrupted",
             ErrorKind::Storage => "storage_error",
+            ErrorKind::StorageUnavailable => "storage_unavailable",
             ErrorKind::Internal => "internal_error",
         }
     }

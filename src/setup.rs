@@ -250,7 +250,7 @@ fn check_data_dir(config: &Config, fix: bool) -> Vec<Check> {
     match crate::store::Store::open(dir, &config.store).and_then(|s| s.integrity_check().map(|_| s)) {
         Ok(store) => {
             let stats = store.stats().map(|s| format!("{} scores, {} bytes", s.scores, s.bytes)).unwrap_or_default();
-            checks.push(ok("store", format!("{} passes its integrity check ({stats})", store.path().display())));
+            checks.push(ok("store", format!("{} passes its integrity check ({stats})", store.location())));
         }
         Err(e) => checks.push(fail("store", e.message, "move the damaged scores.sqlite3 aside; the server creates a new one (scores in it are lost)")),
     }

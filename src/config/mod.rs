@@ -311,9 +311,27 @@ impl Default for ServerConfig {
     }
 }
 
+/// The engine behind the score store.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    #[default]
+    Sqlite,
+    Postgres,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
+    /// Where scores live: `sqlite` (a file in the data dir; one server) or `postgres` (a
+    /// database that replicas share, at `url`).
+    pub backend: StoreBackend,
+    /// The PostgreSQL database, as `postgres://USER:PASSWORD@HOST:PORT/DATABASE` (only for
+    /// `backend = "postgres"`; `MUSIC21_PROD_STORE_URL` overrides it).
+    pub url: String,
+    /// Longest a database statement (or connect) may take before the call is refused as
+    /// `storage_unavailable`, in milliseconds (PostgreSQL only).
+    pub op_timeout_ms: u64,
     /// Most scores kept; the least recently used is evicted beyond it.
     pub max_scores: u64,
     /// Most source bytes kept, all scores together; least recently used evicted beyond it.
@@ -337,6 +355,9 @@ pub struct StoreConfig {
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
+            backend: StoreBackend::Sqlite,
+            url: String::new(),
+            op_timeout_ms: 5_000,
             max_scores: 10_000,
             max_bytes: 2 * 1024 * 1024 * 1024,
             parsed_cache_entries: 64,
@@ -608,6 +629,10 @@ impl Config {
         }
         if let Some(token) = get("MUSIC21_PROD_TOKEN") {
             self.server.token = (!token.is_empty()).then_some(token);
+        }
+        if let Some(url) = get("MUSIC21_PROD_STORE_URL").filter(|u| !u.trim().is_empty()) {
+            self.store.url = url;
+            self.store.backend = StoreBackend::Postgres;
         }
         Ok(())
     }

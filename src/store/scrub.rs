@@ -6,12 +6,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use crate::config::StoreConfig;
 use crate::error::{ErrorKind, ToolResult};
-use crate::store::{now_secs, read_verified, storage_err, Store};
+use crate::store::{now_secs, Store, StoredScore};
 
 /// What the scrub has done so far, for `/health`.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -28,76 +27,33 @@ pub struct ScrubReport {
     pub last_error: Option<String>,
 }
 
-/// Notes that `id` failed its checksum (best effort: on a full disk this may not be kept,
-/// and the next read finds it again).
-pub(crate) fn record_finding(conn: &Connection, id: &str, detail: &str) {
-    let _ = conn.execute(
-        "INSERT INTO corrupt_records(id, found_at, detail) VALUES (?1, ?2, ?3)
-         ON CONFLICT(id) DO NOTHING",
-        params![id, now_secs() as i64, detail],
-    );
-}
-
-impl Store {
-    /// Verifies the records after `cursor` (by id) until `budget` bytes were read; returns
-    /// the last id verified (None at the end of a pass), the records and bytes verified.
-    pub fn scrub_step(&self, cursor: Option<&str>, budget: u64) -> ToolResult<ScrubStep> {
-        let mut step = ScrubStep::default();
-        let mut at = cursor.unwrap_or("").to_string();
-        loop {
-            let conn = self.conn();
-            let next: Option<String> = conn
-                .query_row(
-                    "SELECT id FROM scores WHERE id > ?1 ORDER BY id LIMIT 1",
-                    [&at],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(storage_err("scrubbing"))?;
-            let Some(id) = next else {
-                step.cursor = None;
-                return Ok(step);
-            };
-            match read_verified(&conn, &id) {
-                Ok(record) => step.bytes += record.meta.bytes,
-                Err(e) if e.kind == ErrorKind::Corrupted => {
-                    record_finding(&conn, &id, &e.message);
-                    step.found.push(id.clone());
-                }
-                // Gone meanwhile, or the store is busy: the next pass sees it again.
-                Err(_) => {}
-            }
-            step.records += 1;
-            at = id;
-            step.cursor = Some(at.clone());
-            if step.bytes >= budget {
-                return Ok(step);
-            }
+/// One step of the scrub over any engine: `next(after)` gives the record after the id
+/// `after` and what verifying it found (the engine notes a corruption it finds); the step
+/// ends once `budget` bytes were read or the records run out.
+pub(crate) fn step(
+    cursor: Option<&str>,
+    budget: u64,
+    mut next: impl FnMut(&str) -> ToolResult<Option<(String, ToolResult<StoredScore>)>>,
+) -> ToolResult<ScrubStep> {
+    let mut step = ScrubStep::default();
+    let mut at = cursor.unwrap_or("").to_string();
+    loop {
+        let Some((id, verdict)) = next(&at)? else {
+            step.cursor = None;
+            return Ok(step);
+        };
+        match verdict {
+            Ok(record) => step.bytes += record.meta.bytes,
+            Err(e) if e.kind == ErrorKind::Corrupted => step.found.push(id.clone()),
+            // Gone meanwhile, or the store is busy: the next pass sees it again.
+            Err(_) => {}
         }
-    }
-
-    /// The corrupted records known now: how many, and the first `limit` ids.
-    pub fn corrupted_records(&self, limit: usize) -> ToolResult<(u64, Vec<String>)> {
-        let conn = self.conn();
-        let total: i64 = conn
-            .query_row(
-                "SELECT COUNT(*) FROM corrupt_records c JOIN scores s ON s.id = c.id",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(storage_err("reading corrupted records"))?;
-        let mut stmt = conn
-            .prepare(
-                "SELECT c.id FROM corrupt_records c JOIN scores s ON s.id = c.id
-                 ORDER BY c.found_at, c.id LIMIT ?1",
-            )
-            .map_err(storage_err("reading corrupted records"))?;
-        let ids = stmt
-            .query_map([limit as i64], |r| r.get::<_, String>(0))
-            .map_err(storage_err("reading corrupted records"))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(storage_err("reading corrupted records"))?;
-        Ok((total as u64, ids))
+        step.records += 1;
+        at = id;
+        step.cursor = Some(at.clone());
+        if step.bytes >= budget {
+            return Ok(step);
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use std::path::Path;
 use rusqlite::Connection;
 
 use crate::error::ToolResult;
-use crate::store::{storage_err, Store};
+use super::sqlite::{storage_err, SqliteStore};
 
 /// The reserve file, in the data dir beside the store.
 pub const RESERVE_FILE: &str = "scores.reserve";
@@ -63,7 +63,7 @@ pub(crate) fn enable_incremental_vacuum(conn: &Connection, path: &Path) -> ToolR
     Ok(())
 }
 
-impl Store {
+impl SqliteStore {
     fn reserve_path(&self) -> std::path::PathBuf {
         self.path.with_file_name(RESERVE_FILE)
     }

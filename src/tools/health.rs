@@ -51,7 +51,7 @@ fn health_check(ctx: &ToolContext, _args: HealthArgs) -> ToolResult<HealthOutput
         uptime_seconds: crate::music::timeline::round(ctx.started.elapsed().as_secs_f64()),
         store,
         store_error,
-        store_path: ctx.store.path().display().to_string(),
+        store_path: ctx.store.location(),
         parsed_cache_entries: ctx.cache.len(),
         tools: crate::tools::Registry::shared().tools().len(),
     })

@@ -1,0 +1,917 @@
+//! The PostgreSQL engine: one database shared by every replica of the server.
+//!
+//! Each `PgStore` (the server, each worker, the scrub) holds one connection, driven by a
+//! small runtime of its own, so that the store stays a plain blocking interface like
+//! SQLite's: callers are worker threads and `spawn_blocking` tasks. Every statement runs
+//! under `store.op_timeout_ms`: a database that stops answering (paused, partitioned)
+//! costs a caller that long at most, never a hung worker.
+//!
+//! **An unreachable database is a refusal, not an error.** A lost connection, a refused
+//! connect or a timeout is `[storage_unavailable]` with a retry hint, the connection is
+//! dropped, and for a short, growing while (`CONNECT_BACKOFF`) calls are refused at once
+//! instead of each waiting for its own connect to fail: a dead database does not pile up
+//! calls. The first call after that tries again. A statement that fails before anything
+//! was committed on a connection found dead is retried once on a fresh one.
+//!
+//! **Replicas write safely together.** An insert takes a transaction-scoped advisory lock
+//! (`INSERT_LOCK`), so inserts and their evictions are serialised across replicas as
+//! SQLite serialises writers: the limits hold for the whole cluster, and no score is evicted
+//! twice. The use counter is a sequence, shared by all. Deletes and replaces are single
+//! statements or transactions and need no lock.
+//!
+//! **Schema.** `migrations/postgres/NNNN_name.sql`, compiled in, applied in order at the
+//! first connection of each process under a session advisory lock (`MIGRATION_LOCK`), and
+//! recorded in `schema_migrations`. A process never runs against a schema newer than it
+//! knows.
+
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, Config, NoTls};
+
+use super::{
+    already_exists, corrupted, eviction_reason, no_such_score, now_secs, scrub, Backend,
+    Eviction, NewScore, PreparedRecord, RawRecord, ScoreMeta, ScrubStep, StoreStats, StoredScore,
+    EVICTION_LOG_KEPT,
+};
+use crate::config::StoreConfig;
+use crate::error::{ErrorKind, ToolError, ToolResult};
+
+/// The schema, in the order it is applied. A new migration is a new file and a new line.
+const MIGRATIONS: [(i32, &str, &str); 1] = [(
+    1,
+    "scores",
+    include_str!("../../migrations/postgres/0001_scores.sql"),
+)];
+
+/// Advisory lock keys (any 64-bit numbers no one else uses; these spell "m21p" and a tag).
+const MIGRATION_LOCK: i64 = 0x6d32_3170_0000_0001;
+const INSERT_LOCK: i64 = 0x6d32_3170_0000_0002;
+
+/// How long calls are refused at once after a failed connect: doubling from the first
+/// value to the second while the database stays unreachable.
+const CONNECT_BACKOFF: (Duration, Duration) = (Duration::from_millis(200), Duration::from_secs(2));
+
+type PgResult<T> = Result<T, Failure>;
+
+/// Why a statement failed, as the callers need to know it.
+#[derive(Debug)]
+enum Failure {
+    /// The database could not be reached or the connection broke: retryable.
+    Unavailable(String),
+    /// The database answered with an error.
+    Database(tokio_postgres::Error),
+    /// A refusal decided here (a duplicate id, a corrupted record, ...).
+    Tool(ToolError),
+}
+
+impl From<tokio_postgres::Error> for Failure {
+    fn from(e: tokio_postgres::Error) -> Self {
+        if is_connection_failure(&e) {
+            Failure::Unavailable(e.to_string())
+        } else {
+            Failure::Database(e)
+        }
+    }
+}
+
+impl From<ToolError> for Failure {
+    fn from(e: ToolError) -> Self {
+        Failure::Tool(e)
+    }
+}
+
+/// Whether `e` means the connection is gone or the server is going away, rather than
+/// that a statement was wrong.
+fn is_connection_failure(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    match e.code() {
+        // Class 08 (connection exception), and the server shutting down or starting up.
+        Some(code) => {
+            code.code().starts_with("08")
+                || *code == SqlState::ADMIN_SHUTDOWN
+                || *code == SqlState::CRASH_SHUTDOWN
+                || *code == SqlState::CANNOT_CONNECT_NOW
+                || *code == SqlState::IDLE_SESSION_TIMEOUT
+        }
+        // No SQL state: an I/O error, a refused connect, a broken protocol stream.
+        None => true,
+    }
+}
+
+/// The connection and what the last connect attempts taught.
+#[derive(Default)]
+struct Connection {
+    client: Option<Client>,
+    /// Refuse at once until then: the last connect failed.
+    retry_at: Option<Instant>,
+    failures: u32,
+    migrated: bool,
+}
+
+/// Runs `$body` (an expression using the live client `$client`) on the store's connection,
+/// connecting and migrating first when needed, within the operation timeout. An
+/// `idempotent` body is run once more on a fresh connection when the one it found had died.
+/// A macro rather than a method taking a closure: the body borrows the caller's arguments,
+/// and a closure returning a future that borrows both them and the client has no
+/// expressible type.
+macro_rules! on_database {
+    ($store:expr, $what:expr, idempotent = $idempotent:expr, |$client:ident| $body:expr) => {{
+        let store: &PgStore = $store;
+        let mut guard = store.lock();
+        let connection: &mut Connection = &mut guard;
+        let attempts = if $idempotent { 2 } else { 1 };
+        let mut answer = None;
+        for attempt in 1..=attempts {
+            let result = store.block_on(async {
+                let $client = store.connected(&mut *connection).await?;
+                store.within_timeout(async { $body }).await
+            });
+            answer = store.settle(result, connection, $what, attempt < attempts);
+            if answer.is_some() {
+                break;
+            }
+        }
+        answer.unwrap_or_else(|| Err(store.unavailable($what, "the connection broke", connection)))
+    }};
+}
+
+pub struct PgStore {
+    runtime: tokio::runtime::Runtime,
+    config: Config,
+    /// The URL without its password, for messages.
+    location: String,
+    connection: Mutex<Connection>,
+    op_timeout: Duration,
+    limits: StoreConfig,
+}
+
+impl PgStore {
+    /// Checks the URL and prepares the connection; connects at the first call, so that a
+    /// server can start (and say it is not ready) while its database is down.
+    pub fn open(limits: &StoreConfig) -> ToolResult<Self> {
+        let url = limits.url.trim();
+        if url.is_empty() {
+            return Err(ToolError::storage(
+                "store.backend is \"postgres\" but store.url is empty: set it (or MUSIC21_PROD_STORE_URL) to postgres://USER:PASSWORD@HOST:PORT/DATABASE",
+            ));
+        }
+        let mut config: Config = url.parse().map_err(|e| {
+            ToolError::storage(format!(
+                "store.url is not a PostgreSQL URL ({e}); write it as postgres://USER:PASSWORD@HOST:PORT/DATABASE"
+            ))
+        })?;
+        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+            return Err(ToolError::storage(
+                "store.url asks for TLS (sslmode=require), and this build connects without TLS: put the database on a network you trust (loopback, a private network) and use sslmode=disable, or tunnel the connection (stunnel, ssh, WireGuard)",
+            ));
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("music21-prod");
+        }
+        let op_timeout = Duration::from_millis(limits.op_timeout_ms.max(1));
+        config
+            .connect_timeout(op_timeout)
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(10));
+        // A worker killed inside a transaction must not hold its locks for long.
+        config.options("-c idle_in_transaction_session_timeout=30000");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| ToolError::storage(format!("cannot start the database client: {e}")))?;
+        Ok(Self {
+            runtime,
+            location: redacted(url),
+            config,
+            connection: Mutex::new(Connection::default()),
+            op_timeout,
+            limits: limits.clone(),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves at worst a connection mid-statement, which
+        // the next call's liveness check or the database's own timeouts clear up.
+        self.connection.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `op` within the operation timeout.
+    async fn within_timeout<T>(&self, op: impl Future<Output = PgResult<T>>) -> PgResult<T> {
+        match tokio::time::timeout(self.op_timeout, op).await {
+            Ok(result) => result,
+            Err(_) => Err(Failure::Unavailable(format!(
+                "no answer within store.op_timeout_ms = {}",
+                self.op_timeout.as_millis()
+            ))),
+        }
+    }
+
+    /// Turns one attempt's result into the caller's answer, or `None` when the attempt
+    /// should be made again on a fresh connection (it found the connection dead, the call
+    /// is safe to repeat, and this was not the last attempt).
+    fn settle<T>(
+        &self,
+        result: PgResult<T>,
+        connection: &mut Connection,
+        what: &str,
+        may_retry: bool,
+    ) -> Option<ToolResult<T>> {
+        match result {
+            Ok(value) => Some(Ok(value)),
+            Err(Failure::Unavailable(detail)) => {
+                // Whatever state the connection is in, it cannot be trusted now.
+                connection.client = None;
+                // A failed connect is not retried at once: that is what the backoff is for.
+                if may_retry && connection.retry_at.is_none() {
+                    None
+                } else {
+                    Some(Err(self.unavailable(what, &detail, connection)))
+                }
+            }
+            Err(Failure::Database(e)) => Some(Err(ToolError::storage(format!(
+                "score database: {what}: {e}"
+            )))),
+            Err(Failure::Tool(e)) => Some(Err(e)),
+        }
+    }
+
+    /// Blocks on `future` with this store's runtime. Callers are plain threads; should one
+    /// be a runtime's thread, the future runs on a scoped thread instead of panicking.
+    fn block_on<F: Future>(&self, future: F) -> F::Output
+    where
+        F: Send,
+        F::Output: Send,
+    {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            std::thread::scope(|s| {
+                s.spawn(|| self.runtime.block_on(future))
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p))
+            })
+        } else {
+            self.runtime.block_on(future)
+        }
+    }
+
+    /// The live client, connecting (and migrating) if there is none. Refuses at once while
+    /// the last failed connect's backoff lasts.
+    async fn connected<'c>(&self, connection: &'c mut Connection) -> PgResult<&'c mut Client> {
+        // Let the connection task notice an EOF that came while we were idle (a restarted
+        // database), so that a dead connection is replaced before a statement is sent on it.
+        tokio::task::yield_now().await;
+        if connection.client.as_ref().is_some_and(Client::is_closed) {
+            connection.client = None;
+        }
+        if connection.client.is_none() {
+            if let Some(at) = connection.retry_at {
+                if Instant::now() < at {
+                    return Err(Failure::Unavailable(
+                        "the last attempt to connect failed moments ago".into(),
+                    ));
+                }
+            }
+            match self.connect(!connection.migrated).await {
+                Ok(client) => {
+                    connection.client = Some(client);
+                    connection.retry_at = None;
+                    connection.failures = 0;
+                    connection.migrated = true;
+                }
+                Err(e) => {
+                    let wait = CONNECT_BACKOFF
+                        .0
+                        .saturating_mul(1 << connection.failures.min(8))
+                        .min(CONNECT_BACKOFF.1);
+                    connection.failures += 1;
+                    connection.retry_at = Some(Instant::now() + wait);
+                    return Err(match e {
+                        Failure::Database(e) => Failure::Unavailable(e.to_string()),
+                        other => other,
+                    });
+                }
+            }
+        }
+        connection
+            .client
+            .as_mut()
+            .ok_or_else(|| Failure::Unavailable("not connected".into()))
+    }
+
+    async fn connect(&self, migrate: bool) -> PgResult<Client> {
+        let (mut client, driver) =
+            match tokio::time::timeout(self.op_timeout, self.config.connect(NoTls)).await {
+                Ok(result) => result?,
+                Err(_) => {
+                    return Err(Failure::Unavailable(format!(
+                        "no connection within store.op_timeout_ms = {}",
+                        self.op_timeout.as_millis()
+                    )))
+                }
+            };
+        tokio::spawn(async move {
+            if let Err(e) = driver.await {
+                tracing::debug!(error = %e, "score database connection ended");
+            }
+        });
+        if migrate {
+            match tokio::time::timeout(self.op_timeout * 4, migrate_schema(&mut client)).await {
+                Ok(result) => result?,
+                Err(_) => {
+                    return Err(Failure::Unavailable(
+                        "the schema migration did not finish in time".into(),
+                    ))
+                }
+            }
+        }
+        Ok(client)
+    }
+
+    fn unavailable(&self, what: &str, detail: &str, connection: &Connection) -> ToolError {
+        let retry = connection
+            .retry_at
+            .map(|at| at.saturating_duration_since(Instant::now()))
+            .unwrap_or(CONNECT_BACKOFF.0)
+            .as_secs_f64()
+            .max(0.2);
+        ToolError::new(
+            ErrorKind::StorageUnavailable,
+            format!(
+                "score database {} is unreachable ({what}: {detail}); nothing was changed by this call unless it said so. Retry in {retry:.1} s",
+                self.location
+            ),
+        )
+    }
+}
+
+/// Applies the migrations this build knows and the database has not seen, one at a time
+/// under a session advisory lock, so two replicas starting together do not race.
+async fn migrate_schema(client: &mut Client) -> PgResult<()> {
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                 version    INTEGER PRIMARY KEY,
+                 name       TEXT NOT NULL,
+                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+             )",
+        )
+        .await
+        .or_else(|e| {
+            // Two first connections at once: the loser of CREATE TABLE IF NOT EXISTS can
+            // see a unique violation on the catalog; the table is there either way.
+            if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        })?;
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    let result = apply_missing(client).await;
+    let unlock = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await;
+    result?;
+    unlock?;
+    Ok(())
+}
+
+async fn apply_missing(client: &mut Client) -> PgResult<()> {
+    let newest: Option<i32> = client
+        .query_one("SELECT MAX(version) FROM schema_migrations", &[])
+        .await?
+        .get(0);
+    let newest = newest.unwrap_or(0);
+    let known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+    if newest > known {
+        return Err(Failure::Tool(ToolError::storage(format!(
+            "the score database's schema is at version {newest}, newer than this build knows ({known}): run the newer music21-prod, or restore a database of this version"
+        ))));
+    }
+    for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > newest) {
+        let tx = client.transaction().await?;
+        tx.batch_execute(sql).await?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+            &[version, name],
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(version, name, "score database: migration applied");
+    }
+    Ok(())
+}
+
+/// The URL as it may be shown: without its password.
+fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            }
+            parsed.to_string()
+        }
+        // Key-value form ("host=... password=..."): say only that it is one.
+        Err(_) => "(the database named by store.url)".into(),
+    }
+}
+
+fn raw_record(row: &tokio_postgres::Row) -> Result<RawRecord, tokio_postgres::Error> {
+    Ok(RawRecord {
+        format: row.try_get(0)?,
+        origin: row.try_get(1)?,
+        source: row.try_get(2)?,
+        sha256: row.try_get(3)?,
+        bytes: row.try_get(4)?,
+        summary: row.try_get(5)?,
+        checksum: row.try_get(6)?,
+        created_at: row.try_get(7)?,
+        last_used_at: row.try_get(8)?,
+        info: row.try_get(9)?,
+        info_sha256: row.try_get(10)?,
+    })
+}
+
+const SELECT_RECORD: &str = "SELECT format, origin, source, source_sha256, bytes, summary, checksum,
+        created_at, last_used_at, info, info_sha256
+ FROM scores WHERE id = $1";
+
+/// Reads one record and verifies it; a corrupted one is noted in `corrupt_records`.
+async fn read_verified(client: &Client, id: &str) -> PgResult<StoredScore> {
+    let Some(row) = client.query_opt(SELECT_RECORD, &[&id]).await? else {
+        return Err(no_such_score(id).into());
+    };
+    let verdict = match raw_record(&row) {
+        Ok(raw) => raw.verify(id),
+        Err(_) => Err(corrupted(id, "a field has the wrong type")),
+    };
+    if let Err(e) = &verdict {
+        if e.kind == ErrorKind::Corrupted {
+            client
+                .execute(
+                    "INSERT INTO corrupt_records (id, found_at, detail) VALUES ($1, $2, $3)
+                     ON CONFLICT (id) DO NOTHING",
+                    &[&id, &(now_secs() as i64), &e.message],
+                )
+                .await?;
+        }
+    }
+    Ok(verdict?)
+}
+
+impl Backend for PgStore {
+    fn insert(&self, new: &NewScore<'_>, replace: bool) -> ToolResult<(ScoreMeta, Vec<Eviction>)> {
+        let record = PreparedRecord::of(new)?;
+        let limits = &self.limits;
+        let evicted = on_database!(self, "storing the score", idempotent = false, |client| {
+                let tx = client.transaction().await?;
+                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&INSERT_LOCK])
+                    .await?;
+                let exists = tx
+                    .query_opt("SELECT 1 FROM scores WHERE id = $1", &[&new.score_id])
+                    .await?
+                    .is_some();
+                if exists && !replace {
+                    return Err(already_exists(new.score_id).into());
+                }
+                tx.execute(
+                    "INSERT INTO scores (id, format, origin, source, source_sha256, bytes, summary,
+                                         checksum, created_at, last_used_at, use_seq, info, info_sha256)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, nextval('score_use_seq'), $10, $11)
+                     ON CONFLICT (id) DO UPDATE SET
+                         format = EXCLUDED.format, origin = EXCLUDED.origin,
+                         source = EXCLUDED.source, source_sha256 = EXCLUDED.source_sha256,
+                         bytes = EXCLUDED.bytes, summary = EXCLUDED.summary,
+                         checksum = EXCLUDED.checksum, created_at = EXCLUDED.created_at,
+                         last_used_at = EXCLUDED.last_used_at, use_seq = EXCLUDED.use_seq,
+                         info = EXCLUDED.info, info_sha256 = EXCLUDED.info_sha256",
+                    &[
+                        &new.score_id,
+                        &new.format,
+                        &new.origin,
+                        &new.source,
+                        &record.sha256,
+                        &(new.source.len() as i64),
+                        &record.summary_text,
+                        &record.checksum,
+                        &(record.now as i64),
+                        &new.info,
+                        &record.info_sha256,
+                    ],
+                )
+                .await?;
+                // A replaced record is a new record: whatever was found wrong with the old
+                // one is no longer true.
+                tx.execute("DELETE FROM corrupt_records WHERE id = $1", &[&new.score_id])
+                    .await?;
+                let evicted = evict_beyond_limits(&tx, limits, new.score_id, record.now).await?;
+                tx.commit().await?;
+                Ok(evicted)
+        })?;
+        Ok((record.meta(new), evicted))
+    }
+
+    fn get(&self, id: &str) -> ToolResult<StoredScore> {
+        on_database!(self, "reading a score", idempotent = true, |client| {
+                let score = read_verified(client, id).await?;
+                // Marking it used is best effort: a read never fails for it.
+                let _ = client
+                    .execute(
+                        "UPDATE scores SET last_used_at = $1, use_seq = nextval('score_use_seq')
+                         WHERE id = $2",
+                        &[&(now_secs() as i64), &id],
+                    )
+                    .await;
+                Ok(score)
+        })
+    }
+
+    fn exists(&self, id: &str) -> ToolResult<bool> {
+        on_database!(self, "looking up an id", idempotent = true, |client| {
+                Ok(client
+                    .query_opt("SELECT 1 FROM scores WHERE id = $1", &[&id])
+                    .await?
+                    .is_some())
+        })
+    }
+
+    fn list(&self, limit: usize, cursor: Option<&str>) -> ToolResult<Vec<ScoreMeta>> {
+        let after = cursor.unwrap_or("");
+        on_database!(self, "listing", idempotent = true, |client| {
+                let rows = client
+                    .query(
+                        "SELECT s.id, s.format, s.origin, s.source_sha256, s.bytes, s.summary,
+                                s.created_at, s.last_used_at, c.id IS NOT NULL
+                         FROM scores s LEFT JOIN corrupt_records c ON c.id = s.id
+                         WHERE s.id > $1 ORDER BY s.id LIMIT $2",
+                        &[&after, &(limit as i64)],
+                    )
+                    .await?;
+                let mut listed = Vec::with_capacity(rows.len());
+                for r in rows {
+                    listed.push(ScoreMeta {
+                        score_id: r.try_get(0)?,
+                        format: r.try_get(1)?,
+                        origin: r.try_get(2)?,
+                        sha256: r.try_get(3)?,
+                        bytes: r.try_get::<_, i64>(4)? as u64,
+                        summary: serde_json::from_str(&r.try_get::<_, String>(5)?)
+                            .unwrap_or(serde_json::Value::Null),
+                        created_at: r.try_get::<_, i64>(6)? as u64,
+                        last_used_at: r.try_get::<_, i64>(7)? as u64,
+                        corrupted: r.try_get::<_, bool>(8).unwrap_or(false),
+                    });
+                }
+                Ok(listed)
+        })
+    }
+
+    fn stats(&self) -> ToolResult<StoreStats> {
+        let limits = &self.limits;
+        on_database!(self, "counting", idempotent = true, |client| {
+                let row = client
+                    .query_one(
+                        "SELECT (SELECT COUNT(*) FROM scores),
+                                (SELECT COALESCE(SUM(bytes), 0)::BIGINT FROM scores),
+                                (SELECT COALESCE(MAX(value), 0) FROM counters WHERE name = 'evictions'),
+                                (SELECT COUNT(*) FROM corrupt_records c JOIN scores s ON s.id = c.id)",
+                        &[],
+                    )
+                    .await?;
+                Ok(StoreStats {
+                    scores: row.try_get::<_, i64>(0)? as u64,
+                    bytes: row.try_get::<_, i64>(1)? as u64,
+                    evictions_total: row.try_get::<_, i64>(2)? as u64,
+                    max_scores: limits.max_scores,
+                    max_bytes: limits.max_bytes,
+                    corrupted: row.try_get::<_, i64>(3)? as u64,
+                })
+        })
+    }
+
+    fn recent_evictions(&self, limit: usize) -> ToolResult<Vec<Eviction>> {
+        on_database!(self, "reading evictions", idempotent = true, |client| {
+                let rows = client
+                    .query(
+                        "SELECT id, evicted_at, reason, bytes FROM evictions ORDER BY seq DESC LIMIT $1",
+                        &[&(limit as i64)],
+                    )
+                    .await?;
+                let mut evictions = Vec::with_capacity(rows.len());
+                for r in rows {
+                    evictions.push(Eviction {
+                        score_id: r.try_get(0)?,
+                        evicted_at: r.try_get::<_, i64>(1)? as u64,
+                        reason: r.try_get(2)?,
+                        bytes: r.try_get::<_, i64>(3)? as u64,
+                    });
+                }
+                Ok(evictions)
+        })
+    }
+
+    fn delete(&self, id: &str) -> ToolResult<bool> {
+        // Deleting twice is deleting once: safe to retry on a fresh connection.
+        on_database!(self, "deleting", idempotent = true, |client| {
+                let tx = client.transaction().await?;
+                let n = tx.execute("DELETE FROM scores WHERE id = $1", &[&id]).await?;
+                tx.execute("DELETE FROM corrupt_records WHERE id = $1", &[&id])
+                    .await?;
+                tx.commit().await?;
+                Ok(n > 0)
+        })
+    }
+
+    fn delete_all(&self) -> ToolResult<Vec<String>> {
+        on_database!(self, "deleting", idempotent = true, |client| {
+                let tx = client.transaction().await?;
+                let rows = tx.query("DELETE FROM scores RETURNING id", &[]).await?;
+                tx.execute("DELETE FROM corrupt_records", &[]).await?;
+                tx.commit().await?;
+                let mut ids = rows
+                    .iter()
+                    .map(|r| r.try_get::<_, String>(0))
+                    .collect::<Result<Vec<_>, _>>()?;
+                ids.sort();
+                Ok(ids)
+        })
+    }
+
+    fn integrity_check(&self) -> ToolResult<()> {
+        on_database!(self, "checking the schema", idempotent = true, |client| {
+                let version: Option<i32> = client
+                    .query_one("SELECT MAX(version) FROM schema_migrations", &[])
+                    .await?
+                    .get(0);
+                let known = MIGRATIONS.last().map(|m| m.0);
+                if version != known {
+                    return Err(ToolError::storage(format!(
+                        "the score database's schema is at version {version:?}, this build expects {known:?}"
+                    ))
+                    .into());
+                }
+                Ok(())
+        })
+    }
+
+    fn scrub_step(&self, cursor: Option<&str>, budget: u64) -> ToolResult<ScrubStep> {
+        scrub::step(cursor, budget, |at| {
+            let at = at.to_string();
+            on_database!(self, "scrubbing", idempotent = true, |client| {
+                    let next: Option<String> = client
+                        .query_opt(
+                            "SELECT id FROM scores WHERE id > $1 ORDER BY id LIMIT 1",
+                            &[&at],
+                        )
+                        .await?
+                        .map(|r| r.try_get(0))
+                        .transpose()?;
+                    let Some(id) = next else { return Ok(None) };
+                    let verdict = match read_verified(client, &id).await {
+                        Ok(score) => Ok(score),
+                        Err(Failure::Tool(e)) => Err(e),
+                        Err(other) => return Err(other),
+                    };
+                    Ok(Some((id, verdict)))
+                })
+        })
+    }
+
+    fn corrupted_records(&self, limit: usize) -> ToolResult<(u64, Vec<String>)> {
+        on_database!(self, "reading corrupted records", idempotent = true, |client| {
+                let total: i64 = client
+                    .query_one(
+                        "SELECT COUNT(*) FROM corrupt_records c JOIN scores s ON s.id = c.id",
+                        &[],
+                    )
+                    .await?
+                    .try_get(0)?;
+                let rows = client
+                    .query(
+                        "SELECT c.id FROM corrupt_records c JOIN scores s ON s.id = c.id
+                         ORDER BY c.found_at, c.id LIMIT $1",
+                        &[&(limit as i64)],
+                    )
+                    .await?;
+                let ids = rows
+                    .iter()
+                    .map(|r| r.try_get::<_, String>(0))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok((total as u64, ids))
+        })
+    }
+
+    fn location(&self) -> String {
+        self.location.clone()
+    }
+
+    fn free_bytes(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// Evicts the least recently used scores (never `keep`, the one being stored) until the
+/// limits hold, logging and counting each. Runs inside the insert's transaction, under its
+/// lock, so two replicas never evict the same score or overshoot a limit together.
+async fn evict_beyond_limits(
+    tx: &tokio_postgres::Transaction<'_>,
+    limits: &StoreConfig,
+    keep: &str,
+    now: u64,
+) -> PgResult<Vec<Eviction>> {
+    let mut evicted = Vec::new();
+    loop {
+        let row = tx
+            .query_one(
+                "SELECT COUNT(*), COALESCE(SUM(bytes), 0)::BIGINT FROM scores",
+                &[],
+            )
+            .await?;
+        let (count, bytes): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+        let Some(reason) = eviction_reason(limits, count as u64, bytes as u64) else {
+            break;
+        };
+        let Some(victim) = tx
+            .query_opt(
+                "DELETE FROM scores WHERE id = (
+                     SELECT id FROM scores WHERE id <> $1 ORDER BY use_seq LIMIT 1
+                 ) RETURNING id, bytes",
+                &[&keep],
+            )
+            .await?
+        else {
+            break;
+        };
+        let (id, size): (String, i64) = (victim.try_get(0)?, victim.try_get(1)?);
+        tx.execute("DELETE FROM corrupt_records WHERE id = $1", &[&id])
+            .await?;
+        tx.execute(
+            "INSERT INTO evictions (id, evicted_at, reason, bytes) VALUES ($1, $2, $3, $4)",
+            &[&id, &(now as i64), &reason, &size],
+        )
+        .await?;
+        tx.execute(
+            "INSERT INTO counters (name, value) VALUES ('evictions', 1)
+             ON CONFLICT (name) DO UPDATE SET value = counters.value + 1",
+            &[],
+        )
+        .await?;
+        // Keep the log bounded; the counter keeps the total.
+        tx.execute(
+            "DELETE FROM evictions WHERE seq <= (SELECT MAX(seq) FROM evictions) - $1",
+            &[&EVICTION_LOG_KEPT],
+        )
+        .await?;
+        evicted.push(Eviction {
+            score_id: id,
+            evicted_at: now,
+            reason: reason.to_string(),
+            bytes: size as u64,
+        });
+    }
+    Ok(evicted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::conformance::{self, Harness};
+    use crate::store::Store;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::OnceLock;
+
+    /// The database server the tests use: `MUSIC21_PROD_TEST_PG_URL`, or the one
+    /// `scripts/cluster db-up` starts (installing PostgreSQL when run as root). `None`, with
+    /// a line saying why, only when neither is possible.
+    fn server_url() -> Option<String> {
+        static URL: OnceLock<Option<String>> = OnceLock::new();
+        URL.get_or_init(|| {
+            if let Ok(url) = std::env::var("MUSIC21_PROD_TEST_PG_URL") {
+                return Some(url);
+            }
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/cluster");
+            let out = std::process::Command::new(script)
+                .arg("db-up")
+                .output()
+                .expect("run scripts/cluster db-up");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if !out.status.success() {
+                if stderr.contains("missing postgresql") {
+                    eprintln!("SKIPPED: the PostgreSQL half of the store suite: {stderr}");
+                    return None;
+                }
+                panic!("scripts/cluster db-up failed: {stderr}");
+            }
+            Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        })
+        .clone()
+    }
+
+    /// A database of its own for each test, dropped at the end.
+    struct Postgres {
+        url: String,
+        admin: String,
+        name: String,
+    }
+
+    fn sql(url: &str, statement: &str) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let (client, driver) = tokio_postgres::connect(url, NoTls).await.expect("connect");
+            tokio::spawn(driver);
+            client.batch_execute(statement).await.expect(statement);
+        });
+    }
+
+    fn harness() -> Option<Postgres> {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let admin = server_url()?;
+        let name = format!(
+            "m21_test_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        sql(&admin, &format!("CREATE DATABASE {name}"));
+        let mut url = url::Url::parse(&admin).expect("the server URL");
+        url.set_path(&name);
+        Some(Postgres {
+            url: url.to_string(),
+            admin,
+            name,
+        })
+    }
+
+    impl Drop for Postgres {
+        fn drop(&mut self) {
+            sql(&self.admin, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+        }
+    }
+
+    impl Harness for Postgres {
+        fn open(&self, limits: &StoreConfig) -> Store {
+            let limits = StoreConfig {
+                backend: crate::config::StoreBackend::Postgres,
+                url: self.url.clone(),
+                ..limits.clone()
+            };
+            Store::open(std::path::Path::new("/nonexistent"), &limits).expect("open")
+        }
+        fn corrupt(&self, id: &str) {
+            sql(
+                &self.url,
+                &format!("UPDATE scores SET source = source || '\\x00'::bytea WHERE id = '{id}'"),
+            );
+        }
+    }
+
+    conformance::suite!(harness);
+
+    #[test]
+    fn passwords_are_not_shown() {
+        assert_eq!(
+            redacted("postgres://m21:secret@127.0.0.1:5432/music21"),
+            "postgres://m21:***@127.0.0.1:5432/music21"
+        );
+        assert!(!redacted("host=x password=secret").contains("secret"));
+    }
+
+    #[test]
+    fn a_missing_or_bad_url_says_how_to_write_one() {
+        let mut limits = StoreConfig::default();
+        let e = PgStore::open(&limits).err().map(|e| e.message).unwrap_or_default();
+        assert!(e.contains("store.url is empty"), "{e}");
+        limits.url = "postgres://x@127.0.0.1:5432/db?sslmode=require".into();
+        let e = PgStore::open(&limits).err().map(|e| e.message).unwrap_or_default();
+        assert!(e.contains("sslmode=require"), "{e}");
+    }
+
+    #[test]
+    fn an_unreachable_database_is_refused_fast_and_retryable() {
+        // A port nothing listens on: refused at once.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or(9);
+        let limits = StoreConfig {
+            url: format!("postgres://nobody@127.0.0.1:{port}/none"),
+            ..StoreConfig::default()
+        };
+        let store = PgStore::open(&limits).expect("a well-formed URL opens without connecting");
+        let first = store.exists("x").unwrap_err();
+        assert_eq!(first.kind, ErrorKind::StorageUnavailable);
+        assert!(first.message.contains("Retry in"), "{}", first.message);
+        // Within the backoff the refusal comes without another connect.
+        let second = store.exists("x").unwrap_err();
+        assert_eq!(second.kind, ErrorKind::StorageUnavailable);
+        assert!(second.message.contains("moments ago"), "{}", second.message);
+    }
+}
