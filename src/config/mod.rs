@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub mod net;
 pub mod shipped;
 pub mod stress;
 
@@ -45,6 +46,12 @@ pub struct ServerConfig {
     pub max_body_bytes: u64,
     /// Extra host names accepted in the `Host` header (loopback names always are).
     pub allowed_hosts: Vec<String>,
+    /// Reverse proxies (addresses or CIDR blocks, e.g. `127.0.0.1/32`) whose
+    /// `X-Forwarded-For` names the client: behind a load balancer every connection comes
+    /// from the proxy, and per-client limits must see the clients. Connections from a
+    /// trusted proxy count against `connections.max` only, not `per_client_max`. Empty: the
+    /// header is ignored (anyone could forge it).
+    pub trusted_proxies: Vec<String>,
     /// Browser origins accepted in the `Origin` header (empty: any request with an Origin
     /// header from a non-loopback origin is refused).
     pub allowed_origins: Vec<String>,
@@ -292,6 +299,7 @@ impl Default for ServerConfig {
             // A 50 MB score as base64 (4/3 of it) inside a JSON-RPC envelope.
             max_body_bytes: 72 * 1024 * 1024,
             allowed_hosts: Vec::new(),
+            trusted_proxies: Vec::new(),
             allowed_origins: Vec::new(),
             client_tokens: Default::default(),
             max_sessions: 256,
@@ -644,6 +652,9 @@ impl Config {
             key: key.to_string(),
             message,
         };
+        for block in &self.server.trusted_proxies {
+            net::IpBlock::parse(block).map_err(|m| invalid("server.trusted_proxies", m))?;
+        }
         let ip: std::net::IpAddr = self.server.bind.parse().map_err(|_| {
             invalid(
                 "server.bind",

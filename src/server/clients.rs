@@ -57,6 +57,40 @@ impl std::fmt::Display for ClientId {
     }
 }
 
+/// The client's own address: the peer's, or, when the peer is a trusted reverse proxy, the
+/// last address in `X-Forwarded-For` that is not itself a trusted proxy. Only the proxy's
+/// own (last) header line counts: anything a client sends is further left, and a forged
+/// value names at most a client that is not the sender's proxy.
+pub fn client_address(
+    peer: IpAddr,
+    headers: &http::HeaderMap,
+    trusted: &[crate::config::net::IpBlock],
+) -> IpAddr {
+    if !trusted.iter().any(|b| b.contains(peer)) {
+        return peer;
+    }
+    let Some(last) = headers.get_all("x-forwarded-for").iter().next_back() else {
+        return peer;
+    };
+    let Ok(text) = last.to_str() else {
+        return peer;
+    };
+    for hop in text.rsplit(',') {
+        match hop.trim().parse::<IpAddr>() {
+            Ok(ip) if trusted.iter().any(|b| b.contains(ip)) => continue,
+            Ok(ip) => return ip,
+            // A hop that is not an address: trust nothing further left.
+            Err(_) => return peer,
+        }
+    }
+    peer
+}
+
+/// Whether connections from `peer` come from a trusted proxy (and so from many clients).
+pub fn is_trusted_proxy(peer: IpAddr, trusted: &[crate::config::net::IpBlock]) -> bool {
+    trusted.iter().any(|b| b.contains(peer))
+}
+
 /// Why a new session was refused.
 #[derive(Debug, PartialEq, Eq)]
 pub enum SessionRefusal {
@@ -320,5 +354,28 @@ mod tests {
         let mapped: IpAddr = "::ffff:10.1.2.3".parse().unwrap();
         assert_eq!(ClientId::from_ip(mapped).as_str(), "10.1.2.3");
         assert_eq!(ClientId::named("alice").as_str(), "token:alice");
+    }
+
+    #[test]
+    fn forwarded_addresses_count_only_from_trusted_proxies() {
+        use crate::config::net::IpBlock;
+        let proxy: IpAddr = "127.0.0.1".parse().unwrap();
+        let trusted = [IpBlock::parse("127.0.0.1/32").unwrap()];
+        let mut headers = http::HeaderMap::new();
+        headers.append("x-forwarded-for", "6.6.6.6".parse().unwrap());
+        headers.append("x-forwarded-for", "10.0.0.9, 127.0.0.1".parse().unwrap());
+        // The proxy's own line, rightmost hop that is not the proxy.
+        assert_eq!(
+            client_address(proxy, &headers, &trusted),
+            "10.0.0.9".parse::<IpAddr>().unwrap()
+        );
+        // From anyone else the header is ignored.
+        let other: IpAddr = "10.0.0.7".parse().unwrap();
+        assert_eq!(client_address(other, &headers, &trusted), other);
+        // No proxies configured: ignored too.
+        assert_eq!(client_address(proxy, &headers, &[]), proxy);
+        let mut junk = http::HeaderMap::new();
+        junk.append("x-forwarded-for", "not-an-address".parse().unwrap());
+        assert_eq!(client_address(proxy, &junk, &trusted), proxy);
     }
 }

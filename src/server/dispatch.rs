@@ -98,7 +98,14 @@ const WRITE_FAILURE_MEMORY: Duration = Duration::from_secs(60);
 #[derive(Default)]
 pub struct StoreHealth {
     failure: Mutex<Option<(Instant, String)>>,
+    /// The database was unreachable: calls are refused at once until then, so a dead
+    /// database does not tie up every worker in its own connect timeout (a breaker for the
+    /// store: after the pause, the next calls go through and find out again).
+    unreachable_until: Mutex<Option<Instant>>,
 }
+
+/// How long calls are refused at once after the database was found unreachable.
+const STORE_UNREACHABLE_PAUSE: Duration = Duration::from_millis(500);
 
 impl StoreHealth {
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Instant, String)>> {
@@ -111,6 +118,28 @@ impl StoreHealth {
 
     pub fn write_ok(&self) {
         *self.lock() = None;
+    }
+
+    fn unreachable(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        self.unreachable_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Notes that a call found the database unreachable.
+    pub fn found_unreachable(&self) {
+        *self.unreachable() = Some(Instant::now() + STORE_UNREACHABLE_PAUSE);
+    }
+
+    /// Notes that a call reached the database.
+    pub fn reached(&self) {
+        *self.unreachable() = None;
+    }
+
+    /// How long calls are still to be refused, while the database is taken to be down.
+    pub fn refusing_for(&self, now: Instant) -> Option<Duration> {
+        self.unreachable()
+            .and_then(|until| until.checked_duration_since(now))
     }
 
     /// The last write failure, while it is recent and no write has succeeded since.
@@ -422,6 +451,20 @@ impl Dispatcher {
             }
             _ => {}
         }
+        if tool != "health_check" {
+            if let Some(wait) = self.store_health.refusing_for(Instant::now()) {
+                self.metrics
+                    .shed
+                    .with_label_values(&["storage_unavailable"])
+                    .inc();
+                return Err(CallError::new(
+                    outcome::TOOL_ERROR,
+                    "storage_unavailable",
+                    "the score database is unreachable (the last call found it down); nothing was changed. Retry shortly".into(),
+                    Some(wait.max(Duration::from_millis(100))),
+                ));
+            }
+        }
         let shared = self.breakers.get(tool);
         let own = self.client_breaker(tool, &caller.client);
         let now = Instant::now();
@@ -484,6 +527,14 @@ impl Dispatcher {
                 client = caller.client.as_str(),
                 "a client's own breaker opened"
             );
+        }
+        match &result {
+            Err(PoolError::Tool {
+                kind: ErrorKind::StorageUnavailable,
+                ..
+            }) => self.store_health.found_unreachable(),
+            Ok(_) => self.store_health.reached(),
+            Err(_) => {}
         }
         if WRITING_TOOLS.contains(&tool) {
             match &result {
@@ -549,7 +600,9 @@ impl Dispatcher {
         match e {
             PoolError::Tool { kind, message } => {
                 let code = ToolError::new(kind, String::new()).code();
-                CallError::new(outcome::TOOL_ERROR, code, message, None)
+                // The one tool error worth retrying as it is: the database comes back.
+                let retry = (kind == ErrorKind::StorageUnavailable).then_some(Duration::from_secs(1));
+                CallError::new(outcome::TOOL_ERROR, code, message, retry)
             }
             PoolError::Overloaded { waiting, retry_after } => {
                 self.metrics.shed.with_label_values(&["overloaded"]).inc();

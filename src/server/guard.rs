@@ -228,6 +228,11 @@ pub async fn guard(
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())
         .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    let peer = crate::server::clients::client_address(
+        peer,
+        request.headers(),
+        &state.connections.trusted_proxies,
+    );
     let path = request.uri().path();
     let needs_token = !matches!(path, "/livez" | "/readyz");
     let config = &state.dispatcher.config.server;

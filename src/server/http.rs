@@ -58,13 +58,22 @@ struct StoreView {
     write_failure: Option<String>,
 }
 
-fn store_view(state: &AppState) -> StoreView {
-    let dir = &state.dispatcher.config.server.data_dir;
-    StoreView {
+/// On a blocking thread: with PostgreSQL, reading the figures is a network round trip
+/// that may take up to `store.op_timeout_ms` while the database is down.
+async fn store_view(state: &Arc<AppState>) -> StoreView {
+    let state = state.clone();
+    let read = tokio::task::spawn_blocking(move || StoreView {
         stats: state.store.stats(),
-        free_bytes: crate::store::free_bytes(dir),
+        free_bytes: state.store.free_bytes(),
         write_failure: state.dispatcher.store_health.failing(),
-    }
+    });
+    read.await.unwrap_or_else(|e| StoreView {
+        stats: Err(crate::error::ToolError::internal(format!(
+            "reading the store's figures failed: {e}"
+        ))),
+        free_bytes: None,
+        write_failure: None,
+    })
 }
 
 /// Why the server is not ready (none: ready). The first three make it unhealthy; the
@@ -97,7 +106,7 @@ fn readiness(state: &AppState, store: &StoreView) -> (Vec<String>, Vec<String>) 
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    let view = store_view(&state);
+    let view = store_view(&state).await;
     let (fatal, degraded) = readiness(&state, &view);
     let reasons: Vec<String> = fatal.into_iter().chain(degraded).collect();
     if reasons.is_empty() {
@@ -179,7 +188,7 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
         .collect();
     let workers = d.pool.slot_info();
     let up = d.pool.up();
-    let view = store_view(&state);
+    let view = store_view(&state).await;
     let memory = d.memory.snapshot();
     let (fatal, degraded) = readiness(&state, &view);
     let scrub = state
@@ -289,7 +298,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     d.export_breakers();
     d.metrics.sample_process();
     d.metrics.sessions.set(state.sessions.live().await as i64);
-    if let Ok(s) = state.store.stats() {
+    if let Ok(s) = store_view(&state).await.stats {
         d.metrics.store_scores.set(s.scores as i64);
         d.metrics.store_bytes.set(s.bytes as i64);
         d.metrics.store_evictions.set(s.evictions_total as i64);

@@ -57,6 +57,9 @@ pub fn is_probe_path(path: &str) -> bool {
 /// Open connections, in total and per client.
 pub struct Connections {
     limits: ConnectionConfig,
+    /// `server.trusted_proxies`: their connections carry many clients, so they count
+    /// against the total only, and their `X-Forwarded-For` names the client (`guard`).
+    pub trusted_proxies: Vec<crate::config::net::IpBlock>,
     /// The total cap in force (the configured one, lowered to fit the open-file limit).
     max: usize,
     state: Mutex<ConnState>,
@@ -100,7 +103,11 @@ impl Drop for Place {
 }
 
 impl Connections {
-    pub fn new(limits: &ConnectionConfig, metrics: Arc<Metrics>) -> Arc<Self> {
+    pub fn new(
+        limits: &ConnectionConfig,
+        trusted_proxies: &[String],
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
         let fd_room = raise_fd_limit().saturating_sub(FD_HEADROOM) as usize;
         let wanted = limits.max + limits.probe_reserve;
         let max = if wanted > fd_room {
@@ -116,6 +123,11 @@ impl Connections {
         };
         Arc::new(Self {
             limits: limits.clone(),
+            // Validated with the config; an entry that still fails to parse trusts no one.
+            trusted_proxies: trusted_proxies
+                .iter()
+                .filter_map(|b| crate::config::net::IpBlock::parse(b).ok())
+                .collect(),
             max,
             state: Mutex::new(ConnState::default()),
             metrics,
@@ -138,10 +150,11 @@ impl Connections {
     }
 
     /// Decides how to take a new connection from `client`; None: close it now.
-    fn admit(self: &Arc<Self>, client: ClientId) -> Option<Place> {
+    fn admit(self: &Arc<Self>, client: ClientId, proxy: bool) -> Option<Place> {
         let mut state = self.lock();
         let of_client = state.per_client.get(&client).copied().unwrap_or(0);
-        let mode = if state.full < self.max && of_client < self.limits.per_client_max {
+        let under_client_cap = proxy || of_client < self.limits.per_client_max;
+        let mode = if state.full < self.max && under_client_cap {
             state.full += 1;
             *state.per_client.entry(client.clone()).or_insert(0) += 1;
             ConnMode::Full
@@ -225,7 +238,9 @@ pub async fn serve(
             }
         };
         let client = ClientId::from_ip(peer.ip());
-        let Some(place) = connections.admit(client) else {
+        let proxy =
+            crate::server::clients::is_trusted_proxy(peer.ip(), &connections.trusted_proxies);
+        let Some(place) = connections.admit(client, proxy) else {
             drop(stream);
             continue;
         };

@@ -151,7 +151,11 @@ async fn serve(config: Config, stdio: bool) -> Result<(), String> {
     let handler = McpHandler::new(dispatcher.clone(), false);
     let mcp =
         StreamableHttpService::new(move || Ok(handler.clone()), sessions.clone(), http_config);
-    let connections = listener::Connections::new(&config.server.connections, metrics.clone());
+    let connections = listener::Connections::new(
+        &config.server.connections,
+        &config.server.trusted_proxies,
+        metrics.clone(),
+    );
     let state = Arc::new(http::AppState {
         dispatcher: dispatcher.clone(),
         store,

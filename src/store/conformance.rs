@@ -89,10 +89,7 @@ pub(crate) fn round_trip_and_duplicate_refused(h: &impl Harness) {
     assert!(dup.message.contains("replace"));
     try_put(&store, "a", b"X:1\nK:G\nG|", true).expect("replace");
     assert_eq!(store.get("a").expect("get").source, b"X:1\nK:G\nG|");
-    assert_eq!(
-        store.get("missing").unwrap_err().kind,
-        ErrorKind::NotFound
-    );
+    assert_eq!(store.get("missing").unwrap_err().kind, ErrorKind::NotFound);
 }
 
 pub(crate) fn least_recently_used_is_evicted_and_counted(h: &impl Harness) {
@@ -107,7 +104,10 @@ pub(crate) fn least_recently_used_is_evicted_and_counted(h: &impl Harness) {
     assert!(store.exists("a").expect("exists") && store.exists("c").expect("exists"));
     let stats = store.stats().expect("stats");
     assert_eq!((stats.scores, stats.evictions_total), (2, 1));
-    assert_eq!(store.recent_evictions(10).expect("evictions")[0].score_id, "b");
+    assert_eq!(
+        store.recent_evictions(10).expect("evictions")[0].score_id,
+        "b"
+    );
 }
 
 pub(crate) fn byte_limit_evicts(h: &impl Harness) {
@@ -137,7 +137,10 @@ pub(crate) fn a_corrupted_record_is_refused_reported_and_cleared_by_replace(h: &
         }
     }
     assert_eq!(found, vec!["a".to_string()]);
-    assert_eq!(store.corrupted_records(10).expect("corrupted"), (1, vec!["a".into()]));
+    assert_eq!(
+        store.corrupted_records(10).expect("corrupted"),
+        (1, vec!["a".into()])
+    );
     assert_eq!(store.stats().expect("stats").corrupted, 1);
     let listed = store.list(10, None).expect("list");
     assert!(listed.iter().any(|m| m.score_id == "a" && m.corrupted));
@@ -181,7 +184,10 @@ pub(crate) fn deletes(h: &impl Harness) {
     put(&store, "b", b"2");
     assert!(store.delete("a").expect("delete"));
     assert!(!store.delete("a").expect("delete again"));
-    assert_eq!(store.delete_all().expect("delete all"), vec!["b".to_string()]);
+    assert_eq!(
+        store.delete_all().expect("delete all"),
+        vec!["b".to_string()]
+    );
     assert_eq!(store.stats().expect("stats").scores, 0);
 }
 
@@ -196,7 +202,11 @@ pub(crate) fn concurrent_writers_keep_the_limits_and_evict_each_score_once(h: &i
         for (w, store) in handles.iter().enumerate() {
             s.spawn(move || {
                 for i in 0..EACH {
-                    put(store, &format!("w{w}-{i:02}"), format!("{w}/{i}").as_bytes());
+                    put(
+                        store,
+                        &format!("w{w}-{i:02}"),
+                        format!("{w}/{i}").as_bytes(),
+                    );
                 }
             });
         }

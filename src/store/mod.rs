@@ -364,7 +364,11 @@ impl PreparedRecord {
 }
 
 /// Which limit forces an eviction at this count and size, if any.
-pub(crate) fn eviction_reason(limits: &StoreConfig, count: u64, bytes: u64) -> Option<&'static str> {
+pub(crate) fn eviction_reason(
+    limits: &StoreConfig,
+    count: u64,
+    bytes: u64,
+) -> Option<&'static str> {
     if count > limits.max_scores {
         Some("max_scores")
     } else if bytes > limits.max_bytes {

@@ -32,8 +32,8 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, NoTls};
 
 use super::{
-    already_exists, corrupted, eviction_reason, no_such_score, now_secs, scrub, Backend,
-    Eviction, NewScore, PreparedRecord, RawRecord, ScoreMeta, ScrubStep, StoreStats, StoredScore,
+    already_exists, corrupted, eviction_reason, no_such_score, now_secs, scrub, Backend, Eviction,
+    NewScore, PreparedRecord, RawRecord, ScoreMeta, ScrubStep, StoreStats, StoredScore,
     EVICTION_LOG_KEPT,
 };
 use crate::config::StoreConfig;
@@ -438,7 +438,8 @@ fn raw_record(row: &tokio_postgres::Row) -> Result<RawRecord, tokio_postgres::Er
     })
 }
 
-const SELECT_RECORD: &str = "SELECT format, origin, source, source_sha256, bytes, summary, checksum,
+const SELECT_RECORD: &str =
+    "SELECT format, origin, source, source_sha256, bytes, summary, checksum,
         created_at, last_used_at, info, info_sha256
  FROM scores WHERE id = $1";
 
@@ -470,17 +471,17 @@ impl Backend for PgStore {
         let record = PreparedRecord::of(new)?;
         let limits = &self.limits;
         let evicted = on_database!(self, "storing the score", idempotent = false, |client| {
-                let tx = client.transaction().await?;
-                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&INSERT_LOCK])
-                    .await?;
-                let exists = tx
-                    .query_opt("SELECT 1 FROM scores WHERE id = $1", &[&new.score_id])
-                    .await?
-                    .is_some();
-                if exists && !replace {
-                    return Err(already_exists(new.score_id).into());
-                }
-                tx.execute(
+            let tx = client.transaction().await?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&INSERT_LOCK])
+                .await?;
+            let exists = tx
+                .query_opt("SELECT 1 FROM scores WHERE id = $1", &[&new.score_id])
+                .await?
+                .is_some();
+            if exists && !replace {
+                return Err(already_exists(new.score_id).into());
+            }
+            tx.execute(
                     "INSERT INTO scores (id, format, origin, source, source_sha256, bytes, summary,
                                          checksum, created_at, last_used_at, use_seq, info, info_sha256)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, nextval('score_use_seq'), $10, $11)
@@ -506,76 +507,79 @@ impl Backend for PgStore {
                     ],
                 )
                 .await?;
-                // A replaced record is a new record: whatever was found wrong with the old
-                // one is no longer true.
-                tx.execute("DELETE FROM corrupt_records WHERE id = $1", &[&new.score_id])
-                    .await?;
-                let evicted = evict_beyond_limits(&tx, limits, new.score_id, record.now).await?;
-                tx.commit().await?;
-                Ok(evicted)
+            // A replaced record is a new record: whatever was found wrong with the old
+            // one is no longer true.
+            tx.execute(
+                "DELETE FROM corrupt_records WHERE id = $1",
+                &[&new.score_id],
+            )
+            .await?;
+            let evicted = evict_beyond_limits(&tx, limits, new.score_id, record.now).await?;
+            tx.commit().await?;
+            Ok(evicted)
         })?;
         Ok((record.meta(new), evicted))
     }
 
     fn get(&self, id: &str) -> ToolResult<StoredScore> {
         on_database!(self, "reading a score", idempotent = true, |client| {
-                let score = read_verified(client, id).await?;
-                // Marking it used is best effort: a read never fails for it.
-                let _ = client
-                    .execute(
-                        "UPDATE scores SET last_used_at = $1, use_seq = nextval('score_use_seq')
+            let score = read_verified(client, id).await?;
+            // Marking it used is best effort: a read never fails for it.
+            let _ = client
+                .execute(
+                    "UPDATE scores SET last_used_at = $1, use_seq = nextval('score_use_seq')
                          WHERE id = $2",
-                        &[&(now_secs() as i64), &id],
-                    )
-                    .await;
-                Ok(score)
+                    &[&(now_secs() as i64), &id],
+                )
+                .await;
+            Ok(score)
         })
     }
 
     fn exists(&self, id: &str) -> ToolResult<bool> {
         on_database!(self, "looking up an id", idempotent = true, |client| {
-                Ok(client
-                    .query_opt("SELECT 1 FROM scores WHERE id = $1", &[&id])
-                    .await?
-                    .is_some())
+            Ok(client
+                .query_opt("SELECT 1 FROM scores WHERE id = $1", &[&id])
+                .await?
+                .is_some())
         })
     }
 
     fn list(&self, limit: usize, cursor: Option<&str>) -> ToolResult<Vec<ScoreMeta>> {
         let after = cursor.unwrap_or("");
         on_database!(self, "listing", idempotent = true, |client| {
-                let rows = client
-                    .query(
-                        "SELECT s.id, s.format, s.origin, s.source_sha256, s.bytes, s.summary,
+            let rows = client
+                .query(
+                    "SELECT s.id, s.format, s.origin, s.source_sha256, s.bytes, s.summary,
                                 s.created_at, s.last_used_at, c.id IS NOT NULL
                          FROM scores s LEFT JOIN corrupt_records c ON c.id = s.id
                          WHERE s.id > $1 ORDER BY s.id LIMIT $2",
-                        &[&after, &(limit as i64)],
-                    )
-                    .await?;
-                let mut listed = Vec::with_capacity(rows.len());
-                for r in rows {
-                    listed.push(ScoreMeta {
-                        score_id: r.try_get(0)?,
-                        format: r.try_get(1)?,
-                        origin: r.try_get(2)?,
-                        sha256: r.try_get(3)?,
-                        bytes: r.try_get::<_, i64>(4)? as u64,
-                        summary: serde_json::from_str(&r.try_get::<_, String>(5)?)
-                            .unwrap_or(serde_json::Value::Null),
-                        created_at: r.try_get::<_, i64>(6)? as u64,
-                        last_used_at: r.try_get::<_, i64>(7)? as u64,
-                        corrupted: r.try_get::<_, bool>(8).unwrap_or(false),
-                    });
-                }
-                Ok(listed)
+                    &[&after, &(limit as i64)],
+                )
+                .await?;
+            let mut listed = Vec::with_capacity(rows.len());
+            for r in rows {
+                listed.push(ScoreMeta {
+                    score_id: r.try_get(0)?,
+                    format: r.try_get(1)?,
+                    origin: r.try_get(2)?,
+                    sha256: r.try_get(3)?,
+                    bytes: r.try_get::<_, i64>(4)? as u64,
+                    summary: serde_json::from_str(&r.try_get::<_, String>(5)?)
+                        .unwrap_or(serde_json::Value::Null),
+                    created_at: r.try_get::<_, i64>(6)? as u64,
+                    last_used_at: r.try_get::<_, i64>(7)? as u64,
+                    corrupted: r.try_get::<_, bool>(8).unwrap_or(false),
+                });
+            }
+            Ok(listed)
         })
     }
 
     fn stats(&self) -> ToolResult<StoreStats> {
         let limits = &self.limits;
         on_database!(self, "counting", idempotent = true, |client| {
-                let row = client
+            let row = client
                     .query_one(
                         "SELECT (SELECT COUNT(*) FROM scores),
                                 (SELECT COALESCE(SUM(bytes), 0)::BIGINT FROM scores),
@@ -584,79 +588,81 @@ impl Backend for PgStore {
                         &[],
                     )
                     .await?;
-                Ok(StoreStats {
-                    scores: row.try_get::<_, i64>(0)? as u64,
-                    bytes: row.try_get::<_, i64>(1)? as u64,
-                    evictions_total: row.try_get::<_, i64>(2)? as u64,
-                    max_scores: limits.max_scores,
-                    max_bytes: limits.max_bytes,
-                    corrupted: row.try_get::<_, i64>(3)? as u64,
-                })
+            Ok(StoreStats {
+                scores: row.try_get::<_, i64>(0)? as u64,
+                bytes: row.try_get::<_, i64>(1)? as u64,
+                evictions_total: row.try_get::<_, i64>(2)? as u64,
+                max_scores: limits.max_scores,
+                max_bytes: limits.max_bytes,
+                corrupted: row.try_get::<_, i64>(3)? as u64,
+            })
         })
     }
 
     fn recent_evictions(&self, limit: usize) -> ToolResult<Vec<Eviction>> {
         on_database!(self, "reading evictions", idempotent = true, |client| {
-                let rows = client
+            let rows = client
                     .query(
                         "SELECT id, evicted_at, reason, bytes FROM evictions ORDER BY seq DESC LIMIT $1",
                         &[&(limit as i64)],
                     )
                     .await?;
-                let mut evictions = Vec::with_capacity(rows.len());
-                for r in rows {
-                    evictions.push(Eviction {
-                        score_id: r.try_get(0)?,
-                        evicted_at: r.try_get::<_, i64>(1)? as u64,
-                        reason: r.try_get(2)?,
-                        bytes: r.try_get::<_, i64>(3)? as u64,
-                    });
-                }
-                Ok(evictions)
+            let mut evictions = Vec::with_capacity(rows.len());
+            for r in rows {
+                evictions.push(Eviction {
+                    score_id: r.try_get(0)?,
+                    evicted_at: r.try_get::<_, i64>(1)? as u64,
+                    reason: r.try_get(2)?,
+                    bytes: r.try_get::<_, i64>(3)? as u64,
+                });
+            }
+            Ok(evictions)
         })
     }
 
     fn delete(&self, id: &str) -> ToolResult<bool> {
         // Deleting twice is deleting once: safe to retry on a fresh connection.
         on_database!(self, "deleting", idempotent = true, |client| {
-                let tx = client.transaction().await?;
-                let n = tx.execute("DELETE FROM scores WHERE id = $1", &[&id]).await?;
-                tx.execute("DELETE FROM corrupt_records WHERE id = $1", &[&id])
-                    .await?;
-                tx.commit().await?;
-                Ok(n > 0)
+            let tx = client.transaction().await?;
+            let n = tx
+                .execute("DELETE FROM scores WHERE id = $1", &[&id])
+                .await?;
+            tx.execute("DELETE FROM corrupt_records WHERE id = $1", &[&id])
+                .await?;
+            tx.commit().await?;
+            Ok(n > 0)
         })
     }
 
     fn delete_all(&self) -> ToolResult<Vec<String>> {
         on_database!(self, "deleting", idempotent = true, |client| {
-                let tx = client.transaction().await?;
-                let rows = tx.query("DELETE FROM scores RETURNING id", &[]).await?;
-                tx.execute("DELETE FROM corrupt_records", &[]).await?;
-                tx.commit().await?;
-                let mut ids = rows
-                    .iter()
-                    .map(|r| r.try_get::<_, String>(0))
-                    .collect::<Result<Vec<_>, _>>()?;
-                ids.sort();
-                Ok(ids)
+            let tx = client.transaction().await?;
+            let rows = tx.query("DELETE FROM scores RETURNING id", &[]).await?;
+            tx.execute("DELETE FROM corrupt_records", &[]).await?;
+            tx.commit().await?;
+            let mut ids = rows
+                .iter()
+                .map(|r| r.try_get::<_, String>(0))
+                .collect::<Result<Vec<_>, _>>()?;
+            ids.sort();
+            Ok(ids)
         })
     }
 
     fn integrity_check(&self) -> ToolResult<()> {
         on_database!(self, "checking the schema", idempotent = true, |client| {
-                let version: Option<i32> = client
-                    .query_one("SELECT MAX(version) FROM schema_migrations", &[])
-                    .await?
-                    .get(0);
-                let known = MIGRATIONS.last().map(|m| m.0);
-                if version != known {
-                    return Err(ToolError::storage(format!(
+            let version: Option<i32> = client
+                .query_one("SELECT MAX(version) FROM schema_migrations", &[])
+                .await?
+                .get(0);
+            let known = MIGRATIONS.last().map(|m| m.0);
+            if version != known {
+                return Err(ToolError::storage(format!(
                         "the score database's schema is at version {version:?}, this build expects {known:?}"
                     ))
                     .into());
-                }
-                Ok(())
+            }
+            Ok(())
         })
     }
 
@@ -664,27 +670,31 @@ impl Backend for PgStore {
         scrub::step(cursor, budget, |at| {
             let at = at.to_string();
             on_database!(self, "scrubbing", idempotent = true, |client| {
-                    let next: Option<String> = client
-                        .query_opt(
-                            "SELECT id FROM scores WHERE id > $1 ORDER BY id LIMIT 1",
-                            &[&at],
-                        )
-                        .await?
-                        .map(|r| r.try_get(0))
-                        .transpose()?;
-                    let Some(id) = next else { return Ok(None) };
-                    let verdict = match read_verified(client, &id).await {
-                        Ok(score) => Ok(score),
-                        Err(Failure::Tool(e)) => Err(e),
-                        Err(other) => return Err(other),
-                    };
-                    Ok(Some((id, verdict)))
-                })
+                let next: Option<String> = client
+                    .query_opt(
+                        "SELECT id FROM scores WHERE id > $1 ORDER BY id LIMIT 1",
+                        &[&at],
+                    )
+                    .await?
+                    .map(|r| r.try_get(0))
+                    .transpose()?;
+                let Some(id) = next else { return Ok(None) };
+                let verdict = match read_verified(client, &id).await {
+                    Ok(score) => Ok(score),
+                    Err(Failure::Tool(e)) => Err(e),
+                    Err(other) => return Err(other),
+                };
+                Ok(Some((id, verdict)))
+            })
         })
     }
 
     fn corrupted_records(&self, limit: usize) -> ToolResult<(u64, Vec<String>)> {
-        on_database!(self, "reading corrupted records", idempotent = true, |client| {
+        on_database!(
+            self,
+            "reading corrupted records",
+            idempotent = true,
+            |client| {
                 let total: i64 = client
                     .query_one(
                         "SELECT COUNT(*) FROM corrupt_records c JOIN scores s ON s.id = c.id",
@@ -704,7 +714,8 @@ impl Backend for PgStore {
                     .map(|r| r.try_get::<_, String>(0))
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok((total as u64, ids))
-        })
+            }
+        )
     }
 
     fn location(&self) -> String {
@@ -852,7 +863,10 @@ mod tests {
 
     impl Drop for Postgres {
         fn drop(&mut self) {
-            sql(&self.admin, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+            sql(
+                &self.admin,
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            );
         }
     }
 
@@ -887,10 +901,16 @@ mod tests {
     #[test]
     fn a_missing_or_bad_url_says_how_to_write_one() {
         let mut limits = StoreConfig::default();
-        let e = PgStore::open(&limits).err().map(|e| e.message).unwrap_or_default();
+        let e = PgStore::open(&limits)
+            .err()
+            .map(|e| e.message)
+            .unwrap_or_default();
         assert!(e.contains("store.url is empty"), "{e}");
         limits.url = "postgres://x@127.0.0.1:5432/db?sslmode=require".into();
-        let e = PgStore::open(&limits).err().map(|e| e.message).unwrap_or_default();
+        let e = PgStore::open(&limits)
+            .err()
+            .map(|e| e.message)
+            .unwrap_or_default();
         assert!(e.contains("sslmode=require"), "{e}");
     }
 

@@ -11,8 +11,8 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
-use crate::error::ToolResult;
 use super::sqlite::{storage_err, SqliteStore};
+use crate::error::ToolResult;
 
 /// The reserve file, in the data dir beside the store.
 pub const RESERVE_FILE: &str = "scores.reserve";

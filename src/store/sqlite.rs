@@ -116,7 +116,6 @@ impl SqliteStore {
         // drop), so a poisoned lock is safe to take over.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
-
 }
 
 impl Backend for SqliteStore {
