@@ -3,7 +3,10 @@
 //! the server's peak RSS (server + workers).
 //!
 //! Run: `scripts/bench-serve` (release build). `BENCH_SECS` sets the seconds per row (5).
-//! Traffic goes only to 127.0.0.1 and stops by itself.
+//! `BENCH_URL=http://127.0.0.1:PORT/mcp` measures a server (or load balancer) already
+//! running instead of starting one (`scripts/bench-cluster` does that); it must be on
+//! loopback. `BENCH_CLIENTS=1,10,50` sets the rows. Traffic goes only to loopback and stops
+//! by itself.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -16,16 +19,39 @@ use rmcp::ServiceExt;
 use serde_json::{json, Value};
 
 struct Server {
-    child: Child,
+    /// None for a server this benchmark did not start (`BENCH_URL`).
+    child: Option<Child>,
     url: String,
-    _data: tempfile::TempDir,
+    _data: Option<tempfile::TempDir>,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
+}
+
+/// The server named by `BENCH_URL`, which must be on loopback.
+fn given_server() -> Option<Server> {
+    let url = std::env::var("BENCH_URL").ok()?;
+    let host = url::Url::parse(&url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_default();
+    let loopback = host == "localhost"
+        || host
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    assert!(loopback, "BENCH_URL must be a loopback address (got {url})");
+    Some(Server {
+        child: None,
+        url,
+        _data: None,
+    })
 }
 
 fn start_server() -> Server {
@@ -58,9 +84,9 @@ fn start_server() -> Server {
         .expect("url on the first line")
         .to_string();
     Server {
-        child,
+        child: Some(child),
         url,
-        _data: data,
+        _data: Some(data),
     }
 }
 
@@ -187,7 +213,11 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(5.0);
-    let server = start_server();
+    let server = given_server().unwrap_or_else(start_server);
+    let levels: Vec<usize> = std::env::var("BENCH_CLIENTS")
+        .ok()
+        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 10, 50]);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -214,7 +244,7 @@ fn main() {
         "workload", "clients", "req/s", "p50 ms", "p99 ms", "errors"
     );
     for mixed in [false, true] {
-        for clients in [1usize, 10, 50] {
+        for &clients in &levels {
             let (ok, failed, lat) = runtime.block_on(run_level(&server.url, clients, secs, mixed));
             let name = if mixed {
                 "import + key_analysis + delete"
@@ -230,10 +260,12 @@ fn main() {
             );
         }
     }
-    let pids = tree_pids(server.child.id());
-    println!(
-        "peak RSS, server + {} workers: {:.1} MB",
-        pids.len().saturating_sub(1),
-        peak_rss_mb(&pids)
-    );
+    if let Some(child) = &server.child {
+        let pids = tree_pids(child.id());
+        println!(
+            "peak RSS, server + {} workers: {:.1} MB",
+            pids.len().saturating_sub(1),
+            peak_rss_mb(&pids)
+        );
+    }
 }
