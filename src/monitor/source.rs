@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::monitor::sample::{Sample, StressInfo, SystemInfo};
+use crate::monitor::sample::{ServerSample, StressInfo, SystemInfo};
 use crate::wire::{Health, StressStatus};
 
 /// Largest answer read (the metrics text of a server is a few tens of KB).
@@ -228,7 +228,7 @@ impl Poller {
     }
 
     /// One sample: `/metrics`, `/health` and the stress status, fetched together.
-    pub async fn poll(&mut self) -> Sample {
+    pub async fn poll(&mut self) -> ServerSample {
         let token = self.token.as_deref();
         let metrics_url = format!("{}/metrics", self.server);
         let health_url = format!("{}/health", self.server);
@@ -265,7 +265,7 @@ pub fn build(
     url: &str,
     metrics: Result<(u16, String), String>,
     health: Result<(u16, String), String>,
-) -> Sample {
+) -> ServerSample {
     let mut notes = Vec::new();
     let mut describe = |what: &str, code: u16, body: &str| {
         let why = match code {
@@ -301,9 +301,9 @@ pub fn build(
         Err(_) => None,
     };
     match (&metrics, &health) {
-        (Err(e), Err(_)) => Sample::unreachable(url, e.clone()),
+        (Err(e), Err(_)) => ServerSample::unreachable(url, e.clone()),
         _ => {
-            let mut sample = Sample::from_server(url, metrics_text, health_json.as_ref());
+            let mut sample = ServerSample::from_server(url, metrics_text, health_json.as_ref());
             sample.server.reachable = true;
             if let (Err(e), _) | (_, Err(e)) = (&metrics, &health) {
                 notes.push(e.clone());

@@ -1,4 +1,4 @@
-//! The dashboard's screens, drawn with ratatui from a [`State`]: overview, per-tool,
+//! The dashboard's screens, drawn with ratatui from a [`DashboardState`]: overview, per-tool,
 //! workers and events views, the help overlay and the unreachable-server banner. Layouts
 //! shrink to fit down to 80×24; without colour (NO_COLOR) states are shown by words and
 //! bold/reversed text.
@@ -17,9 +17,9 @@ use ratatui::widgets::{
 use ratatui::Frame;
 
 use crate::monitor::fmt::{bytes_text, clock, count, duration_text, ms_text, rate_text};
-use crate::monitor::sample::{Sample, StressInfo, ThresholdState};
-use crate::monitor::state::{Alert, Severity, State, LATENCY_WINDOW_MS};
-use crate::stress::recorder::{Recovery, TimelineEvent};
+use crate::monitor::sample::{ServerSample, StressInfo, ThresholdState};
+use crate::monitor::state::{Alert, DashboardState, Severity, LATENCY_WINDOW_MS};
+use crate::wire::status::{Recovery, TimelineEvent};
 
 // ------------------------------------------------------------------------------ theme
 
@@ -226,7 +226,7 @@ fn kv(label: &str, value: String, value_style: Style, theme: &Theme) -> Vec<Span
 }
 
 /// Draws the whole dashboard.
-pub fn draw(frame: &mut Frame, state: &State, ui: &Ui) {
+pub fn draw(frame: &mut Frame, state: &DashboardState, ui: &Ui) {
     let area = frame.area();
     let theme = &ui.theme;
     if area.width < 40 || area.height < 12 {
@@ -257,13 +257,13 @@ pub fn draw(frame: &mut Frame, state: &State, ui: &Ui) {
     }
 }
 
-fn now_ms(state: &State, ui: &Ui) -> u64 {
+fn now_ms(state: &DashboardState, ui: &Ui) -> u64 {
     ui.now_unix_ms
         .or_else(|| state.last.as_ref().map(|s| s.taken_unix_ms))
         .unwrap_or_else(crate::monitor::sample::now_unix_ms)
 }
 
-fn draw_header(frame: &mut Frame, area: Rect, state: &State, ui: &Ui, compact: bool) {
+fn draw_header(frame: &mut Frame, area: Rect, state: &DashboardState, ui: &Ui, compact: bool) {
     let theme = &ui.theme;
     let sep = || Span::styled(" │ ", theme.dim());
     let mut spans = Vec::new();
@@ -387,7 +387,7 @@ fn help(frame: &mut Frame, area: Rect, ui: &Ui) {
 
 // ------------------------------------------------------------------------------ overview
 
-fn overview(frame: &mut Frame, area: Rect, state: &State, ui: &Ui, compact: bool) {
+fn overview(frame: &mut Frame, area: Rect, state: &DashboardState, ui: &Ui, compact: bool) {
     let shown = state.shown();
     let stress = state.last.as_ref().and_then(|s| s.stress.as_ref());
     let (traffic_h, mid_h, mem_h, stress_h) = if compact {
@@ -450,7 +450,7 @@ fn overview(frame: &mut Frame, area: Rect, state: &State, ui: &Ui, compact: bool
     alerts_panel(frame, alerts, state, ui, compact);
 }
 
-fn unreachable_banner(frame: &mut Frame, area: Rect, state: &State, ui: &Ui) {
+fn unreachable_banner(frame: &mut Frame, area: Rect, state: &DashboardState, ui: &Ui) {
     let theme = &ui.theme;
     let Some(last) = state.last.as_ref() else {
         let p = Paragraph::new(format!(
@@ -485,7 +485,7 @@ fn unreachable_banner(frame: &mut Frame, area: Rect, state: &State, ui: &Ui) {
     frame.render_widget(p, area);
 }
 
-fn traffic_panel(frame: &mut Frame, area: Rect, state: &State, ui: &Ui, compact: bool) {
+fn traffic_panel(frame: &mut Frame, area: Rect, state: &DashboardState, ui: &Ui, compact: bool) {
     let theme = &ui.theme;
     let stats_w = if compact { 34 } else { 42 };
     let [chart_area, stats_area] =
@@ -732,7 +732,7 @@ fn traffic_panel(frame: &mut Frame, area: Rect, state: &State, ui: &Ui, compact:
     }
 }
 
-fn breakers_panel(frame: &mut Frame, area: Rect, s: Option<&Sample>, ui: &Ui, fresh: bool) {
+fn breakers_panel(frame: &mut Frame, area: Rect, s: Option<&ServerSample>, ui: &Ui, fresh: bool) {
     let theme = &ui.theme;
     let Some(s) = s.filter(|s| s.server.reachable) else {
         frame.render_widget(
@@ -841,7 +841,7 @@ fn slot_state_style(theme: &Theme, state: &str) -> Style {
 fn workers_panel(
     frame: &mut Frame,
     area: Rect,
-    s: Option<&Sample>,
+    s: Option<&ServerSample>,
     ui: &Ui,
     compact: bool,
     fresh: bool,
@@ -960,8 +960,8 @@ type DrawRow<'a> = Box<dyn Fn(&mut Frame, Rect) + 'a>;
 fn memory_panel(
     frame: &mut Frame,
     area: Rect,
-    last: Option<&Sample>,
-    s: Option<&Sample>,
+    last: Option<&ServerSample>,
+    s: Option<&ServerSample>,
     ui: &Ui,
     compact: bool,
 ) {
@@ -1104,7 +1104,7 @@ fn memory_panel(
     }
 }
 
-fn latency_panel(frame: &mut Frame, area: Rect, state: &State, ui: &Ui) {
+fn latency_panel(frame: &mut Frame, area: Rect, state: &DashboardState, ui: &Ui) {
     let theme = &ui.theme;
     let Some(s) = state.shown() else {
         frame.render_widget(block("Latency (ms)", theme), area);
@@ -1417,7 +1417,7 @@ fn alert_line(a: &Alert, theme: &Theme) -> Line<'static> {
     ])
 }
 
-fn alerts_panel(frame: &mut Frame, area: Rect, state: &State, ui: &Ui, compact: bool) {
+fn alerts_panel(frame: &mut Frame, area: Rect, state: &DashboardState, ui: &Ui, compact: bool) {
     let theme = &ui.theme;
     let active = state.active_alerts().count();
     let title_style = if active > 0 {
@@ -1443,7 +1443,7 @@ fn alerts_panel(frame: &mut Frame, area: Rect, state: &State, ui: &Ui, compact: 
 
 // ------------------------------------------------------------------------------ tools view
 
-fn tools_view(frame: &mut Frame, area: Rect, state: &State, ui: &Ui, compact: bool) {
+fn tools_view(frame: &mut Frame, area: Rect, state: &DashboardState, ui: &Ui, compact: bool) {
     let theme = &ui.theme;
     let Some(s) = state.shown() else {
         frame.render_widget(
@@ -1553,7 +1553,7 @@ fn tools_view(frame: &mut Frame, area: Rect, state: &State, ui: &Ui, compact: bo
 
 // ------------------------------------------------------------------------------ workers view
 
-fn workers_view(frame: &mut Frame, area: Rect, state: &State, ui: &Ui, compact: bool) {
+fn workers_view(frame: &mut Frame, area: Rect, state: &DashboardState, ui: &Ui, compact: bool) {
     let theme = &ui.theme;
     let Some(s) = state.shown().filter(|s| s.server.reachable) else {
         frame.render_widget(
@@ -1659,7 +1659,7 @@ fn workers_view(frame: &mut Frame, area: Rect, state: &State, ui: &Ui, compact: 
 
 // ------------------------------------------------------------------------------ events view
 
-fn events_view(frame: &mut Frame, area: Rect, state: &State, ui: &Ui) {
+fn events_view(frame: &mut Frame, area: Rect, state: &DashboardState, ui: &Ui) {
     let theme = &ui.theme;
     let section = |t: &str| Line::styled(t.to_string(), theme.title());
     let mut lines: Vec<Line> = Vec::new();
@@ -1752,7 +1752,7 @@ mod tests {
     use ratatui::backend::TestBackend;
     use ratatui::Terminal;
 
-    fn render(state: &State, ui: &Ui, w: u16, h: u16) -> String {
+    fn render(state: &DashboardState, ui: &Ui, w: u16, h: u16) -> String {
         let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
         terminal.draw(|f| draw(f, state, ui)).unwrap();
         let buf = terminal.backend().buffer().clone();
@@ -1773,7 +1773,7 @@ mod tests {
         ui
     }
 
-    fn degraded_with_stress() -> State {
+    fn degraded_with_stress() -> DashboardState {
         let mut st = recorded_state();
         let mut s = sample(METRICS_DEGRADED, HEALTH_DEGRADED, 1_003_000);
         s.stress = Some(stress(STRESS));
@@ -1858,7 +1858,7 @@ mod tests {
     #[test]
     fn unreachable_server_says_so() {
         let mut st = recorded_state();
-        let mut s = crate::monitor::sample::Sample::unreachable(URL, "connection refused");
+        let mut s = crate::monitor::sample::ServerSample::unreachable(URL, "connection refused");
         s.taken_unix_ms = 1_004_000;
         st.ingest(s);
         for (w, h) in SIZES {
@@ -1872,8 +1872,8 @@ mod tests {
             assert!(screen.contains("Memory (stale)"), "{screen}");
         }
         // Never reached at all.
-        let mut fresh = State::new();
-        fresh.ingest(crate::monitor::sample::Sample::unreachable(
+        let mut fresh = DashboardState::new();
+        fresh.ingest(crate::monitor::sample::ServerSample::unreachable(
             URL,
             "connection refused",
         ));
