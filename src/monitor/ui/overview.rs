@@ -9,7 +9,7 @@ use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph, Sparkl
 use ratatui::Frame;
 
 use super::events::{alert_line, chaos_panel};
-use super::panel::{block, figure_line, room_block, Figure, PanelRows, Room, Shown};
+use super::panel::{block, figure_line, no_data_yet, room_block, Figure, PanelRows, Room, Shown};
 use super::theme::{breaker_word, Theme};
 use super::tools::busiest_tools_panel;
 use super::workers::{memory_panel, workers_panel};
@@ -323,11 +323,7 @@ fn breakers_panel(
     fresh: bool,
 ) {
     let Some(s) = s.filter(|s| s.server.reachable) else {
-        frame.render_widget(
-            Paragraph::new("no data yet").block(block("Breakers", theme)),
-            area,
-        );
-        return;
+        return no_data_yet(frame, area, "Breakers", theme);
     };
     let rank = |st: &str| match st {
         "open" => 0,

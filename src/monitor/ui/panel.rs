@@ -55,6 +55,14 @@ pub fn block(title: &str, theme: &Theme) -> Block<'static> {
     Block::bordered().title(Span::styled(format!(" {title} "), theme.title()))
 }
 
+/// A panel before the server has answered once.
+pub fn no_data_yet(frame: &mut Frame, area: Rect, title: &str, theme: &Theme) {
+    frame.render_widget(
+        Paragraph::new("no data yet").block(block(title, theme)),
+        area,
+    );
+}
+
 /// A block that gives up its border for a title rule when the room is compact.
 pub fn room_block(title: Span<'static>, room: Room) -> Block<'static> {
     match room {

@@ -4,10 +4,10 @@
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::Span;
-use ratatui::widgets::{Cell, Paragraph, Row, Table};
+use ratatui::widgets::{Cell, Row, Table};
 use ratatui::Frame;
 
-use super::panel::{block, Room};
+use super::panel::{block, no_data_yet, Room};
 use super::theme::{breaker_word, Theme};
 use super::{Ui, View};
 use crate::monitor::fmt::{count, ms_text, rate_text};
@@ -42,11 +42,7 @@ fn percentile_cells(w: &ToolWindow) -> [Cell<'static>; 3] {
 pub(super) fn draw(frame: &mut Frame, area: Rect, state: &DashboardState, ui: &Ui, room: Room) {
     let theme = &ui.theme;
     let Some(s) = state.shown() else {
-        frame.render_widget(
-            Paragraph::new("no data yet").block(block("Tools", theme)),
-            area,
-        );
-        return;
+        return no_data_yet(frame, area, "Tools", theme);
     };
     let shown = |width: Option<u16>| room == Room::Wide || width.is_some();
     let mut names: Vec<&String> = s.tools.keys().chain(s.breakers.keys()).collect();

@@ -9,7 +9,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
 
-use super::panel::{block, figure_line, gauge, room_block, Figure, PanelRows, Room, Shown};
+use super::panel::{
+    block, figure_line, gauge, no_data_yet, room_block, Figure, PanelRows, Room, Shown,
+};
 use super::theme::Theme;
 use super::{Ui, View};
 use crate::monitor::fmt::{bytes_text, count, duration_text, pid_text};
@@ -19,11 +21,7 @@ use crate::monitor::state::DashboardState;
 pub(super) fn draw(frame: &mut Frame, area: Rect, state: &DashboardState, ui: &Ui, room: Room) {
     let theme = &ui.theme;
     let Some(s) = state.shown().filter(|s| s.server.reachable) else {
-        frame.render_widget(
-            Paragraph::new("no data yet").block(block("Workers", theme)),
-            area,
-        );
-        return;
+        return no_data_yet(frame, area, "Workers", theme);
     };
     let [mem, pool, slots] = Layout::vertical([
         Constraint::Length(room.pick(3, 7)),
@@ -140,11 +138,7 @@ pub(super) fn workers_panel(
     fresh: bool,
 ) {
     let Some(s) = s.filter(|s| s.server.reachable) else {
-        frame.render_widget(
-            Paragraph::new("no data yet").block(block("Workers", theme)),
-            area,
-        );
-        return;
+        return no_data_yet(frame, area, "Workers", theme);
     };
     let w = &s.workers;
     let up = Figure {
