@@ -318,7 +318,7 @@ async fn dashboard<W: Write>(
     let result = async {
         let mut screen = Screen::enter(out)?;
         let mut ui = Ui::new(Theme::from_env(), interval, embedded);
-        let mut state = state::State::new();
+        let mut state = state::DashboardState::new();
         let mut dirty = true;
         let mut last_draw = Instant::now();
         loop {
