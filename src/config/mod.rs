@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub mod duration;
 pub mod shipped;
 pub mod stress;
 
@@ -465,14 +466,15 @@ pub use stress::StressConfig;
 pub struct MonitorConfig {
     pub server: String,
     /// Poll interval, as `1s` or `500ms`.
-    pub interval: String,
+    #[serde(with = "duration")]
+    pub interval: std::time::Duration,
 }
 
 impl Default for MonitorConfig {
     fn default() -> Self {
         Self {
             server: "http://127.0.0.1:8021".into(),
-            interval: "1s".into(),
+            interval: std::time::Duration::from_secs(1),
         }
     }
 }
@@ -826,7 +828,6 @@ impl Config {
         self.stress
             .validate()
             .map_err(|(key, message)| invalid(&key, message))?;
-        parse_duration(&self.monitor.interval).map_err(|m| invalid("monitor.interval", m))?;
         Ok(())
     }
 }
@@ -886,29 +887,6 @@ fn describe_toml_error(error: &toml::de::Error, text: &str) -> String {
         }
         None => message,
     }
-}
-
-/// Parses `250ms`, `90s`, `10m`, `2h` (or a bare number of seconds).
-pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let t = text.trim();
-    let (number, unit) = match t.find(|c: char| !c.is_ascii_digit() && c != '.') {
-        Some(i) => t.split_at(i),
-        None => (t, "s"),
-    };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration (write e.g. 500ms, 90s, 10m, 2h)"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => return Err(format!("`{text}` has unit `{unit}`; use ms, s, m or h")),
-    };
-    if !seconds.is_finite() || seconds < 0.0 {
-        return Err(format!("`{text}` is not a positive duration"));
-    }
-    Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
 #[cfg(test)]
@@ -1051,10 +1029,28 @@ mod tests {
     }
 
     #[test]
-    fn durations_parse() {
-        assert_eq!(parse_duration("90s").unwrap().as_secs(), 90);
-        assert_eq!(parse_duration("10m").unwrap().as_secs(), 600);
-        assert_eq!(parse_duration("250ms").unwrap().as_millis(), 250);
-        assert!(parse_duration("10 parsecs").is_err());
+    fn a_bad_duration_is_refused_at_load_naming_its_key() {
+        let text = "[stress]\nheal = \"3s\"\n[[stress.chaos]]\nat = \"10 parsecs\"\naction = { kind = \"kill_server\" }\n";
+        let err = Config::from_toml(text, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("stress.chaos[0].at"), "{err}");
+        assert!(
+            err.contains("10 parsecs") && err.contains("line 4"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_shipped_config_writes_out_and_reads_back_the_same() {
+        for (name, text) in shipped::DEFAULT_CONFIGS {
+            let config = Config::from_toml(text, Path::new(name)).unwrap();
+            let written = toml::to_string(&config).unwrap();
+            let again = Config::from_toml(&written, Path::new(name)).unwrap();
+            assert_eq!(again, config, "{name}");
+            let json = serde_json::to_string(&config).unwrap();
+            let again: Config = serde_json::from_str(&json).unwrap();
+            assert_eq!(again, config, "{name}");
+        }
     }
 }

@@ -41,7 +41,7 @@ const KEY_POLL: Duration = Duration::from_millis(50);
 
 /// Parses `--interval` (`1s`, `500ms`), within 100 ms..1 h.
 pub fn parse_interval(text: &str) -> Result<Duration, String> {
-    let d = crate::config::parse_duration(text)?;
+    let d = crate::config::duration::parse(text).map_err(|e| e.to_string())?;
     if d < MIN_INTERVAL || d > MAX_INTERVAL {
         return Err(format!("--interval {text}: give between 100ms and 1h"));
     }

@@ -16,8 +16,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::config::parse_duration;
-use crate::config::stress::{AdversaryAction, AdversaryEvent};
+use crate::config::stress::{firing_times, AdversaryAction, AdversaryEvent};
 use crate::stress::client::{McpClient, Reply};
 use crate::stress::ctx::RunCtx;
 use crate::stress::synth;
@@ -55,26 +54,18 @@ pub struct Firing {
 
 /// Expands `[[stress.adversaries]]` into windows within `run`, in time order.
 pub fn plan(events: &[AdversaryEvent], run: Duration) -> Vec<Firing> {
-    let mut out = Vec::new();
-    for (index, e) in events.iter().enumerate() {
-        let (Ok(mut at), Ok(duration)) = (parse_duration(&e.at), parse_duration(&e.duration))
-        else {
-            continue;
-        };
-        let every = e.every.as_deref().and_then(|d| parse_duration(d).ok());
-        while at < run {
-            out.push(Firing {
+    let mut out: Vec<Firing> = events
+        .iter()
+        .enumerate()
+        .flat_map(|(index, e)| {
+            firing_times(e.at, e.every, run).map(move |at| Firing {
                 index,
                 at,
-                duration: duration.min(run - at),
+                duration: e.duration.min(run - at),
                 action: e.action.clone(),
-            });
-            match every {
-                Some(step) if !step.is_zero() => at += step,
-                _ => break,
-            }
-        }
-    }
+            })
+        })
+        .collect();
     out.sort_by_key(|f| f.at);
     out
 }
@@ -884,9 +875,9 @@ mod tests {
     #[test]
     fn plan_expands_windows_within_the_run() {
         let events = vec![AdversaryEvent {
-            at: "10s".into(),
-            duration: "8s".into(),
-            every: Some("30s".into()),
+            at: Duration::from_secs(10),
+            duration: Duration::from_secs(8),
+            every: Some(Duration::from_secs(30)),
             action: AdversaryAction::Garbage { rate: 5.0 },
         }];
         let p = plan(&events, Duration::from_secs(75));

@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use serde_json::{json, Value};
 
-use crate::config::parse_duration;
-use crate::config::stress::{ChaosAction, ChaosEvent};
+use crate::config::stress::{firing_times, ChaosAction, ChaosEvent};
 use crate::stress::checker::Acked;
 use crate::stress::client::{McpClient, Reply};
 use crate::stress::ctx::RunCtx;
@@ -28,29 +27,17 @@ pub struct Firing {
 
 /// Expands the schedule (with repeats) into firings within `run`, in time order.
 pub fn plan(events: &[ChaosEvent], run: Duration) -> Vec<Firing> {
-    let mut out = Vec::new();
-    for e in events {
-        let Ok(mut at) = parse_duration(&e.at) else {
-            continue;
-        };
-        let duration = e
-            .duration
-            .as_deref()
-            .and_then(|d| parse_duration(d).ok())
-            .unwrap_or(Duration::from_secs(5));
-        let every = e.every.as_deref().and_then(|d| parse_duration(d).ok());
-        while at < run {
-            out.push(Firing {
+    let mut out: Vec<Firing> = events
+        .iter()
+        .flat_map(|e| {
+            let duration = e.duration.unwrap_or(Duration::from_secs(5));
+            firing_times(e.at, e.every, run).map(move |at| Firing {
                 at,
                 duration,
                 action: e.action.clone(),
-            });
-            match every {
-                Some(step) if !step.is_zero() => at += step,
-                _ => break,
-            }
-        }
-    }
+            })
+        })
+        .collect();
     out.sort_by_key(|f| f.at);
     out
 }
@@ -614,13 +601,13 @@ mod tests {
     fn plan_expands_repeats_within_the_run() {
         let events = vec![
             ChaosEvent {
-                at: "10s".into(),
-                duration: Some("2s".into()),
-                every: Some("30s".into()),
+                at: Duration::from_secs(10),
+                duration: Some(Duration::from_secs(2)),
+                every: Some(Duration::from_secs(30)),
                 action: ChaosAction::KillServer,
             },
             ChaosEvent {
-                at: "5s".into(),
+                at: Duration::from_secs(5),
                 duration: None,
                 every: None,
                 action: ChaosAction::Blackhole,

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::stress::StressConfig;
-use crate::config::{parse_duration, Config};
+use crate::config::Config;
 use crate::stress::checker::Ledger;
 use crate::stress::client::{McpClient, Reply};
 use crate::stress::ctx::{FaultWindows, KnownPiece, RunCtx};
@@ -25,7 +25,7 @@ use crate::stress::users::User;
 #[derive(Clone, Debug, Default)]
 pub struct StressArgs {
     pub config: Option<String>,
-    pub duration: Option<String>,
+    pub duration: Option<Duration>,
     pub users: Option<u32>,
     pub out: Option<PathBuf>,
     pub seed: Option<u64>,
@@ -240,7 +240,7 @@ async fn run_async(args: StressArgs) -> i32 {
         return 2;
     }
     let config = base.stress.clone();
-    let duration = parse_duration(&config.duration).unwrap_or(Duration::from_secs(60));
+    let duration = config.duration;
     let out_root = args
         .out
         .clone()
@@ -325,7 +325,7 @@ fn spawn_dashboard(
     ctx_rx: tokio::sync::oneshot::Receiver<Arc<RunCtx>>,
 ) -> (CancellationToken, tokio::task::JoinHandle<()>) {
     let stop = CancellationToken::new();
-    let interval = parse_duration(&base.monitor.interval).unwrap_or(Duration::from_secs(1));
+    let interval = base.monitor.interval;
     let dashboard_stop = stop.clone();
     let handle = tokio::spawn(async move {
         let ctx = tokio::select! {
@@ -472,7 +472,7 @@ async fn drive(
             }
         };
     let ctx = Arc::new(RunCtx {
-        ramp_up: parse_duration(&config.ramp_up).unwrap_or_default(),
+        ramp_up: config.ramp_up,
         call_timeout: Duration::from_millis(config.call_timeout_ms.max(100)),
         config: config.clone(),
         start: Instant::now(),
@@ -572,8 +572,7 @@ async fn drive(
     ctx.set_phase("heal");
     ctx.proxy.clear();
     server.hold_restarts(false);
-    let heal = parse_duration(&config.heal).unwrap_or(Duration::from_secs(5));
-    tokio::time::sleep(heal).await;
+    tokio::time::sleep(config.heal).await;
     let ready = server.wait_ready(Duration::from_secs(30)).await;
 
     ctx.set_phase("check");
