@@ -14,8 +14,7 @@ use crate::stress::client::{McpClient, Reply};
 use crate::stress::ctx::RunCtx;
 use crate::stress::proxy::Fault;
 use crate::stress::recorder::{Outcome, Recovery};
-use crate::stress::synth;
-use crate::stress::users::Rng;
+use crate::stress::{seeded_rng, synth};
 
 /// One scheduled firing of an event.
 #[derive(Clone, Debug)]
@@ -62,7 +61,7 @@ fn proxy_fault(action: &ChaosAction) -> Option<Fault> {
 
 /// Runs every firing at its time; returns when the plan is done or the run stops.
 pub async fn run(ctx: Arc<RunCtx>, firings: Vec<Firing>) {
-    let mut rng = Rng::new(ctx.config.seed ^ 0xC4A0_5EED);
+    let mut rng = seeded_rng(ctx.config.seed ^ 0xC4A0_5EED);
     let mut lasting = Vec::new();
     for firing in firings {
         let wait = firing.at.saturating_sub(ctx.start.elapsed());
@@ -335,7 +334,7 @@ async fn corrupt_scores(ctx: &RunCtx, count: u32, seed: u64) {
     let event = ctx
         .recorder
         .begin_event("corrupt_scores", format!("{count} scores"));
-    let mut rng = Rng::new(seed);
+    let mut rng = seeded_rng(seed);
     let base = synth::musicxml(&synth::SynthSpec {
         parts: 2,
         measures: 8,
@@ -527,7 +526,7 @@ async fn corrupt_disk(ctx: &RunCtx, records: u32, seed: u64) {
         ctx.kills.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
     ctx.server.wait_down(Duration::from_secs(10)).await;
-    let mut rng = Rng::new(seed);
+    let mut rng = seeded_rng(seed);
     let candidates = ctx.ledger.live_ids();
     let mut flipped = Vec::new();
     match rusqlite::Connection::open(ctx.data_dir.join(crate::store::STORE_FILE)) {
