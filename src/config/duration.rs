@@ -46,7 +46,7 @@ pub fn text(d: Duration) -> String {
     }
     UNITS
         .iter()
-        .find(|(_, size)| nanos % size == 0)
+        .find(|(_, size)| nanos.is_multiple_of(*size))
         .map(|(unit, size)| format!("{}{unit}", nanos / size))
         .unwrap_or_else(|| format!("{nanos}ns"))
 }
