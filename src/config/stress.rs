@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::duration;
+use crate::config::{duration, Invalid};
 use crate::wire::FaultKind;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -373,8 +373,8 @@ pub fn firing_times(
 pub use crate::wire::threshold::Threshold;
 
 impl StressConfig {
-    pub fn validate(&self) -> Result<(), (String, String)> {
-        let bad = |k: &str, m: String| Err((k.to_string(), m));
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let bad = |k: &str, m: String| Err(Invalid::new(k, m));
         if self.users == 0 {
             return bad("stress.users", "must be at least 1".into());
         }
@@ -469,7 +469,7 @@ mod tests {
         bad.adversaries[1].action = AdversaryAction::ConnectionFlood {
             connections: 1_000_000,
         };
-        let (key, message) = bad.validate().unwrap_err();
+        let Invalid { key, message } = bad.validate().unwrap_err();
         assert_eq!(key, "stress.adversaries[1].action");
         assert!(message.contains("20000"), "{message}");
         let mut bad = c;
@@ -477,7 +477,7 @@ mod tests {
             concurrent: 2,
             tool: "delete_score".into(),
         };
-        assert!(bad.validate().unwrap_err().1.contains("import_score"));
+        assert!(bad.validate().unwrap_err().message.contains("import_score"));
     }
 
     #[test]

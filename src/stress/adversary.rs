@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -19,29 +18,8 @@ use tokio::net::TcpStream;
 use crate::config::stress::{firing_times, AdversaryAction, AdversaryEvent};
 use crate::stress::client::{McpClient, Reply};
 use crate::stress::ctx::RunCtx;
+use crate::stress::results::AdversaryReport;
 use crate::stress::synth;
-
-/// What one adversary window did, for `results.json`.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-pub struct AdversaryReport {
-    pub kind: String,
-    /// The address it spoke from.
-    pub source: String,
-    pub start_s: f64,
-    pub end_s: f64,
-    /// Requests, connections or sessions it tried.
-    pub attempts: u64,
-    /// Answered as the hostile client deserved: refused, cut off, or limited.
-    pub refused: u64,
-    /// Served normally (a greedy client's calls that ran, a session that opened).
-    pub served: u64,
-    /// Answers that show the server misbehaving.
-    pub misbehaved: u64,
-    /// What it saw, in a line.
-    pub detail: String,
-    /// A few of the misbehaving answers.
-    pub samples: Vec<String>,
-}
 
 /// One window of one adversary.
 #[derive(Clone, Debug)]

@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::stress::checker::{CheckerReport, Ledger};
 use crate::stress::proxy::ProxyHandle;
 use crate::stress::recorder::Recorder;
+use crate::stress::results::AdversaryReport;
 use crate::stress::server::ServerUnderTest;
 
 /// What the engine itself says about a built-in piece, worked out before the run.
@@ -95,7 +96,7 @@ pub struct RunCtx {
     /// Windows of the adversaries (kept apart from the faults: a normal user's failure in
     /// one is not excused, it is a victim's).
     pub adversary_windows: FaultWindows,
-    pub adversary_reports: Mutex<Vec<crate::stress::adversary::AdversaryReport>>,
+    pub adversary_reports: Mutex<Vec<AdversaryReport>>,
     /// Shared breakers that opened while garbage flowed.
     pub breakers_opened_by_garbage: AtomicU64,
     /// The configuration the server under test runs with.

@@ -235,8 +235,8 @@ async fn run_async(args: StressArgs) -> i32 {
     if let Some(s) = args.seed {
         base.stress.seed = s;
     }
-    if let Err((key, message)) = base.stress.validate() {
-        eprintln!("music21-prod stress: command line: {key}: {message}");
+    if let Err(invalid) = base.stress.validate() {
+        eprintln!("music21-prod stress: command line: {invalid}");
         return 2;
     }
     let config = base.stress.clone();
