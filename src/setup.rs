@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 
 use serde::Serialize;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 
 pub use crate::config::shipped::DEFAULT_CONFIGS;
 
@@ -408,8 +408,8 @@ fn check_configs(root: &Path, fix: bool) -> Vec<Check> {
 }
 
 /// Runs every check; returns them in order.
-pub fn checks(options: &SetupOptions) -> Result<Vec<Check>, String> {
-    let config = Config::load(options.config.as_deref()).map_err(|e| e.to_string())?;
+pub fn checks(options: &SetupOptions) -> Result<Vec<Check>, ConfigError> {
+    let config = Config::load(options.config.as_deref())?;
     let mut all = vec![
         check_os(),
         check_cpus(),
@@ -424,19 +424,19 @@ pub fn checks(options: &SetupOptions) -> Result<Vec<Check>, String> {
     Ok(all)
 }
 
-/// `music21-prod setup`: prints the checks; exit 0 when none failed, 1 when one did, 2 when
-/// the configuration cannot be read.
-pub fn run(options: SetupOptions) -> ExitCode {
+/// `music21-prod setup`: prints the checks; exit 0 when none failed, 1 when one did. A
+/// configuration that cannot be read is an error (exit 2), printed as JSON with `--json`.
+pub fn run(options: SetupOptions) -> anyhow::Result<ExitCode> {
     let checks = match checks(&options) {
         Ok(c) => c,
-        Err(e) => {
-            if options.json {
-                println!("{}", serde_json::json!({"ok": false, "error": e}));
-            } else {
-                eprintln!("music21-prod setup: {e}");
-            }
-            return ExitCode::from(2);
+        Err(e) if options.json => {
+            println!(
+                "{}",
+                serde_json::json!({"ok": false, "error": e.to_string()})
+            );
+            return Ok(ExitCode::from(2));
         }
+        Err(e) => return Err(e.into()),
     };
     let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
     if options.json {
@@ -462,11 +462,11 @@ pub fn run(options: SetupOptions) -> ExitCode {
             println!("\n{failed} check(s) failed; fix the ✗ lines above");
         }
     }
-    if failed == 0 {
+    Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    }
+    })
 }
 
 /// `setup --fetch-corpus [DIR]`: music21's corpus from its PyPI wheel into DIR, verified,

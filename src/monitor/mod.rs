@@ -71,8 +71,8 @@ pub struct Options {
 
 /// `music21-prod monitor`: the exit code (0 fine; 1 server unreachable with `--once`, or the
 /// terminal failed; 2 usage).
-pub fn run(args: Options) -> ExitCode {
-    ExitCode::from(run_code(args))
+pub fn run(args: Options) -> anyhow::Result<ExitCode> {
+    Ok(ExitCode::from(run_code(args)))
 }
 
 fn run_code(args: Options) -> u8 {

@@ -66,8 +66,8 @@ pub struct Report {
 
 /// `music21-prod report`: 0 when the report was written, 1 when the file could not be read
 /// or written.
-pub fn run(args: Options) -> ExitCode {
-    ExitCode::from(run_code(args))
+pub fn run(args: Options) -> anyhow::Result<ExitCode> {
+    Ok(ExitCode::from(run_code(args)))
 }
 
 fn run_code(args: Options) -> u8 {

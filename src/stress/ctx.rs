@@ -145,6 +145,14 @@ impl RunCtx {
         self.phase.store(i as u8, Ordering::SeqCst);
     }
 
+    /// What each adversary window did so far.
+    pub fn adversary_reports(&self) -> Vec<AdversaryReport> {
+        self.adversary_reports
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     pub fn checker_report(&self) -> Option<CheckerReport> {
         self.checker
             .lock()
