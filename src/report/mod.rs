@@ -24,7 +24,9 @@ use serde_json::{Map, Value};
 
 use crate::config::stress::{StressConfig, Threshold};
 use crate::stress::checker::CheckerReport;
-use crate::stress::recorder::{LatencySummary, Recovery, Sample, SeriesPoint, TimelineEvent};
+use crate::stress::recorder::{
+    CallSample as Sample, LatencySummary, Recovery, SeriesPoint, TimelineEvent,
+};
 use crate::stress::results::{format_figure, Results, ThresholdResult, SCHEMA_VERSION};
 
 /// The `results.json` schema versions this report reads.

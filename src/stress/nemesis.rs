@@ -294,18 +294,8 @@ async fn huge_scores(ctx: &RunCtx, count: u32, mb: u64, seed: u64) {
                 match crate::stress::users::check_counts(v, expected, spec.parts as u64) {
                     Ok(()) => {
                         stored += 1;
-                        ctx.ledger.ack(
-                            &id,
-                            Acked {
-                                sha256: v
-                                    .get("sha256")
-                                    .and_then(Value::as_str)
-                                    .unwrap_or("")
-                                    .to_string(),
-                                notes: expected,
-                                parts: spec.parts as u64,
-                            },
-                        );
+                        ctx.ledger
+                            .ack(&id, Acked::from_import(&v, expected, spec.parts as u64));
                         Outcome::Success
                     }
                     Err(_) => Outcome::Unexpected,
@@ -371,18 +361,9 @@ async fn corrupt_scores(ctx: &RunCtx, count: u32, seed: u64) {
             let outcome = match &reply {
                 Reply::Ok(v) => {
                     stored += 1;
-                    ctx.ledger.ack(
-                        &id,
-                        Acked {
-                            sha256: v
-                                .get("sha256")
-                                .and_then(Value::as_str)
-                                .unwrap_or("")
-                                .to_string(),
-                            notes: v.get("notes").and_then(Value::as_u64).unwrap_or(0),
-                            parts: v.get("parts").and_then(Value::as_u64).unwrap_or(0),
-                        },
-                    );
+                    let count = |key: &str| v.get(key).and_then(Value::as_u64).unwrap_or(0);
+                    let acked = Acked::from_import(&v, count("notes"), count("parts"));
+                    ctx.ledger.ack(&id, acked);
                     Outcome::Success
                 }
                 Reply::ToolError { code, .. }

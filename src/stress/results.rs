@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::stress::{StressConfig, Threshold};
 use crate::stress::checker::CheckerReport;
 use crate::stress::recorder::{
-    FairnessReport, LatencySummary, Recovery, Sample, SeriesPoint, TimelineEvent,
+    CallSample, FairnessReport, LatencySummary, Recovery, SeriesPoint, TimelineEvent,
 };
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -74,7 +74,7 @@ pub struct Results {
     pub recoveries: Vec<Recovery>,
     pub series: Vec<SeriesPoint>,
     pub checker: CheckerReport,
-    pub unexpected_samples: Vec<Sample>,
+    pub unexpected_samples: Vec<CallSample>,
     /// What each adversary window did (absent from files of runs without adversaries).
     #[serde(default)]
     pub adversaries: Vec<AdversaryReport>,

@@ -440,13 +440,15 @@ async fn start(
     let server_config = std::fs::read_to_string(&server_config_path)
         .ok()
         .and_then(|text| toml::from_str::<Config>(&text).ok());
-    let server = Arc::new(ServerUnderTest::new(
+    let server = ServerUnderTest::new(
         exe.clone(),
         port,
         data_dir.to_path_buf(),
         server_config_path,
         out.join("server.log"),
-    ));
+    )
+    .map_err(|e| format!("cannot make the probes' HTTP client: {e}"))?;
+    let server = Arc::new(server);
     server.start().await?;
     if !server.wait_ready(Duration::from_secs(30)).await {
         server.stop(Duration::from_secs(2)).await;

@@ -24,6 +24,8 @@ pub struct ServerUnderTest {
     stopping: AtomicBool,
     child: tokio::sync::Mutex<Option<Child>>,
     last_exit: Mutex<Option<String>>,
+    /// The client of the harness's probes (`/readyz`, `/health`).
+    probe: reqwest::Client,
 }
 
 /// A free port on 127.0.0.1 (bound then released; the server binds it with SO_REUSEADDR).
@@ -33,7 +35,13 @@ pub fn free_port() -> std::io::Result<u16> {
 }
 
 impl ServerUnderTest {
-    pub fn new(exe: PathBuf, port: u16, data_dir: PathBuf, config: PathBuf, log: PathBuf) -> Self {
+    pub fn new(
+        exe: PathBuf,
+        port: u16,
+        data_dir: PathBuf,
+        config: PathBuf,
+        log: PathBuf,
+    ) -> reqwest::Result<Self> {
         let args = vec![
             "serve".to_string(),
             "--bind".into(),
@@ -45,7 +53,14 @@ impl ServerUnderTest {
             "--config".into(),
             config.display().to_string(),
         ];
-        Self {
+        // No proxy from the environment (this is loopback), nothing pooled (the server is
+        // killed and restarted under the harness), and a probe never waits long.
+        let probe = reqwest::Client::builder()
+            .no_proxy()
+            .pool_max_idle_per_host(0)
+            .timeout(Duration::from_secs(5))
+            .build()?;
+        Ok(Self {
             exe,
             args,
             log,
@@ -57,7 +72,8 @@ impl ServerUnderTest {
             stopping: AtomicBool::new(false),
             child: tokio::sync::Mutex::new(None),
             last_exit: Mutex::new(None),
-        }
+            probe,
+        })
     }
 
     pub fn base_url(&self) -> String {
@@ -126,9 +142,15 @@ impl ServerUnderTest {
         Ok(())
     }
 
+    /// A GET of one of the server's probes, or None when nothing answers.
+    async fn get(&self, path: &str) -> Option<reqwest::Response> {
+        let url = format!("{}{path}", self.base_url());
+        self.probe.get(url).send().await.ok()
+    }
+
     /// The server's /health, when it answers.
     pub async fn health(&self) -> Option<crate::wire::Health> {
-        let (_, body) = http_get(self.port, "/health").await?;
+        let body = self.get("/health").await?.text().await.ok()?;
         serde_json::from_str(&body).ok()
     }
 
@@ -136,7 +158,11 @@ impl ServerUnderTest {
     pub async fn wait_ready(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            if http_status(self.port, "/readyz").await == Some(200) {
+            if self
+                .get("/readyz")
+                .await
+                .is_some_and(|r| r.status() == reqwest::StatusCode::OK)
+            {
                 return true;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
@@ -229,78 +255,5 @@ impl ServerUnderTest {
         }
         *guard = None;
         self.pid.store(0, Ordering::SeqCst);
-    }
-}
-
-/// The status code of a GET on loopback, or None when nothing answers.
-pub async fn http_status(port: u16, path: &str) -> Option<u16> {
-    http_get(port, path).await.map(|(status, _)| status)
-}
-
-/// A minimal HTTP/1.1 GET on 127.0.0.1 (no client library needed for probes).
-pub async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let fetch = async {
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .ok()?;
-        let request =
-            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.ok()?;
-        let mut buf = Vec::new();
-        stream.read_to_end(&mut buf).await.ok()?;
-        let text = String::from_utf8_lossy(&buf).into_owned();
-        let status = text.split_whitespace().nth(1)?.parse().ok()?;
-        let body = text
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default();
-        Some((status, decode_chunked(&body)))
-    };
-    tokio::time::timeout(Duration::from_secs(5), fetch)
-        .await
-        .ok()
-        .flatten()
-}
-
-/// Undoes chunked transfer encoding when the body looks chunked.
-fn decode_chunked(body: &str) -> String {
-    let mut out = String::new();
-    let mut rest = body;
-    loop {
-        let Some((size_line, after)) = rest.split_once("\r\n") else {
-            return if out.is_empty() {
-                body.to_string()
-            } else {
-                out
-            };
-        };
-        let Ok(size) = usize::from_str_radix(size_line.trim(), 16) else {
-            return if out.is_empty() {
-                body.to_string()
-            } else {
-                out
-            };
-        };
-        if size == 0 || after.len() < size {
-            return out;
-        }
-        out.push_str(&after[..size]);
-        rest = after[size..].trim_start_matches("\r\n");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn chunked_bodies_decode() {
-        assert_eq!(
-            super::decode_chunked("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"),
-            "hello world"
-        );
-        assert_eq!(
-            super::decode_chunked("{\"ready\":true}"),
-            "{\"ready\":true}"
-        );
     }
 }
