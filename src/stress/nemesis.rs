@@ -143,7 +143,7 @@ async fn kill_server(ctx: &RunCtx, signal: Signal, kind: &str) {
             .recorder
             .add_detail(event, &format!("{signal:?} to pid {pid}")),
         Err(e) => {
-            ctx.recorder.add_detail(event, &e);
+            ctx.recorder.add_detail(event, &format!("{e:#}"));
             ctx.windows.close(window, Duration::ZERO);
             ctx.recorder.end_event(event);
             return;
@@ -295,7 +295,7 @@ async fn huge_scores(ctx: &RunCtx, count: u32, mb: u64, seed: u64) {
                     Ok(()) => {
                         stored += 1;
                         ctx.ledger
-                            .ack(&id, Acked::from_import(&v, expected, spec.parts as u64));
+                            .ack(&id, Acked::from_import(v, expected, spec.parts as u64));
                         Outcome::Success
                     }
                     Err(_) => Outcome::Unexpected,
@@ -362,7 +362,7 @@ async fn corrupt_scores(ctx: &RunCtx, count: u32, seed: u64) {
                 Reply::Ok(v) => {
                     stored += 1;
                     let count = |key: &str| v.get(key).and_then(Value::as_u64).unwrap_or(0);
-                    let acked = Acked::from_import(&v, count("notes"), count("parts"));
+                    let acked = Acked::from_import(v, count("notes"), count("parts"));
                     ctx.ledger.ack(&id, acked);
                     Outcome::Success
                 }

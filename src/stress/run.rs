@@ -449,7 +449,7 @@ async fn start(
     )
     .map_err(|e| format!("cannot make the probes' HTTP client: {e}"))?;
     let server = Arc::new(server);
-    server.start().await?;
+    server.start().await.map_err(|e| format!("{e:#}"))?;
     if !server.wait_ready(Duration::from_secs(30)).await {
         server.stop(Duration::from_secs(2)).await;
         return Err(format!(

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use anyhow::{bail, Context};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -107,12 +108,12 @@ impl ServerUnderTest {
     }
 
     /// Starts the server and waits until it says where it listens.
-    pub async fn start(&self) -> Result<(), String> {
+    pub async fn start(&self) -> anyhow::Result<()> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.log)
-            .map_err(|e| format!("cannot open {}: {e}", self.log.display()))?;
+            .with_context(|| format!("cannot open {}", self.log.display()))?;
         let mut child = Command::new(&self.exe)
             .args(&self.args)
             .stdin(Stdio::null())
@@ -120,18 +121,18 @@ impl ServerUnderTest {
             .stderr(Stdio::from(log))
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| format!("cannot start the server: {e}"))?;
-        let stdout = child.stdout.take().ok_or("the server has no stdout")?;
+            .context("cannot start the server")?;
+        let stdout = child.stdout.take().context("the server has no stdout")?;
         let mut lines = BufReader::new(stdout).lines();
         let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await;
         match first {
             Ok(Ok(Some(line))) if line.contains("listening on") => {}
             other => {
                 let _ = child.start_kill();
-                return Err(format!(
+                bail!(
                     "the server did not start (first output: {other:?}); see {}",
                     self.log.display()
-                ));
+                );
             }
         }
         // Keep draining stdout so the server never blocks on a full pipe.
@@ -201,7 +202,7 @@ impl ServerUnderTest {
                     {
                         me.restarts.fetch_add(1, Ordering::SeqCst);
                         if let Err(e) = me.start().await {
-                            tracing::error!(error = %e, "restart failed; trying again");
+                            tracing::error!(error = %format!("{e:#}"), "restart failed; trying again");
                             tokio::time::sleep(Duration::from_millis(200)).await;
                         }
                         continue;
@@ -218,10 +219,10 @@ impl ServerUnderTest {
     }
 
     /// Sends a real signal to the server process.
-    pub fn signal(&self, signal: nix::sys::signal::Signal) -> Result<u32, String> {
-        let pid = self.pid().ok_or("the server is not running")?;
+    pub fn signal(&self, signal: nix::sys::signal::Signal) -> anyhow::Result<u32> {
+        let pid = self.pid().context("the server is not running")?;
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal)
-            .map_err(|e| format!("cannot signal the server (pid {pid}): {e}"))?;
+            .with_context(|| format!("cannot signal the server (pid {pid})"))?;
         Ok(pid)
     }
 
