@@ -19,7 +19,7 @@ use ratatui::Frame;
 use crate::monitor::fmt::{bytes_text, clock, count, duration_text, ms_text, rate_text};
 use crate::monitor::sample::{Sample, StressInfo, ThresholdState};
 use crate::monitor::state::{Alert, Severity, State, LATENCY_WINDOW_MS};
-use crate::stress::recorder::{Recovery, TimelineEvent};
+use crate::wire::status::{Recovery, TimelineEvent};
 
 // ------------------------------------------------------------------------------ theme
 
