@@ -24,7 +24,9 @@ use serde_json::{Map, Value};
 
 use crate::config::stress::StressConfig;
 use crate::stress::checker::CheckerReport;
-use crate::stress::recorder::{LatencySummary, Recovery, Sample, SeriesPoint, TimelineEvent};
+use crate::stress::recorder::{
+    CallSample as Sample, LatencySummary, Recovery, SeriesPoint, TimelineEvent,
+};
 use crate::stress::results::{Results, ThresholdResult, SCHEMA_VERSION};
 use sections::Sections;
 
@@ -67,8 +69,8 @@ pub struct Report {
 
 /// `music21-prod report`: 0 when the report was written, 1 when the file could not be read
 /// or written.
-pub fn run(args: Options) -> ExitCode {
-    ExitCode::from(run_code(args))
+pub fn run(args: Options) -> anyhow::Result<ExitCode> {
+    Ok(ExitCode::from(run_code(args)))
 }
 
 fn run_code(args: Options) -> u8 {
