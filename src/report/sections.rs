@@ -10,9 +10,9 @@ use serde_json::Value;
 
 use super::charts::{self, Chart};
 use super::{Report, KEY_FIGURES};
-use crate::stress::results::AdversaryReport;
 use crate::stress::checker::CheckerReport;
 use crate::stress::recorder::{CallSample as Sample, LatencySummary};
+use crate::stress::results::AdversaryReport;
 use crate::stress::results::{format_figure, Results, ThresholdResult};
 use crate::wire::status::TimelineEvent;
 use crate::wire::Threshold;
