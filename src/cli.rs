@@ -94,8 +94,8 @@ pub struct StressArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<String>,
     /// Run length, e.g. 90s, 10m (overrides stress.duration)
-    #[arg(long)]
-    pub duration: Option<String>,
+    #[arg(long, value_parser = crate::config::duration::parse)]
+    pub duration: Option<std::time::Duration>,
     /// Virtual users (overrides stress.users)
     #[arg(long)]
     pub users: Option<u32>,

@@ -3,6 +3,7 @@
 use std::io::Read;
 use std::process::ExitCode;
 
+use anyhow::{bail, Context};
 use clap::Parser;
 use music21_prod::cli::{BallastArgs, Cli, Command, ServeArgs, SetupArgs, StressArgs, ToolArgs};
 use music21_prod::config::Config;
@@ -11,12 +12,12 @@ use music21_prod::tools::{Registry, ToolContext};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Tool(args) => run_tool(args),
-        Command::Setup(args) => run_setup(args),
-        Command::Serve(args) => run_serve(args),
-        Command::Stress(args) => run_stress(args),
-        Command::Monitor(args) => music21_prod::monitor::run(args.into()),
-        Command::Report(args) => music21_prod::report::run(args.into()),
+        Command::Tool(args) => finish("tool", run_tool(args), 2),
+        Command::Setup(args) => finish("setup", run_setup(args), 1),
+        Command::Serve(args) => finish("serve", run_serve(args), 1),
+        Command::Stress(args) => finish("stress", run_stress(args), 2),
+        Command::Monitor(args) => finish("monitor", music21_prod::monitor::run(args.into()), 1),
+        Command::Report(args) => finish("report", music21_prod::report::run(args.into()), 1),
         Command::Worker => run_worker(),
         Command::Ballast(args) => run_ballast(args),
     }
@@ -29,27 +30,39 @@ fn print_out(text: &str) {
     let _ = writeln!(out, "{text}").and_then(|_| out.flush());
 }
 
-fn usage_error(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("music21-prod tool: {message}");
-    ExitCode::from(2)
+/// Ends a subcommand: its exit code, or its error printed with the code for a failure
+/// (`failure`), or 2 for a configuration error (a usage error, for every subcommand).
+fn finish(command: &str, result: anyhow::Result<ExitCode>, failure: u8) -> ExitCode {
+    result.unwrap_or_else(|e| {
+        eprintln!("music21-prod {command}: {e:#}");
+        if e.downcast_ref::<music21_prod::config::ConfigError>()
+            .is_some()
+        {
+            ExitCode::from(2)
+        } else {
+            ExitCode::from(failure)
+        }
+    })
 }
 
-fn run_tool(args: ToolArgs) -> ExitCode {
+/// `tool`: one call on the configured store. Bad arguments are errors (exit 2); the
+/// tool's own failure is printed with its code (exit 1).
+fn run_tool(args: ToolArgs) -> anyhow::Result<ExitCode> {
     let registry = Registry::new();
     if args.list {
         for tool in registry.tools() {
             print_out(&format!("{:<24} {}", tool.name, tool.description));
         }
-        return ExitCode::SUCCESS;
+        return Ok(ExitCode::SUCCESS);
     }
     let Some(name) = args.name.as_deref() else {
-        return usage_error("name a tool (see --list)");
+        bail!("name a tool (see --list)");
     };
     let Some(def) = registry.get(name) else {
-        return usage_error(format!(
+        bail!(
             "unknown tool '{name}'; the tools are: {}",
             registry.names().join(", ")
-        ));
+        );
     };
     if args.schema {
         let schemas = serde_json::json!({
@@ -59,30 +72,23 @@ fn run_tool(args: ToolArgs) -> ExitCode {
             "outputSchema": def.output_schema,
         });
         print_out(&serde_json::to_string_pretty(&schemas).unwrap_or_default());
-        return ExitCode::SUCCESS;
+        return Ok(ExitCode::SUCCESS);
     }
     let text = match &args.args_file {
         Some(path) if path.as_os_str() == "-" => {
             let mut s = String::new();
-            if let Err(e) = std::io::stdin().read_to_string(&mut s) {
-                return usage_error(format!("cannot read arguments from standard input: {e}"));
-            }
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("cannot read arguments from standard input")?;
             s
         }
-        Some(path) => match std::fs::read_to_string(path) {
-            Ok(s) => s,
-            Err(e) => return usage_error(format!("cannot read {}: {e}", path.display())),
-        },
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?,
         None => args.args.clone(),
     };
-    let json: serde_json::Value = match serde_json::from_str(&text) {
-        Ok(v) => v,
-        Err(e) => return usage_error(format!("--args is not valid JSON: {e}")),
-    };
-    let mut config = match Config::load(args.config.as_deref()) {
-        Ok(c) => c,
-        Err(e) => return usage_error(e),
-    };
+    let json: serde_json::Value =
+        serde_json::from_str(&text).context("--args is not valid JSON")?;
+    let mut config = Config::load(args.config.as_deref())?;
     if let Some(dir) = args.data_dir {
         config.server.data_dir = dir;
     }
@@ -90,29 +96,23 @@ fn run_tool(args: ToolArgs) -> ExitCode {
         Ok(ctx) => ctx,
         Err(e) => {
             eprintln!("music21-prod tool {name}: {e}");
-            return ExitCode::from(1);
+            return Ok(ExitCode::from(1));
         }
     };
     match registry.call(&ctx, name, json) {
         Ok(value) => {
             print_out(&serde_json::to_string_pretty(&value).unwrap_or_default());
-            ExitCode::SUCCESS
+            Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
             eprintln!("music21-prod tool {name}: error ({}): {e}", e.code());
-            ExitCode::from(1)
+            Ok(ExitCode::from(1))
         }
     }
 }
 
-fn run_serve(args: ServeArgs) -> ExitCode {
-    let mut config = match Config::load(args.config.as_deref()) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("music21-prod serve: {e}");
-            return ExitCode::from(2);
-        }
-    };
+fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let mut config = Config::load(args.config.as_deref())?;
     if let Some(bind) = &args.bind {
         config.server.bind = bind.clone();
     }
@@ -126,17 +126,14 @@ fn run_serve(args: ServeArgs) -> ExitCode {
         config.server.workers.count = workers;
     }
     // Flags can change what the file said: check again (a non-loopback --bind needs a token).
-    if let Err(e) = config.validate("command line") {
-        eprintln!("music21-prod serve: {e}");
-        return ExitCode::from(2);
-    }
+    config.validate("command line")?;
     if args.supervise {
         music21_prod::logging::init(&config.server.log_format);
         let passthrough: Vec<String> = std::env::args()
             .skip(2)
             .filter(|a| a != "--supervise")
             .collect();
-        return music21_prod::server::supervise::run(passthrough);
+        return Ok(music21_prod::server::supervise::run(passthrough));
     }
     music21_prod::server::run(config, args.stdio)
 }
@@ -159,16 +156,15 @@ fn run_worker() -> ExitCode {
     })
 }
 
-fn run_stress(args: StressArgs) -> ExitCode {
-    let code = music21_prod::stress::run::run(music21_prod::stress::run::StressArgs {
+fn run_stress(args: StressArgs) -> anyhow::Result<ExitCode> {
+    music21_prod::stress::run::run(music21_prod::stress::run::StressOptions {
         config: args.config,
         duration: args.duration,
         users: args.users,
         out: args.out,
         seed: args.seed,
         monitor: args.monitor,
-    });
-    ExitCode::from(code.clamp(0, 255) as u8)
+    })
 }
 
 /// Holds `mb` megabytes of touched memory for `seconds`, then exits: real memory pressure,
@@ -191,24 +187,14 @@ fn run_ballast(args: BallastArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn run_setup(args: SetupArgs) -> ExitCode {
+fn run_setup(args: SetupArgs) -> anyhow::Result<ExitCode> {
     if args.new_token {
-        return match music21_prod::config::new_token() {
-            Ok(token) => {
-                print_out(&token);
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("music21-prod setup: cannot read /dev/urandom: {e}");
-                ExitCode::from(1)
-            }
-        };
+        let token = music21_prod::config::new_token().context("cannot read /dev/urandom")?;
+        print_out(&token);
+        return Ok(ExitCode::SUCCESS);
     }
     match args.fetch_corpus {
-        Some(dir) => music21_prod::setup::fetch_corpus(dir, args.config).unwrap_or_else(|e| {
-            eprintln!("fetch-corpus: {e:#}");
-            ExitCode::FAILURE
-        }),
+        Some(dir) => music21_prod::setup::fetch_corpus(dir, args.config),
         None => music21_prod::setup::run(music21_prod::setup::SetupOptions {
             config: args.config,
             fix: args.fix,

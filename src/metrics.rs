@@ -66,212 +66,279 @@ pub struct Metrics {
     pub sessions_evicted: IntCounterVec,
 }
 
-fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-    r.register(Box::new(c.clone())).expect("unique metric");
-    c
+/// A metric as registered: its name (from `wire::metric`, which the dashboard reads), its
+/// help text and its labels.
+struct Def {
+    name: &'static str,
+    help: &'static str,
+    labels: &'static [&'static str],
 }
 
-fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
-    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
-    r.register(Box::new(g.clone())).expect("unique metric");
-    g
-}
+const DURATION: Def = Def {
+    name: metric::REQUEST_DURATION_SECONDS,
+    help: "Tool call latency, admission included.",
+    labels: &["tool"],
+};
+const QUEUE_WAIT: Def = Def {
+    name: metric::QUEUE_WAIT_SECONDS,
+    help: "Time a call waited for a free worker.",
+    labels: &[],
+};
+const PROCESS_CPU_SECONDS: Def = Def {
+    name: metric::PROCESS_CPU_SECONDS_TOTAL,
+    help: "CPU time of the server process.",
+    labels: &[],
+};
+const CONNECTIONS: Def = Def {
+    name: metric::CONNECTIONS,
+    help: "Open TCP connections.",
+    labels: &[],
+};
+const CONNECTIONS_LIMITED: Def = Def {
+    name: metric::CONNECTIONS_LIMITED_TOTAL,
+    help: "Connections over a cap: by which cap (total, per_client, reserve) and what became of them (probe_only, closed).",
+    labels: &["cap", "action"],
+};
+const BODIES_REFUSED: Def = Def {
+    name: metric::BODIES_REFUSED_TOTAL,
+    help: "Request bodies refused before or while being read, by reason.",
+    labels: &["reason"],
+};
+const CLIENT_BREAKER_OPENED: Def = Def {
+    name: metric::CLIENT_BREAKER_OPENED_TOTAL,
+    help: "Times one client's own breaker for a tool opened (its calls kept failing; nobody else was refused).",
+    labels: &["tool"],
+};
+const STORE_CORRUPTED: Def = Def {
+    name: metric::STORE_CORRUPTED,
+    help: "Stored records known to fail their checksum (found by the scrub or a read).",
+    labels: &[],
+};
+const STORE_WRITE_FAILURES: Def = Def {
+    name: metric::STORE_WRITE_FAILURES_TOTAL,
+    help: "Tool calls that could not write to the store (e.g. a full disk).",
+    labels: &[],
+};
+const SESSIONS_EVICTED: Def = Def {
+    name: metric::SESSIONS_EVICTED_TOTAL,
+    help: "Idle MCP sessions closed to make room for a new one, by cap (client, server).",
+    labels: &["cap"],
+};
+const REQUESTS: Def = Def {
+    name: metric::REQUESTS_TOTAL,
+    help: "Tool calls by tool and outcome.",
+    labels: &["tool", "outcome"],
+};
+const IN_FLIGHT: Def = Def {
+    name: metric::IN_FLIGHT,
+    help: "Tool calls in progress.",
+    labels: &[],
+};
+const QUEUE_DEPTH: Def = Def {
+    name: metric::QUEUE_DEPTH,
+    help: "Tool calls waiting for a worker.",
+    labels: &[],
+};
+const BREAKER_STATE: Def = Def {
+    name: metric::BREAKER_STATE,
+    help: "Circuit breaker per tool: 0 closed, 1 open, 2 half-open.",
+    labels: &["tool"],
+};
+const BREAKER_OPENED: Def = Def {
+    name: metric::BREAKER_OPENED_TOTAL,
+    help: "Times a tool's breaker opened.",
+    labels: &["tool"],
+};
+const RATE_LIMITED: Def = Def {
+    name: metric::RATE_LIMITED_TOTAL,
+    help: "Requests refused by the rate limiter (429).",
+    labels: &[],
+};
+const SHED: Def = Def {
+    name: metric::SHED_TOTAL,
+    help: "Calls refused to protect the server, by reason.",
+    labels: &["reason"],
+};
+const TIMEOUTS: Def = Def {
+    name: metric::TIMEOUTS_TOTAL,
+    help: "Calls past their deadline (worker killed).",
+    labels: &["tool"],
+};
+const WORKER_RESTARTS: Def = Def {
+    name: metric::WORKER_RESTARTS_TOTAL,
+    help: "Workers started to replace another, by reason.",
+    labels: &["reason"],
+};
+const WORKER_KILLS: Def = Def {
+    name: metric::WORKER_KILLS_TOTAL,
+    help: "Workers killed by the server, by reason.",
+    labels: &["reason"],
+};
+const WORKERS_UP: Def = Def {
+    name: metric::WORKERS_UP,
+    help: "Worker processes alive.",
+    labels: &[],
+};
+const WORKERS_BUSY: Def = Def {
+    name: metric::WORKERS_BUSY,
+    help: "Worker processes running a task.",
+    labels: &[],
+};
+const WORKER_TASKS: Def = Def {
+    name: metric::WORKER_TASKS_TOTAL,
+    help: "Tasks sent to workers.",
+    labels: &[],
+};
+const CACHE_SHRINKS: Def = Def {
+    name: metric::CACHE_SHRINKS_TOTAL,
+    help: "Workers asked to drop their parsed-score caches under memory pressure.",
+    labels: &[],
+};
+const MEMORY_BYTES: Def = Def {
+    name: metric::MEMORY_BYTES,
+    help: "Resident memory, by component (server, workers).",
+    labels: &["component"],
+};
+const MEMORY_BUDGET_BYTES: Def = Def {
+    name: metric::MEMORY_BUDGET_BYTES,
+    help: "Memory budget of server and workers together.",
+    labels: &[],
+};
+const WORKER_RSS_BYTES: Def = Def {
+    name: metric::WORKER_RSS_BYTES,
+    help: "Resident memory of each worker slot.",
+    labels: &["slot"],
+};
+const STORE_SCORES: Def = Def {
+    name: metric::STORE_SCORES,
+    help: "Scores in the store.",
+    labels: &[],
+};
+const STORE_BYTES: Def = Def {
+    name: metric::STORE_BYTES,
+    help: "Source bytes in the store.",
+    labels: &[],
+};
+const STORE_EVICTIONS: Def = Def {
+    name: metric::STORE_EVICTIONS_TOTAL,
+    help: "Scores evicted by the store's limits since it was created.",
+    labels: &[],
+};
+const SESSIONS: Def = Def {
+    name: metric::SESSIONS,
+    help: "Live MCP sessions.",
+    labels: &[],
+};
+const HTTP_REQUESTS: Def = Def {
+    name: metric::HTTP_REQUESTS_TOTAL,
+    help: "HTTP requests by path and status class.",
+    labels: &["path", "status"],
+};
+const PROCESS_RSS: Def = Def {
+    name: metric::PROCESS_RESIDENT_MEMORY_BYTES,
+    help: "Resident memory of the server process.",
+    labels: &[],
+};
+const PROCESS_OPEN_FDS: Def = Def {
+    name: metric::PROCESS_OPEN_FDS,
+    help: "Open file descriptors of the server process.",
+    labels: &[],
+};
+const PROCESS_START_TIME: Def = Def {
+    name: metric::PROCESS_START_TIME_SECONDS,
+    help: "Start time of the server process since the epoch.",
+    labels: &[],
+};
 
-fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
-    let g = IntGauge::new(name, help).expect("valid metric");
-    r.register(Box::new(g.clone())).expect("unique metric");
-    g
-}
+/// Registers each metric in the one registry as it is made.
+struct Registrar(Registry);
 
-fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
-    let c = IntCounter::new(name, help).expect("valid metric");
-    r.register(Box::new(c.clone())).expect("unique metric");
-    c
+impl Registrar {
+    fn register<M: prometheus::core::Collector + Clone + 'static>(&self, metric: M) -> M {
+        // Names are constants of this file: a clash is a bug caught by the tests.
+        self.0
+            .register(Box::new(metric.clone()))
+            .expect("unique metric");
+        metric
+    }
+
+    fn opts(def: &Def) -> Opts {
+        Opts::new(def.name, def.help)
+    }
+
+    fn counter(&self, def: Def) -> IntCounter {
+        self.register(IntCounter::with_opts(Self::opts(&def)).expect("valid metric"))
+    }
+
+    fn counter_vec(&self, def: Def) -> IntCounterVec {
+        self.register(IntCounterVec::new(Self::opts(&def), def.labels).expect("valid metric"))
+    }
+
+    fn gauge(&self, def: Def) -> IntGauge {
+        self.register(IntGauge::with_opts(Self::opts(&def)).expect("valid metric"))
+    }
+
+    fn gauge_vec(&self, def: Def) -> IntGaugeVec {
+        self.register(IntGaugeVec::new(Self::opts(&def), def.labels).expect("valid metric"))
+    }
+
+    fn float_gauge(&self, def: Def) -> prometheus::Gauge {
+        self.register(prometheus::Gauge::with_opts(Self::opts(&def)).expect("valid metric"))
+    }
+
+    fn latency(def: &Def) -> HistogramOpts {
+        HistogramOpts::new(def.name, def.help).buckets(LATENCY_BUCKETS.to_vec())
+    }
+
+    fn histogram(&self, def: Def) -> Histogram {
+        self.register(Histogram::with_opts(Self::latency(&def)).expect("valid metric"))
+    }
+
+    fn histogram_vec(&self, def: Def) -> HistogramVec {
+        self.register(HistogramVec::new(Self::latency(&def), def.labels).expect("valid metric"))
+    }
 }
 
 impl Metrics {
     pub fn new() -> Self {
-        let r = Registry::new();
-        let duration = HistogramVec::new(
-            HistogramOpts::new(
-                metric::REQUEST_DURATION_SECONDS,
-                "Tool call latency, admission included.",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
-            &["tool"],
-        )
-        .expect("valid metric");
-        r.register(Box::new(duration.clone()))
-            .expect("unique metric");
-        let queue_wait = Histogram::with_opts(
-            HistogramOpts::new(
-                metric::QUEUE_WAIT_SECONDS,
-                "Time a call waited for a free worker.",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
-        )
-        .expect("valid metric");
-        r.register(Box::new(queue_wait.clone()))
-            .expect("unique metric");
-        let process_cpu_seconds = prometheus::Gauge::new(
-            metric::PROCESS_CPU_SECONDS_TOTAL,
-            "CPU time of the server process.",
-        )
-        .expect("valid metric");
-        r.register(Box::new(process_cpu_seconds.clone()))
-            .expect("unique metric");
+        let r = Registrar(Registry::new());
         Self {
-            connections: gauge(&r, metric::CONNECTIONS, "Open TCP connections."),
-            connections_limited: counter_vec(
-                &r,
-                metric::CONNECTIONS_LIMITED_TOTAL,
-                "Connections over a cap: by which cap (total, per_client, reserve) and what became of them (probe_only, closed).",
-                &["cap", "action"],
-            ),
-            bodies_refused: counter_vec(
-                &r,
-                metric::BODIES_REFUSED_TOTAL,
-                "Request bodies refused before or while being read, by reason.",
-                &["reason"],
-            ),
-            client_breaker_opened: counter_vec(
-                &r,
-                metric::CLIENT_BREAKER_OPENED_TOTAL,
-                "Times one client's own breaker for a tool opened (its calls kept failing; nobody else was refused).",
-                &["tool"],
-            ),
-            store_corrupted: gauge(
-                &r,
-                metric::STORE_CORRUPTED,
-                "Stored records known to fail their checksum (found by the scrub or a read).",
-            ),
-            store_write_failures: counter(
-                &r,
-                metric::STORE_WRITE_FAILURES_TOTAL,
-                "Tool calls that could not write to the store (e.g. a full disk).",
-            ),
-            sessions_evicted: counter_vec(
-                &r,
-                metric::SESSIONS_EVICTED_TOTAL,
-                "Idle MCP sessions closed to make room for a new one, by cap (client, server).",
-                &["cap"],
-            ),
-            requests: counter_vec(
-                &r,
-                metric::REQUESTS_TOTAL,
-                "Tool calls by tool and outcome.",
-                &["tool", "outcome"],
-            ),
-            duration,
-            in_flight: gauge(&r, metric::IN_FLIGHT, "Tool calls in progress."),
-            queue_depth: gauge(
-                &r,
-                metric::QUEUE_DEPTH,
-                "Tool calls waiting for a worker.",
-            ),
-            breaker_state: gauge_vec(
-                &r,
-                metric::BREAKER_STATE,
-                "Circuit breaker per tool: 0 closed, 1 open, 2 half-open.",
-                &["tool"],
-            ),
-            breaker_opened: counter_vec(
-                &r,
-                metric::BREAKER_OPENED_TOTAL,
-                "Times a tool's breaker opened.",
-                &["tool"],
-            ),
-            rate_limited: counter(
-                &r,
-                metric::RATE_LIMITED_TOTAL,
-                "Requests refused by the rate limiter (429).",
-            ),
-            shed: counter_vec(
-                &r,
-                metric::SHED_TOTAL,
-                "Calls refused to protect the server, by reason.",
-                &["reason"],
-            ),
-            timeouts: counter_vec(
-                &r,
-                metric::TIMEOUTS_TOTAL,
-                "Calls past their deadline (worker killed).",
-                &["tool"],
-            ),
-            worker_restarts: counter_vec(
-                &r,
-                metric::WORKER_RESTARTS_TOTAL,
-                "Workers started to replace another, by reason.",
-                &["reason"],
-            ),
-            worker_kills: counter_vec(
-                &r,
-                metric::WORKER_KILLS_TOTAL,
-                "Workers killed by the server, by reason.",
-                &["reason"],
-            ),
-            workers_up: gauge(&r, metric::WORKERS_UP, "Worker processes alive."),
-            workers_busy: gauge(
-                &r,
-                metric::WORKERS_BUSY,
-                "Worker processes running a task.",
-            ),
-            worker_tasks: counter(&r, metric::WORKER_TASKS_TOTAL, "Tasks sent to workers."),
-            cache_shrinks: counter(
-                &r,
-                metric::CACHE_SHRINKS_TOTAL,
-                "Workers asked to drop their parsed-score caches under memory pressure.",
-            ),
-            memory_bytes: gauge_vec(
-                &r,
-                metric::MEMORY_BYTES,
-                "Resident memory, by component (server, workers).",
-                &["component"],
-            ),
-            memory_budget_bytes: gauge(
-                &r,
-                metric::MEMORY_BUDGET_BYTES,
-                "Memory budget of server and workers together.",
-            ),
-            worker_rss_bytes: gauge_vec(
-                &r,
-                metric::WORKER_RSS_BYTES,
-                "Resident memory of each worker slot.",
-                &["slot"],
-            ),
-            store_scores: gauge(&r, metric::STORE_SCORES, "Scores in the store."),
-            store_bytes: gauge(&r, metric::STORE_BYTES, "Source bytes in the store."),
-            store_evictions: gauge(
-                &r,
-                metric::STORE_EVICTIONS_TOTAL,
-                "Scores evicted by the store's limits since it was created.",
-            ),
-            sessions: gauge(&r, metric::SESSIONS, "Live MCP sessions."),
-            http_requests: counter_vec(
-                &r,
-                metric::HTTP_REQUESTS_TOTAL,
-                "HTTP requests by path and status class.",
-                &["path", "status"],
-            ),
-            process_rss: gauge(
-                &r,
-                metric::PROCESS_RESIDENT_MEMORY_BYTES,
-                "Resident memory of the server process.",
-            ),
-            process_cpu_seconds,
-            process_open_fds: gauge(
-                &r,
-                metric::PROCESS_OPEN_FDS,
-                "Open file descriptors of the server process.",
-            ),
-            process_start_time: gauge(
-                &r,
-                metric::PROCESS_START_TIME_SECONDS,
-                "Start time of the server process since the epoch.",
-            ),
-            queue_wait,
-            registry: r,
+            duration: r.histogram_vec(DURATION),
+            queue_wait: r.histogram(QUEUE_WAIT),
+            process_cpu_seconds: r.float_gauge(PROCESS_CPU_SECONDS),
+            connections: r.gauge(CONNECTIONS),
+            connections_limited: r.counter_vec(CONNECTIONS_LIMITED),
+            bodies_refused: r.counter_vec(BODIES_REFUSED),
+            client_breaker_opened: r.counter_vec(CLIENT_BREAKER_OPENED),
+            store_corrupted: r.gauge(STORE_CORRUPTED),
+            store_write_failures: r.counter(STORE_WRITE_FAILURES),
+            sessions_evicted: r.counter_vec(SESSIONS_EVICTED),
+            requests: r.counter_vec(REQUESTS),
+            in_flight: r.gauge(IN_FLIGHT),
+            queue_depth: r.gauge(QUEUE_DEPTH),
+            breaker_state: r.gauge_vec(BREAKER_STATE),
+            breaker_opened: r.counter_vec(BREAKER_OPENED),
+            rate_limited: r.counter(RATE_LIMITED),
+            shed: r.counter_vec(SHED),
+            timeouts: r.counter_vec(TIMEOUTS),
+            worker_restarts: r.counter_vec(WORKER_RESTARTS),
+            worker_kills: r.counter_vec(WORKER_KILLS),
+            workers_up: r.gauge(WORKERS_UP),
+            workers_busy: r.gauge(WORKERS_BUSY),
+            worker_tasks: r.counter(WORKER_TASKS),
+            cache_shrinks: r.counter(CACHE_SHRINKS),
+            memory_bytes: r.gauge_vec(MEMORY_BYTES),
+            memory_budget_bytes: r.gauge(MEMORY_BUDGET_BYTES),
+            worker_rss_bytes: r.gauge_vec(WORKER_RSS_BYTES),
+            store_scores: r.gauge(STORE_SCORES),
+            store_bytes: r.gauge(STORE_BYTES),
+            store_evictions: r.gauge(STORE_EVICTIONS),
+            sessions: r.gauge(SESSIONS),
+            http_requests: r.counter_vec(HTTP_REQUESTS),
+            process_rss: r.gauge(PROCESS_RSS),
+            process_open_fds: r.gauge(PROCESS_OPEN_FDS),
+            process_start_time: r.gauge(PROCESS_START_TIME),
+            registry: r.0,
         }
     }
 

@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 
 use serde::Serialize;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 
 pub use crate::config::shipped::DEFAULT_CONFIGS;
 
@@ -408,8 +408,8 @@ fn check_configs(root: &Path, fix: bool) -> Vec<Check> {
 }
 
 /// Runs every check; returns them in order.
-pub fn checks(options: &SetupOptions) -> Result<Vec<Check>, String> {
-    let config = Config::load(options.config.as_deref()).map_err(|e| e.to_string())?;
+pub fn checks(options: &SetupOptions) -> Result<Vec<Check>, ConfigError> {
+    let config = Config::load(options.config.as_deref())?;
     let mut all = vec![
         check_os(),
         check_cpus(),
@@ -424,19 +424,19 @@ pub fn checks(options: &SetupOptions) -> Result<Vec<Check>, String> {
     Ok(all)
 }
 
-/// `music21-prod setup`: prints the checks; exit 0 when none failed, 1 when one did, 2 when
-/// the configuration cannot be read.
-pub fn run(options: SetupOptions) -> ExitCode {
+/// `music21-prod setup`: prints the checks; exit 0 when none failed, 1 when one did. A
+/// configuration that cannot be read is an error (exit 2), printed as JSON with `--json`.
+pub fn run(options: SetupOptions) -> anyhow::Result<ExitCode> {
     let checks = match checks(&options) {
         Ok(c) => c,
-        Err(e) => {
-            if options.json {
-                println!("{}", serde_json::json!({"ok": false, "error": e}));
-            } else {
-                eprintln!("music21-prod setup: {e}");
-            }
-            return ExitCode::from(2);
+        Err(e) if options.json => {
+            println!(
+                "{}",
+                serde_json::json!({"ok": false, "error": e.to_string()})
+            );
+            return Ok(ExitCode::from(2));
         }
+        Err(e) => return Err(e.into()),
     };
     let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
     if options.json {
@@ -462,11 +462,11 @@ pub fn run(options: SetupOptions) -> ExitCode {
             println!("\n{failed} check(s) failed; fix the ✗ lines above");
         }
     }
-    if failed == 0 {
+    Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    }
+    })
 }
 
 /// `setup --fetch-corpus [DIR]`: music21's corpus from its PyPI wheel into DIR, verified,
@@ -519,7 +519,7 @@ pub fn fetch_corpus(dir: Option<PathBuf>, config: Option<String>) -> anyhow::Res
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
     );
-    let unpacked = unpack_corpus(&wheel, &target).map_err(anyhow::Error::msg)?;
+    let unpacked = unpack_corpus(&wheel, &target)?;
     if !target.join("bach").is_dir()
         || crate::music::corpus::resolve("bach/bwv66.6", std::slice::from_ref(&target)).is_err()
     {
@@ -543,21 +543,18 @@ pub fn fetch_corpus(dir: Option<PathBuf>, config: Option<String>) -> anyhow::Res
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => bail!(
-            "the corpus is in {}, but {e}; add it to corpus.dirs by hand",
+            "the corpus is in {}, but {e:#}; add it to corpus.dirs by hand",
             absolute.display()
         ),
     }
 }
 
-fn unpack_corpus(wheel: &Path, target: &Path) -> Result<usize, String> {
-    let file = std::fs::File::open(wheel).map_err(|e| format!("cannot open the wheel: {e}"))?;
-    let mut archive =
-        zip::ZipArchive::new(file).map_err(|e| format!("the wheel is not a zip archive: {e}"))?;
+fn unpack_corpus(wheel: &Path, target: &Path) -> anyhow::Result<usize> {
+    let file = std::fs::File::open(wheel).context("cannot open the wheel")?;
+    let mut archive = zip::ZipArchive::new(file).context("the wheel is not a zip archive")?;
     let mut count = 0;
     for i in 0..archive.len() {
-        let mut entry = archive
-            .by_index(i)
-            .map_err(|e| format!("bad wheel entry: {e}"))?;
+        let mut entry = archive.by_index(i).context("bad wheel entry")?;
         let Some(path) = entry.enclosed_name() else {
             continue;
         };
@@ -570,12 +567,11 @@ fn unpack_corpus(wheel: &Path, target: &Path) -> Result<usize, String> {
         let out = target.join(rest);
         if let Some(parent) = out.parent() {
             std::fs::create_dir_all(parent)
-                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+                .with_context(|| format!("cannot create {}", parent.display()))?;
         }
-        let mut f = std::fs::File::create(&out)
-            .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
-        std::io::copy(&mut entry, &mut f)
-            .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+        std::fs::File::create(&out)
+            .and_then(|mut f| std::io::copy(&mut entry, &mut f))
+            .with_context(|| format!("cannot write {}", out.display()))?;
         count += 1;
     }
     Ok(count)
@@ -583,22 +579,21 @@ fn unpack_corpus(wheel: &Path, target: &Path) -> Result<usize, String> {
 
 /// Adds `dir` to `corpus.dirs` in the config file (the named one, else configs/server.toml,
 /// written from the defaults when absent), keeping the rest of the file as it was.
-pub fn record_corpus_dir(config: Option<&str>, dir: &Path) -> Result<PathBuf, String> {
+pub fn record_corpus_dir(config: Option<&str>, dir: &Path) -> anyhow::Result<PathBuf> {
     let path = match config {
-        Some(name) => crate::config::resolve_config_path(name).map_err(|e| e.to_string())?,
+        Some(name) => crate::config::resolve_config_path(name)?,
         None => PathBuf::from("configs/server.toml"),
     };
     let text = if path.exists() {
-        std::fs::read_to_string(&path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?
     } else {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
-                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+                .with_context(|| format!("cannot create {}", parent.display()))?;
         }
         DEFAULT_CONFIGS[0].1.to_string()
     };
-    let mut config = Config::from_toml(&text, &path).map_err(|e| e.to_string())?;
+    let mut config = Config::from_toml(&text, &path)?;
     if !config.corpus.dirs.iter().any(|d| d == dir) {
         config.corpus.dirs.push(dir.to_path_buf());
     }
@@ -638,9 +633,8 @@ pub fn record_corpus_dir(config: Option<&str>, dir: &Path) -> Result<PathBuf, St
         out.push(new_line);
     }
     let new_text = out.join("\n") + "\n";
-    Config::from_toml(&new_text, &path)
-        .map_err(|e| format!("the updated config would not parse: {e}"))?;
-    std::fs::write(&path, new_text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Config::from_toml(&new_text, &path).context("the updated config would not parse")?;
+    std::fs::write(&path, new_text).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
 }
 

@@ -1,16 +1,19 @@
 //! The production test's configuration (`[stress]`): load, mix, chaos schedule, thresholds.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::{duration, Invalid};
 use crate::wire::FaultKind;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct StressConfig {
     /// Run length (load and chaos), as `90s`, `10m`, `1h`.
-    pub duration: String,
+    #[serde(with = "duration")]
+    pub duration: Duration,
     /// Virtual MCP users (closed model), or sessions serving arrivals (open model).
     pub users: u32,
     pub seed: u64,
@@ -21,9 +24,11 @@ pub struct StressConfig {
     /// Open model: operations started per second, whatever the latency.
     pub arrival_rate: f64,
     /// Users start evenly over this period.
-    pub ramp_up: String,
+    #[serde(with = "duration")]
+    pub ramp_up: Duration,
     /// After the load, the wait for the server to settle before the checker reads back.
-    pub heal: String,
+    #[serde(with = "duration")]
+    pub heal: Duration,
     /// Where runs are written (`OUT`); each run gets a timestamped folder inside.
     pub out_dir: String,
     /// Port of the live status endpoint on 127.0.0.1 (0 picks a free one).
@@ -100,13 +105,14 @@ impl Default for SynthSizes {
 #[serde(deny_unknown_fields)]
 pub struct ChaosEvent {
     /// First start, from the start of the run (`30s`, `15m`).
-    pub at: String,
+    #[serde(with = "duration")]
+    pub at: Duration,
     /// How long a lasting fault lasts (network faults, ballast). Instant actions ignore it.
-    #[serde(default)]
-    pub duration: Option<String>,
+    #[serde(default, with = "duration::option")]
+    pub duration: Option<Duration>,
     /// Repeat every this long; absent: once.
-    #[serde(default)]
-    pub every: Option<String>,
+    #[serde(default, with = "duration::option")]
+    pub every: Option<Duration>,
     pub action: ChaosAction,
 }
 
@@ -201,12 +207,14 @@ impl ChaosAction {
 #[serde(deny_unknown_fields)]
 pub struct AdversaryEvent {
     /// When it starts, from the start of the run.
-    pub at: String,
+    #[serde(with = "duration")]
+    pub at: Duration,
     /// How long it keeps at it.
-    pub duration: String,
+    #[serde(with = "duration")]
+    pub duration: Duration,
     /// Repeat every this long; absent: once.
-    #[serde(default)]
-    pub every: Option<String>,
+    #[serde(default, with = "duration::option")]
+    pub every: Option<Duration>,
     pub action: AdversaryAction,
 }
 
@@ -313,14 +321,14 @@ impl AdversaryAction {
 impl Default for StressConfig {
     fn default() -> Self {
         Self {
-            duration: "60s".into(),
+            duration: Duration::from_secs(60),
             users: 10,
             seed: 1,
             model: "closed".into(),
             think_time_ms: 500,
             arrival_rate: 20.0,
-            ramp_up: "5s".into(),
-            heal: "5s".into(),
+            ramp_up: Duration::from_secs(5),
+            heal: Duration::from_secs(5),
             out_dir: "stress-runs".into(),
             status_port: 0,
             server_port: 0,
@@ -350,22 +358,23 @@ pub fn default_thresholds() -> BTreeMap<String, String> {
     .collect()
 }
 
+/// When an event of the schedule fires within a run of `run`: at `at`, then every `every`
+/// (once when absent). Chaos events and adversary windows repeat alike.
+pub fn firing_times(
+    at: Duration,
+    every: Option<Duration>,
+    run: Duration,
+) -> impl Iterator<Item = Duration> {
+    let step = every.filter(|step| !step.is_zero());
+    std::iter::successors(Some(at), move |t| step.map(|s| *t + s)).take_while(move |t| *t < run)
+}
+
 /// Thresholds are read by the verdict and the dashboard alike.
 pub use crate::wire::threshold::Threshold;
 
 impl StressConfig {
-    pub fn validate(&self) -> Result<(), (String, String)> {
-        use crate::config::parse_duration;
-        let bad = |k: &str, m: String| Err((k.to_string(), m));
-        for (key, value) in [
-            ("stress.duration", &self.duration),
-            ("stress.ramp_up", &self.ramp_up),
-            ("stress.heal", &self.heal),
-        ] {
-            if let Err(m) = parse_duration(value) {
-                return bad(key, m);
-            }
-        }
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let bad = |k: &str, m: String| Err(Invalid::new(k, m));
         if self.users == 0 {
             return bad("stress.users", "must be at least 1".into());
         }
@@ -389,19 +398,8 @@ impl StressConfig {
         }
         for (i, event) in self.chaos.iter().enumerate() {
             let key = format!("stress.chaos[{i}]");
-            if let Err(m) = parse_duration(&event.at) {
-                return bad(&format!("{key}.at"), m);
-            }
-            for (field, value) in [("duration", &event.duration), ("every", &event.every)] {
-                if let Some(v) = value {
-                    match parse_duration(v) {
-                        Err(m) => return bad(&format!("{key}.{field}"), m),
-                        Ok(d) if field == "every" && d.as_millis() == 0 => {
-                            return bad(&format!("{key}.every"), "must be positive".into())
-                        }
-                        Ok(_) => {}
-                    }
-                }
+            if event.every.is_some_and(|d| d.as_millis() == 0) {
+                return bad(&format!("{key}.every"), "must be positive".into());
             }
             if let ChaosAction::Reset { probability } = event.action {
                 if !(0.0..=1.0).contains(&probability) {
@@ -414,19 +412,9 @@ impl StressConfig {
         }
         for (i, event) in self.adversaries.iter().enumerate() {
             let key = format!("stress.adversaries[{i}]");
-            for (field, value) in [
-                ("at", Some(&event.at)),
-                ("duration", Some(&event.duration)),
-                ("every", event.every.as_ref()),
-            ] {
-                if let Some(v) = value {
-                    match parse_duration(v) {
-                        Err(m) => return bad(&format!("{key}.{field}"), m),
-                        Ok(d) if field != "at" && d.as_millis() == 0 => {
-                            return bad(&format!("{key}.{field}"), "must be positive".into())
-                        }
-                        Ok(_) => {}
-                    }
+            for (field, value) in [("duration", Some(event.duration)), ("every", event.every)] {
+                if value.is_some_and(|d| d.as_millis() == 0) {
+                    return bad(&format!("{key}.{field}"), "must be positive".into());
                 }
             }
             if let Err(m) = event.action.validate() {
@@ -481,7 +469,7 @@ mod tests {
         bad.adversaries[1].action = AdversaryAction::ConnectionFlood {
             connections: 1_000_000,
         };
-        let (key, message) = bad.validate().unwrap_err();
+        let Invalid { key, message } = bad.validate().unwrap_err();
         assert_eq!(key, "stress.adversaries[1].action");
         assert!(message.contains("20000"), "{message}");
         let mut bad = c;
@@ -489,7 +477,7 @@ mod tests {
             concurrent: 2,
             tool: "delete_score".into(),
         };
-        assert!(bad.validate().unwrap_err().1.contains("import_score"));
+        assert!(bad.validate().unwrap_err().message.contains("import_score"));
     }
 
     #[test]

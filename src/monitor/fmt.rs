@@ -64,3 +64,35 @@ pub fn count(v: f64) -> String {
         format!("{v:.0}")
     }
 }
+
+/// A process id, `-` when there is none (a dead slot, a server between restarts).
+pub fn pid_text(pid: Option<u64>) -> String {
+    pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(duration_text(42.0), "42s");
+        assert_eq!(duration_text(303.0), "5m03s");
+        assert_eq!(duration_text(3720.0), "1h02m");
+        assert_eq!(duration_text(3.5 * 86_400.0), "3d12h");
+        assert_eq!(bytes_text(512.0), "512B");
+        assert_eq!(bytes_text(14.2 * 1024.0 * 1024.0), "14.2M");
+        assert_eq!(bytes_text(1.94 * 1024.0 * 1024.0 * 1024.0), "1.94G");
+        assert_eq!(rate_text(3.54), "3.5");
+        assert_eq!(rate_text(420.4), "420");
+        assert_eq!(rate_text(12_345.0), "12k");
+        assert_eq!(ms_text(None), "-");
+        assert_eq!(ms_text(Some(12.54)), "12.5");
+        assert_eq!(ms_text(Some(12_000.0)), "12s");
+        assert_eq!(clock(3_723_000), "01:02:03");
+        assert_eq!(count(999.0), "999");
+        assert_eq!(count(12_345.0), "12.3k");
+        assert_eq!(pid_text(Some(4100)), "4100");
+        assert_eq!(pid_text(None), "-");
+    }
+}

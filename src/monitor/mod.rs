@@ -41,7 +41,7 @@ const KEY_POLL: Duration = Duration::from_millis(50);
 
 /// Parses `--interval` (`1s`, `500ms`), within 100 ms..1 h.
 pub fn parse_interval(text: &str) -> Result<Duration, String> {
-    let d = crate::config::parse_duration(text)?;
+    let d = crate::config::duration::parse(text).map_err(|e| e.to_string())?;
     if d < MIN_INTERVAL || d > MAX_INTERVAL {
         return Err(format!("--interval {text}: give between 100ms and 1h"));
     }
@@ -71,8 +71,8 @@ pub struct Options {
 
 /// `music21-prod monitor`: the exit code (0 fine; 1 server unreachable with `--once`, or the
 /// terminal failed; 2 usage).
-pub fn run(args: Options) -> ExitCode {
-    ExitCode::from(run_code(args))
+pub fn run(args: Options) -> anyhow::Result<ExitCode> {
+    Ok(ExitCode::from(run_code(args)))
 }
 
 fn run_code(args: Options) -> u8 {
@@ -318,7 +318,7 @@ async fn dashboard<W: Write>(
     let result = async {
         let mut screen = Screen::enter(out)?;
         let mut ui = Ui::new(Theme::from_env(), interval, embedded);
-        let mut state = state::State::new();
+        let mut state = state::DashboardState::new();
         let mut dirty = true;
         let mut last_draw = Instant::now();
         loop {

@@ -1,6 +1,6 @@
 //! One poll's worth of figures: the server's `/metrics` and `/health`, the system, and (when
 //! watching a stress run) its live status. Everything here is a pure function from text or
-//! JSON to a [`Sample`], so tests can feed recorded answers.
+//! JSON to a [`ServerSample`], so tests can feed recorded answers.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +14,7 @@ use crate::wire::Threshold;
 
 /// Everything one poll gathered.
 #[derive(Clone, Debug, Default, Serialize)]
-pub struct Sample {
+pub struct ServerSample {
     /// When the sample was taken, in milliseconds since the Unix epoch.
     pub taken_unix_ms: u64,
     pub server: ServerInfo,
@@ -269,10 +269,10 @@ pub fn breaker_name(value: f64) -> &'static str {
         .map_or("unknown", crate::resilience::breaker::BreakerState::name)
 }
 
-impl Sample {
+impl ServerSample {
     /// A sample of a server that did not answer.
     pub fn unreachable(url: &str, error: impl Into<String>) -> Self {
-        Sample {
+        ServerSample {
             taken_unix_ms: now_unix_ms(),
             server: ServerInfo {
                 url: url.to_string(),
@@ -286,7 +286,7 @@ impl Sample {
     /// Builds a sample from the text of `/metrics` and the JSON of `/health` (either may be
     /// missing, e.g. refused for a token). At least one must be given for `reachable`.
     pub fn from_server(url: &str, metrics: Option<&str>, health: Option<&Health>) -> Self {
-        let mut sample = Sample {
+        let mut sample = ServerSample {
             taken_unix_ms: now_unix_ms(),
             server: ServerInfo {
                 url: url.to_string(),
@@ -642,7 +642,7 @@ fn mb(bytes: f64) -> String {
 }
 
 /// The plain text of `monitor --once` (no terminal needed).
-pub fn summary(sample: &Sample) -> String {
+pub fn summary(sample: &ServerSample) -> String {
     let mut out = String::new();
     let srv = &sample.server;
     if !srv.reachable {
@@ -799,9 +799,9 @@ pub(crate) mod fixtures {
 
     pub const URL: &str = "http://127.0.0.1:18099";
 
-    pub fn sample(metrics: &str, health: &str, at_ms: u64) -> Sample {
+    pub fn sample(metrics: &str, health: &str, at_ms: u64) -> ServerSample {
         let health: Health = serde_json::from_str(health).expect("fixture JSON");
-        let mut s = Sample::from_server(URL, Some(metrics), Some(&health));
+        let mut s = ServerSample::from_server(URL, Some(metrics), Some(&health));
         s.taken_unix_ms = at_ms;
         s
     }
@@ -890,7 +890,7 @@ mod tests {
 
     #[test]
     fn metrics_alone_are_enough() {
-        let s = Sample::from_server(URL, Some(METRICS_DEGRADED), None);
+        let s = ServerSample::from_server(URL, Some(METRICS_DEGRADED), None);
         assert_eq!(s.breakers["key_analysis"].state, "open");
         assert_eq!(s.breakers["score_info"].state, "half_open");
         assert_eq!(s.workers.slots.len(), 2);
@@ -947,10 +947,13 @@ mod tests {
         assert_eq!(v["breakers"]["key_analysis"]["state"], "closed");
         assert!(v["tools"]["key_analysis"]["p99_ms"].is_number());
         assert!(v["stress"]["thresholds"].is_array());
-        let down = serde_json::to_value(Sample::unreachable(URL, "connection refused")).unwrap();
+        let down =
+            serde_json::to_value(ServerSample::unreachable(URL, "connection refused")).unwrap();
         assert_eq!(down["server"]["reachable"], false);
         assert_eq!(down["server"]["error"], "connection refused");
-        assert!(summary(&Sample::unreachable(URL, "connection refused")).contains("UNREACHABLE"));
+        assert!(
+            summary(&ServerSample::unreachable(URL, "connection refused")).contains("UNREACHABLE")
+        );
         assert!(summary(&s).contains("breakers: 13 closed"));
     }
 }

@@ -1,109 +1,84 @@
-//! Where samples come from: a small HTTP/1.1 GET (with the bearer token) to the server's
-//! `/metrics` and `/health`, the stress run's `/status` (over HTTP or, in-process, from a
-//! closure), and the machine's memory and CPU (sysinfo).
+//! Where samples come from: GETs (reqwest, with the bearer token) of the server's `/metrics`
+//! and `/health` and of the stress run's `/status` (or, in-process, a closure), and the
+//! machine's memory and CPU (sysinfo).
 
+use std::error::Error as _;
 use std::sync::Arc;
 use std::time::Duration;
 
+use reqwest::Url;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::monitor::sample::{Sample, StressInfo, SystemInfo};
+use crate::monitor::sample::{ServerSample, StressInfo, SystemInfo};
 use crate::wire::{Health, StressStatus};
 
 /// Largest answer read (the metrics text of a server is a few tens of KB).
-const MAX_BODY: u64 = 16 * 1024 * 1024;
+const MAX_BODY: usize = 16 * 1024 * 1024;
 
-/// An `http://host:port/prefix` URL, taken apart.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Endpoint {
-    pub host: String,
-    pub port: u16,
-    /// The path, `/` when none.
-    pub path: String,
+/// Parses `http://127.0.0.1:8021`, `http://[::1]:8021/status`, `localhost:8021` (http only:
+/// the binary has no TLS, and the server speaks plain HTTP).
+pub fn parse_url(text: &str) -> Result<Url, String> {
+    let text = text.trim();
+    let full = if text.contains("://") {
+        text.to_string()
+    } else {
+        format!("http://{text}")
+    };
+    let url = Url::parse(&full).map_err(|e| format!("{text}: {e}"))?;
+    match url.scheme() {
+        "http" => {}
+        "https" => {
+            return Err(format!(
+                "{text}: https is not supported; the server speaks plain HTTP on loopback"
+            ))
+        }
+        _ => return Err(format!("{text}: only http:// URLs are supported")),
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{text}: no host"));
+    }
+    Ok(url)
 }
 
-/// Parses `http://127.0.0.1:8021`, `http://[::1]:8021/status`, `localhost:8021` (http only).
-pub fn parse_url(url: &str) -> Result<Endpoint, String> {
-    let url = url.trim();
-    let rest = if let Some(r) = url.strip_prefix("http://") {
-        r
-    } else if url.starts_with("https://") {
-        return Err(format!(
-            "{url}: https is not supported; the server speaks plain HTTP on loopback"
-        ));
-    } else if url.contains("://") {
-        return Err(format!("{url}: only http:// URLs are supported"));
-    } else {
-        url
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let (host, after) = v6
-            .split_once(']')
-            .ok_or_else(|| format!("{url}: unclosed [ in the host"))?;
-        (host.to_string(), after.strip_prefix(':').unwrap_or(""))
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), p),
-            None => (authority.to_string(), ""),
-        }
-    };
-    if host.is_empty() {
-        return Err(format!("{url}: no host"));
-    }
-    let port = if port.is_empty() {
-        80
-    } else {
-        port.parse()
-            .map_err(|_| format!("{url}: `{port}` is not a port"))?
-    };
-    Ok(Endpoint {
-        host,
-        port,
-        path: path.to_string(),
-    })
+/// The HTTP client of the dashboard.
+pub fn client() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .user_agent("music21-prod-monitor")
+        // The dashboard watches the address it was given; a proxy from the environment would
+        // answer for it.
+        .no_proxy()
+        // The server closes idle keep-alive connections after its header timeout; a poll that
+        // raced that close would fail, so every poll connects afresh.
+        .pool_max_idle_per_host(0)
+        .build()
+        .map_err(|e| format!("cannot set up the HTTP client: {e}"))
 }
 
 /// `GET url` with an optional bearer token, bounded by `timeout`: the status code and body.
 /// `Err` only when no HTTP answer came (refused, timed out, not HTTP).
 pub async fn http_get(
+    client: &reqwest::Client,
     url: &str,
     token: Option<&str>,
     timeout: Duration,
 ) -> Result<(u16, String), String> {
-    let ep = parse_url(url)?;
+    let url = parse_url(url)?;
     let fetch = async {
-        let mut stream = tokio::net::TcpStream::connect((ep.host.as_str(), ep.port))
-            .await
-            .map_err(|e| connect_error(&e))?;
-        let host_header = if ep.host.contains(':') {
-            format!("[{}]:{}", ep.host, ep.port)
-        } else {
-            format!("{}:{}", ep.host, ep.port)
-        };
-        let mut request = format!(
-            "GET {} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: music21-prod-monitor\r\nAccept: */*\r\nConnection: close\r\n",
-            ep.path
-        );
+        let mut request = client.get(url.clone());
         if let Some(token) = token {
-            request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+            request = request.bearer_auth(token);
         }
-        request.push_str("\r\n");
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut buf = Vec::new();
-        stream
-            .take(MAX_BODY)
-            .read_to_end(&mut buf)
-            .await
-            .map_err(|e| e.to_string())?;
-        parse_response(&buf)
+        let mut response = request.send().await.map_err(|e| describe(&e, &url))?;
+        let status = response.status().as_u16();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| describe(&e, &url))? {
+            let room = MAX_BODY - body.len();
+            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if body.len() == MAX_BODY {
+                break;
+            }
+        }
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
     };
     match tokio::time::timeout(timeout, fetch).await {
         Ok(result) => result,
@@ -111,61 +86,31 @@ pub async fn http_get(
     }
 }
 
-fn connect_error(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
-        _ => e.to_string(),
-    }
-}
-
-/// Splits a raw HTTP/1.1 response into status and body, undoing chunked encoding.
-pub fn parse_response(raw: &[u8]) -> Result<(u16, String), String> {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("the answer is not HTTP (no header end)")?;
-    let head = String::from_utf8_lossy(&raw[..split]);
-    let body = &raw[split + 4..];
-    let mut lines = head.lines();
-    let status_line = lines.next().unwrap_or("");
-    if !status_line.starts_with("HTTP/") {
-        return Err("the answer is not HTTP".into());
-    }
-    let status: u16 = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or("the answer has no status code")?;
-    let chunked = lines.any(|l| {
-        let l = l.to_ascii_lowercase();
-        l.starts_with("transfer-encoding:") && l.contains("chunked")
-    });
-    let body = if chunked {
-        dechunk(body)
-    } else {
-        body.to_vec()
-    };
-    Ok((status, String::from_utf8_lossy(&body).into_owned()))
-}
-
-fn dechunk(mut rest: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") else {
-            return out;
-        };
-        let size_text = String::from_utf8_lossy(&rest[..eol]);
-        let size_text = size_text.split(';').next().unwrap_or("").trim();
-        let Ok(size) = usize::from_str_radix(size_text, 16) else {
-            return out;
-        };
-        rest = &rest[eol + 2..];
-        if size == 0 || rest.len() < size {
-            out.extend_from_slice(&rest[..size.min(rest.len())]);
-            return out;
+/// A failed request in words an operator can act on: reqwest's own message names only the
+/// URL, its causes say what went wrong.
+fn describe(e: &reqwest::Error, url: &Url) -> String {
+    let mut causes = Vec::new();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                return format!(
+                    "connection refused at {url}: nothing listens there; is it running, and is that its address?"
+                );
+            }
         }
-        out.extend_from_slice(&rest[..size]);
-        rest = rest[size..].strip_prefix(b"\r\n").unwrap_or(&rest[size..]);
+        causes.push(cause.to_string());
+        source = cause.source();
+    }
+    let why = if causes.is_empty() {
+        e.to_string()
+    } else {
+        causes.join(": ")
+    };
+    if e.is_connect() {
+        format!("cannot connect to {url}: {why}")
+    } else {
+        format!("{url}: {why}")
     }
 }
 
@@ -185,6 +130,8 @@ pub struct Poller {
     server: String,
     token: Option<String>,
     stress: StressSource,
+    /// The HTTP client, or why there is none (every fetch then fails with that).
+    http: Result<reqwest::Client, String>,
     timeout: Duration,
     system: Option<sysinfo::System>,
     system_refreshed: bool,
@@ -201,6 +148,7 @@ impl Poller {
             server: server.trim().trim_end_matches('/').to_string(),
             token: token.filter(|t| !t.is_empty()),
             stress,
+            http: client(),
             timeout,
             system: sysinfo::System::new().ok(),
             system_refreshed: false,
@@ -227,15 +175,22 @@ impl Poller {
         })
     }
 
+    async fn get(&self, url: &str, token: Option<&str>) -> Result<(u16, String), String> {
+        match &self.http {
+            Ok(client) => http_get(client, url, token, self.timeout).await,
+            Err(e) => Err(e.clone()),
+        }
+    }
+
     /// One sample: `/metrics`, `/health` and the stress status, fetched together.
-    pub async fn poll(&mut self) -> Sample {
+    pub async fn poll(&mut self) -> ServerSample {
         let token = self.token.as_deref();
         let metrics_url = format!("{}/metrics", self.server);
         let health_url = format!("{}/health", self.server);
         let stress = async {
             match &self.stress {
                 StressSource::None => None,
-                StressSource::Url(url) => Some(match http_get(url, None, self.timeout).await {
+                StressSource::Url(url) => Some(match self.get(url, None).await {
                     Ok((200, body)) => match serde_json::from_str::<Value>(&body) {
                         Ok(v) => StressInfo::from_json(url, &v),
                         Err(e) => {
@@ -249,8 +204,8 @@ impl Poller {
             }
         };
         let (metrics, health, stress) = tokio::join!(
-            http_get(&metrics_url, token, self.timeout),
-            http_get(&health_url, token, self.timeout),
+            self.get(&metrics_url, token),
+            self.get(&health_url, token),
             stress
         );
         let mut sample = build(&self.server, metrics, health);
@@ -265,7 +220,7 @@ pub fn build(
     url: &str,
     metrics: Result<(u16, String), String>,
     health: Result<(u16, String), String>,
-) -> Sample {
+) -> ServerSample {
     let mut notes = Vec::new();
     let mut describe = |what: &str, code: u16, body: &str| {
         let why = match code {
@@ -301,9 +256,9 @@ pub fn build(
         Err(_) => None,
     };
     match (&metrics, &health) {
-        (Err(e), Err(_)) => Sample::unreachable(url, e.clone()),
+        (Err(e), Err(_)) => ServerSample::unreachable(url, e.clone()),
         _ => {
-            let mut sample = Sample::from_server(url, metrics_text, health_json.as_ref());
+            let mut sample = ServerSample::from_server(url, metrics_text, health_json.as_ref());
             sample.server.reachable = true;
             if let (Err(e), _) | (_, Err(e)) = (&metrics, &health) {
                 notes.push(e.clone());
@@ -319,44 +274,50 @@ pub fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[test]
     fn urls() {
+        let url = parse_url("http://127.0.0.1:8021").unwrap();
         assert_eq!(
-            parse_url("http://127.0.0.1:8021").unwrap(),
-            Endpoint {
-                host: "127.0.0.1".into(),
-                port: 8021,
-                path: "/".into()
-            }
+            (url.host_str(), url.port_or_known_default(), url.path()),
+            (Some("127.0.0.1"), Some(8021), "/")
+        );
+        let url = parse_url("http://[::1]:9000/status").unwrap();
+        assert_eq!(
+            (url.host_str(), url.port_or_known_default(), url.path()),
+            (Some("[::1]"), Some(9000), "/status")
         );
         assert_eq!(
-            parse_url("http://[::1]:9000/status").unwrap(),
-            Endpoint {
-                host: "::1".into(),
-                port: 9000,
-                path: "/status".into()
-            }
-        );
-        assert_eq!(
-            parse_url("localhost:8021/metrics").unwrap().path,
+            parse_url("localhost:8021/metrics").unwrap().path(),
             "/metrics"
         );
-        assert!(parse_url("https://x:1").is_err());
+        assert_eq!(
+            parse_url("http://localhost")
+                .unwrap()
+                .port_or_known_default(),
+            Some(80)
+        );
+        assert!(parse_url("https://x:1")
+            .unwrap_err()
+            .contains("https is not supported"));
+        assert!(parse_url("ftp://x:1").unwrap_err().contains("only http://"));
         assert!(parse_url("http://:1").is_err());
         assert!(parse_url("http://h:port").is_err());
     }
 
-    #[test]
-    fn responses_plain_and_chunked() {
-        let plain = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
-        assert_eq!(parse_response(plain).unwrap(), (200, "ok".into()));
-        let chunked = b"HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
-        assert_eq!(
-            parse_response(chunked).unwrap(),
-            (503, "hello world".into())
-        );
-        assert!(parse_response(b"garbage").is_err());
+    /// Serves one connection with `answer` and returns what the client sent.
+    async fn answer_once(answer: &'static str) -> (u16, tokio::task::JoinHandle<String>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let n = sock.read(&mut buf).await.unwrap();
+            sock.write_all(answer.as_bytes()).await.unwrap();
+            String::from_utf8_lossy(&buf[..n]).to_string()
+        });
+        (port, server)
     }
 
     #[test]
@@ -396,24 +357,23 @@ mod tests {
         );
         let s = poller.poll().await;
         assert!(!s.server.reachable);
+        let error = s.server.error.unwrap();
+        assert!(
+            error.starts_with("connection refused at http://127.0.0.1:")
+                && error.contains("/metrics"),
+            "{error}"
+        );
         assert_eq!(s.stress.unwrap().phase, "load");
     }
 
     #[tokio::test]
     async fn fetches_with_the_token_from_a_local_listener() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let server = tokio::spawn(async move {
-            let (mut sock, _) = listener.accept().await.unwrap();
-            let mut buf = vec![0u8; 4096];
-            let n = sock.read(&mut buf).await.unwrap();
-            let req = String::from_utf8_lossy(&buf[..n]).to_string();
-            let body = "4\r\nup 1\r\n0\r\n\r\n";
-            let answer = format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{body}");
-            sock.write_all(answer.as_bytes()).await.unwrap();
-            req
-        });
+        let (port, server) = answer_once(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nup 1\r\n0\r\n\r\n",
+        )
+        .await;
         let got = http_get(
+            &client().unwrap(),
             &format!("http://127.0.0.1:{port}/metrics"),
             Some("s3cret"),
             Duration::from_secs(5),
@@ -421,9 +381,36 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(got, (200, "up 1".into()));
-        let req = server.await.unwrap();
-        assert!(req.starts_with("GET /metrics HTTP/1.1\r\n"), "{req}");
-        assert!(req.contains("Authorization: Bearer s3cret\r\n"));
-        assert!(req.contains(&format!("Host: 127.0.0.1:{port}\r\n")));
+        let req = server.await.unwrap().to_ascii_lowercase();
+        assert!(req.starts_with("get /metrics http/1.1\r\n"), "{req}");
+        assert!(req.contains("authorization: bearer s3cret\r\n"), "{req}");
+        assert!(
+            req.contains(&format!("host: 127.0.0.1:{port}\r\n")),
+            "{req}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_error_status_is_an_answer_and_garbage_is_not() {
+        let (port, _server) = answer_once(
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 11\r\nConnection: close\r\n\r\nnot ready\r\n",
+        )
+        .await;
+        let url = format!("http://127.0.0.1:{port}/health");
+        let got = http_get(&client().unwrap(), &url, None, Duration::from_secs(5)).await;
+        assert_eq!(got, Ok((503, "not ready\r\n".into())));
+        let (port, _server) = answer_once("SSH-2.0-OpenSSH\r\n\r\n").await;
+        let url = format!("http://127.0.0.1:{port}/health");
+        let got = http_get(&client().unwrap(), &url, None, Duration::from_secs(5)).await;
+        assert!(got.as_ref().is_err_and(|e| e.contains(&url)), "{got:?}");
+    }
+
+    #[tokio::test]
+    async fn a_silent_server_times_out() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/metrics", listener.local_addr().unwrap());
+        let got = http_get(&client().unwrap(), &url, None, Duration::from_millis(300)).await;
+        assert_eq!(got, Err("no answer within 0.3 s".into()));
+        drop(listener);
     }
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::Serialize;
 
-use crate::monitor::sample::{bucket_delta, counter_delta, percentiles_ms, Sample};
+use crate::monitor::sample::{bucket_delta, counter_delta, percentiles_ms, ServerSample};
 
 /// How much history the charts keep, in milliseconds.
 pub const HISTORY_MS: u64 = 600_000;
@@ -97,11 +97,11 @@ struct Snapshot {
 }
 
 #[derive(Default)]
-pub struct State {
+pub struct DashboardState {
     /// The latest sample, reachable or not.
-    pub last: Option<Sample>,
+    pub last: Option<ServerSample>,
     /// The latest sample of a reachable server: its figures stay on screen while it is not.
-    pub last_good: Option<Sample>,
+    pub last_good: Option<ServerSample>,
     pub points: VecDeque<Point>,
     pub tools: BTreeMap<String, ToolWindow>,
     pub alerts: Vec<Alert>,
@@ -116,13 +116,13 @@ pub struct State {
     prev_unexpected: Option<f64>,
 }
 
-impl State {
+impl DashboardState {
     pub fn new() -> Self {
         Self::default()
     }
 
     /// The sample whose figures are shown (the last good one while the server is down).
-    pub fn shown(&self) -> Option<&Sample> {
+    pub fn shown(&self) -> Option<&ServerSample> {
         self.last_good.as_ref().or(self.last.as_ref())
     }
 
@@ -135,7 +135,7 @@ impl State {
     }
 
     /// Takes in one sample.
-    pub fn ingest(&mut self, sample: Sample) {
+    pub fn ingest(&mut self, sample: ServerSample) {
         self.polls += 1;
         let now = sample.taken_unix_ms;
         if sample.server.reachable {
@@ -173,7 +173,7 @@ impl State {
     }
 
     /// Rates and changes from the previous good sample to this one.
-    fn compare(&mut self, prev: &Sample, cur: &Sample) {
+    fn compare(&mut self, prev: &ServerSample, cur: &ServerSample) {
         let now = cur.taken_unix_ms;
         let dt = now.saturating_sub(prev.taken_unix_ms) as f64 / 1000.0;
         let (pt, ct) = (&prev.traffic, &cur.traffic);
@@ -261,7 +261,7 @@ impl State {
     }
 
     /// Per-tool rates and percentiles over the trailing window.
-    fn window(&mut self, cur: &Sample) {
+    fn window(&mut self, cur: &ServerSample) {
         let now = cur.taken_unix_ms;
         // A restarted server starts its counters again: forget the older snapshots.
         if self
@@ -313,7 +313,7 @@ impl State {
     }
 
     /// Everything wrong in this sample.
-    fn conditions(&mut self, s: &Sample) -> Vec<Condition> {
+    fn conditions(&mut self, s: &ServerSample) -> Vec<Condition> {
         let mut out: Vec<Condition> = Vec::new();
         let now = s.taken_unix_ms;
         if !s.server.reachable {
@@ -525,11 +525,11 @@ impl State {
 pub(crate) mod tests {
     use super::*;
     use crate::monitor::sample::fixtures::*;
-    use crate::monitor::sample::Sample;
+    use crate::monitor::sample::ServerSample;
 
     /// A reachable healthy server, then more load 2 s later.
-    pub fn recorded_state() -> State {
-        let mut st = State::new();
+    pub fn recorded_state() -> DashboardState {
+        let mut st = DashboardState::new();
         st.ingest(sample(METRICS_A, HEALTH_A, 1_000_000));
         st.ingest(sample(METRICS_B, HEALTH_B, 1_002_000));
         st
@@ -555,7 +555,7 @@ pub(crate) mod tests {
 
     #[test]
     fn single_sample_uses_cumulative_percentiles() {
-        let mut st = State::new();
+        let mut st = DashboardState::new();
         let s = sample(METRICS_B, HEALTH_B, 5_000);
         let p99 = s.tools["key_analysis"].p99_ms;
         st.ingest(s);
@@ -567,7 +567,7 @@ pub(crate) mod tests {
 
     #[test]
     fn counter_reset_is_not_a_negative_rate() {
-        let mut st = State::new();
+        let mut st = DashboardState::new();
         st.ingest(sample(METRICS_B, HEALTH_B, 1_000));
         st.ingest(sample(METRICS_A, HEALTH_A, 2_000));
         let p = st.points.back().unwrap();
@@ -618,7 +618,7 @@ pub(crate) mod tests {
             .any(|e| e.text == "breaker key_analysis: closed -> open"));
         // Unreachable three times: one alert.
         for i in 0..3 {
-            let mut s = Sample::unreachable(URL, "connection refused");
+            let mut s = ServerSample::unreachable(URL, "connection refused");
             s.taken_unix_ms = 1_006_000 + i * 1000;
             st.ingest(s);
         }
@@ -633,7 +633,7 @@ pub(crate) mod tests {
         // Back and healthy: everything clears; the next outage counts 2.
         st.ingest(sample(METRICS_B, HEALTH_B, 1_010_000));
         assert_eq!(st.active_alerts().count(), 0, "{:?}", st.alerts);
-        let mut s = Sample::unreachable(URL, "connection refused");
+        let mut s = ServerSample::unreachable(URL, "connection refused");
         s.taken_unix_ms = 1_011_000;
         st.ingest(s);
         let a = st

@@ -17,3 +17,17 @@ pub fn esc(s: &str) -> String {
     }
     out
 }
+
+/// Replaces control characters (terminal escapes, stray carriage returns) in text that
+/// came from the file, keeping newlines and tabs: what the plain-text formats need.
+pub fn strip_controls(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                '\u{fffd}'
+            } else {
+                c
+            }
+        })
+        .collect()
+}

@@ -9,13 +9,9 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::charts::{self, Chart};
+use super::charts::Chart;
 use super::escape::esc;
-use super::{
-    fmt_epoch, fmt_ms, fmt_secs, key_figures, outcome_order, recovery_threshold, recovery_too_slow,
-    refusals_sorted, run_line, threshold_value, verdict_class, verdict_summary, verdict_word,
-    Report, KEY_FIGURES,
-};
+use super::sections::Sections;
 use crate::stress::results::format_figure;
 
 const CSS: &str = r#"
@@ -70,72 +66,102 @@ footer { margin-top: 40px; font-size: 12px; color: #888; }
 @media print { body { background: #fff; } main { padding: 0; } nav { display: none; } }
 "#;
 
-pub fn render(report: &Report) -> String {
-    let r = &report.results;
-    let word = verdict_word(r);
+pub fn render(s: &Sections) -> String {
+    let word = esc(&s.verdict.word);
     let mut h = String::new();
     let _ = write!(
         h,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{} — music21-prod stress report</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n",
-        esc(&word)
+         <title>{word} — music21-prod stress report</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n",
     );
     let _ = writeln!(h, "<h1>music21-prod stress report</h1>");
-    let _ = writeln!(h, "<p class=\"meta\">{}</p>", esc(&run_line(report)));
+    let _ = writeln!(h, "<p class=\"meta\">{}</p>", esc(&s.run_line));
     let _ = writeln!(
         h,
-        "<div class=\"verdict {}\" id=\"verdict\"><div class=\"word\">{}</div><div class=\"summary\">{}</div></div>",
-        verdict_class(r),
-        esc(&word),
-        esc(&verdict_summary(r))
+        "<div class=\"verdict {}\" id=\"verdict\"><div class=\"word\">{word}</div><div class=\"summary\">{}</div></div>",
+        s.verdict.class,
+        esc(&s.verdict.summary)
     );
     h.push_str(
         "<nav><a href=\"#thresholds\">Thresholds</a><a href=\"#figures\">Figures</a><a href=\"#charts\">Charts</a>\
          <a href=\"#latency\">Latency</a><a href=\"#recoveries\">Recoveries</a><a href=\"#checker\">Checker</a>\
          <a href=\"#refusals\">Refusals</a><a href=\"#adversaries\">Adversaries</a><a href=\"#timeline\">Timeline</a><a href=\"#config\">Config</a></nav>\n",
     );
-    if !report.notes.is_empty() {
+    if !s.notes.is_empty() {
         h.push_str("<div class=\"notes\"><strong>Notes on reading the file</strong><ul>");
-        for note in &report.notes {
+        for note in s.notes {
             let _ = write!(h, "<li>{}</li>", esc(note));
         }
         h.push_str("</ul></div>\n");
     }
 
-    thresholds(&mut h, report);
-    figures(&mut h, report);
-
-    let _ = writeln!(h, "<h2 id=\"charts\">Over time</h2>");
-    let budget = r.figures.get("memory_budget_mb").copied();
-    for chart in [
-        charts::throughput(r),
-        charts::latency(r),
-        charts::memory(r, budget),
-    ] {
+    thresholds(&mut h, s);
+    figures(&mut h, s);
+    heading(&mut h, "charts", "Over time");
+    for chart in s.charts() {
         figure(&mut h, &chart);
     }
-
-    outcomes(&mut h, report);
-    latency(&mut h, report);
-    recoveries(&mut h, report);
-    checker(&mut h, report);
-    refusals(&mut h, report);
-    samples(&mut h, report);
-    adversaries(&mut h, report);
-    timeline(&mut h, report);
-    config(&mut h, report);
+    outcomes(&mut h, s);
+    latency(&mut h, s);
+    recoveries(&mut h, s);
+    checker(&mut h, s);
+    refusals(&mut h, s);
+    samples(&mut h, s);
+    adversaries(&mut h, s);
+    timeline(&mut h, s);
+    config(&mut h, s);
 
     let _ = writeln!(
         h,
         "<footer>Written by music21-prod report {} from a results file of schema version {}; run from {} to {}.</footer>",
         esc(env!("CARGO_PKG_VERSION")),
-        r.schema_version,
-        esc(&fmt_epoch(r.started_at)),
-        esc(&fmt_epoch(r.finished_at))
+        s.schema_version,
+        esc(&s.started),
+        esc(&s.finished)
     );
     h.push_str("</main>\n</body>\n</html>\n");
     h
+}
+
+fn heading(h: &mut String, id: &str, title: &str) {
+    let _ = writeln!(h, "<h2 id=\"{id}\">{title}</h2>");
+}
+
+/// What stands in for a section with nothing to show.
+fn muted(h: &mut String, text: &str) {
+    let _ = writeln!(h, "<p class=\"muted\">{text}</p>");
+}
+
+/// A table's header cell: text, or a number (right-aligned).
+enum Col<'a> {
+    Text(&'a str),
+    Num(&'a str),
+}
+
+/// Opens a table of `class` with its header row; [`close_table`] ends it.
+fn open_table(h: &mut String, class: &str, columns: &[Col]) {
+    let _ = write!(h, "<table class=\"{class}\"><thead><tr>");
+    for col in columns {
+        let _ = match col {
+            Col::Text(name) => write!(h, "<th>{name}</th>"),
+            Col::Num(name) => write!(h, "<th class=\"num\">{name}</th>"),
+        };
+    }
+    h.push_str("</tr></thead><tbody>\n");
+}
+
+fn close_table(h: &mut String) {
+    h.push_str("</tbody></table>\n");
+}
+
+/// The attribute of a row that should catch the eye.
+fn failed_if(bad: bool) -> &'static str {
+    if bad {
+        " class=\"failed\""
+    } else {
+        ""
+    }
 }
 
 fn figure(h: &mut String, chart: &Chart) {
@@ -149,172 +175,146 @@ fn figure(h: &mut String, chart: &Chart) {
     );
 }
 
-fn thresholds(h: &mut String, report: &Report) {
-    let r = &report.results;
-    let _ = writeln!(h, "<h2 id=\"thresholds\">Thresholds and verdict</h2>");
-    if r.thresholds.is_empty() {
-        h.push_str("<p class=\"muted\">No thresholds in the results.</p>\n");
-        return;
+fn thresholds(h: &mut String, s: &Sections) {
+    heading(h, "thresholds", "Thresholds and verdict");
+    if s.thresholds.rows.is_empty() {
+        return muted(h, "No thresholds in the results.");
     }
-    h.push_str(
-        "<table class=\"thresholds\"><thead><tr><th>threshold</th><th class=\"num\">figure</th><th>required</th>\
-         <th>result</th></tr></thead><tbody>\n",
-    );
-    for t in &r.thresholds {
+    use Col::*;
+    let columns = [
+        Text("threshold"),
+        Num("figure"),
+        Text("required"),
+        Text("result"),
+    ];
+    open_table(h, "thresholds", &columns);
+    for t in &s.thresholds.rows {
         let _ = writeln!(
             h,
             "<tr{}><td><code>{}</code></td><td class=\"num\">{}</td><td><code>{}</code></td><td>{}</td></tr>",
-            if t.pass { "" } else { " class=\"failed\"" },
-            esc(&t.name),
-            esc(&threshold_value(report, t)),
-            esc(&t.expression),
+            failed_if(!t.pass),
+            esc(t.name),
+            esc(&t.value),
+            esc(t.expression),
             if t.pass { "<span class=\"badge pass\">pass</span>" } else { "<span class=\"badge fail\">FAIL</span>" }
         );
     }
-    h.push_str("</tbody></table>\n");
+    close_table(h);
 }
 
-fn figures(h: &mut String, report: &Report) {
-    let r = &report.results;
-    let _ = writeln!(h, "<h2 id=\"figures\">Key figures</h2>");
-    let failed: Vec<&str> = r
-        .thresholds
-        .iter()
-        .filter(|t| !t.pass)
-        .map(|t| t.name.as_str())
-        .collect();
-    let key = key_figures(report);
-    if key.is_empty() {
-        h.push_str("<p class=\"muted\">No figures in the results.</p>\n");
+fn figures(h: &mut String, s: &Sections) {
+    heading(h, "figures", "Key figures");
+    if s.figures.key.is_empty() {
+        muted(h, "No figures in the results.");
     } else {
         h.push_str("<div class=\"cards\">\n");
-        for (name, label, value) in &key {
+        for f in &s.figures.key {
             let _ = writeln!(
                 h,
                 "<div class=\"card{}\" title=\"{}\"><div class=\"value\">{}</div><div class=\"label\">{}</div></div>",
-                if failed.contains(name) { " bad" } else { "" },
-                esc(name),
-                esc(value),
-                esc(label)
+                if f.failed { " bad" } else { "" },
+                esc(f.name),
+                esc(&f.value),
+                esc(f.label)
             );
         }
         h.push_str("</div>\n");
     }
-    let is_key = |k: &str| KEY_FIGURES.iter().any(|(name, _)| *name == k);
-    let others: Vec<(&String, &f64)> = r.figures.iter().filter(|(k, _)| !is_key(k)).collect();
-    let others_non_finite: Vec<&String> = report
-        .non_finite_figures
-        .iter()
-        .filter(|k| !is_key(k))
-        .collect();
-    if !others.is_empty() || !others_non_finite.is_empty() {
+    if !s.figures.others.is_empty() {
         h.push_str("<details><summary>All other figures</summary><table><tbody>\n");
-        for (k, v) in others {
+        for (name, value) in &s.figures.others {
             let _ = writeln!(
                 h,
                 "<tr><td><code>{}</code></td><td class=\"num\">{}</td></tr>",
-                esc(k),
-                esc(&format_figure(*v))
-            );
-        }
-        for k in others_non_finite {
-            let _ = writeln!(
-                h,
-                "<tr><td><code>{}</code></td><td class=\"num\">not finite</td></tr>",
-                esc(k)
+                esc(name),
+                esc(value)
             );
         }
         h.push_str("</tbody></table></details>\n");
     }
 }
 
-fn outcomes(h: &mut String, report: &Report) {
-    let r = &report.results;
-    let _ = writeln!(h, "<h2 id=\"outcomes\">Outcomes</h2>");
-    if r.outcomes.is_empty() {
-        h.push_str("<p class=\"muted\">No calls recorded.</p>\n");
-        return;
+fn outcomes(h: &mut String, s: &Sections) {
+    heading(h, "outcomes", "Outcomes");
+    if s.outcomes.rows.is_empty() {
+        return muted(h, "No calls recorded.");
     }
-    let total: u64 = r.outcomes.values().sum();
-    h.push_str(
-        "<table class=\"outcomes\"><thead><tr><th>outcome</th><th class=\"num\">calls</th><th class=\"num\">share</th>\
-         </tr></thead><tbody>\n",
+    use Col::*;
+    open_table(
+        h,
+        "outcomes",
+        &[Text("outcome"), Num("calls"), Num("share")],
     );
-    for name in outcome_order(r.outcomes.keys()) {
-        let count = r.outcomes[name];
-        let share = if total > 0 {
-            100.0 * count as f64 / total as f64
-        } else {
-            0.0
-        };
+    for o in &s.outcomes.rows {
         let _ = writeln!(
             h,
-            "<tr{}><td><code>{}</code></td><td class=\"num\">{count}</td><td class=\"num\">{share:.2} %</td></tr>",
-            if name == "unexpected" && count > 0 { " class=\"failed\"" } else { "" },
-            esc(name)
+            "<tr{}><td><code>{}</code></td><td class=\"num\">{}</td><td class=\"num\">{:.2} %</td></tr>",
+            failed_if(o.failed),
+            esc(o.name),
+            o.calls,
+            o.share
         );
     }
     let _ = writeln!(
         h,
-        "<tr><th>all</th><th class=\"num\">{total}</th><th></th></tr>"
+        "<tr><th>all</th><th class=\"num\">{}</th><th></th></tr>",
+        s.outcomes.total
     );
-    h.push_str("</tbody></table>\n");
+    close_table(h);
 }
 
-fn latency(h: &mut String, report: &Report) {
-    let r = &report.results;
-    let _ = writeln!(h, "<h2 id=\"latency\">Latency per tool</h2>");
-    if r.latency.is_empty() {
-        h.push_str("<p class=\"muted\">No latency recorded.</p>\n");
-        return;
+fn latency(h: &mut String, s: &Sections) {
+    heading(h, "latency", "Latency per tool");
+    if s.latency.is_empty() {
+        return muted(h, "No latency recorded.");
     }
-    h.push_str(
-        "<table class=\"latency\"><thead><tr><th>tool</th><th>outcome</th><th class=\"num\">count</th>\
-         <th class=\"num\">p50 ms</th><th class=\"num\">p95 ms</th><th class=\"num\">p99 ms</th>\
-         <th class=\"num\">max ms</th></tr></thead><tbody>\n",
-    );
-    for (tool, by) in &r.latency {
-        let order = outcome_order(by.keys());
-        for (i, outcome) in order.iter().enumerate() {
-            let s = &by[*outcome];
+    use Col::*;
+    let columns = [
+        Text("tool"),
+        Text("outcome"),
+        Num("count"),
+        Num("p50 ms"),
+        Num("p95 ms"),
+        Num("p99 ms"),
+        Num("max ms"),
+    ];
+    open_table(h, "latency", &columns);
+    for tool in &s.latency {
+        for (i, row) in tool.rows.iter().enumerate() {
             h.push_str("<tr>");
             if i == 0 {
                 let _ = write!(
                     h,
                     "<td rowspan=\"{}\"><code>{}</code></td>",
-                    order.len(),
-                    esc(tool)
+                    tool.rows.len(),
+                    esc(tool.tool)
                 );
             }
             let _ = writeln!(
                 h,
                 "<td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
                  <td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-                esc(outcome),
-                s.count,
-                fmt_ms(s.p50_ms),
-                fmt_ms(s.p95_ms),
-                fmt_ms(s.p99_ms),
-                fmt_ms(s.max_ms)
+                esc(row.outcome),
+                row.count,
+                row.p50,
+                row.p95,
+                row.p99,
+                row.max
             );
         }
     }
-    h.push_str("</tbody></table>\n");
+    close_table(h);
 }
 
-fn recoveries(h: &mut String, report: &Report) {
-    let r = &report.results;
-    let _ = writeln!(h, "<h2 id=\"recoveries\">Recoveries</h2>");
-    if r.recoveries.is_empty() {
-        h.push_str("<p class=\"muted\">No server kills or restarts in this run.</p>\n");
-        return;
+fn recoveries(h: &mut String, s: &Sections) {
+    heading(h, "recoveries", "Recoveries");
+    if s.recoveries.rows.is_empty() {
+        return muted(h, "No server kills or restarts in this run.");
     }
-    let threshold = recovery_threshold(r);
-    let _ = write!(
-        h,
-        "<p>From the kill (or restart) to <code>/readyz</code> answering, and to the first successful tool call"
+    h.push_str(
+        "<p>From the kill (or restart) to <code>/readyz</code> answering, and to the first successful tool call",
     );
-    match &threshold {
+    match &s.recoveries.threshold {
         Some(t) => {
             let _ = writeln!(
                 h,
@@ -325,31 +325,36 @@ fn recoveries(h: &mut String, report: &Report) {
         }
         None => h.push_str(".</p>\n"),
     }
-    h.push_str(
-        "<table class=\"recoveries\"><thead><tr><th class=\"num\">#</th><th>kind</th><th class=\"num\">at s</th>\
-         <th class=\"num\">ready after s</th><th class=\"num\">first success after s</th><th></th></tr></thead><tbody>\n",
-    );
-    for (i, rec) in r.recoveries.iter().enumerate() {
-        let slow = recovery_too_slow(rec, threshold.as_ref());
+    use Col::*;
+    let columns = [
+        Num("#"),
+        Text("kind"),
+        Num("at s"),
+        Num("ready after s"),
+        Num("first success after s"),
+        Text(""),
+    ];
+    open_table(h, "recoveries", &columns);
+    for (i, rec) in s.recoveries.rows.iter().enumerate() {
         let _ = writeln!(
             h,
             "<tr{}><td class=\"num\">{}</td><td><code>{}</code></td><td class=\"num\">{:.1}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{}</td><td>{}</td></tr>",
-            if slow { " class=\"failed\"" } else { "" },
+            failed_if(rec.slow),
             i + 1,
-            esc(&rec.kind),
+            esc(rec.kind),
             rec.at_s,
-            esc(&fmt_secs(rec.ready_after_s)),
-            esc(&fmt_secs(rec.first_success_after_s)),
-            if slow { "<span class=\"badge fail\">too slow</span>" } else { "" }
+            esc(&rec.ready_after),
+            esc(&rec.first_success_after),
+            if rec.slow { "<span class=\"badge fail\">too slow</span>" } else { "" }
         );
     }
-    h.push_str("</tbody></table>\n");
+    close_table(h);
 }
 
-fn checker(h: &mut String, report: &Report) {
-    let c = &report.results.checker;
-    let _ = writeln!(h, "<h2 id=\"checker\">Checker</h2>");
+fn checker(h: &mut String, s: &Sections) {
+    let c = s.checker;
+    heading(h, "checker", "Checker");
     h.push_str(
         "<p>After the final heal every acknowledged score not deleted or evicted is read back and its content hash \
          compared. Lost and silently corrupted must be zero.</p>\n",
@@ -376,7 +381,7 @@ fn checker(h: &mut String, report: &Report) {
         let _ = writeln!(
             h,
             "<tr{}><td>{label}</td><td class=\"num\">{}</td></tr>",
-            if bad { " class=\"failed\"" } else { "" },
+            failed_if(bad),
             if bad {
                 format!("<span class=\"bad-text\">{value}</span>")
             } else {
@@ -384,35 +389,33 @@ fn checker(h: &mut String, report: &Report) {
             }
         );
     }
-    h.push_str("</tbody></table>\n");
+    close_table(h);
     if c.problems.is_empty() {
-        h.push_str("<p class=\"muted\">No problems reported.</p>\n");
-    } else {
-        let _ = writeln!(
-            h,
-            "<h3>Problems ({})</h3><ul class=\"problems\">",
-            c.problems.len()
-        );
-        for p in &c.problems {
-            let _ = writeln!(h, "<li><code>{}</code></li>", esc(p));
-        }
-        h.push_str("</ul>\n");
+        return muted(h, "No problems reported.");
     }
+    let _ = writeln!(
+        h,
+        "<h3>Problems ({})</h3><ul class=\"problems\">",
+        c.problems.len()
+    );
+    for p in &c.problems {
+        let _ = writeln!(h, "<li><code>{}</code></li>", esc(p));
+    }
+    h.push_str("</ul>\n");
 }
 
-fn refusals(h: &mut String, report: &Report) {
-    let r = &report.results;
-    let _ = writeln!(h, "<h2 id=\"refusals\">Refusals and failures by code</h2>");
-    let sorted = refusals_sorted(r);
-    if sorted.is_empty() {
-        h.push_str("<p class=\"muted\">None.</p>\n");
-        return;
+fn refusals(h: &mut String, s: &Sections) {
+    heading(h, "refusals", "Refusals and failures by code");
+    if s.refusals.is_empty() {
+        return muted(h, "None.");
     }
-    h.push_str(
-        "<table class=\"refusals\"><thead><tr><th>outcome</th><th>code</th><th class=\"num\">calls</th></tr></thead>\
-         <tbody>\n",
+    use Col::*;
+    open_table(
+        h,
+        "refusals",
+        &[Text("outcome"), Text("code"), Num("calls")],
     );
-    for (key, count) in sorted {
+    for (key, count) in &s.refusals {
         let (outcome, code) = key.split_once(':').unwrap_or((key, ""));
         let _ = writeln!(
             h,
@@ -421,107 +424,103 @@ fn refusals(h: &mut String, report: &Report) {
             esc(code)
         );
     }
-    h.push_str("</tbody></table>\n");
+    close_table(h);
 }
 
-fn samples(h: &mut String, report: &Report) {
-    let r = &report.results;
-    let _ = writeln!(h, "<h2 id=\"unexpected\">Unexpected outcomes</h2>");
-    if r.unexpected_samples.is_empty() {
-        h.push_str("<p class=\"muted\">No unexpected outcomes sampled.</p>\n");
-        return;
+fn samples(h: &mut String, s: &Sections) {
+    heading(h, "unexpected", "Unexpected outcomes");
+    if s.unexpected_samples.is_empty() {
+        return muted(h, "No unexpected outcomes sampled.");
     }
-    h.push_str(
-        "<table class=\"samples\"><thead><tr><th class=\"num\">t s</th><th>tool</th><th>detail</th></tr></thead>\
-         <tbody>\n",
-    );
-    for s in &r.unexpected_samples {
+    use Col::*;
+    open_table(h, "samples", &[Num("t s"), Text("tool"), Text("detail")]);
+    for x in s.unexpected_samples {
         let _ = writeln!(
             h,
             "<tr><td class=\"num\">{:.1}</td><td><code>{}</code></td><td class=\"detail\">{}</td></tr>",
-            s.t_s,
-            esc(&s.tool),
-            esc(&s.detail)
+            x.t_s,
+            esc(&x.tool),
+            esc(&x.detail)
         );
     }
-    h.push_str("</tbody></table>\n");
+    close_table(h);
 }
 
-fn adversaries(h: &mut String, report: &Report) {
-    let r = &report.results;
-    if r.adversaries.is_empty() {
-        return;
-    }
-    let _ = writeln!(h, "<h2 id=\"adversaries\">Adversaries</h2>");
-    let f = &r.fairness;
-    let rate = if f.victim_calls > 0 {
-        format!("{:.4}", f.victim_success as f64 / f.victim_calls as f64)
-    } else {
-        "not measured".into()
-    };
+fn adversaries(h: &mut String, s: &Sections) {
+    let Some(a) = &s.adversaries else { return };
+    heading(h, "adversaries", "Adversaries");
     let _ = writeln!(
         h,
         "<p>The normal users made {} calls while adversaries ran (none meeting a chaos fault): success rate {}, \
          p50 {} ms and p99 {} ms, against p50 {} ms and p99 {} ms outside every window.</p>",
-        f.victim_calls,
-        esc(&rate),
-        esc(&fmt_ms(f.inside.p50_ms)),
-        esc(&fmt_ms(f.inside.p99_ms)),
-        esc(&fmt_ms(f.outside.p50_ms)),
-        esc(&fmt_ms(f.outside.p99_ms))
+        a.victim_calls,
+        esc(&a.victim_success_rate),
+        esc(&a.inside_p50),
+        esc(&a.inside_p99),
+        esc(&a.outside_p50),
+        esc(&a.outside_p99)
     );
-    if !f.victim_failures.is_empty() {
-        h.push_str("<p>Their failures: ");
-        let parts: Vec<String> = f
+    if !a.victim_failures.is_empty() {
+        let parts: Vec<String> = a
             .victim_failures
             .iter()
             .map(|(k, n)| format!("<code>{}</code> {n}", esc(k)))
             .collect();
-        h.push_str(&parts.join(", "));
-        h.push_str("</p>\n");
+        let _ = writeln!(h, "<p>Their failures: {}</p>", parts.join(", "));
     }
-    h.push_str(
-        "<table class=\"adversaries\"><thead><tr><th>kind</th><th>from</th><th class=\"num\">start s</th>\
-         <th class=\"num\">end s</th><th class=\"num\">tried</th><th class=\"num\">refused</th>\
-         <th class=\"num\">served</th><th class=\"num\">misbehaved</th><th>detail</th></tr></thead><tbody>\n",
-    );
-    for a in &r.adversaries {
+    use Col::*;
+    let columns = [
+        Text("kind"),
+        Text("from"),
+        Num("start s"),
+        Num("end s"),
+        Num("tried"),
+        Num("refused"),
+        Num("served"),
+        Num("misbehaved"),
+        Text("detail"),
+    ];
+    open_table(h, "adversaries", &columns);
+    for w in a.windows {
         let _ = writeln!(
             h,
             "<tr><td><code>{}</code></td><td>{}</td><td class=\"num\">{:.1}</td><td class=\"num\">{:.1}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
              <td class=\"detail\">{}{}</td></tr>",
-            esc(&a.kind),
-            esc(&a.source),
-            a.start_s,
-            a.end_s,
-            a.attempts,
-            a.refused,
-            a.served,
-            a.misbehaved,
-            esc(&a.detail),
-            if a.samples.is_empty() {
+            esc(&w.kind),
+            esc(&w.source),
+            w.start_s,
+            w.end_s,
+            w.attempts,
+            w.refused,
+            w.served,
+            w.misbehaved,
+            esc(&w.detail),
+            if w.samples.is_empty() {
                 String::new()
             } else {
-                format!("; e.g. {}", esc(&a.samples.join(" | ")))
+                format!("; e.g. {}", esc(&w.samples.join(" | ")))
             }
         );
     }
-    h.push_str("</tbody></table>\n");
+    close_table(h);
 }
 
-fn timeline(h: &mut String, report: &Report) {
-    let r = &report.results;
-    let _ = writeln!(h, "<h2 id=\"timeline\">Chaos and adversary timeline</h2>");
-    if r.timeline.is_empty() {
-        h.push_str("<p class=\"muted\">No chaos events.</p>\n");
-        return;
+fn timeline(h: &mut String, s: &Sections) {
+    heading(h, "timeline", "Chaos and adversary timeline");
+    if s.timeline.is_empty() {
+        return muted(h, "No chaos events.");
     }
-    h.push_str(
-        "<table class=\"timeline\"><thead><tr><th>kind</th><th class=\"num\">start s</th><th class=\"num\">end s</th>\
-         <th class=\"num\">length s</th><th>detail</th></tr></thead><tbody>\n",
-    );
-    for e in &r.timeline {
+    use Col::*;
+    let columns = [
+        Text("kind"),
+        Num("start s"),
+        Num("end s"),
+        Num("length s"),
+        Text("detail"),
+    ];
+    open_table(h, "timeline", &columns);
+    for e in s.timeline {
         let (end, length) = match e.end_s {
             Some(end) => (format!("{end:.1}"), format!("{:.1}", end - e.start_s)),
             None => ("not ended".into(), String::new()),
@@ -537,15 +536,14 @@ fn timeline(h: &mut String, report: &Report) {
             esc(&e.detail)
         );
     }
-    h.push_str("</tbody></table>\n");
+    close_table(h);
 }
 
-fn config(h: &mut String, report: &Report) {
-    let _ = writeln!(h, "<h2 id=\"config\">Configuration used</h2>");
-    let c = &report.config_json;
+fn config(h: &mut String, s: &Sections) {
+    heading(h, "config", "Configuration used");
+    let c = s.config;
     if c.is_null() {
-        h.push_str("<p class=\"muted\">The results file does not record its configuration.</p>\n");
-        return;
+        return muted(h, "The results file does not record its configuration.");
     }
     let pretty = serde_json::to_string_pretty(c).unwrap_or_else(|_| c.to_string());
     let _ = writeln!(h, "<pre class=\"config\">{}</pre>", esc(&pretty));

@@ -4,11 +4,8 @@
 
 use std::fmt::Write as _;
 
-use super::{
-    fmt_ms, fmt_secs, key_figures, outcome_order, recovery_threshold, recovery_too_slow,
-    refusals_sorted, run_line, strip_controls, threshold_value, verdict_summary, verdict_word,
-    Report,
-};
+use super::escape::strip_controls;
+use super::sections::Sections;
 
 const TOP_REFUSALS: usize = 10;
 const SAMPLES: usize = 10;
@@ -51,154 +48,168 @@ fn code(s: &str) -> String {
     }
 }
 
-pub fn render(report: &Report) -> String {
-    let r = &report.results;
+pub fn render(s: &Sections) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "## music21-prod stress report: {}\n",
-        cell(&verdict_word(r))
-    );
-    let _ = writeln!(
-        out,
-        "**Verdict: {}** — {}\n",
-        cell(&verdict_word(r)),
-        cell(&verdict_summary(r))
-    );
-    let _ = writeln!(out, "{}\n", cell(&run_line(report)));
+    let word = cell(&s.verdict.word);
+    let _ = writeln!(out, "## music21-prod stress report: {word}\n");
+    let _ = writeln!(out, "**Verdict: {word}** — {}\n", cell(&s.verdict.summary));
+    let _ = writeln!(out, "{}\n", cell(&s.run_line));
+    thresholds(&mut out, s);
+    figures(&mut out, s);
+    outcomes(&mut out, s);
+    adversaries(&mut out, s);
+    latency(&mut out, s);
+    recoveries(&mut out, s);
+    checker(&mut out, s);
+    refusals(&mut out, s);
+    samples(&mut out, s);
+    if !s.notes.is_empty() {
+        let _ = writeln!(out, "### Notes on reading the file\n");
+        for n in s.notes {
+            let _ = writeln!(out, "- {}", cell(n));
+        }
+        out.push('\n');
+    }
+    strip_controls(&out)
+}
 
+fn thresholds(out: &mut String, s: &Sections) {
     let _ = writeln!(out, "### Thresholds\n");
-    if r.thresholds.is_empty() {
+    if s.thresholds.rows.is_empty() {
         let _ = writeln!(out, "No thresholds in the results.\n");
-    } else {
-        let _ = writeln!(out, "| threshold | figure | required | result |");
-        let _ = writeln!(out, "|---|---:|---|---|");
-        for t in &r.thresholds {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} |",
-                code(&t.name),
-                cell(&threshold_value(report, t)),
-                code(&t.expression),
-                if t.pass { "pass" } else { "**FAIL**" }
-            );
-        }
-        out.push('\n');
+        return;
     }
-
-    let figures = key_figures(report);
-    if !figures.is_empty() {
-        let _ = writeln!(out, "### Key figures\n");
-        let _ = writeln!(out, "| figure | value |");
-        let _ = writeln!(out, "|---|---:|");
-        for (name, label, value) in figures {
-            let _ = writeln!(out, "| {label} ({}) | {} |", code(name), cell(&value));
-        }
-        out.push('\n');
-    }
-
-    if !r.outcomes.is_empty() {
-        let total: u64 = r.outcomes.values().sum();
-        let _ = writeln!(out, "### Outcomes\n");
-        let _ = writeln!(out, "| outcome | calls | share |");
-        let _ = writeln!(out, "|---|---:|---:|");
-        for name in outcome_order(r.outcomes.keys()) {
-            let n = r.outcomes[name];
-            let share = if total > 0 {
-                100.0 * n as f64 / total as f64
-            } else {
-                0.0
-            };
-            let _ = writeln!(out, "| {} | {n} | {share:.2} % |", code(name));
-        }
-        out.push('\n');
-    }
-
-    if !r.adversaries.is_empty() {
-        let f = &r.fairness;
-        let _ = writeln!(out, "### Adversaries\n");
+    let _ = writeln!(out, "| threshold | figure | required | result |");
+    let _ = writeln!(out, "|---|---:|---|---|");
+    for t in &s.thresholds.rows {
         let _ = writeln!(
             out,
-            "The normal users made {} calls while adversaries ran (none meeting a chaos fault); {} succeeded. \
-             p99 {} ms beside the adversaries, {} ms outside every window.\n",
-            f.victim_calls,
-            f.victim_success,
-            fmt_ms(f.inside.p99_ms),
-            fmt_ms(f.outside.p99_ms)
+            "| {} | {} | {} | {} |",
+            code(t.name),
+            cell(&t.value),
+            code(t.expression),
+            if t.pass { "pass" } else { "**FAIL**" }
         );
+    }
+    out.push('\n');
+}
+
+fn figures(out: &mut String, s: &Sections) {
+    if s.figures.key.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "### Key figures\n");
+    let _ = writeln!(out, "| figure | value |");
+    let _ = writeln!(out, "|---|---:|");
+    for f in &s.figures.key {
         let _ = writeln!(
             out,
-            "| kind | from | start s | tried | refused | served | misbehaved | detail |"
+            "| {} ({}) | {} |",
+            f.label,
+            code(f.name),
+            cell(&f.value)
         );
-        let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---|");
-        for a in &r.adversaries {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {:.1} | {} | {} | {} | {} | {} |",
-                code(&a.kind),
-                cell(&a.source),
-                a.start_s,
-                a.attempts,
-                a.refused,
-                a.served,
-                a.misbehaved,
-                cell(&a.detail)
-            );
-        }
-        out.push('\n');
     }
+    out.push('\n');
+}
 
+fn outcomes(out: &mut String, s: &Sections) {
+    if s.outcomes.rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "### Outcomes\n");
+    let _ = writeln!(out, "| outcome | calls | share |");
+    let _ = writeln!(out, "|---|---:|---:|");
+    for o in &s.outcomes.rows {
+        let _ = writeln!(out, "| {} | {} | {:.2} % |", code(o.name), o.calls, o.share);
+    }
+    out.push('\n');
+}
+
+fn adversaries(out: &mut String, s: &Sections) {
+    let Some(a) = &s.adversaries else { return };
+    let _ = writeln!(out, "### Adversaries\n");
+    let _ = writeln!(
+        out,
+        "The normal users made {} calls while adversaries ran (none meeting a chaos fault); {} succeeded. \
+         p99 {} ms beside the adversaries, {} ms outside every window.\n",
+        a.victim_calls, a.victim_success, a.inside_p99, a.outside_p99
+    );
+    let _ = writeln!(
+        out,
+        "| kind | from | start s | tried | refused | served | misbehaved | detail |"
+    );
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---|");
+    for w in a.windows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.1} | {} | {} | {} | {} | {} |",
+            code(&w.kind),
+            cell(&w.source),
+            w.start_s,
+            w.attempts,
+            w.refused,
+            w.served,
+            w.misbehaved,
+            cell(&w.detail)
+        );
+    }
+    out.push('\n');
+}
+
+fn latency(out: &mut String, s: &Sections) {
     let _ = writeln!(out, "### Latency per tool (ms)\n");
-    if r.latency.is_empty() {
+    if s.latency.is_empty() {
         let _ = writeln!(out, "No latency recorded.\n");
-    } else {
-        let _ = writeln!(out, "| tool | outcome | count | p50 | p95 | p99 | max |");
-        let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|");
-        for (tool, by) in &r.latency {
-            for outcome in outcome_order(by.keys()) {
-                let s = &by[outcome];
-                let _ = writeln!(
-                    out,
-                    "| {} | {} | {} | {} | {} | {} | {} |",
-                    code(tool),
-                    code(outcome),
-                    s.count,
-                    fmt_ms(s.p50_ms),
-                    fmt_ms(s.p95_ms),
-                    fmt_ms(s.p99_ms),
-                    fmt_ms(s.max_ms)
-                );
-            }
-        }
-        out.push('\n');
+        return;
     }
-
-    let _ = writeln!(out, "### Recoveries\n");
-    if r.recoveries.is_empty() {
-        let _ = writeln!(out, "No server kills or restarts.\n");
-    } else {
-        let threshold = recovery_threshold(r);
-        let _ = writeln!(
-            out,
-            "| kind | at (s) | ready after (s) | first success after (s) | |"
-        );
-        let _ = writeln!(out, "|---|---:|---:|---:|---|");
-        for rec in &r.recoveries {
-            let slow = recovery_too_slow(rec, threshold.as_ref());
+    let _ = writeln!(out, "| tool | outcome | count | p50 | p95 | p99 | max |");
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|");
+    for tool in &s.latency {
+        for row in &tool.rows {
             let _ = writeln!(
                 out,
-                "| {} | {:.1} | {} | {} | {} |",
-                code(&rec.kind),
-                rec.at_s,
-                fmt_secs(rec.ready_after_s),
-                fmt_secs(rec.first_success_after_s),
-                if slow { "**slow**" } else { "" }
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                code(tool.tool),
+                code(row.outcome),
+                row.count,
+                row.p50,
+                row.p95,
+                row.p99,
+                row.max
             );
         }
-        out.push('\n');
     }
+    out.push('\n');
+}
 
-    let c = &r.checker;
+fn recoveries(out: &mut String, s: &Sections) {
+    let _ = writeln!(out, "### Recoveries\n");
+    if s.recoveries.rows.is_empty() {
+        let _ = writeln!(out, "No server kills or restarts.\n");
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "| kind | at (s) | ready after (s) | first success after (s) | |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---|");
+    for rec in &s.recoveries.rows {
+        let _ = writeln!(
+            out,
+            "| {} | {:.1} | {} | {} | {} |",
+            code(rec.kind),
+            rec.at_s,
+            rec.ready_after,
+            rec.first_success_after,
+            if rec.slow { "**slow**" } else { "" }
+        );
+    }
+    out.push('\n');
+}
+
+fn checker(out: &mut String, s: &Sections) {
+    let c = s.checker;
     let _ = writeln!(out, "### Checker\n");
     let _ = writeln!(
         out,
@@ -222,50 +233,51 @@ pub fn render(report: &Report) -> String {
         }
         out.push('\n');
     }
+}
 
-    let refusals = refusals_sorted(r);
-    if !refusals.is_empty() {
-        let _ = writeln!(out, "### Top refusals\n");
-        let _ = writeln!(out, "| outcome:code | calls |");
-        let _ = writeln!(out, "|---|---:|");
-        for (name, n) in refusals.iter().take(TOP_REFUSALS) {
-            let _ = writeln!(out, "| {} | {n} |", code(name));
-        }
-        if refusals.len() > TOP_REFUSALS {
-            let _ = writeln!(out, "\n… and {} more codes.", refusals.len() - TOP_REFUSALS);
-        }
-        out.push('\n');
+fn refusals(out: &mut String, s: &Sections) {
+    if s.refusals.is_empty() {
+        return;
     }
+    let _ = writeln!(out, "### Top refusals\n");
+    let _ = writeln!(out, "| outcome:code | calls |");
+    let _ = writeln!(out, "|---|---:|");
+    for (name, n) in s.refusals.iter().take(TOP_REFUSALS) {
+        let _ = writeln!(out, "| {} | {n} |", code(name));
+    }
+    if s.refusals.len() > TOP_REFUSALS {
+        let _ = writeln!(
+            out,
+            "\n… and {} more codes.",
+            s.refusals.len() - TOP_REFUSALS
+        );
+    }
+    out.push('\n');
+}
 
-    if !r.unexpected_samples.is_empty() {
-        let _ = writeln!(out, "### Unexpected outcomes\n");
-        let _ = writeln!(out, "| t (s) | tool | detail |");
-        let _ = writeln!(out, "|---:|---|---|");
-        for s in r.unexpected_samples.iter().take(SAMPLES) {
-            let _ = writeln!(
-                out,
-                "| {:.1} | {} | {} |",
-                s.t_s,
-                code(&s.tool),
-                cell(&s.detail)
-            );
-        }
-        if r.unexpected_samples.len() > SAMPLES {
-            let _ = writeln!(
-                out,
-                "\n… and {} more samples in results.json.",
-                r.unexpected_samples.len() - SAMPLES
-            );
-        }
-        out.push('\n');
+fn samples(out: &mut String, s: &Sections) {
+    let samples = s.unexpected_samples;
+    if samples.is_empty() {
+        return;
     }
-
-    if !report.notes.is_empty() {
-        let _ = writeln!(out, "### Notes on reading the file\n");
-        for n in &report.notes {
-            let _ = writeln!(out, "- {}", cell(n));
-        }
-        out.push('\n');
+    let _ = writeln!(out, "### Unexpected outcomes\n");
+    let _ = writeln!(out, "| t (s) | tool | detail |");
+    let _ = writeln!(out, "|---:|---|---|");
+    for x in samples.iter().take(SAMPLES) {
+        let _ = writeln!(
+            out,
+            "| {:.1} | {} | {} |",
+            x.t_s,
+            code(&x.tool),
+            cell(&x.detail)
+        );
     }
-    strip_controls(&out)
+    if samples.len() > SAMPLES {
+        let _ = writeln!(
+            out,
+            "\n… and {} more samples in results.json.",
+            samples.len() - SAMPLES
+        );
+    }
+    out.push('\n');
 }

@@ -12,8 +12,8 @@ mod charts;
 mod escape;
 mod html;
 mod markdown;
-#[cfg(test)]
-mod tests;
+mod sections;
+mod svg;
 mod text;
 
 use std::collections::BTreeSet;
@@ -22,10 +22,13 @@ use std::process::ExitCode;
 
 use serde_json::{Map, Value};
 
-use crate::config::stress::{StressConfig, Threshold};
+use crate::config::stress::StressConfig;
 use crate::stress::checker::CheckerReport;
-use crate::stress::recorder::{LatencySummary, Recovery, Sample, SeriesPoint, TimelineEvent};
-use crate::stress::results::{format_figure, Results, ThresholdResult, SCHEMA_VERSION};
+use crate::stress::recorder::{
+    CallSample as Sample, LatencySummary, Recovery, SeriesPoint, TimelineEvent,
+};
+use crate::stress::results::{Results, ThresholdResult, SCHEMA_VERSION};
+use sections::Sections;
 
 /// The `results.json` schema versions this report reads.
 pub const SUPPORTED_SCHEMA_VERSIONS: &[u64] = &[SCHEMA_VERSION as u64];
@@ -66,8 +69,8 @@ pub struct Report {
 
 /// `music21-prod report`: 0 when the report was written, 1 when the file could not be read
 /// or written.
-pub fn run(args: Options) -> ExitCode {
-    ExitCode::from(run_code(args))
+pub fn run(args: Options) -> anyhow::Result<ExitCode> {
+    Ok(ExitCode::from(run_code(args)))
 }
 
 fn run_code(args: Options) -> u8 {
@@ -111,11 +114,13 @@ fn run_code(args: Options) -> u8 {
     0
 }
 
+/// The report in `format`: its sections are worked out once, then laid out.
 pub fn render(report: &Report, format: Format) -> String {
+    let sections = Sections::of(report);
     match format {
-        Format::Text => text::render(report),
-        Format::Markdown => markdown::render(report),
-        Format::Html => html::render(report),
+        Format::Text => text::render(&sections),
+        Format::Markdown => markdown::render(&sections),
+        Format::Html => html::render(&sections),
     }
 }
 
@@ -362,59 +367,7 @@ fn empty_results() -> Results {
     Results::blank(StressConfig::default())
 }
 
-// ---- Shared by the three renderers ----
-
-/// The verdict in capitals: PASS, FAIL, BROKEN, INTERRUPTED (or what the file says).
-pub fn verdict_word(r: &Results) -> String {
-    let v = r.verdict.trim();
-    if v.is_empty() {
-        "UNKNOWN".into()
-    } else {
-        v.to_uppercase()
-    }
-}
-
-/// The CSS class of the verdict.
-pub fn verdict_class(r: &Results) -> &'static str {
-    match r.verdict.trim().to_ascii_lowercase().as_str() {
-        "pass" => "pass",
-        "fail" => "fail",
-        "interrupted" | "broken" => "broken",
-        _ => "unknown",
-    }
-}
-
-/// One line on the verdict: how many thresholds failed, and which.
-pub fn verdict_summary(r: &Results) -> String {
-    let failed: Vec<&str> = r
-        .thresholds
-        .iter()
-        .filter(|t| !t.pass)
-        .map(|t| t.name.as_str())
-        .collect();
-    let mut parts = Vec::new();
-    if r.thresholds.is_empty() {
-        parts.push("no thresholds judged".to_string());
-    } else if failed.is_empty() {
-        parts.push(format!("all {} thresholds hold", r.thresholds.len()));
-    } else {
-        parts.push(format!(
-            "{} of {} thresholds failed: {}",
-            failed.len(),
-            r.thresholds.len(),
-            failed.join(", ")
-        ));
-    }
-    if r.interrupted {
-        parts.push("the run was interrupted (Ctrl-C)".into());
-    }
-    if let Some(e) = &r.error {
-        parts.push(format!("error: {e}"));
-    }
-    parts.join("; ")
-}
-
-/// The figures worth a glance, in order: (name, label).
+/// The figures worth a glance, in order: (name, label). The report shows these first.
 pub const KEY_FIGURES: &[(&str, &str)] = &[
     ("calls", "calls"),
     ("success", "successful calls"),
@@ -457,158 +410,5 @@ pub const KEY_FIGURES: &[(&str, &str)] = &[
     ("ready_at_end", "ready at end"),
 ];
 
-/// Key figures present in the report (as figure or as non-finite): (name, label, shown value).
-pub fn key_figures(report: &Report) -> Vec<(&'static str, &'static str, String)> {
-    KEY_FIGURES
-        .iter()
-        .filter_map(|&(name, label)| figure_text(report, name).map(|v| (name, label, v)))
-        .collect()
-}
-
-pub fn figure_text(report: &Report, name: &str) -> Option<String> {
-    if let Some(v) = report.results.figures.get(name) {
-        Some(format_figure(*v))
-    } else if report.non_finite_figures.contains(name) {
-        Some("not finite".into())
-    } else {
-        None
-    }
-}
-
-/// A threshold's figure as shown: the number, "not finite" or "not measured".
-pub fn threshold_value(report: &Report, t: &ThresholdResult) -> String {
-    match t.value {
-        Some(v) => format_figure(v),
-        None if report.non_finite_figures.contains(&t.name) => "not finite".into(),
-        None => "not measured".into(),
-    }
-}
-
-/// Refusal counts, largest first (ties by name).
-pub fn refusals_sorted(r: &Results) -> Vec<(&str, u64)> {
-    let mut v: Vec<(&str, u64)> = r.refusals.iter().map(|(k, n)| (k.as_str(), *n)).collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    v
-}
-
-/// Outcome names in their natural order, then any others the file has.
-pub fn outcome_order<'a>(names: impl Iterator<Item = &'a String>) -> Vec<&'a str> {
-    const ORDER: [&str; 4] = ["success", "expected_refusal", "fault_induced", "unexpected"];
-    let mut names: Vec<&str> = names.map(String::as_str).collect();
-    names.sort_by_key(|n| {
-        (
-            ORDER.iter().position(|o| o == n).unwrap_or(ORDER.len()),
-            n.to_string(),
-        )
-    });
-    names
-}
-
-/// The recovery threshold (from `recovery_seconds_max`), to flag slow recoveries.
-pub fn recovery_threshold(r: &Results) -> Option<Threshold> {
-    r.thresholds
-        .iter()
-        .find(|t| t.name == "recovery_seconds_max")
-        .and_then(|t| Threshold::parse(&t.expression).ok())
-}
-
-/// Whether a recovery breaks the recovery threshold (a recovery that never came does).
-pub fn recovery_too_slow(rec: &Recovery, threshold: Option<&Threshold>) -> bool {
-    match (rec.first_success_after_s, threshold) {
-        (None, _) => true,
-        (Some(s), Some(t)) => !t.holds(s),
-        (Some(_), None) => false,
-    }
-}
-
-pub fn fmt_secs(v: Option<f64>) -> String {
-    match v {
-        Some(v) if v.is_finite() => format!("{v:.3}"),
-        Some(_) => "not finite".into(),
-        None => "never".into(),
-    }
-}
-
-/// A latency in milliseconds, with precision to suit its size.
-pub fn fmt_ms(v: f64) -> String {
-    if !v.is_finite() {
-        "-".into()
-    } else if v < 10.0 {
-        format!("{v:.2}")
-    } else if v < 100.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.0}")
-    }
-}
-
-/// Seconds since the Unix epoch as a UTC date and time; 0 is "not recorded".
-pub fn fmt_epoch(secs: u64) -> String {
-    if secs == 0 {
-        return "not recorded".into();
-    }
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
-}
-
-/// Where the run came from, in one line: tool, version, revision, start, length, users, seed.
-pub fn run_line(report: &Report) -> String {
-    let r = &report.results;
-    let mut parts = Vec::new();
-    let who = [r.tool.as_str(), r.version.as_str()]
-        .iter()
-        .filter(|s| !s.is_empty())
-        .copied()
-        .collect::<Vec<_>>()
-        .join(" ");
-    if !who.is_empty() {
-        parts.push(if r.git_revision.is_empty() {
-            who
-        } else {
-            format!("{who} ({})", r.git_revision)
-        });
-    }
-    parts.push(format!("started {}", fmt_epoch(r.started_at)));
-    parts.push(format!("{:.1} s", r.duration_s));
-    let c = &report.config_json;
-    if let Some(u) = c.get("users").and_then(Value::as_u64) {
-        parts.push(format!("{u} users"));
-    }
-    if let Some(m) = c.get("model").and_then(Value::as_str) {
-        parts.push(format!("{m} model"));
-    }
-    if let Some(s) = c.get("seed").and_then(Value::as_u64) {
-        parts.push(format!("seed {s}"));
-    }
-    parts.join(", ")
-}
-
-/// Replaces control characters (terminal escapes, stray carriage returns) in text that
-/// came from the file, keeping newlines and tabs.
-pub fn strip_controls(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_control() && c != '\n' && c != '\t' {
-                '\u{fffd}'
-            } else {
-                c
-            }
-        })
-        .collect()
-}
+#[cfg(test)]
+mod tests;

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
+use super::sections::{fmt_epoch, fmt_ms};
 use super::*;
 use crate::stress::results::judge;
 

@@ -3,91 +3,105 @@
 
 use std::fmt::Write as _;
 
-use super::{
-    fmt_ms, fmt_secs, key_figures, outcome_order, recovery_threshold, recovery_too_slow,
-    refusals_sorted, run_line, strip_controls, verdict_summary, verdict_word, Report,
-};
+use super::escape::strip_controls;
+use super::sections::Sections;
 use crate::stress::results::verdict_table;
 
 const TOP_REFUSALS: usize = 10;
 const SAMPLES: usize = 5;
 
-pub fn render(report: &Report) -> String {
-    let r = &report.results;
+pub fn render(s: &Sections) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "music21-prod stress report");
-    let _ = writeln!(out, "  {}", run_line(report));
+    let _ = writeln!(out, "  {}", s.run_line);
     let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "VERDICT: {}  ({})",
-        verdict_word(r),
-        verdict_summary(r)
-    );
+    let _ = writeln!(out, "VERDICT: {}  ({})", s.verdict.word, s.verdict.summary);
     let _ = writeln!(out);
-    if r.thresholds.is_empty() {
+    thresholds(&mut out, s);
+    figures(&mut out, s);
+    outcomes(&mut out, s);
+    recoveries(&mut out, s);
+    checker(&mut out, s);
+    refusals(&mut out, s);
+    samples(&mut out, s);
+    if let Some(slowest) = &s.slowest {
+        let _ = writeln!(
+            out,
+            "\nSlowest p99: {} ({}) {} ms",
+            slowest.tool, slowest.outcome, slowest.p99
+        );
+    }
+    let _ = writeln!(out, "\nChaos and adversary events: {}", s.timeline.len());
+    adversaries(&mut out, s);
+    if !s.notes.is_empty() {
+        let _ = writeln!(out, "\nNotes on reading the file");
+        for n in s.notes {
+            let _ = writeln!(out, "  - {n}");
+        }
+    }
+    strip_controls(&out)
+}
+
+fn thresholds(out: &mut String, s: &Sections) {
+    if s.thresholds.rows.is_empty() {
         let _ = writeln!(out, "no thresholds in the results");
     } else {
-        out.push_str(&verdict_table(&r.thresholds));
+        out.push_str(&verdict_table(s.thresholds.judged));
     }
-    for t in r
-        .thresholds
-        .iter()
-        .filter(|t| t.value.is_none() && report.non_finite_figures.contains(&t.name))
-    {
+    for t in s.thresholds.rows.iter().filter(|t| t.non_finite) {
         let _ = writeln!(out, "  ({}: the figure is not finite)", t.name);
     }
+}
 
-    let figures = key_figures(report);
-    if !figures.is_empty() {
-        let _ = writeln!(out, "\nKey figures");
-        for (name, label, value) in figures {
-            let _ = writeln!(out, "  {label:<34} {value:>14}   {name}");
-        }
+fn figures(out: &mut String, s: &Sections) {
+    if s.figures.key.is_empty() {
+        return;
     }
-
-    if !r.outcomes.is_empty() {
-        let total: u64 = r.outcomes.values().sum();
-        let _ = writeln!(out, "\nOutcomes");
-        for name in outcome_order(r.outcomes.keys()) {
-            let n = r.outcomes[name];
-            let share = if total > 0 {
-                100.0 * n as f64 / total as f64
-            } else {
-                0.0
-            };
-            let _ = writeln!(out, "  {name:<34} {n:>14}   {share:6.2} %");
-        }
+    let _ = writeln!(out, "\nKey figures");
+    for f in &s.figures.key {
+        let _ = writeln!(out, "  {:<34} {:>14}   {}", f.label, f.value, f.name);
     }
+}
 
+fn outcomes(out: &mut String, s: &Sections) {
+    if s.outcomes.rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\nOutcomes");
+    for o in &s.outcomes.rows {
+        let _ = writeln!(out, "  {:<34} {:>14}   {:6.2} %", o.name, o.calls, o.share);
+    }
+}
+
+fn recoveries(out: &mut String, s: &Sections) {
     let _ = writeln!(
         out,
         "\nRecoveries (kill to ready, kill to first successful call)"
     );
-    if r.recoveries.is_empty() {
+    if s.recoveries.rows.is_empty() {
         let _ = writeln!(out, "  none");
-    } else {
-        let threshold = recovery_threshold(r);
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "  {:<14} {:>9} {:>12} {:>15}",
+        "kind", "at s", "ready s", "first success s"
+    );
+    for rec in &s.recoveries.rows {
         let _ = writeln!(
             out,
-            "  {:<14} {:>9} {:>12} {:>15}",
-            "kind", "at s", "ready s", "first success s"
+            "  {:<14} {:>9.1} {:>12} {:>15}{}",
+            rec.kind,
+            rec.at_s,
+            rec.ready_after,
+            rec.first_success_after,
+            if rec.slow { "  SLOW" } else { "" }
         );
-        for rec in &r.recoveries {
-            let slow = recovery_too_slow(rec, threshold.as_ref());
-            let _ = writeln!(
-                out,
-                "  {:<14} {:>9.1} {:>12} {:>15}{}",
-                rec.kind,
-                rec.at_s,
-                fmt_secs(rec.ready_after_s),
-                fmt_secs(rec.first_success_after_s),
-                if slow { "  SLOW" } else { "" }
-            );
-        }
     }
+}
 
-    let c = &r.checker;
+fn checker(out: &mut String, s: &Sections) {
+    let c = s.checker;
     let _ = writeln!(out, "\nChecker (every acknowledged score read back)");
     let _ = writeln!(
         out,
@@ -105,76 +119,53 @@ pub fn render(report: &Report) -> String {
             let _ = writeln!(out, "    - {p}");
         }
     }
-
-    let refusals = refusals_sorted(r);
-    if !refusals.is_empty() {
-        let _ = writeln!(out, "\nTop refusals (outcome:code)");
-        for (code, n) in refusals.iter().take(TOP_REFUSALS) {
-            let _ = writeln!(out, "  {code:<44} {n:>10}");
-        }
-        if refusals.len() > TOP_REFUSALS {
-            let _ = writeln!(
-                out,
-                "  ... and {} more codes",
-                refusals.len() - TOP_REFUSALS
-            );
-        }
-    }
-
-    if !r.unexpected_samples.is_empty() {
-        let _ = writeln!(
-            out,
-            "\nUnexpected outcomes (first {} of {} samples)",
-            SAMPLES.min(r.unexpected_samples.len()),
-            r.unexpected_samples.len()
-        );
-        for s in r.unexpected_samples.iter().take(SAMPLES) {
-            let _ = writeln!(out, "  {:>8.1} s  {}: {}", s.t_s, s.tool, s.detail);
-        }
-    }
-
-    if let Some((tool, outcome, p99)) = slowest(report) {
-        let _ = writeln!(out, "\nSlowest p99: {tool} ({outcome}) {} ms", fmt_ms(p99));
-    }
-    let _ = writeln!(out, "\nChaos and adversary events: {}", r.timeline.len());
-    if !r.adversaries.is_empty() {
-        let f = &r.fairness;
-        let _ = writeln!(
-            out,
-            "\nAdversaries (users beside them: {} calls, {} succeeded; p99 {} ms, {} ms outside)",
-            f.victim_calls,
-            f.victim_success,
-            fmt_ms(f.inside.p99_ms),
-            fmt_ms(f.outside.p99_ms)
-        );
-        for a in &r.adversaries {
-            let _ = writeln!(
-                out,
-                "  {:>7.1} s  {:<16} {} tried, {} refused, {} served, {} misbehaved; {}",
-                a.start_s, a.kind, a.attempts, a.refused, a.served, a.misbehaved, a.detail
-            );
-        }
-    }
-
-    if !report.notes.is_empty() {
-        let _ = writeln!(out, "\nNotes on reading the file");
-        for n in &report.notes {
-            let _ = writeln!(out, "  - {n}");
-        }
-    }
-    strip_controls(&out)
 }
 
-/// The tool and outcome with the highest p99 latency.
-fn slowest(report: &Report) -> Option<(&str, &str, f64)> {
-    report
-        .results
-        .latency
-        .iter()
-        .flat_map(|(tool, by)| {
-            by.iter()
-                .map(move |(o, s)| (tool.as_str(), o.as_str(), s.p99_ms))
-        })
-        .filter(|(_, _, p)| p.is_finite())
-        .max_by(|a, b| a.2.total_cmp(&b.2))
+fn refusals(out: &mut String, s: &Sections) {
+    if s.refusals.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\nTop refusals (outcome:code)");
+    for (code, n) in s.refusals.iter().take(TOP_REFUSALS) {
+        let _ = writeln!(out, "  {code:<44} {n:>10}");
+    }
+    if s.refusals.len() > TOP_REFUSALS {
+        let _ = writeln!(
+            out,
+            "  ... and {} more codes",
+            s.refusals.len() - TOP_REFUSALS
+        );
+    }
+}
+
+fn samples(out: &mut String, s: &Sections) {
+    let samples = s.unexpected_samples;
+    if samples.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\nUnexpected outcomes (first {} of {} samples)",
+        SAMPLES.min(samples.len()),
+        samples.len()
+    );
+    for x in samples.iter().take(SAMPLES) {
+        let _ = writeln!(out, "  {:>8.1} s  {}: {}", x.t_s, x.tool, x.detail);
+    }
+}
+
+fn adversaries(out: &mut String, s: &Sections) {
+    let Some(a) = &s.adversaries else { return };
+    let _ = writeln!(
+        out,
+        "\nAdversaries (users beside them: {} calls, {} succeeded; p99 {} ms, {} ms outside)",
+        a.victim_calls, a.victim_success, a.inside_p99, a.outside_p99
+    );
+    for w in a.windows {
+        let _ = writeln!(
+            out,
+            "  {:>7.1} s  {:<16} {} tried, {} refused, {} served, {} misbehaved; {}",
+            w.start_s, w.kind, w.attempts, w.refused, w.served, w.misbehaved, w.detail
+        );
+    }
 }

@@ -422,31 +422,36 @@ impl Dispatcher {
                 ));
             }
         }
+        let memory_shed = |limit: &str, message: String| {
+            self.metrics
+                .shed
+                .with_label_values(&[&format!("memory_{limit}")])
+                .inc();
+            CallError::new(
+                outcome::MEMORY_SHED,
+                "memory_pressure",
+                message,
+                Some(Duration::from_secs(2)),
+            )
+        };
+        let in_use = (self.memory.total() >> 20, self.memory.budget() >> 20);
         match self.memory.pressure() {
             Pressure::Hard if tool != "health_check" => {
-                self.metrics.shed.with_label_values(&["memory_hard"]).inc();
-                return Err(CallError::new(
-                    outcome::MEMORY_SHED,
-                    "memory_pressure",
+                return Err(memory_shed(
+                    "hard",
                     format!(
                         "the server is over its hard memory limit ({} of {} MiB in use) and takes no new work",
-                        self.memory.total() >> 20,
-                        self.memory.budget() >> 20
+                        in_use.0, in_use.1
                     ),
-                    Some(Duration::from_secs(2)),
                 ));
             }
             Pressure::Soft if def.heavy => {
-                self.metrics.shed.with_label_values(&["memory_soft"]).inc();
-                return Err(CallError::new(
-                    outcome::MEMORY_SHED,
-                    "memory_pressure",
+                return Err(memory_shed(
+                    "soft",
                     format!(
                         "the server is over its soft memory limit ({} of {} MiB in use); {tool} is refused until memory falls, light tools still work",
-                        self.memory.total() >> 20,
-                        self.memory.budget() >> 20
+                        in_use.0, in_use.1
                     ),
-                    Some(Duration::from_secs(2)),
                 ));
             }
             _ => {}

@@ -358,6 +358,22 @@ impl StallGuard {
             Poll::Pending => Poll::Pending,
         }
     }
+
+    /// A write's outcome: progress (or its error) stops the stall clock; a write that cannot
+    /// proceed runs it, and fails once it has run out.
+    fn after_write<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<std::io::Result<T>>,
+    ) -> Poll<std::io::Result<T>> {
+        match polled {
+            Poll::Ready(result) => {
+                self.stalled = None;
+                Poll::Ready(result)
+            }
+            Poll::Pending => self.poll_stall(cx).map(Err),
+        }
+    }
 }
 
 use std::future::Future as _;
@@ -378,29 +394,13 @@ impl AsyncWrite for StallGuard {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write(cx, buf) {
-            Poll::Ready(result) => {
-                self.stalled = None;
-                Poll::Ready(result)
-            }
-            Poll::Pending => match self.poll_stall(cx) {
-                Poll::Ready(e) => Poll::Ready(Err(e)),
-                Poll::Pending => Poll::Pending,
-            },
-        }
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.after_write(cx, polled)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match Pin::new(&mut self.inner).poll_flush(cx) {
-            Poll::Ready(result) => {
-                self.stalled = None;
-                Poll::Ready(result)
-            }
-            Poll::Pending => match self.poll_stall(cx) {
-                Poll::Ready(e) => Poll::Ready(Err(e)),
-                Poll::Pending => Poll::Pending,
-            },
-        }
+        let polled = Pin::new(&mut self.inner).poll_flush(cx);
+        self.after_write(cx, polled)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -412,16 +412,8 @@ impl AsyncWrite for StallGuard {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
-            Poll::Ready(result) => {
-                self.stalled = None;
-                Poll::Ready(result)
-            }
-            Poll::Pending => match self.poll_stall(cx) {
-                Poll::Ready(e) => Poll::Ready(Err(e)),
-                Poll::Pending => Poll::Pending,
-            },
-        }
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.after_write(cx, polled)
     }
 
     fn is_write_vectored(&self) -> bool {

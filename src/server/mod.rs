@@ -31,6 +31,8 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::ServiceExt;
 
+use anyhow::Context;
+
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::resilience::memory::{MemoryGuard, Pressure};
@@ -39,26 +41,18 @@ use crate::workers::pool::Pool;
 use dispatch::Dispatcher;
 use mcp::McpHandler;
 
-/// Runs the server until SIGTERM or SIGINT; exit 0 after a clean drain.
-pub fn run(config: Config, stdio: bool) -> ExitCode {
+/// Runs the server until SIGTERM or SIGINT; exit 0 after a clean drain. An error is a
+/// server that could not start or serve (`main` prints it and exits 1).
+pub fn run(config: Config, stdio: bool) -> anyhow::Result<ExitCode> {
     crate::logging::init(&config.server.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("music21-prod serve: cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    match runtime.block_on(serve(config, stdio)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("music21-prod serve: {message}");
-            ExitCode::from(1)
-        }
-    }
+        .context("cannot start the runtime")?;
+    runtime
+        .block_on(serve(config, stdio))
+        .map_err(anyhow::Error::msg)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Samples the memory of the server and its workers into the guard and the metrics.

@@ -286,18 +286,7 @@ impl Backend for SqliteStore {
     /// On a full disk it deletes in batches (each needs only a little room), so it still
     /// empties the store.
     fn delete_all(&self) -> ToolResult<Vec<String>> {
-        let ids: Vec<String> = {
-            let conn = self.conn();
-            let mut stmt = conn
-                .prepare("SELECT id FROM scores ORDER BY id")
-                .map_err(storage_err("deleting"))?;
-            let ids = stmt
-                .query_map([], |r| r.get::<_, String>(0))
-                .map_err(storage_err("deleting"))?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(storage_err("deleting"))?;
-            ids
-        };
+        let ids = first_column(&self.conn(), "SELECT id FROM scores ORDER BY id", "deleting")?;
         let mut deleted = Vec::with_capacity(ids.len());
         for batch in ids.chunks(64) {
             deleted.extend(
@@ -440,18 +429,22 @@ pub(crate) fn read_verified(conn: &Connection, id: &str) -> ToolResult<StoredSco
     row.ok_or_else(|| no_such_score(id))?.verify(id)
 }
 
+/// The first column of every row `sql` selects, as text.
+fn first_column(conn: &Connection, sql: &str, doing: &'static str) -> ToolResult<Vec<String>> {
+    let mut stmt = conn.prepare(sql).map_err(storage_err(doing))?;
+    let rows = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .map_err(storage_err(doing))?;
+    rows.collect::<Result<Vec<_>, _>>()
+        .map_err(storage_err(doing))
+}
+
 fn add_missing_columns(conn: &Connection) -> ToolResult<()> {
-    let existing: Vec<String> = {
-        let mut stmt = conn
-            .prepare("SELECT name FROM pragma_table_info('scores')")
-            .map_err(storage_err("reading the schema"))?;
-        let names = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .map_err(storage_err("reading the schema"))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(storage_err("reading the schema"))?;
-        names
-    };
+    let existing = first_column(
+        conn,
+        "SELECT name FROM pragma_table_info('scores')",
+        "reading the schema",
+    )?;
     for (column, kind) in ADDED_COLUMNS {
         if !existing.iter().any(|c| c == column) {
             // Two processes opening an old store at once: the loser's ALTER fails with

@@ -11,38 +11,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::config::parse_duration;
-use crate::config::stress::{AdversaryAction, AdversaryEvent};
+use crate::config::stress::{firing_times, AdversaryAction, AdversaryEvent};
 use crate::stress::client::{McpClient, Reply};
 use crate::stress::ctx::RunCtx;
+use crate::stress::results::AdversaryReport;
 use crate::stress::synth;
-
-/// What one adversary window did, for `results.json`.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-pub struct AdversaryReport {
-    pub kind: String,
-    /// The address it spoke from.
-    pub source: String,
-    pub start_s: f64,
-    pub end_s: f64,
-    /// Requests, connections or sessions it tried.
-    pub attempts: u64,
-    /// Answered as the hostile client deserved: refused, cut off, or limited.
-    pub refused: u64,
-    /// Served normally (a greedy client's calls that ran, a session that opened).
-    pub served: u64,
-    /// Answers that show the server misbehaving.
-    pub misbehaved: u64,
-    /// What it saw, in a line.
-    pub detail: String,
-    /// A few of the misbehaving answers.
-    pub samples: Vec<String>,
-}
 
 /// One window of one adversary.
 #[derive(Clone, Debug)]
@@ -55,26 +32,18 @@ pub struct Firing {
 
 /// Expands `[[stress.adversaries]]` into windows within `run`, in time order.
 pub fn plan(events: &[AdversaryEvent], run: Duration) -> Vec<Firing> {
-    let mut out = Vec::new();
-    for (index, e) in events.iter().enumerate() {
-        let (Ok(mut at), Ok(duration)) = (parse_duration(&e.at), parse_duration(&e.duration))
-        else {
-            continue;
-        };
-        let every = e.every.as_deref().and_then(|d| parse_duration(d).ok());
-        while at < run {
-            out.push(Firing {
+    let mut out: Vec<Firing> = events
+        .iter()
+        .enumerate()
+        .flat_map(|(index, e)| {
+            firing_times(e.at, e.every, run).map(move |at| Firing {
                 index,
                 at,
-                duration: duration.min(run - at),
+                duration: e.duration.min(run - at),
                 action: e.action.clone(),
-            });
-            match every {
-                Some(step) if !step.is_zero() => at += step,
-                _ => break,
-            }
-        }
-    }
+            })
+        })
+        .collect();
     out.sort_by_key(|f| f.at);
     out
 }
@@ -884,9 +853,9 @@ mod tests {
     #[test]
     fn plan_expands_windows_within_the_run() {
         let events = vec![AdversaryEvent {
-            at: "10s".into(),
-            duration: "8s".into(),
-            every: Some("30s".into()),
+            at: Duration::from_secs(10),
+            duration: Duration::from_secs(8),
+            every: Some(Duration::from_secs(30)),
             action: AdversaryAction::Garbage { rate: 5.0 },
         }];
         let p = plan(&events, Duration::from_secs(75));

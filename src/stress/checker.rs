@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::stress::client::{McpClient, Reply};
 
@@ -18,8 +18,24 @@ pub struct Acked {
     pub parts: u64,
 }
 
+impl Acked {
+    /// What an import's answer acknowledges: the stored bytes' sha256 it reports, and the
+    /// counts the score must keep.
+    pub fn from_import(answer: &Value, notes: u64, parts: u64) -> Self {
+        Self {
+            sha256: answer
+                .get("sha256")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            notes,
+            parts,
+        }
+    }
+}
+
 #[derive(Default)]
-struct State {
+struct LedgerState {
     acked: BTreeMap<String, Acked>,
     deleted: BTreeSet<String>,
     /// Deletes whose answer was lost: the score may or may not be gone.
@@ -31,14 +47,14 @@ struct State {
 
 #[derive(Default)]
 pub struct Ledger {
-    state: Mutex<State>,
+    state: Mutex<LedgerState>,
 }
 
 /// The checker's report is part of `/status` and `results.json`.
 pub use crate::wire::status::CheckerReport;
 
 impl Ledger {
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LedgerState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 

@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::stress::checker::{CheckerReport, Ledger};
 use crate::stress::proxy::ProxyHandle;
 use crate::stress::recorder::Recorder;
+use crate::stress::results::AdversaryReport;
 use crate::stress::server::ServerUnderTest;
 
 /// What the engine itself says about a built-in piece, worked out before the run.
@@ -95,7 +96,7 @@ pub struct RunCtx {
     /// Windows of the adversaries (kept apart from the faults: a normal user's failure in
     /// one is not excused, it is a victim's).
     pub adversary_windows: FaultWindows,
-    pub adversary_reports: Mutex<Vec<crate::stress::adversary::AdversaryReport>>,
+    pub adversary_reports: Mutex<Vec<AdversaryReport>>,
     /// Shared breakers that opened while garbage flowed.
     pub breakers_opened_by_garbage: AtomicU64,
     /// The configuration the server under test runs with.
@@ -142,6 +143,14 @@ impl RunCtx {
     pub(super) fn set_phase(&self, phase: &str) {
         let i = PHASES.iter().position(|p| *p == phase).unwrap_or(0);
         self.phase.store(i as u8, Ordering::SeqCst);
+    }
+
+    /// What each adversary window did so far.
+    pub fn adversary_reports(&self) -> Vec<AdversaryReport> {
+        self.adversary_reports
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn checker_report(&self) -> Option<CheckerReport> {

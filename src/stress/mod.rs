@@ -25,3 +25,9 @@ pub mod server;
 pub mod status;
 pub mod synth;
 pub mod users;
+
+/// The generator of a user's, the nemesis's or a corruption's choices. The salt is the one
+/// these seeds have always had (`stress --seed N` must mean the same run as before).
+pub fn seeded_rng(seed: u64) -> crate::rng::SplitMix64 {
+    crate::rng::SplitMix64::new(seed ^ 0x9E37_79B9_7F4A_7C15)
+}

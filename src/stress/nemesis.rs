@@ -8,15 +8,13 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use serde_json::{json, Value};
 
-use crate::config::parse_duration;
-use crate::config::stress::{ChaosAction, ChaosEvent};
+use crate::config::stress::{firing_times, ChaosAction, ChaosEvent};
 use crate::stress::checker::Acked;
 use crate::stress::client::{McpClient, Reply};
 use crate::stress::ctx::RunCtx;
 use crate::stress::proxy::Fault;
 use crate::stress::recorder::{Outcome, Recovery};
-use crate::stress::synth;
-use crate::stress::users::Rng;
+use crate::stress::{seeded_rng, synth};
 
 /// One scheduled firing of an event.
 #[derive(Clone, Debug)]
@@ -28,29 +26,17 @@ pub struct Firing {
 
 /// Expands the schedule (with repeats) into firings within `run`, in time order.
 pub fn plan(events: &[ChaosEvent], run: Duration) -> Vec<Firing> {
-    let mut out = Vec::new();
-    for e in events {
-        let Ok(mut at) = parse_duration(&e.at) else {
-            continue;
-        };
-        let duration = e
-            .duration
-            .as_deref()
-            .and_then(|d| parse_duration(d).ok())
-            .unwrap_or(Duration::from_secs(5));
-        let every = e.every.as_deref().and_then(|d| parse_duration(d).ok());
-        while at < run {
-            out.push(Firing {
+    let mut out: Vec<Firing> = events
+        .iter()
+        .flat_map(|e| {
+            let duration = e.duration.unwrap_or(Duration::from_secs(5));
+            firing_times(e.at, e.every, run).map(move |at| Firing {
                 at,
                 duration,
                 action: e.action.clone(),
-            });
-            match every {
-                Some(step) if !step.is_zero() => at += step,
-                _ => break,
-            }
-        }
-    }
+            })
+        })
+        .collect();
     out.sort_by_key(|f| f.at);
     out
 }
@@ -75,7 +61,7 @@ fn proxy_fault(action: &ChaosAction) -> Option<Fault> {
 
 /// Runs every firing at its time; returns when the plan is done or the run stops.
 pub async fn run(ctx: Arc<RunCtx>, firings: Vec<Firing>) {
-    let mut rng = Rng::new(ctx.config.seed ^ 0xC4A0_5EED);
+    let mut rng = seeded_rng(ctx.config.seed ^ 0xC4A0_5EED);
     let mut lasting = Vec::new();
     for firing in firings {
         let wait = firing.at.saturating_sub(ctx.start.elapsed());
@@ -157,7 +143,7 @@ async fn kill_server(ctx: &RunCtx, signal: Signal, kind: &str) {
             .recorder
             .add_detail(event, &format!("{signal:?} to pid {pid}")),
         Err(e) => {
-            ctx.recorder.add_detail(event, &e);
+            ctx.recorder.add_detail(event, &format!("{e:#}"));
             ctx.windows.close(window, Duration::ZERO);
             ctx.recorder.end_event(event);
             return;
@@ -308,18 +294,8 @@ async fn huge_scores(ctx: &RunCtx, count: u32, mb: u64, seed: u64) {
                 match crate::stress::users::check_counts(v, expected, spec.parts as u64) {
                     Ok(()) => {
                         stored += 1;
-                        ctx.ledger.ack(
-                            &id,
-                            Acked {
-                                sha256: v
-                                    .get("sha256")
-                                    .and_then(Value::as_str)
-                                    .unwrap_or("")
-                                    .to_string(),
-                                notes: expected,
-                                parts: spec.parts as u64,
-                            },
-                        );
+                        ctx.ledger
+                            .ack(&id, Acked::from_import(v, expected, spec.parts as u64));
                         Outcome::Success
                     }
                     Err(_) => Outcome::Unexpected,
@@ -348,7 +324,7 @@ async fn corrupt_scores(ctx: &RunCtx, count: u32, seed: u64) {
     let event = ctx
         .recorder
         .begin_event("corrupt_scores", format!("{count} scores"));
-    let mut rng = Rng::new(seed);
+    let mut rng = seeded_rng(seed);
     let base = synth::musicxml(&synth::SynthSpec {
         parts: 2,
         measures: 8,
@@ -385,18 +361,9 @@ async fn corrupt_scores(ctx: &RunCtx, count: u32, seed: u64) {
             let outcome = match &reply {
                 Reply::Ok(v) => {
                     stored += 1;
-                    ctx.ledger.ack(
-                        &id,
-                        Acked {
-                            sha256: v
-                                .get("sha256")
-                                .and_then(Value::as_str)
-                                .unwrap_or("")
-                                .to_string(),
-                            notes: v.get("notes").and_then(Value::as_u64).unwrap_or(0),
-                            parts: v.get("parts").and_then(Value::as_u64).unwrap_or(0),
-                        },
-                    );
+                    let count = |key: &str| v.get(key).and_then(Value::as_u64).unwrap_or(0);
+                    let acked = Acked::from_import(v, count("notes"), count("parts"));
+                    ctx.ledger.ack(&id, acked);
                     Outcome::Success
                 }
                 Reply::ToolError { code, .. }
@@ -540,7 +507,7 @@ async fn corrupt_disk(ctx: &RunCtx, records: u32, seed: u64) {
         ctx.kills.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
     ctx.server.wait_down(Duration::from_secs(10)).await;
-    let mut rng = Rng::new(seed);
+    let mut rng = seeded_rng(seed);
     let candidates = ctx.ledger.live_ids();
     let mut flipped = Vec::new();
     match rusqlite::Connection::open(ctx.data_dir.join(crate::store::STORE_FILE)) {
@@ -614,13 +581,13 @@ mod tests {
     fn plan_expands_repeats_within_the_run() {
         let events = vec![
             ChaosEvent {
-                at: "10s".into(),
-                duration: Some("2s".into()),
-                every: Some("30s".into()),
+                at: Duration::from_secs(10),
+                duration: Some(Duration::from_secs(2)),
+                every: Some(Duration::from_secs(30)),
                 action: ChaosAction::KillServer,
             },
             ChaosEvent {
-                at: "5s".into(),
+                at: Duration::from_secs(5),
                 duration: None,
                 every: None,
                 action: ChaosAction::Blackhole,

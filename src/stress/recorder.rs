@@ -46,7 +46,7 @@ pub use crate::wire::status::{Recovery, SeriesPoint, TimelineEvent};
 
 /// An unexpected outcome, kept as an example (at most a few dozen).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct Sample {
+pub struct CallSample {
     pub t_s: f64,
     pub tool: String,
     pub detail: String,
@@ -94,7 +94,7 @@ struct Inner {
     series: Vec<SeriesPoint>,
     timeline: Vec<TimelineEvent>,
     recoveries: Vec<Recovery>,
-    samples: VecDeque<Sample>,
+    samples: VecDeque<CallSample>,
     unexpected_total: u64,
     peak_total_rss_mb: f64,
     peak_harness_rss_mb: f64,
@@ -111,7 +111,7 @@ struct FairnessTally {
     inside_ok: u64,
     outside_calls: u64,
     victim_codes: BTreeMap<String, u64>,
-    victims: Vec<Sample>,
+    victims: Vec<CallSample>,
 }
 
 /// What the normal users saw while adversaries ran, for `results.json`.
@@ -126,7 +126,7 @@ pub struct FairnessReport {
     /// How the failed ones failed: `outcome:code` counts.
     pub victim_failures: BTreeMap<String, u64>,
     /// A few failed calls.
-    pub victim_samples: Vec<Sample>,
+    pub victim_samples: Vec<CallSample>,
 }
 
 pub struct Recorder {
@@ -209,7 +209,7 @@ impl Recorder {
                 inner.current.unexpected += 1;
                 inner.unexpected_total += 1;
                 if inner.samples.len() < MAX_SAMPLES {
-                    inner.samples.push_back(Sample {
+                    inner.samples.push_back(CallSample {
                         t_s,
                         tool: tool.to_string(),
                         detail: detail.clone().unwrap_or_default(),
@@ -344,7 +344,7 @@ impl Recorder {
             .entry(format!("{}:{}", outcome.name(), code.unwrap_or("none")))
             .or_insert(0) += 1;
         if f.victims.len() < 20 {
-            f.victims.push(Sample {
+            f.victims.push(CallSample {
                 t_s,
                 tool: tool.to_string(),
                 detail: detail.unwrap_or_else(|| code.unwrap_or("").to_string()),
@@ -391,7 +391,7 @@ impl Recorder {
         self.lock().recoveries.clone()
     }
 
-    pub fn samples(&self) -> Vec<Sample> {
+    pub fn samples(&self) -> Vec<CallSample> {
         self.lock().samples.iter().cloned().collect()
     }
 

@@ -6,13 +6,34 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::config::stress::{StressConfig, Threshold};
-use crate::stress::adversary::AdversaryReport;
 use crate::stress::checker::CheckerReport;
 use crate::stress::recorder::{
-    FairnessReport, LatencySummary, Recovery, Sample, SeriesPoint, TimelineEvent,
+    CallSample, FairnessReport, LatencySummary, Recovery, SeriesPoint, TimelineEvent,
 };
 
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// What one adversary window did, for `results.json`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct AdversaryReport {
+    pub kind: String,
+    /// The address it spoke from.
+    pub source: String,
+    pub start_s: f64,
+    pub end_s: f64,
+    /// Requests, connections or sessions it tried.
+    pub attempts: u64,
+    /// Answered as the hostile client deserved: refused, cut off, or limited.
+    pub refused: u64,
+    /// Served normally (a greedy client's calls that ran, a session that opened).
+    pub served: u64,
+    /// Answers that show the server misbehaving.
+    pub misbehaved: u64,
+    /// What it saw, in a line.
+    pub detail: String,
+    /// A few of the misbehaving answers.
+    pub samples: Vec<String>,
+}
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ThresholdResult {
@@ -53,7 +74,7 @@ pub struct Results {
     pub recoveries: Vec<Recovery>,
     pub series: Vec<SeriesPoint>,
     pub checker: CheckerReport,
-    pub unexpected_samples: Vec<Sample>,
+    pub unexpected_samples: Vec<CallSample>,
     /// What each adversary window did (absent from files of runs without adversaries).
     #[serde(default)]
     pub adversaries: Vec<AdversaryReport>,

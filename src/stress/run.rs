@@ -1,31 +1,36 @@
 //! The orchestrator of a production test run: preflight, the server under its supervisor,
 //! the fault proxy, the users, the nemesis, healing, the checker, results and verdict.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use anyhow::{anyhow, bail, Context};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
+use crate::config::stress::AdversaryAction;
 use crate::config::stress::StressConfig;
-use crate::config::{parse_duration, Config};
-use crate::stress::checker::Ledger;
+use crate::config::{Config, ConfigError, Invalid};
+use crate::stress::checker::{CheckerReport, Ledger};
 use crate::stress::client::{McpClient, Reply};
 use crate::stress::ctx::{FaultWindows, KnownPiece, RunCtx};
 use crate::stress::nemesis;
-use crate::stress::proxy::FaultProxy;
+use crate::stress::proxy::{FaultProxy, ProxyHandle};
 use crate::stress::recorder::{Outcome, Recorder};
 use crate::stress::results::{judge, verdict_table, Results, SCHEMA_VERSION};
 use crate::stress::server::{free_port, ServerUnderTest};
 use crate::stress::users::User;
 
-/// What the command line may override.
+/// What `stress` is asked to do: `main` builds it from the command line, whose flags
+/// override the config.
 #[derive(Clone, Debug, Default)]
-pub struct StressArgs {
+pub struct StressOptions {
     pub config: Option<String>,
-    pub duration: Option<String>,
+    pub duration: Option<Duration>,
     pub users: Option<u32>,
     pub out: Option<PathBuf>,
     pub seed: Option<u64>,
@@ -45,7 +50,7 @@ fn check_line(ok: bool, what: &str, detail: &str) -> bool {
     ok
 }
 
-fn preflight(config: &StressConfig, out: &Path) -> Result<(), String> {
+fn preflight(config: &StressConfig, out: &Path) -> anyhow::Result<()> {
     eprintln!("preflight:");
     let mut ok = true;
     let writable =
@@ -70,11 +75,10 @@ fn preflight(config: &StressConfig, out: &Path) -> Result<(), String> {
     );
     let exe = std::env::current_exe().is_ok();
     ok &= check_line(exe, "own executable", "found");
-    if ok {
-        Ok(())
-    } else {
-        Err("preflight failed (see the ✗ lines above)".into())
+    if !ok {
+        bail!("preflight failed (see the ✗ lines above)");
     }
+    Ok(())
 }
 
 /// The engine's own answers on the built-in pieces, to check the server's against.
@@ -126,20 +130,19 @@ fn known_pieces() -> Vec<KnownPiece> {
 
 /// The server's configuration for the run: the loaded config, the run's data dir and
 /// worker count, then `stress.server_overrides`.
-fn server_config(base: &Config, data_dir: &Path) -> Result<String, String> {
+fn server_config(base: &Config, data_dir: &Path) -> anyhow::Result<String> {
     let mut config = base.clone();
     config.server.data_dir = data_dir.to_path_buf();
     config.server.workers.count = base.stress.server_workers;
     config.server.bind = "127.0.0.1".into();
-    let mut table: toml::Table = toml::Table::try_from(&config)
-        .map_err(|e| format!("cannot write the server config: {e}"))?;
+    let mut table = toml::Table::try_from(&config).context("cannot write the server config")?;
     if let Some(overrides) = &base.stress.server_overrides {
         let extra: toml::Table = overrides
             .parse()
-            .map_err(|e: toml::de::Error| format!("stress.server_overrides: {}", e.message()))?;
+            .map_err(|e: toml::de::Error| anyhow!("stress.server_overrides: {}", e.message()))?;
         merge(&mut table, extra);
     }
-    toml::to_string(&table).map_err(|e| format!("cannot write the server config: {e}"))
+    toml::to_string(&table).context("cannot write the server config")
 }
 
 fn merge(into: &mut toml::Table, from: toml::Table) {
@@ -200,83 +203,64 @@ pub fn children(pid: u32) -> Vec<u32> {
         .collect()
 }
 
-/// Runs the whole production test; returns the exit code (0 pass, 1 fail, 2 broken).
-pub fn run(args: StressArgs) -> i32 {
+/// Runs the whole production test. The exit code is the verdict's (0 pass, 1 fail, 2
+/// broken or interrupted); an error is a run that could not start or be recorded, which
+/// `main` prints and ends with 2.
+pub fn run(options: StressOptions) -> anyhow::Result<ExitCode> {
     // The harness's own MCP clients meet resets and blackholes on purpose; every call's
     // outcome is recorded and classified, so their transport errors are not news.
     crate::logging::init_with("pretty", "info,rmcp=off");
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("music21-prod stress: cannot start: {e}");
-            return 2;
-        }
-    };
-    runtime.block_on(run_async(args))
+        .context("cannot start")?;
+    let exit_code = runtime.block_on(run_async(options))?;
+    Ok(ExitCode::from(exit_code.clamp(0, 255) as u8))
 }
 
-async fn run_async(args: StressArgs) -> i32 {
-    let mut base = match Config::load(args.config.as_deref()) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("music21-prod stress: {e}");
-            return 2;
-        }
-    };
-    if let Some(d) = args.duration {
+/// The configuration with the command line's overrides, checked again.
+fn configure(options: &StressOptions) -> anyhow::Result<Config> {
+    let mut base = Config::load(options.config.as_deref())?;
+    if let Some(d) = options.duration {
         base.stress.duration = d;
     }
-    if let Some(u) = args.users {
+    if let Some(u) = options.users {
         base.stress.users = u;
     }
-    if let Some(s) = args.seed {
+    if let Some(s) = options.seed {
         base.stress.seed = s;
     }
-    if let Err((key, message)) = base.stress.validate() {
-        eprintln!("music21-prod stress: command line: {key}: {message}");
-        return 2;
-    }
+    base.stress
+        .validate()
+        .map_err(|Invalid { key, message }| ConfigError::Invalid {
+            origin: "command line".into(),
+            key,
+            message,
+        })?;
+    Ok(base)
+}
+
+async fn run_async(options: StressOptions) -> anyhow::Result<i32> {
+    let base = configure(&options)?;
     let config = base.stress.clone();
-    let duration = parse_duration(&config.duration).unwrap_or(Duration::from_secs(60));
-    let out_root = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(&config.out_dir));
-    let out = if args.out.is_some() {
-        out_root
-    } else {
-        out_root.join(format!("run-{}-seed{}", now_secs(), config.seed))
-    };
-    if let Err(e) = preflight(&config, &out) {
-        eprintln!("music21-prod stress: {e}");
-        return 2;
-    }
-    let data_dir = out.join("data");
-    let server_toml = match server_config(&base, &data_dir) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("music21-prod stress: {e}");
-            return 2;
+    let out = match &options.out {
+        Some(out) => out.clone(),
+        None => {
+            PathBuf::from(&config.out_dir).join(format!("run-{}-seed{}", now_secs(), config.seed))
         }
     };
+    preflight(&config, &out)?;
+    let data_dir = out.join("data");
     let server_config_path = out.join("server.toml");
-    if let Err(e) = std::fs::write(&server_config_path, server_toml) {
-        eprintln!(
-            "music21-prod stress: cannot write {}: {e}",
-            server_config_path.display()
-        );
-        return 2;
-    }
+    std::fs::write(&server_config_path, server_config(&base, &data_dir)?)
+        .with_context(|| format!("cannot write {}", server_config_path.display()))?;
     let started_at = now_secs();
     let (ctx_tx, ctx_rx) = tokio::sync::oneshot::channel::<Arc<RunCtx>>();
-    let dashboard = args.monitor.then(|| spawn_dashboard(&base, ctx_rx));
+    let dashboard = options.monitor.then(|| spawn_dashboard(&base, ctx_rx));
     let outcome = drive(
         &base,
-        config,
-        duration,
+        config.clone(),
+        config.duration,
         &out,
         data_dir,
         server_config_path,
@@ -301,20 +285,10 @@ async fn run_async(args: StressArgs) -> i32 {
         eprintln!("music21-prod stress: the run broke: {e}");
     }
     let path = out.join("results.json");
-    match serde_json::to_string_pretty(&results) {
-        Ok(text) => {
-            if let Err(e) = std::fs::write(&path, text) {
-                eprintln!("music21-prod stress: cannot write {}: {e}", path.display());
-                return 2;
-            }
-        }
-        Err(e) => {
-            eprintln!("music21-prod stress: cannot serialise the results: {e}");
-            return 2;
-        }
-    }
+    let text = serde_json::to_string_pretty(&results).context("cannot serialise the results")?;
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     print_summary(&results, &path);
-    results.exit_code
+    Ok(results.exit_code)
 }
 
 /// `stress --monitor`: the dashboard in this terminal, fed by the run's own status (no HTTP
@@ -325,7 +299,7 @@ fn spawn_dashboard(
     ctx_rx: tokio::sync::oneshot::Receiver<Arc<RunCtx>>,
 ) -> (CancellationToken, tokio::task::JoinHandle<()>) {
     let stop = CancellationToken::new();
-    let interval = parse_duration(&base.monitor.interval).unwrap_or(Duration::from_secs(1));
+    let interval = base.monitor.interval;
     let dashboard_stop = stop.clone();
     let handle = tokio::spawn(async move {
         let ctx = tokio::select! {
@@ -407,89 +381,152 @@ async fn drive(
     server_config_path: PathBuf,
     publish_ctx: tokio::sync::oneshot::Sender<Arc<RunCtx>>,
 ) -> Result<Results, Partial> {
-    let broken = |e: String| (empty_results(&config), e);
-    let exe =
-        std::env::current_exe().map_err(|e| broken(format!("cannot find own executable: {e}")))?;
+    let started = start(&config, out, server_config_path, &data_dir)
+        .await
+        .map_err(|e| (empty_results(&config), e))?;
+    let memory_budget_mb = started
+        .server_config
+        .as_ref()
+        .map(|c| c.server.memory.budget_mb as f64);
+    let ctx = run_ctx(base, config, duration, data_dir, started);
+    match crate::stress::status::serve(ctx.clone(), ctx.config.status_port).await {
+        Ok(addr) => eprintln!("live status: http://{addr}/status (music21-prod monitor --stress http://{addr}/status)"),
+        Err(e) => eprintln!("live status endpoint not available: {e}"),
+    }
+    spawn_sampler(ctx.clone());
+    // Nobody listening (no --monitor) is fine.
+    let _ = publish_ctx.send(ctx.clone());
+    let interrupted = load(&ctx).await;
+    let ready = heal(&ctx).await;
+    let (checker, breakers_closed) = check(&ctx).await;
+    let at_end = AtEnd {
+        ready,
+        breakers_closed,
+        memory_budget_mb,
+    };
+    let figures = figures(&ctx, &checker, &at_end);
+    ctx.finished.cancel();
+    Ok(results(&ctx, figures, checker, interrupted))
+}
+
+/// What the run has once its server is up behind the fault proxy.
+struct Started {
+    exe: PathBuf,
+    server: Arc<ServerUnderTest>,
+    proxy: ProxyHandle,
+    proxy_url: String,
+    /// The configuration the server runs with, as written to `OUT/server.toml`.
+    server_config: Option<Config>,
+    known: Vec<KnownPiece>,
+    generation_tools: Vec<String>,
+}
+
+/// Phase `starting`: the server under its supervisor, ready, behind the fault proxy.
+async fn start(
+    config: &StressConfig,
+    out: &Path,
+    server_config_path: PathBuf,
+    data_dir: &Path,
+) -> Result<Started, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find own executable: {e}"))?;
     let known = tokio::task::spawn_blocking(known_pieces)
         .await
         .unwrap_or_default();
     let port = if config.server_port == 0 {
-        free_port().map_err(|e| broken(format!("no free port: {e}")))?
+        free_port().map_err(|e| format!("no free port: {e}"))?
     } else {
         config.server_port
     };
-    let server_config_parsed = std::fs::read_to_string(&server_config_path)
+    let server_config = std::fs::read_to_string(&server_config_path)
         .ok()
         .and_then(|text| toml::from_str::<Config>(&text).ok());
-    let memory_budget_mb = server_config_parsed
-        .as_ref()
-        .map(|c| c.server.memory.budget_mb as f64);
-    let server = Arc::new(ServerUnderTest::new(
+    let server = ServerUnderTest::new(
         exe.clone(),
         port,
-        data_dir.clone(),
+        data_dir.to_path_buf(),
         server_config_path,
         out.join("server.log"),
-    ));
-    server.start().await.map_err(broken)?;
+    )
+    .map_err(|e| format!("cannot make the probes' HTTP client: {e}"))?;
+    let server = Arc::new(server);
+    server.start().await.map_err(|e| format!("{e:#}"))?;
     if !server.wait_ready(Duration::from_secs(30)).await {
         server.stop(Duration::from_secs(2)).await;
-        return Err(broken(format!(
+        return Err(format!(
             "the server never became ready; see {}",
             out.join("server.log").display()
-        )));
+        ));
     }
     server.supervise();
     let upstream: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
     let proxy = FaultProxy::start(([127, 0, 0, 1], 0).into(), upstream)
         .await
-        .map_err(|e| broken(format!("cannot start the fault proxy: {e}")))?;
+        .map_err(|e| format!("cannot start the fault proxy: {e}"))?;
     let proxy_url = format!("http://{}/mcp", proxy.addr());
-    // Which generation tools the server offers (they arrive with their own issue).
-    let generation_tools =
-        match McpClient::connect(&server.mcp_url(), Duration::from_secs(10)).await {
-            Ok(client) => {
-                let mut found = Vec::new();
-                for tool in ["harmonize_melody", "generate_counterpoint", "imitate_style"] {
-                    if let Reply::ToolError { code, .. } =
-                        client.call(tool, json!({}), Duration::from_secs(5)).await
-                    {
-                        // An argument error means the tool exists.
-                        if code == "invalid_argument" {
-                            found.push(tool.to_string());
-                        }
-                    }
-                }
-                client.close().await;
-                found
+    let generation_tools = match generation_tools(&server).await {
+        Ok(tools) => tools,
+        Err(e) => {
+            server.stop(Duration::from_secs(2)).await;
+            return Err(e);
+        }
+    };
+    Ok(Started {
+        exe,
+        server,
+        proxy,
+        proxy_url,
+        server_config,
+        known,
+        generation_tools,
+    })
+}
+
+/// Which generation tools the server offers (they arrived with their own issue): a call
+/// without arguments that fails on them means the tool exists.
+async fn generation_tools(server: &ServerUnderTest) -> Result<Vec<String>, String> {
+    let client = McpClient::connect(&server.mcp_url(), Duration::from_secs(10))
+        .await
+        .map_err(|e| format!("cannot open an MCP session: {}", e.describe()))?;
+    let mut found = Vec::new();
+    for tool in ["harmonize_melody", "generate_counterpoint", "imitate_style"] {
+        if let Reply::ToolError { code, .. } =
+            client.call(tool, json!({}), Duration::from_secs(5)).await
+        {
+            if code == "invalid_argument" {
+                found.push(tool.to_string());
             }
-            Err(e) => {
-                server.stop(Duration::from_secs(2)).await;
-                return Err(broken(format!(
-                    "cannot open an MCP session: {}",
-                    e.describe()
-                )));
-            }
-        };
-    let ctx = Arc::new(RunCtx {
-        ramp_up: parse_duration(&config.ramp_up).unwrap_or_default(),
+        }
+    }
+    client.close().await;
+    Ok(found)
+}
+
+fn run_ctx(
+    base: &Config,
+    config: StressConfig,
+    duration: Duration,
+    data_dir: PathBuf,
+    started: Started,
+) -> Arc<RunCtx> {
+    Arc::new(RunCtx {
+        ramp_up: config.ramp_up,
         call_timeout: Duration::from_millis(config.call_timeout_ms.max(100)),
-        config: config.clone(),
+        config,
         start: Instant::now(),
         duration,
-        proxy_url,
-        proxy,
-        server: server.clone(),
+        proxy_url: started.proxy_url,
+        proxy: started.proxy,
+        server: started.server,
         recorder: Recorder::new(Instant::now()),
         ledger: Ledger::default(),
         windows: FaultWindows::default(),
         adversary_windows: FaultWindows::default(),
         adversary_reports: Mutex::new(Vec::new()),
         breakers_opened_by_garbage: AtomicU64::new(0),
-        server_config: server_config_parsed.unwrap_or_else(|| base.clone()),
-        known,
-        generation_tools,
-        exe,
+        server_config: started.server_config.unwrap_or_else(|| base.clone()),
+        known: started.known,
+        generation_tools: started.generation_tools,
+        exe: started.exe,
         data_dir,
         kills: AtomicU64::new(0),
         server_chaos: tokio::sync::Mutex::new(()),
@@ -497,24 +534,49 @@ async fn drive(
         finished: CancellationToken::new(),
         phase: AtomicU8::new(0),
         checker: Mutex::new(None),
-    });
-    match crate::stress::status::serve(ctx.clone(), config.status_port).await {
-        Ok(addr) => eprintln!("live status: http://{addr}/status (music21-prod monitor --stress http://{addr}/status)"),
-        Err(e) => eprintln!("live status endpoint not available: {e}"),
-    }
-    spawn_sampler(ctx.clone());
-    // Nobody listening (no --monitor) is fine.
-    let _ = publish_ctx.send(ctx.clone());
+    })
+}
+
+/// Phase `load`: the users, the nemesis and the adversaries for the run's duration (or
+/// until Ctrl-C, which returns `true`), then everything stopped.
+async fn load(ctx: &Arc<RunCtx>) -> bool {
     ctx.set_phase("load");
+    let config = &ctx.config;
+    let firings = nemesis::plan(&config.chaos, ctx.duration);
     eprintln!(
         "load: {} users ({} model) for {} s against {}, {} chaos firings",
         config.users,
         config.model,
-        duration.as_secs(),
-        server.mcp_url(),
-        nemesis::plan(&config.chaos, duration).len()
+        ctx.duration.as_secs(),
+        ctx.server.mcp_url(),
+        firings.len()
     );
+    let users = spawn_users(ctx);
+    let chaos = tokio::spawn(nemesis::run(ctx.clone(), firings));
+    let adversaries = tokio::spawn(crate::stress::adversary::run(
+        ctx.clone(),
+        crate::stress::adversary::plan(&config.adversaries, ctx.duration),
+    ));
+    let interrupted = tokio::select! {
+        _ = tokio::time::sleep(ctx.duration) => false,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("interrupted: stopping the load, then healing and checking what was acknowledged");
+            true
+        }
+    };
+    ctx.stop.cancel();
+    for u in users {
+        let _ = tokio::time::timeout(ctx.call_timeout + Duration::from_secs(5), u).await;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(90), chaos).await;
+    let _ = tokio::time::timeout(Duration::from_secs(90), adversaries).await;
+    interrupted
+}
 
+/// The users' tasks: closed (each waits its think time) or open (a ticker of arrivals
+/// that the users take, so latency is charged from the intended start).
+fn spawn_users(ctx: &Arc<RunCtx>) -> Vec<tokio::task::JoinHandle<()>> {
+    let config = &ctx.config;
     let mut users = Vec::new();
     let arrivals = if config.model == "open" {
         let (tx, rx) = tokio::sync::mpsc::channel::<Instant>(config.users as usize * 4);
@@ -545,73 +607,72 @@ async fn drive(
             None => tokio::spawn(user.run_closed()),
         });
     }
-    let chaos = tokio::spawn(nemesis::run(
-        ctx.clone(),
-        nemesis::plan(&config.chaos, duration),
-    ));
-    let adversaries = tokio::spawn(crate::stress::adversary::run(
-        ctx.clone(),
-        crate::stress::adversary::plan(&config.adversaries, duration),
-    ));
+    users
+}
 
-    let interrupted = tokio::select! {
-        _ = tokio::time::sleep(duration) => false,
-        _ = tokio::signal::ctrl_c() => {
-            eprintln!("interrupted: stopping the load, then healing and checking what was acknowledged");
-            true
-        }
-    };
-    ctx.stop.cancel();
-    for u in users {
-        let _ = tokio::time::timeout(ctx.call_timeout + Duration::from_secs(5), u).await;
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(90), chaos).await;
-    let _ = tokio::time::timeout(Duration::from_secs(90), adversaries).await;
-
-    // Heal: no faults, the server up and ready.
+/// Phase `heal`: no faults, restarts allowed, `stress.heal` to settle; whether the server
+/// is ready after it.
+async fn heal(ctx: &RunCtx) -> bool {
     ctx.set_phase("heal");
     ctx.proxy.clear();
-    server.hold_restarts(false);
-    let heal = parse_duration(&config.heal).unwrap_or(Duration::from_secs(5));
-    tokio::time::sleep(heal).await;
-    let ready = server.wait_ready(Duration::from_secs(30)).await;
+    ctx.server.hold_restarts(false);
+    tokio::time::sleep(ctx.config.heal).await;
+    ctx.server.wait_ready(Duration::from_secs(30)).await
+}
 
+/// Phase `check`: every acknowledged score read back, the breakers looked at, and the
+/// server stopped; the checker's report and whether every breaker was closed.
+async fn check(ctx: &RunCtx) -> (CheckerReport, bool) {
     ctx.set_phase("check");
     let checker = ctx
         .ledger
-        .check(&server.mcp_url(), Duration::from_secs(30))
+        .check(&ctx.server.mcp_url(), Duration::from_secs(30))
         .await;
     *ctx.checker.lock().unwrap_or_else(|p| p.into_inner()) = Some(checker.clone());
-    let health = server.health().await;
+    let health = ctx.server.health().await;
     let breakers_closed = health.as_ref().is_some_and(|h| h.breakers_closed());
-
-    server.stop(Duration::from_secs(15)).await;
+    ctx.server.stop(Duration::from_secs(15)).await;
     ctx.proxy.shutdown().await;
     ctx.set_phase("done");
+    (checker, breakers_closed)
+}
 
+/// How the server stood at the end, for the figures.
+struct AtEnd {
+    ready: bool,
+    breakers_closed: bool,
+    /// The budget the server under test enforced (its effective config).
+    memory_budget_mb: Option<f64>,
+}
+
+fn flag(b: bool) -> f64 {
+    if b {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+/// The figures the thresholds judge: those the dashboard also shows (`wire::figures`), then
+/// the ones only the end of the run knows.
+fn figures(ctx: &RunCtx, checker: &CheckerReport, at_end: &AtEnd) -> BTreeMap<String, f64> {
     let r = &ctx.recorder;
     let counts = r.counts();
     let get = |o: Outcome| counts.get(&o).copied().unwrap_or(0) as f64;
-    let (success, refused, fault, unexpected) = (
-        get(Outcome::Success),
-        get(Outcome::ExpectedRefusal),
-        get(Outcome::FaultInduced),
-        get(Outcome::Unexpected),
-    );
-    let recoveries = r.recoveries();
     let (peak_server, peak_total) = r.peak_rss_mb();
     let success_lat = r.success_latency();
     let mut figures = crate::wire::figures(&crate::wire::RunSoFar {
-        success,
-        expected_refusal: refused,
-        fault_induced: fault,
-        unexpected,
-        recoveries: recoveries
+        success: get(Outcome::Success),
+        expected_refusal: get(Outcome::ExpectedRefusal),
+        fault_induced: get(Outcome::FaultInduced),
+        unexpected: get(Outcome::Unexpected),
+        recoveries: r
+            .recoveries()
             .iter()
             .map(|rec| rec.first_success_after_s)
             .collect(),
-        server_restarts: server.restarts() as f64,
-        users: config.users as f64,
+        server_restarts: ctx.server.restarts() as f64,
+        users: ctx.config.users as f64,
         elapsed_s: ctx.start.elapsed().as_secs_f64(),
         checker: Some(checker.figures()),
     });
@@ -622,15 +683,12 @@ async fn drive(
     put("server_rss_mb_max", peak_server);
     put("server_and_workers_rss_mb_max", peak_total);
     put("harness_rss_mb_max", r.peak_harness_rss_mb());
-    // The budget the server under test enforces (its effective config), for the memory chart.
-    if let Some(mb) = memory_budget_mb {
+    // For the memory chart.
+    if let Some(mb) = at_end.memory_budget_mb {
         put("memory_budget_mb", mb);
     }
-    put(
-        "breakers_closed_at_end",
-        if breakers_closed { 1.0 } else { 0.0 },
-    );
-    put("ready_at_end", if ready { 1.0 } else { 0.0 });
+    put("breakers_closed_at_end", flag(at_end.breakers_closed));
+    put("ready_at_end", flag(at_end.ready));
     put(
         "fault_kinds_injected",
         crate::wire::fault::kinds_injected(
@@ -638,72 +696,79 @@ async fn drive(
             r.timeline().iter().map(|e| e.kind.as_str()),
         ) as f64,
     );
-    let fairness = r.fairness();
-    let adversary_reports = ctx
-        .adversary_reports
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
-    if !config.adversaries.is_empty() {
-        put("victim_calls", fairness.victim_calls as f64);
-        put(
-            "victim_unexpected",
-            (fairness.victim_calls - fairness.victim_success) as f64,
-        );
-        if fairness.victim_calls > 0 {
-            put(
-                "victim_success_rate",
-                fairness.victim_success as f64 / fairness.victim_calls as f64,
-            );
-        }
-        if fairness.inside.count > 0 && fairness.outside.count > 0 {
-            put("victim_p99_ms", fairness.inside.p99_ms);
-            put("outside_p99_ms", fairness.outside.p99_ms);
-            put(
-                "victim_p99_ratio",
-                fairness.inside.p99_ms / fairness.outside.p99_ms.max(0.001),
-            );
-        }
-        if config.adversaries.iter().any(|a| {
-            matches!(
-                a.action,
-                crate::config::stress::AdversaryAction::Garbage { .. }
-            )
-        }) {
-            put(
-                "breakers_opened_by_garbage",
-                ctx.breakers_opened_by_garbage.load(Ordering::SeqCst) as f64,
-            );
-        }
-        let mut kinds: Vec<&str> = adversary_reports.iter().map(|a| a.kind.as_str()).collect();
-        kinds.sort();
-        kinds.dedup();
-        put("adversary_kinds", kinds.len() as f64);
-        put(
-            "adversary_misbehaved",
-            adversary_reports.iter().map(|a| a.misbehaved).sum::<u64>() as f64,
-        );
+    if !ctx.config.adversaries.is_empty() {
+        adversary_figures(ctx, &mut put);
     }
-    if let Some(budget) = memory_budget_mb {
-        put(
-            "rss_within_budget",
-            if peak_total <= budget { 1.0 } else { 0.0 },
-        );
+    if let Some(budget) = at_end.memory_budget_mb {
+        put("rss_within_budget", flag(peak_total <= budget));
     }
     put("p50_ms", success_lat.p50_ms);
     put("p99_ms", success_lat.p99_ms);
-    let thresholds = judge(&config.thresholds, &figures);
-    let pass = thresholds.iter().all(|t| t.pass);
+    figures
+}
+
+/// The fairness figures (what the normal users saw while the adversaries ran) and the
+/// adversaries' own tally.
+fn adversary_figures(ctx: &RunCtx, put: &mut impl FnMut(&str, f64)) {
+    let fairness = ctx.recorder.fairness();
+    put("victim_calls", fairness.victim_calls as f64);
+    put(
+        "victim_unexpected",
+        (fairness.victim_calls - fairness.victim_success) as f64,
+    );
+    if fairness.victim_calls > 0 {
+        put(
+            "victim_success_rate",
+            fairness.victim_success as f64 / fairness.victim_calls as f64,
+        );
+    }
+    if fairness.inside.count > 0 && fairness.outside.count > 0 {
+        put("victim_p99_ms", fairness.inside.p99_ms);
+        put("outside_p99_ms", fairness.outside.p99_ms);
+        put(
+            "victim_p99_ratio",
+            fairness.inside.p99_ms / fairness.outside.p99_ms.max(0.001),
+        );
+    }
+    if ctx
+        .config
+        .adversaries
+        .iter()
+        .any(|a| matches!(a.action, AdversaryAction::Garbage { .. }))
+    {
+        put(
+            "breakers_opened_by_garbage",
+            ctx.breakers_opened_by_garbage.load(Ordering::SeqCst) as f64,
+        );
+    }
+    let reports = ctx.adversary_reports();
+    let mut kinds: Vec<&str> = reports.iter().map(|a| a.kind.as_str()).collect();
+    kinds.sort();
+    kinds.dedup();
+    put("adversary_kinds", kinds.len() as f64);
+    put(
+        "adversary_misbehaved",
+        reports.iter().map(|a| a.misbehaved).sum::<u64>() as f64,
+    );
+}
+
+/// Phase `done`: the thresholds judged, the verdict and everything recorded.
+fn results(
+    ctx: &RunCtx,
+    figures: BTreeMap<String, f64>,
+    checker: CheckerReport,
+    interrupted: bool,
+) -> Results {
+    let r = &ctx.recorder;
+    let thresholds = judge(&ctx.config.thresholds, &figures);
     let (verdict, exit_code) = if interrupted {
         ("interrupted", 2)
-    } else if pass {
+    } else if thresholds.iter().all(|t| t.pass) {
         ("pass", 0)
     } else {
         ("fail", 1)
     };
-    ctx.finished.cancel();
-    let _ = base;
-    Ok(Results {
+    Results {
         schema_version: SCHEMA_VERSION,
         tool: "music21-prod stress".into(),
         version: env!("CARGO_PKG_VERSION").into(),
@@ -715,23 +780,24 @@ async fn drive(
         verdict: verdict.into(),
         exit_code,
         error: None,
-        config,
+        config: ctx.config.clone(),
         figures,
         thresholds,
-        outcomes: counts
+        outcomes: r
+            .counts()
             .iter()
             .map(|(k, v)| (k.name().to_string(), *v))
             .collect(),
         refusals: r.refusals(),
         latency: r.latency(),
         timeline: r.timeline(),
-        recoveries,
+        recoveries: r.recoveries(),
         series: r.series(),
         checker,
         unexpected_samples: r.samples(),
-        adversaries: adversary_reports,
-        fairness,
-    })
+        adversaries: ctx.adversary_reports(),
+        fairness: r.fairness(),
+    }
 }
 
 #[cfg(test)]

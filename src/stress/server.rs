@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use anyhow::{bail, Context};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -24,6 +25,8 @@ pub struct ServerUnderTest {
     stopping: AtomicBool,
     child: tokio::sync::Mutex<Option<Child>>,
     last_exit: Mutex<Option<String>>,
+    /// The client of the harness's probes (`/readyz`, `/health`).
+    probe: reqwest::Client,
 }
 
 /// A free port on 127.0.0.1 (bound then released; the server binds it with SO_REUSEADDR).
@@ -33,7 +36,13 @@ pub fn free_port() -> std::io::Result<u16> {
 }
 
 impl ServerUnderTest {
-    pub fn new(exe: PathBuf, port: u16, data_dir: PathBuf, config: PathBuf, log: PathBuf) -> Self {
+    pub fn new(
+        exe: PathBuf,
+        port: u16,
+        data_dir: PathBuf,
+        config: PathBuf,
+        log: PathBuf,
+    ) -> reqwest::Result<Self> {
         let args = vec![
             "serve".to_string(),
             "--bind".into(),
@@ -45,7 +54,14 @@ impl ServerUnderTest {
             "--config".into(),
             config.display().to_string(),
         ];
-        Self {
+        // No proxy from the environment (this is loopback), nothing pooled (the server is
+        // killed and restarted under the harness), and a probe never waits long.
+        let probe = reqwest::Client::builder()
+            .no_proxy()
+            .pool_max_idle_per_host(0)
+            .timeout(Duration::from_secs(5))
+            .build()?;
+        Ok(Self {
             exe,
             args,
             log,
@@ -57,7 +73,8 @@ impl ServerUnderTest {
             stopping: AtomicBool::new(false),
             child: tokio::sync::Mutex::new(None),
             last_exit: Mutex::new(None),
-        }
+            probe,
+        })
     }
 
     pub fn base_url(&self) -> String {
@@ -91,12 +108,12 @@ impl ServerUnderTest {
     }
 
     /// Starts the server and waits until it says where it listens.
-    pub async fn start(&self) -> Result<(), String> {
+    pub async fn start(&self) -> anyhow::Result<()> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.log)
-            .map_err(|e| format!("cannot open {}: {e}", self.log.display()))?;
+            .with_context(|| format!("cannot open {}", self.log.display()))?;
         let mut child = Command::new(&self.exe)
             .args(&self.args)
             .stdin(Stdio::null())
@@ -104,18 +121,18 @@ impl ServerUnderTest {
             .stderr(Stdio::from(log))
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| format!("cannot start the server: {e}"))?;
-        let stdout = child.stdout.take().ok_or("the server has no stdout")?;
+            .context("cannot start the server")?;
+        let stdout = child.stdout.take().context("the server has no stdout")?;
         let mut lines = BufReader::new(stdout).lines();
         let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await;
         match first {
             Ok(Ok(Some(line))) if line.contains("listening on") => {}
             other => {
                 let _ = child.start_kill();
-                return Err(format!(
+                bail!(
                     "the server did not start (first output: {other:?}); see {}",
                     self.log.display()
-                ));
+                );
             }
         }
         // Keep draining stdout so the server never blocks on a full pipe.
@@ -126,9 +143,15 @@ impl ServerUnderTest {
         Ok(())
     }
 
+    /// A GET of one of the server's probes, or None when nothing answers.
+    async fn get(&self, path: &str) -> Option<reqwest::Response> {
+        let url = format!("{}{path}", self.base_url());
+        self.probe.get(url).send().await.ok()
+    }
+
     /// The server's /health, when it answers.
     pub async fn health(&self) -> Option<crate::wire::Health> {
-        let (_, body) = http_get(self.port, "/health").await?;
+        let body = self.get("/health").await?.text().await.ok()?;
         serde_json::from_str(&body).ok()
     }
 
@@ -136,7 +159,11 @@ impl ServerUnderTest {
     pub async fn wait_ready(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            if http_status(self.port, "/readyz").await == Some(200) {
+            if self
+                .get("/readyz")
+                .await
+                .is_some_and(|r| r.status() == reqwest::StatusCode::OK)
+            {
                 return true;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
@@ -175,7 +202,7 @@ impl ServerUnderTest {
                     {
                         me.restarts.fetch_add(1, Ordering::SeqCst);
                         if let Err(e) = me.start().await {
-                            tracing::error!(error = %e, "restart failed; trying again");
+                            tracing::error!(error = %format!("{e:#}"), "restart failed; trying again");
                             tokio::time::sleep(Duration::from_millis(200)).await;
                         }
                         continue;
@@ -192,10 +219,10 @@ impl ServerUnderTest {
     }
 
     /// Sends a real signal to the server process.
-    pub fn signal(&self, signal: nix::sys::signal::Signal) -> Result<u32, String> {
-        let pid = self.pid().ok_or("the server is not running")?;
+    pub fn signal(&self, signal: nix::sys::signal::Signal) -> anyhow::Result<u32> {
+        let pid = self.pid().context("the server is not running")?;
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal)
-            .map_err(|e| format!("cannot signal the server (pid {pid}): {e}"))?;
+            .with_context(|| format!("cannot signal the server (pid {pid})"))?;
         Ok(pid)
     }
 
@@ -229,78 +256,5 @@ impl ServerUnderTest {
         }
         *guard = None;
         self.pid.store(0, Ordering::SeqCst);
-    }
-}
-
-/// The status code of a GET on loopback, or None when nothing answers.
-pub async fn http_status(port: u16, path: &str) -> Option<u16> {
-    http_get(port, path).await.map(|(status, _)| status)
-}
-
-/// A minimal HTTP/1.1 GET on 127.0.0.1 (no client library needed for probes).
-pub async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let fetch = async {
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .ok()?;
-        let request =
-            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.ok()?;
-        let mut buf = Vec::new();
-        stream.read_to_end(&mut buf).await.ok()?;
-        let text = String::from_utf8_lossy(&buf).into_owned();
-        let status = text.split_whitespace().nth(1)?.parse().ok()?;
-        let body = text
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default();
-        Some((status, decode_chunked(&body)))
-    };
-    tokio::time::timeout(Duration::from_secs(5), fetch)
-        .await
-        .ok()
-        .flatten()
-}
-
-/// Undoes chunked transfer encoding when the body looks chunked.
-fn decode_chunked(body: &str) -> String {
-    let mut out = String::new();
-    let mut rest = body;
-    loop {
-        let Some((size_line, after)) = rest.split_once("\r\n") else {
-            return if out.is_empty() {
-                body.to_string()
-            } else {
-                out
-            };
-        };
-        let Ok(size) = usize::from_str_radix(size_line.trim(), 16) else {
-            return if out.is_empty() {
-                body.to_string()
-            } else {
-                out
-            };
-        };
-        if size == 0 || after.len() < size {
-            return out;
-        }
-        out.push_str(&after[..size]);
-        rest = after[size..].trim_start_matches("\r\n");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn chunked_bodies_decode() {
-        assert_eq!(
-            super::decode_chunked("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"),
-            "hello world"
-        );
-        assert_eq!(
-            super::decode_chunked("{\"ready\":true}"),
-            "{\"ready\":true}"
-        );
     }
 }
