@@ -105,6 +105,10 @@ pub struct StressArgs {
     /// Show the live dashboard while the run goes
     #[arg(long)]
     pub monitor: bool,
+    /// Test this deployment (its MCP URL, e.g. http://127.0.0.1:8100/mcp) instead of
+    /// starting a server; [stress.target] says how to inject process faults into it
+    #[arg(long, value_name = "URL")]
+    pub target: Option<String>,
     /// Seed for every random choice of the run (overrides stress.seed)
     #[arg(long)]
     pub seed: Option<u64>,

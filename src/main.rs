@@ -164,6 +164,7 @@ fn run_stress(args: StressArgs) -> anyhow::Result<ExitCode> {
         out: args.out,
         seed: args.seed,
         monitor: args.monitor,
+        target: args.target,
     })
 }
 

@@ -81,3 +81,75 @@ mod tests {
         assert!(super::total_bytes().unwrap() > 0);
     }
 }
+
+/// The processes listening on TCP `port` (on any local address), found through the socket
+/// tables and each process's open descriptors: how the harness finds a server it did not
+/// start, to watch its memory. Empty when none is visible (another user's process, or a
+/// server on another machine).
+pub fn listening_pids(port: u16) -> Vec<u32> {
+    let mut inodes = std::collections::HashSet::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // local_address is ADDR:PORT in hex; state 0A is LISTEN; field 9 the inode.
+            let (Some(local), Some(state), Some(inode)) =
+                (fields.get(1), fields.get(3), fields.get(9))
+            else {
+                continue;
+            };
+            let listening_port = local
+                .rsplit_once(':')
+                .and_then(|(_, p)| u16::from_str_radix(p, 16).ok());
+            if *state == "0A" && listening_port == Some(port) {
+                inodes.insert(format!("socket:[{inode}]"));
+            }
+        }
+    }
+    if inodes.is_empty() {
+        return Vec::new();
+    }
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut pids = Vec::new();
+    for entry in procs.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            continue;
+        };
+        let holds = fds.flatten().any(|fd| {
+            std::fs::read_link(fd.path())
+                .ok()
+                .and_then(|t| t.to_str().map(|t| inodes.contains(t)))
+                .unwrap_or(false)
+        });
+        if holds {
+            pids.push(pid);
+        }
+    }
+    // A listening socket inherited by children (workers) belongs to their parent.
+    let all = pids.clone();
+    pids.retain(|p| !parent_pid(*p).is_some_and(|pp| all.contains(&pp)));
+    pids
+}
+
+#[cfg(test)]
+mod listening_tests {
+    #[test]
+    fn finds_this_process_listening() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert_eq!(super::listening_pids(port), vec![std::process::id()]);
+        drop(listener);
+        assert!(super::listening_pids(port).is_empty());
+    }
+}

@@ -17,4 +17,8 @@ pub const DEFAULT_CONFIGS: &[(&str, &str)] = &[
         "full_test_config.toml",
         include_str!("../../configs/full_test_config.toml"),
     ),
+    (
+        "cluster_smoke.toml",
+        include_str!("../../configs/cluster_smoke.toml"),
+    ),
 ];

@@ -52,6 +52,102 @@ pub struct StressConfig {
     pub thresholds: BTreeMap<String, String>,
     /// Overrides applied to the server's own configuration (`[server...]` keys as TOML).
     pub server_overrides: Option<String>,
+    /// Share of the users (0 to 1) that speak MCP 2026-07-28 without a session (any
+    /// replica answers any of their calls); the rest open a session, as clients of earlier
+    /// revisions do.
+    pub stateless_users: f64,
+    /// A deployment to test instead of starting a server (`[stress.target]`, or
+    /// `stress --target URL`).
+    pub target: Option<TargetConfig>,
+}
+
+/// A deployment the harness did not start: the users, the network faults (the fault proxy
+/// sits in front of it), bad input and the checker go through `url`; process and database
+/// faults only through the commands the operator gives. A fault whose command is absent is
+/// skipped, and the verdict says so.
+///
+/// Load tests must only target systems you own: traffic goes to loopback unless the address
+/// is listed in `allowed_targets`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TargetConfig {
+    /// The MCP endpoint, e.g. `http://127.0.0.1:8100/mcp` (a load balancer, or one server).
+    pub url: String,
+    /// Each replica's own MCP endpoint, in the order the commands number them (`{replica}`
+    /// is 1 for the first): for per-replica figures, reads of each score through every
+    /// replica, and recovery of a killed replica. May be empty.
+    pub replicas: Vec<String>,
+    /// Shell commands, run with `sh -c`; `{replica}` becomes the replica's number, `{mode}`
+    /// and `{seconds}` the fault's. E.g. `scripts/cluster kill {replica}` or
+    /// `systemctl kill -s KILL music21-prod@{replica}`.
+    pub kill_command: Option<String>,
+    pub term_command: Option<String>,
+    /// Brings a replica back when it does not come back by itself after `term_command`.
+    pub restart_command: Option<String>,
+    /// Restarts the database (`{mode}`: `fast` or `immediate`).
+    pub db_restart_command: Option<String>,
+    /// Pauses the database for `{seconds}` (SIGSTOP, then SIGCONT) and returns after.
+    pub db_pause_command: Option<String>,
+    /// Cuts one replica's database connections.
+    pub db_cut_command: Option<String>,
+    /// Addresses other than loopback that this run may send traffic to (host names or IP
+    /// addresses, exactly as in the URLs). Empty: loopback only.
+    pub allowed_targets: Vec<String>,
+    /// How often a score is imported through one replica and read at once through every
+    /// other (needs two replicas or more); absent: not checked during the run.
+    #[serde(default, with = "duration::option")]
+    pub cross_replica_every: Option<Duration>,
+}
+
+impl TargetConfig {
+    /// Every address this target makes the harness talk to, each checked: loopback, or
+    /// listed in `allowed_targets`.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        check_target_url("stress.target.url", &self.url, &self.allowed_targets)?;
+        for (i, replica) in self.replicas.iter().enumerate() {
+            check_target_url(
+                &format!("stress.target.replicas[{i}]"),
+                replica,
+                &self.allowed_targets,
+            )?;
+        }
+        if self.cross_replica_every.is_some_and(|d| d.is_zero()) {
+            return Err(Invalid::new(
+                "stress.target.cross_replica_every",
+                "must be positive",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn check_target_url(key: &str, text: &str, allowed: &[String]) -> Result<(), Invalid> {
+    let url = url::Url::parse(text).map_err(|e| {
+        Invalid::new(
+            key,
+            format!("`{text}` is not a URL ({e}); write it as http://HOST:PORT/mcp"),
+        )
+    })?;
+    if url.scheme() != "http" {
+        return Err(Invalid::new(
+            key,
+            format!("`{text}`: only http:// targets are supported (put TLS in front of the harness's target, or test the plain listener behind it)"),
+        ));
+    }
+    let host = url.host_str().unwrap_or_default();
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = bare == "localhost"
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback || allowed.iter().any(|a| a == host || a == bare) {
+        Ok(())
+    } else {
+        Err(Invalid::new(
+            key,
+            format!("`{host}` is not loopback: load tests must only target systems you own; list it in stress.target.allowed_targets to send traffic there"),
+        ))
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -165,6 +261,14 @@ pub enum ChaosAction {
     CorruptDisk {
         records: u32,
     },
+    /// The shared database (a `--target` deployment on PostgreSQL): restarted in `mode`
+    /// (`fast` or `immediate`), paused for the event's duration, or one replica's
+    /// connections cut.
+    DbRestart {
+        mode: String,
+    },
+    DbPause,
+    DbCut,
 }
 
 impl ChaosAction {
@@ -185,6 +289,9 @@ impl ChaosAction {
             ChaosAction::CorruptScores { .. } => FaultKind::CorruptScores,
             ChaosAction::MalformedRequests { .. } => FaultKind::MalformedRequests,
             ChaosAction::CorruptDisk { .. } => FaultKind::CorruptDisk,
+            ChaosAction::DbRestart { .. } => FaultKind::DbRestart,
+            ChaosAction::DbPause => FaultKind::DbPause,
+            ChaosAction::DbCut => FaultKind::DbCut,
         }
     }
 
@@ -340,6 +447,8 @@ impl Default for StressConfig {
             adversaries: Vec::new(),
             thresholds: default_thresholds(),
             server_overrides: None,
+            stateless_users: 0.0,
+            target: None,
         }
     }
 }
@@ -409,6 +518,20 @@ impl StressConfig {
                     );
                 }
             }
+            if let ChaosAction::DbRestart { mode } = &event.action {
+                if !matches!(mode.as_str(), "fast" | "immediate") {
+                    return bad(
+                        &format!("{key}.action.mode"),
+                        format!("`{mode}` is not fast or immediate"),
+                    );
+                }
+            }
+            if matches!(event.action, ChaosAction::DbPause) && event.duration.is_none() {
+                return bad(
+                    &format!("{key}.duration"),
+                    "db_pause needs a duration (how long the database stays paused)".into(),
+                );
+            }
         }
         for (i, event) in self.adversaries.iter().enumerate() {
             let key = format!("stress.adversaries[{i}]");
@@ -425,6 +548,12 @@ impl StressConfig {
             if let Err(m) = Threshold::parse(expr) {
                 return bad(&format!("stress.thresholds.{name}"), m);
             }
+        }
+        if !(0.0..=1.0).contains(&self.stateless_users) {
+            return bad("stress.stateless_users", "must be within 0..1".into());
+        }
+        if let Some(target) = &self.target {
+            target.validate()?;
         }
         if let Some(text) = &self.server_overrides {
             if let Err(e) = text.parse::<toml::Table>() {

@@ -296,6 +296,7 @@ fn normalize(obj: &mut Map<String, Value>, notes: &mut Vec<String>) -> BTreeSet<
         expression: String::new(),
         value: None,
         pass: false,
+        note: None,
     });
     fill_items(obj.get_mut("thresholds"), &threshold, "thresholds", notes);
     if let Some(Value::Object(checker)) = obj.get_mut("checker") {

@@ -510,6 +510,9 @@ fn generate_fixture() -> Results {
         unexpected_samples: Vec::new(),
         adversaries: Vec::new(),
         fairness: Default::default(),
+        skipped_faults: Default::default(),
+        replicas: Vec::new(),
+        cross_replica_samples: Vec::new(),
     }
 }
 

@@ -114,24 +114,28 @@ struct Connection {
 }
 
 /// Runs `$body` (an expression using the live client `$client`) on the store's connection,
-/// connecting and migrating first when needed, within the operation timeout. An
-/// `idempotent` body is run once more on a fresh connection when the one it found had died.
+/// connecting and migrating first when needed, within the operation timeout. When the body
+/// fails because a connection it did not open itself had died (the database restarted, or
+/// cut it, while it sat idle), it runs once more on a fresh connection if `$retry` (read
+/// after the failure) says that is safe: nothing was committed that a repeat could double.
 /// A macro rather than a method taking a closure: the body borrows the caller's arguments,
 /// and a closure returning a future that borrows both them and the client has no
 /// expressible type.
 macro_rules! on_database {
-    ($store:expr, $what:expr, idempotent = $idempotent:expr, |$client:ident| $body:expr) => {{
+    ($store:expr, $what:expr, retry_if_stale = $retry:expr, |$client:ident| $body:expr) => {{
         let store: &PgStore = $store;
         let mut guard = store.lock();
         let connection: &mut Connection = &mut guard;
-        let attempts = if $idempotent { 2 } else { 1 };
         let mut answer = None;
-        for attempt in 1..=attempts {
+        for attempt in 1..=2 {
+            let mut fresh = false;
             let result = store.block_on(async {
-                let $client = store.connected(&mut *connection).await?;
+                let ($client, opened) = store.connected(&mut *connection).await?;
+                fresh = opened;
                 store.within_timeout(async { $body }).await
             });
-            answer = store.settle(result, connection, $what, attempt < attempts);
+            let may_retry = attempt == 1 && !fresh && ($retry);
+            answer = store.settle(result, connection, $what, may_retry);
             if answer.is_some() {
                 break;
             }
@@ -259,15 +263,16 @@ impl PgStore {
         }
     }
 
-    /// The live client, connecting (and migrating) if there is none. Refuses at once while
-    /// the last failed connect's backoff lasts.
-    async fn connected<'c>(&self, connection: &'c mut Connection) -> PgResult<&'c mut Client> {
-        // Let the connection task notice an EOF that came while we were idle (a restarted
-        // database), so that a dead connection is replaced before a statement is sent on it.
-        tokio::task::yield_now().await;
+    /// The live client, connecting (and migrating) if there is none, and whether it was
+    /// opened just now. Refuses at once while the last failed connect's backoff lasts.
+    async fn connected<'c>(
+        &self,
+        connection: &'c mut Connection,
+    ) -> PgResult<(&'c mut Client, bool)> {
         if connection.client.as_ref().is_some_and(Client::is_closed) {
             connection.client = None;
         }
+        let opened = connection.client.is_none();
         if connection.client.is_none() {
             if let Some(at) = connection.retry_at {
                 if Instant::now() < at {
@@ -297,10 +302,11 @@ impl PgStore {
                 }
             }
         }
-        connection
+        let client = connection
             .client
             .as_mut()
-            .ok_or_else(|| Failure::Unavailable("not connected".into()))
+            .ok_or_else(|| Failure::Unavailable("not connected".into()))?;
+        Ok((client, opened))
     }
 
     async fn connect(&self, migrate: bool) -> PgResult<Client> {
@@ -470,18 +476,24 @@ impl Backend for PgStore {
     fn insert(&self, new: &NewScore<'_>, replace: bool) -> ToolResult<(ScoreMeta, Vec<Eviction>)> {
         let record = PreparedRecord::of(new)?;
         let limits = &self.limits;
-        let evicted = on_database!(self, "storing the score", idempotent = false, |client| {
-            let tx = client.transaction().await?;
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&INSERT_LOCK])
-                .await?;
-            let exists = tx
-                .query_opt("SELECT 1 FROM scores WHERE id = $1", &[&new.score_id])
-                .await?
-                .is_some();
-            if exists && !replace {
-                return Err(already_exists(new.score_id).into());
-            }
-            tx.execute(
+        // Once COMMIT is sent its outcome is unknown if the connection dies: never repeated.
+        let commit_sent = std::sync::atomic::AtomicBool::new(false);
+        let evicted = on_database!(
+            self,
+            "storing the score",
+            retry_if_stale = !commit_sent.load(std::sync::atomic::Ordering::SeqCst),
+            |client| {
+                let tx = client.transaction().await?;
+                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&INSERT_LOCK])
+                    .await?;
+                let exists = tx
+                    .query_opt("SELECT 1 FROM scores WHERE id = $1", &[&new.score_id])
+                    .await?
+                    .is_some();
+                if exists && !replace {
+                    return Err(already_exists(new.score_id).into());
+                }
+                tx.execute(
                     "INSERT INTO scores (id, format, origin, source, source_sha256, bytes, summary,
                                          checksum, created_at, last_used_at, use_seq, info, info_sha256)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, nextval('score_use_seq'), $10, $11)
@@ -507,22 +519,23 @@ impl Backend for PgStore {
                     ],
                 )
                 .await?;
-            // A replaced record is a new record: whatever was found wrong with the old
-            // one is no longer true.
-            tx.execute(
-                "DELETE FROM corrupt_records WHERE id = $1",
-                &[&new.score_id],
-            )
-            .await?;
-            let evicted = evict_beyond_limits(&tx, limits, new.score_id, record.now).await?;
-            tx.commit().await?;
-            Ok(evicted)
-        })?;
+                // A replaced record is a new record: whatever was found wrong with the old
+                // one is no longer true.
+                tx.execute(
+                    "DELETE FROM corrupt_records WHERE id = $1",
+                    &[&new.score_id],
+                )
+                .await?;
+                let evicted = evict_beyond_limits(&tx, limits, new.score_id, record.now).await?;
+                tx.commit().await?;
+                Ok(evicted)
+            }
+        )?;
         Ok((record.meta(new), evicted))
     }
 
     fn get(&self, id: &str) -> ToolResult<StoredScore> {
-        on_database!(self, "reading a score", idempotent = true, |client| {
+        on_database!(self, "reading a score", retry_if_stale = true, |client| {
             let score = read_verified(client, id).await?;
             // Marking it used is best effort: a read never fails for it.
             let _ = client
@@ -537,7 +550,7 @@ impl Backend for PgStore {
     }
 
     fn exists(&self, id: &str) -> ToolResult<bool> {
-        on_database!(self, "looking up an id", idempotent = true, |client| {
+        on_database!(self, "looking up an id", retry_if_stale = true, |client| {
             Ok(client
                 .query_opt("SELECT 1 FROM scores WHERE id = $1", &[&id])
                 .await?
@@ -547,7 +560,7 @@ impl Backend for PgStore {
 
     fn list(&self, limit: usize, cursor: Option<&str>) -> ToolResult<Vec<ScoreMeta>> {
         let after = cursor.unwrap_or("");
-        on_database!(self, "listing", idempotent = true, |client| {
+        on_database!(self, "listing", retry_if_stale = true, |client| {
             let rows = client
                 .query(
                     "SELECT s.id, s.format, s.origin, s.source_sha256, s.bytes, s.summary,
@@ -578,7 +591,7 @@ impl Backend for PgStore {
 
     fn stats(&self) -> ToolResult<StoreStats> {
         let limits = &self.limits;
-        on_database!(self, "counting", idempotent = true, |client| {
+        on_database!(self, "counting", retry_if_stale = true, |client| {
             let row = client
                     .query_one(
                         "SELECT (SELECT COUNT(*) FROM scores),
@@ -600,7 +613,7 @@ impl Backend for PgStore {
     }
 
     fn recent_evictions(&self, limit: usize) -> ToolResult<Vec<Eviction>> {
-        on_database!(self, "reading evictions", idempotent = true, |client| {
+        on_database!(self, "reading evictions", retry_if_stale = true, |client| {
             let rows = client
                     .query(
                         "SELECT id, evicted_at, reason, bytes FROM evictions ORDER BY seq DESC LIMIT $1",
@@ -622,7 +635,7 @@ impl Backend for PgStore {
 
     fn delete(&self, id: &str) -> ToolResult<bool> {
         // Deleting twice is deleting once: safe to retry on a fresh connection.
-        on_database!(self, "deleting", idempotent = true, |client| {
+        on_database!(self, "deleting", retry_if_stale = true, |client| {
             let tx = client.transaction().await?;
             let n = tx
                 .execute("DELETE FROM scores WHERE id = $1", &[&id])
@@ -635,7 +648,7 @@ impl Backend for PgStore {
     }
 
     fn delete_all(&self) -> ToolResult<Vec<String>> {
-        on_database!(self, "deleting", idempotent = true, |client| {
+        on_database!(self, "deleting", retry_if_stale = true, |client| {
             let tx = client.transaction().await?;
             let rows = tx.query("DELETE FROM scores RETURNING id", &[]).await?;
             tx.execute("DELETE FROM corrupt_records", &[]).await?;
@@ -650,26 +663,31 @@ impl Backend for PgStore {
     }
 
     fn integrity_check(&self) -> ToolResult<()> {
-        on_database!(self, "checking the schema", idempotent = true, |client| {
-            let version: Option<i32> = client
-                .query_one("SELECT MAX(version) FROM schema_migrations", &[])
-                .await?
-                .get(0);
-            let known = MIGRATIONS.last().map(|m| m.0);
-            if version != known {
-                return Err(ToolError::storage(format!(
+        on_database!(
+            self,
+            "checking the schema",
+            retry_if_stale = true,
+            |client| {
+                let version: Option<i32> = client
+                    .query_one("SELECT MAX(version) FROM schema_migrations", &[])
+                    .await?
+                    .get(0);
+                let known = MIGRATIONS.last().map(|m| m.0);
+                if version != known {
+                    return Err(ToolError::storage(format!(
                         "the score database's schema is at version {version:?}, this build expects {known:?}"
                     ))
                     .into());
+                }
+                Ok(())
             }
-            Ok(())
-        })
+        )
     }
 
     fn scrub_step(&self, cursor: Option<&str>, budget: u64) -> ToolResult<ScrubStep> {
         scrub::step(cursor, budget, |at| {
             let at = at.to_string();
-            on_database!(self, "scrubbing", idempotent = true, |client| {
+            on_database!(self, "scrubbing", retry_if_stale = true, |client| {
                 let next: Option<String> = client
                     .query_opt(
                         "SELECT id FROM scores WHERE id > $1 ORDER BY id LIMIT 1",
@@ -693,7 +711,7 @@ impl Backend for PgStore {
         on_database!(
             self,
             "reading corrupted records",
-            idempotent = true,
+            retry_if_stale = true,
             |client| {
                 let total: i64 = client
                     .query_one(

@@ -286,7 +286,11 @@ impl Backend for SqliteStore {
     /// On a full disk it deletes in batches (each needs only a little room), so it still
     /// empties the store.
     fn delete_all(&self) -> ToolResult<Vec<String>> {
-        let ids = first_column(&self.conn(), "SELECT id FROM scores ORDER BY id", "deleting")?;
+        let ids = first_column(
+            &self.conn(),
+            "SELECT id FROM scores ORDER BY id",
+            "deleting",
+        )?;
         let mut deleted = Vec::with_capacity(ids.len());
         for batch in ids.chunks(64) {
             deleted.extend(

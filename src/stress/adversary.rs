@@ -116,7 +116,7 @@ impl Attack {
     }
 
     fn server_addr(&self) -> std::net::SocketAddr {
-        ([127, 0, 0, 1], self.ctx.server.port).into()
+        self.ctx.server.address()
     }
 
     async fn tcp(&self) -> std::io::Result<TcpStream> {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use rmcp::model::CallToolRequestParams;
 use rmcp::service::RunningService;
 use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::{RoleClient, ServiceExt};
+use rmcp::RoleClient;
 use serde_json::Value;
 
 /// How a call ended, before classification.
@@ -99,6 +99,18 @@ impl McpClient {
         source: std::net::IpAddr,
         timeout: Duration,
     ) -> Result<Self, Reply> {
+        Self::connect_with(url, source, timeout, false).await
+    }
+
+    /// As `connect_from`; `stateless` speaks MCP 2026-07-28, which has no session: each
+    /// request carries its protocol version and capabilities, and any replica of a
+    /// deployment can answer it (`server/discover` instead of `initialize`).
+    pub async fn connect_with(
+        url: &str,
+        source: std::net::IpAddr,
+        timeout: Duration,
+        stateless: bool,
+    ) -> Result<Self, Reply> {
         let http = reqwest::Client::builder()
             .local_address(source)
             .build()
@@ -112,7 +124,15 @@ impl McpClient {
                 url.to_string(),
             ),
         );
-        match tokio::time::timeout(timeout, ().serve(transport)).await {
+        let lifecycle = if stateless {
+            rmcp::ClientLifecycleMode::Discover {
+                preferred_versions: vec![rmcp::model::ProtocolVersion::V_2026_07_28],
+            }
+        } else {
+            rmcp::ClientLifecycleMode::Initialize
+        };
+        let serving = rmcp::ClientServiceExt::serve_with_lifecycle((), transport, lifecycle);
+        match tokio::time::timeout(timeout, serving).await {
             Ok(Ok(service)) => Ok(Self { service }),
             Ok(Err(e)) => {
                 let message = e.to_string();

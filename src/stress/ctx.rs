@@ -106,6 +106,16 @@ pub struct RunCtx {
     pub exe: PathBuf,
     pub data_dir: PathBuf,
     pub kills: AtomicU64,
+    /// Put before every score id this run makes: empty for a run's own fresh server; for a
+    /// `--target` deployment, whose store outlives runs, a tag of this run, so that ids of
+    /// two runs with one seed do not meet.
+    pub id_prefix: String,
+    /// Fault kinds not injected, with why (a `--target` run without the command for it).
+    pub skipped_faults: Mutex<std::collections::BTreeMap<String, String>>,
+    /// Faults sent to each replica of a `--target` deployment: (replica from 1, what).
+    pub replica_faults: Mutex<Vec<(usize, crate::stress::target::Operation)>>,
+    /// What the reads of each score through other replicas found during the run.
+    pub cross_replica: Arc<Mutex<crate::stress::replicas::CrossReplica>>,
     /// Chaos actions aimed at the server take turns: two firings due at the same second (a
     /// worker kill and `corrupt_disk`, corrupt scores and a SIGTERM) each meet a ready server.
     pub server_chaos: tokio::sync::Mutex<()>,
@@ -115,6 +125,15 @@ pub struct RunCtx {
     pub finished: CancellationToken,
     pub(super) phase: AtomicU8,
     pub(super) checker: Mutex<Option<CheckerReport>>,
+}
+
+impl RunCtx {
+    pub fn note_replica_fault(&self, replica: usize, op: crate::stress::target::Operation) {
+        self.replica_faults
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((replica, op));
+    }
 }
 
 const PHASES: [&str; 5] = ["starting", "load", "heal", "check", "done"];

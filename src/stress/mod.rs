@@ -19,11 +19,14 @@ pub mod ctx;
 pub mod nemesis;
 pub mod proxy;
 pub mod recorder;
+pub mod replicas;
 pub mod results;
 pub mod run;
 pub mod server;
 pub mod status;
 pub mod synth;
+pub mod target;
+pub mod target_faults;
 pub mod users;
 
 /// The generator of a user's, the nemesis's or a corruption's choices. The salt is the one

@@ -14,7 +14,8 @@ use crate::stress::client::{McpClient, Reply};
 use crate::stress::ctx::RunCtx;
 use crate::stress::proxy::Fault;
 use crate::stress::recorder::{Outcome, Recovery};
-use crate::stress::{seeded_rng, synth};
+use crate::stress::target::Operation;
+use crate::stress::{seeded_rng, synth, target_faults};
 
 /// One scheduled firing of an event.
 #[derive(Clone, Debug)]
@@ -97,6 +98,10 @@ async fn fire(ctx: Arc<RunCtx>, firing: Firing, seed: u64) {
         ctx.recorder.end_event(event);
         return;
     }
+    if let Some(reason) = target_faults::skip_reason(&ctx, &firing.action) {
+        target_faults::record_skip(&ctx, name, &reason);
+        return;
+    }
     // Two firings can meet (a worker kill while corrupt_disk holds the server down, corrupt
     // scores during a restart): actions aimed at the server take turns, and each waits for
     // it to be ready, so that every fault is really injected rather than spent on a server
@@ -118,6 +123,21 @@ async fn fire(ctx: Arc<RunCtx>, firing: Firing, seed: u64) {
         );
         ctx.recorder.end_event(event);
         return;
+    }
+    if let Some(remote) = ctx.server.remote.as_ref() {
+        match &firing.action {
+            ChaosAction::KillServer => {
+                return target_faults::replica_fault(&ctx, remote, Operation::Kill, name).await
+            }
+            ChaosAction::TermServer => {
+                return target_faults::replica_fault(&ctx, remote, Operation::Term, name).await
+            }
+            ChaosAction::DbRestart { .. } | ChaosAction::DbPause | ChaosAction::DbCut => {
+                return target_faults::database_fault(&ctx, remote, &firing.action, firing.duration)
+                    .await
+            }
+            _ => {}
+        }
     }
     match firing.action {
         ChaosAction::KillServer => kill_server(&ctx, Signal::SIGKILL, "kill_server").await,
@@ -272,7 +292,7 @@ async fn huge_scores(ctx: &RunCtx, count: u32, mb: u64, seed: u64) {
         }
         let (text, spec) =
             synth::musicxml_of_size((mb * 1024 * 1024) as usize, seed.wrapping_add(i as u64));
-        let id = format!("huge-{seed:x}-{i}");
+        let id = format!("{}huge-{seed:x}-{i}", ctx.id_prefix);
         let started = Instant::now();
         let reply = match McpClient::connect(&ctx.proxy_url, ctx.call_timeout).await {
             Ok(client) => {
@@ -353,7 +373,7 @@ async fn corrupt_scores(ctx: &RunCtx, count: u32, seed: u64) {
             }
             use base64::Engine as _;
             let b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
-            let id = format!("corrupt-{seed:x}-{i}");
+            let id = format!("{}corrupt-{seed:x}-{i}", ctx.id_prefix);
             let started = Instant::now();
             let reply = client
                 .call("import_score", json!({"score_id": id, "source": b64, "source_type": "base64", "format": "musicxml"}), ctx.call_timeout)
@@ -431,7 +451,7 @@ async fn malformed(ctx: &RunCtx, count: u32) {
         } else {
             None
         };
-        let status = raw_post(ctx.server.port, content_type, body, declared).await;
+        let status = raw_post(ctx.server.address(), content_type, body, declared).await;
         let ok = match status {
             Some(s) => (400..500).contains(&s) || s == 200,
             // Refusing a body that claims exabytes by closing the connection is fine too.
@@ -463,16 +483,14 @@ async fn malformed(ctx: &RunCtx, count: u32) {
 }
 
 async fn raw_post(
-    port: u16,
+    address: std::net::SocketAddr,
     content_type: &str,
     body: &[u8],
     declared: Option<u64>,
 ) -> Option<u16> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let exchange = async {
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .ok()?;
+        let mut s = tokio::net::TcpStream::connect(address).await.ok()?;
         let length = declared.unwrap_or(body.len() as u64);
         let head = format!(
             "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\nAccept: application/json, text/event-stream\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"

@@ -42,6 +42,11 @@ pub struct ThresholdResult {
     /// The figure, or null when the run did not measure it.
     pub value: Option<f64>,
     pub pass: bool,
+    /// How it was judged when faults were skipped (a `--target` run without commands for
+    /// them): `skipped: ...` for a threshold that could not be measured, or what else was
+    /// counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -81,6 +86,15 @@ pub struct Results {
     /// What the normal users saw while the adversaries ran.
     #[serde(default)]
     pub fairness: FairnessReport,
+    /// Fault kinds not injected, with why (a `--target` run without the command for them).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub skipped_faults: BTreeMap<String, String>,
+    /// Each replica of a `--target` deployment at the end.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<crate::stress::target::ReplicaReport>,
+    /// The first reads of a score through another replica that failed or disagreed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cross_replica_samples: Vec<String>,
 }
 
 impl Results {
@@ -111,6 +125,9 @@ impl Results {
             adversaries: Vec::new(),
             fairness: FairnessReport::default(),
             unexpected_samples: Vec::new(),
+            skipped_faults: BTreeMap::new(),
+            replicas: Vec::new(),
+            cross_replica_samples: Vec::new(),
         }
     }
 }
@@ -120,19 +137,48 @@ pub fn judge(
     thresholds: &BTreeMap<String, String>,
     figures: &BTreeMap<String, f64>,
 ) -> Vec<ThresholdResult> {
+    judge_with_skips(thresholds, figures, &BTreeMap::new())
+}
+
+/// Judges the thresholds of a run in which the fault kinds of `skipped` (kind → why) were
+/// not injected: `server_kills` is not judged when `kill_server` was skipped (it cannot
+/// happen), and `fault_kinds_injected` counts the skipped kinds as accounted for. Every
+/// such row says so.
+pub fn judge_with_skips(
+    thresholds: &BTreeMap<String, String>,
+    figures: &BTreeMap<String, f64>,
+    skipped: &BTreeMap<String, String>,
+) -> Vec<ThresholdResult> {
     thresholds
         .iter()
         .map(|(name, expression)| {
             let value = figures.get(name).copied();
-            let pass = match (Threshold::parse(expression), value) {
-                (Ok(t), Some(v)) => t.holds(v),
-                _ => false,
+            let holds = |v: f64| Threshold::parse(expression).is_ok_and(|t| t.holds(v));
+            let (pass, note) = match (name.as_str(), value) {
+                ("server_kills", _) if skipped.contains_key("kill_server") => (
+                    true,
+                    Some(format!(
+                        "skipped: kill_server was not injected ({})",
+                        skipped["kill_server"]
+                    )),
+                ),
+                ("fault_kinds_injected", Some(v)) if !skipped.is_empty() => (
+                    holds(v + skipped.len() as f64),
+                    Some(format!(
+                        "{v:.0} injected + {} skipped ({})",
+                        skipped.len(),
+                        skipped.keys().cloned().collect::<Vec<_>>().join(", ")
+                    )),
+                ),
+                (_, Some(v)) => (holds(v), None),
+                (_, None) => (false, None),
             };
             ThresholdResult {
                 name: name.clone(),
                 expression: expression.clone(),
                 value,
                 pass,
+                note,
             }
         })
         .collect()
@@ -149,12 +195,15 @@ pub fn verdict_table(results: &[ThresholdResult]) -> String {
             .value
             .map(format_figure)
             .unwrap_or_else(|| "not measured".into());
+        let result = match (&r.note, r.pass) {
+            (Some(note), _) if note.starts_with("skipped") => note.clone(),
+            (Some(note), pass) => format!("{} ({note})", if pass { "pass" } else { "FAIL" }),
+            (None, true) => "pass".into(),
+            (None, false) => "FAIL".into(),
+        };
         out.push_str(&format!(
-            "{:<34} {:>14} {:>12}  {}\n",
-            r.name,
-            value,
-            r.expression,
-            if r.pass { "pass" } else { "FAIL" }
+            "{:<34} {:>14} {:>12}  {result}\n",
+            r.name, value, r.expression,
         ));
     }
     out

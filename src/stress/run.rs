@@ -21,7 +21,7 @@ use crate::stress::ctx::{FaultWindows, KnownPiece, RunCtx};
 use crate::stress::nemesis;
 use crate::stress::proxy::{FaultProxy, ProxyHandle};
 use crate::stress::recorder::{Outcome, Recorder};
-use crate::stress::results::{judge, verdict_table, Results, SCHEMA_VERSION};
+use crate::stress::results::{judge_with_skips, verdict_table, Results, SCHEMA_VERSION};
 use crate::stress::server::{free_port, ServerUnderTest};
 use crate::stress::users::User;
 
@@ -35,6 +35,15 @@ pub struct StressOptions {
     pub out: Option<PathBuf>,
     pub seed: Option<u64>,
     pub monitor: bool,
+    /// A deployment to test instead of starting a server (its MCP URL).
+    pub target: Option<String>,
+}
+
+fn now_nanos() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
 }
 
 fn now_secs() -> u64 {
@@ -162,15 +171,17 @@ fn spawn_sampler(ctx: Arc<RunCtx>) {
         let mut last_cpu: Option<(f64, Instant)> = None;
         while !ctx.finished.is_cancelled() {
             tokio::time::sleep(Duration::from_secs(1)).await;
-            let (server_rss, workers_rss, cpu) = match ctx.server.pid() {
-                Some(pid) => {
-                    let server = crate::sysmem::rss_bytes(pid).unwrap_or(0) as f64 / 1048576.0;
-                    let workers: f64 = children(pid)
-                        .into_iter()
-                        .filter_map(crate::sysmem::rss_bytes)
-                        .map(|b| b as f64 / 1048576.0)
+            let pids = ctx.server.server_pids();
+            let (server_rss, workers_rss, cpu) = match pids.is_empty() {
+                false => {
+                    let mb =
+                        |pid: u32| crate::sysmem::rss_bytes(pid).unwrap_or(0) as f64 / 1048576.0;
+                    let server: f64 = pids.iter().map(|p| mb(*p)).sum();
+                    let workers: f64 = pids.iter().flat_map(|p| children(*p)).map(mb).sum();
+                    let cpu_now: f64 = pids
+                        .iter()
+                        .filter_map(|p| crate::sysmem::cpu_seconds(*p))
                         .sum();
-                    let cpu_now = crate::sysmem::cpu_seconds(pid).unwrap_or(0.0);
                     let percent = match last_cpu {
                         Some((prev, at)) if cpu_now >= prev => {
                             100.0 * (cpu_now - prev) / at.elapsed().as_secs_f64().max(0.001)
@@ -180,7 +191,7 @@ fn spawn_sampler(ctx: Arc<RunCtx>) {
                     last_cpu = Some((cpu_now, Instant::now()));
                     (server, workers, percent)
                 }
-                None => {
+                true => {
                     last_cpu = None;
                     (0.0, 0.0, 0.0)
                 }
@@ -230,6 +241,9 @@ fn configure(options: &StressOptions) -> anyhow::Result<Config> {
     if let Some(s) = options.seed {
         base.stress.seed = s;
     }
+    if let Some(url) = &options.target {
+        base.stress.target.get_or_insert_with(Default::default).url = url.clone();
+    }
     base.stress
         .validate()
         .map_err(|Invalid { key, message }| ConfigError::Invalid {
@@ -252,8 +266,10 @@ async fn run_async(options: StressOptions) -> anyhow::Result<i32> {
     preflight(&config, &out)?;
     let data_dir = out.join("data");
     let server_config_path = out.join("server.toml");
-    std::fs::write(&server_config_path, server_config(&base, &data_dir)?)
-        .with_context(|| format!("cannot write {}", server_config_path.display()))?;
+    if config.target.is_none() {
+        std::fs::write(&server_config_path, server_config(&base, &data_dir)?)
+            .with_context(|| format!("cannot write {}", server_config_path.display()))?;
+    }
     let started_at = now_secs();
     let (ctx_tx, ctx_rx) = tokio::sync::oneshot::channel::<Arc<RunCtx>>();
     let dashboard = options.monitor.then(|| spawn_dashboard(&base, ctx_rx));
@@ -350,6 +366,39 @@ fn print_summary(r: &Results, path: &Path) {
         "  checker: {} acknowledged, {} checked, {} ok, {} lost, {} corrupted and detected, {} silently corrupted",
         r.checker.acknowledged, r.checker.checked, r.checker.ok, r.checker.lost, r.checker.corrupted_detected, r.checker.silently_corrupted
     );
+    for replica in &r.replicas {
+        println!(
+            "  {}: {} calls answered, {} kills, {} terms, {} database cuts, up {:.0} s, {}",
+            replica.name,
+            replica
+                .requests
+                .map(|n| format!("{n:.0}"))
+                .unwrap_or_else(|| "?".into()),
+            replica.kills,
+            replica.terms,
+            replica.db_cuts,
+            replica.uptime_s.unwrap_or(f64::NAN),
+            if replica.ready_at_end {
+                "ready"
+            } else {
+                "NOT READY"
+            }
+        );
+    }
+    if r.figures.contains_key("cross_replica_reads")
+        || r.figures.contains_key("replica_readback_reads")
+    {
+        println!(
+            "  across replicas: {:.0} reads during the run ({:.0} failed outside faults), {:.0} at the end ({:.0} failed)",
+            r.figures.get("cross_replica_reads").copied().unwrap_or(0.0),
+            r.figures.get("cross_replica_failures").copied().unwrap_or(0.0),
+            r.figures.get("replica_readback_reads").copied().unwrap_or(0.0),
+            r.figures.get("replica_readback_failures").copied().unwrap_or(0.0),
+        );
+    }
+    for (kind, why) in &r.skipped_faults {
+        println!("  skipped: {kind}: {why}");
+    }
     println!();
     print!("{}", verdict_table(&r.thresholds));
     println!(
@@ -384,10 +433,14 @@ async fn drive(
     let started = start(&config, out, server_config_path, &data_dir)
         .await
         .map_err(|e| (empty_results(&config), e))?;
-    let memory_budget_mb = started
-        .server_config
-        .as_ref()
-        .map(|c| c.server.memory.budget_mb as f64);
+    let memory_budget_mb = match &started.server_config {
+        Some(c) => Some(c.server.memory.budget_mb as f64),
+        // A target's own budget, as its /health says, once for each of its servers here.
+        None => started.server.health().await.and_then(|h| {
+            let budget = h.memory?.budget_bytes? as f64 / 1048576.0;
+            Some(budget * started.server.server_pids().len().max(1) as f64)
+        }),
+    };
     let ctx = run_ctx(base, config, duration, data_dir, started);
     match crate::stress::status::serve(ctx.clone(), ctx.config.status_port).await {
         Ok(addr) => eprintln!("live status: http://{addr}/status (music21-prod monitor --stress http://{addr}/status)"),
@@ -398,15 +451,21 @@ async fn drive(
     let _ = publish_ctx.send(ctx.clone());
     let interrupted = load(&ctx).await;
     let ready = heal(&ctx).await;
-    let (checker, breakers_closed) = check(&ctx).await;
+    let checked = check(&ctx).await;
     let at_end = AtEnd {
         ready,
-        breakers_closed,
+        breakers_closed: checked.breakers_closed,
         memory_budget_mb,
     };
-    let figures = figures(&ctx, &checker, &at_end);
+    let mut figures = figures(&ctx, &checked.checker, &at_end);
+    replica_figures(&ctx, &checked, &mut figures);
     ctx.finished.cancel();
-    Ok(results(&ctx, figures, checker, interrupted))
+    let mut results = results(&ctx, figures, checked.checker, interrupted);
+    results.replicas = checked.replicas;
+    results
+        .cross_replica_samples
+        .extend(checked.everywhere.samples);
+    Ok(results)
 }
 
 /// What the run has once its server is up behind the fault proxy.
@@ -437,28 +496,48 @@ async fn start(
     } else {
         config.server_port
     };
-    let server_config = std::fs::read_to_string(&server_config_path)
-        .ok()
-        .and_then(|text| toml::from_str::<Config>(&text).ok());
-    let server = ServerUnderTest::new(
-        exe.clone(),
-        port,
-        data_dir.to_path_buf(),
-        server_config_path,
-        out.join("server.log"),
-    )
-    .map_err(|e| format!("cannot make the probes' HTTP client: {e}"))?;
-    let server = Arc::new(server);
-    server.start().await.map_err(|e| format!("{e:#}"))?;
-    if !server.wait_ready(Duration::from_secs(30)).await {
-        server.stop(Duration::from_secs(2)).await;
-        return Err(format!(
-            "the server never became ready; see {}",
-            out.join("server.log").display()
-        ));
-    }
-    server.supervise();
-    let upstream: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let (server, server_config) = match &config.target {
+        Some(target) => {
+            let remote = crate::stress::target::Remote::new(target)
+                .await
+                .map_err(|e| format!("the target: {e:#}"))?;
+            let server = ServerUnderTest::remote(remote)
+                .map_err(|e| format!("cannot make the probes' HTTP client: {e}"))?;
+            if !server.wait_ready(Duration::from_secs(30)).await {
+                return Err(format!(
+                    "the target {} is not ready (GET {}/readyz does not answer 200 within 30 s)",
+                    server.mcp_url(),
+                    server.base_url()
+                ));
+            }
+            (Arc::new(server), None)
+        }
+        None => {
+            let server_config = std::fs::read_to_string(&server_config_path)
+                .ok()
+                .and_then(|text| toml::from_str::<Config>(&text).ok());
+            let server = ServerUnderTest::new(
+                exe.clone(),
+                port,
+                data_dir.to_path_buf(),
+                server_config_path,
+                out.join("server.log"),
+            )
+            .map_err(|e| format!("cannot make the probes' HTTP client: {e}"))?;
+            let server = Arc::new(server);
+            server.start().await.map_err(|e| format!("{e:#}"))?;
+            if !server.wait_ready(Duration::from_secs(30)).await {
+                server.stop(Duration::from_secs(2)).await;
+                return Err(format!(
+                    "the server never became ready; see {}",
+                    out.join("server.log").display()
+                ));
+            }
+            server.supervise();
+            (server, server_config)
+        }
+    };
+    let upstream = server.address();
     let proxy = FaultProxy::start(([127, 0, 0, 1], 0).into(), upstream)
         .await
         .map_err(|e| format!("cannot start the fault proxy: {e}"))?;
@@ -508,6 +587,10 @@ fn run_ctx(
     data_dir: PathBuf,
     started: Started,
 ) -> Arc<RunCtx> {
+    let id_prefix = match &started.server.remote {
+        Some(_) => format!("r{:x}-", now_nanos() & 0xff_ffff_ffff),
+        None => String::new(),
+    };
     Arc::new(RunCtx {
         ramp_up: config.ramp_up,
         call_timeout: Duration::from_millis(config.call_timeout_ms.max(100)),
@@ -529,6 +612,10 @@ fn run_ctx(
         exe: started.exe,
         data_dir,
         kills: AtomicU64::new(0),
+        id_prefix,
+        skipped_faults: Mutex::new(Default::default()),
+        replica_faults: Mutex::new(Vec::new()),
+        cross_replica: Default::default(),
         server_chaos: tokio::sync::Mutex::new(()),
         stop: CancellationToken::new(),
         finished: CancellationToken::new(),
@@ -552,6 +639,17 @@ async fn load(ctx: &Arc<RunCtx>) -> bool {
         firings.len()
     );
     let users = spawn_users(ctx);
+    let cross_replica = config
+        .target
+        .as_ref()
+        .and_then(|t| t.cross_replica_every)
+        .map(|every| {
+            tokio::spawn(crate::stress::replicas::probe(
+                ctx.clone(),
+                every,
+                ctx.cross_replica.clone(),
+            ))
+        });
     let chaos = tokio::spawn(nemesis::run(ctx.clone(), firings));
     let adversaries = tokio::spawn(crate::stress::adversary::run(
         ctx.clone(),
@@ -569,6 +667,9 @@ async fn load(ctx: &Arc<RunCtx>) -> bool {
         let _ = tokio::time::timeout(ctx.call_timeout + Duration::from_secs(5), u).await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(90), chaos).await;
+    if let Some(task) = cross_replica {
+        let _ = tokio::time::timeout(ctx.call_timeout * 4, task).await;
+    }
     let _ = tokio::time::timeout(Duration::from_secs(90), adversaries).await;
     interrupted
 }
@@ -620,21 +721,51 @@ async fn heal(ctx: &RunCtx) -> bool {
     ctx.server.wait_ready(Duration::from_secs(30)).await
 }
 
-/// Phase `check`: every acknowledged score read back, the breakers looked at, and the
-/// server stopped; the checker's report and whether every breaker was closed.
-async fn check(ctx: &RunCtx) -> (CheckerReport, bool) {
+/// Phase `check`: every acknowledged score read back (and, for a deployment with
+/// replicas, a sample read through each replica), the breakers looked at, and the server
+/// stopped.
+async fn check(ctx: &RunCtx) -> Checked {
     ctx.set_phase("check");
     let checker = ctx
         .ledger
         .check(&ctx.server.mcp_url(), Duration::from_secs(30))
         .await;
     *ctx.checker.lock().unwrap_or_else(|p| p.into_inner()) = Some(checker.clone());
+    let everywhere = crate::stress::replicas::read_everywhere(ctx, REPLICA_READBACK_SAMPLE).await;
+    let replicas = match &ctx.server.remote {
+        Some(remote) => {
+            let faults = ctx
+                .replica_faults
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            crate::stress::target::replica_reports(remote, &faults).await
+        }
+        None => Vec::new(),
+    };
     let health = ctx.server.health().await;
     let breakers_closed = health.as_ref().is_some_and(|h| h.breakers_closed());
     ctx.server.stop(Duration::from_secs(15)).await;
     ctx.proxy.shutdown().await;
     ctx.set_phase("done");
-    (checker, breakers_closed)
+    Checked {
+        checker,
+        breakers_closed,
+        everywhere,
+        replicas,
+    }
+}
+
+/// Acknowledged scores read through every replica at the end, at most.
+const REPLICA_READBACK_SAMPLE: usize = 200;
+
+/// What the check phase found.
+struct Checked {
+    checker: CheckerReport,
+    breakers_closed: bool,
+    /// The sample read through every replica.
+    everywhere: crate::stress::replicas::CrossReplica,
+    replicas: Vec<crate::stress::target::ReplicaReport>,
 }
 
 /// How the server stood at the end, for the figures.
@@ -707,6 +838,56 @@ fn figures(ctx: &RunCtx, checker: &CheckerReport, at_end: &AtEnd) -> BTreeMap<St
     figures
 }
 
+/// The figures of a deployment with replicas and a database: reads across replicas, during
+/// the run and at the end, and how long the database took to come back after a restart.
+fn replica_figures(ctx: &RunCtx, checked: &Checked, figures: &mut BTreeMap<String, f64>) {
+    let mut put = |k: &str, v: f64| {
+        figures.insert(k.to_string(), v);
+    };
+    let skipped = ctx
+        .skipped_faults
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .len();
+    put("fault_kinds_skipped", skipped as f64);
+    let Some(remote) = &ctx.server.remote else {
+        return;
+    };
+    put("replicas", remote.replicas().len() as f64);
+    let during = ctx
+        .cross_replica
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    if during.rounds > 0 {
+        put("cross_replica_reads", during.reads as f64);
+        put("cross_replica_failures", during.failures as f64);
+    }
+    if checked.everywhere.reads > 0 {
+        put("replica_readback_reads", checked.everywhere.reads as f64);
+        put(
+            "replica_readback_failures",
+            checked.everywhere.failures as f64,
+        );
+    }
+    let db: Vec<f64> = ctx
+        .recorder
+        .recoveries()
+        .iter()
+        .filter(|r| r.kind == "db_restart")
+        .map(|r| {
+            r.first_success_after_s
+                .unwrap_or(crate::wire::figures::RECOVERY_LIMIT_S)
+        })
+        .collect();
+    if !db.is_empty() {
+        put(
+            "db_recovery_seconds_max",
+            db.iter().cloned().fold(0.0, f64::max),
+        );
+    }
+}
+
 /// The fairness figures (what the normal users saw while the adversaries ran) and the
 /// adversaries' own tally.
 fn adversary_figures(ctx: &RunCtx, put: &mut impl FnMut(&str, f64)) {
@@ -760,7 +941,12 @@ fn results(
     interrupted: bool,
 ) -> Results {
     let r = &ctx.recorder;
-    let thresholds = judge(&ctx.config.thresholds, &figures);
+    let skipped = ctx
+        .skipped_faults
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let thresholds = judge_with_skips(&ctx.config.thresholds, &figures, &skipped);
     let (verdict, exit_code) = if interrupted {
         ("interrupted", 2)
     } else if thresholds.iter().all(|t| t.pass) {
@@ -797,6 +983,12 @@ fn results(
         unexpected_samples: r.samples(),
         adversaries: ctx.adversary_reports(),
         fairness: r.fairness(),
+        skipped_faults: skipped,
+        replicas: Vec::new(),
+        cross_replica_samples: {
+            let during = ctx.cross_replica.lock().unwrap_or_else(|p| p.into_inner());
+            during.samples.clone()
+        },
     }
 }
 

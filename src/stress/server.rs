@@ -1,6 +1,9 @@
 //! The server under test, run by the stress harness's own supervisor: started on a fixed
 //! loopback port in the run's data directory, restarted whenever it dies (unless a nemesis
 //! action holds restarts), its pid known so that faults can be real signals.
+//!
+//! Or a deployment the harness did not start (`stress --target`): the same probes over its
+//! URL, and process faults only through the operator's commands (`target.rs`).
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -27,6 +30,8 @@ pub struct ServerUnderTest {
     last_exit: Mutex<Option<String>>,
     /// The client of the harness's probes (`/readyz`, `/health`).
     probe: reqwest::Client,
+    /// A deployment this harness did not start; `None` for its own server.
+    pub remote: Option<crate::stress::target::Remote>,
 }
 
 /// A free port on 127.0.0.1 (bound then released; the server binds it with SO_REUSEADDR).
@@ -74,21 +79,58 @@ impl ServerUnderTest {
             child: tokio::sync::Mutex::new(None),
             last_exit: Mutex::new(None),
             probe,
+            remote: None,
         })
     }
 
+    /// A deployment already running at `remote`'s URL: nothing to start, supervise or stop.
+    pub fn remote(remote: crate::stress::target::Remote) -> reqwest::Result<Self> {
+        let mut me = Self::new(
+            PathBuf::new(),
+            remote.address().port(),
+            PathBuf::new(),
+            PathBuf::new(),
+            PathBuf::new(),
+        )?;
+        me.remote = Some(remote);
+        Ok(me)
+    }
+
     pub fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        match &self.remote {
+            Some(r) => r.base_url().to_string(),
+            None => format!("http://127.0.0.1:{}", self.port),
+        }
     }
 
     pub fn mcp_url(&self) -> String {
-        format!("{}/mcp", self.base_url())
+        match &self.remote {
+            Some(r) => r.mcp_url().to_string(),
+            None => format!("{}/mcp", self.base_url()),
+        }
+    }
+
+    /// Where raw requests go: the server's listening address.
+    pub fn address(&self) -> std::net::SocketAddr {
+        match &self.remote {
+            Some(r) => r.address(),
+            None => ([127, 0, 0, 1], self.port).into(),
+        }
     }
 
     pub fn pid(&self) -> Option<u32> {
         match self.pid.load(Ordering::SeqCst) {
             0 => None,
             p => Some(p),
+        }
+    }
+
+    /// The server processes whose memory the run watches: its own server, or for a target
+    /// the processes listening on its replicas' (or its own) ports, when they run here.
+    pub fn server_pids(&self) -> Vec<u32> {
+        match &self.remote {
+            Some(r) => r.local_pids(),
+            None => self.pid().into_iter().collect(),
         }
     }
 
@@ -100,6 +142,18 @@ impl ServerUnderTest {
         self.restarts.load(Ordering::SeqCst)
     }
 
+    /// A target's server restarted (the harness killed or terminated a replica): sessions
+    /// opened before may be gone, so users open new ones, as a client does after a 404.
+    pub fn note_restart(&self) {
+        self.restarts.fetch_add(1, Ordering::SeqCst);
+        self.renew_sessions();
+    }
+
+    /// Users open new sessions before their next call.
+    pub fn renew_sessions(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
     pub fn last_exit(&self) -> Option<String> {
         self.last_exit
             .lock()
@@ -109,6 +163,9 @@ impl ServerUnderTest {
 
     /// Starts the server and waits until it says where it listens.
     pub async fn start(&self) -> anyhow::Result<()> {
+        if self.remote.is_some() {
+            return Ok(());
+        }
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -171,8 +228,12 @@ impl ServerUnderTest {
         false
     }
 
-    /// Restarts the server whenever it exits, until [`ServerUnderTest::stop`].
+    /// Restarts the server whenever it exits, until [`ServerUnderTest::stop`]. A target
+    /// restarts itself (its supervisor, systemd, or the operator's restart command).
     pub fn supervise(self: &Arc<Self>) {
+        if self.remote.is_some() {
+            return;
+        }
         let me = self.clone();
         tokio::spawn(async move {
             loop {
@@ -238,9 +299,13 @@ impl ServerUnderTest {
         false
     }
 
-    /// Stops the server for good: SIGTERM, then SIGKILL after `grace`.
+    /// Stops the server for good: SIGTERM, then SIGKILL after `grace`. A target is left
+    /// running.
     pub async fn stop(&self, grace: Duration) {
         self.stopping.store(true, Ordering::SeqCst);
+        if self.remote.is_some() {
+            return;
+        }
         let mut guard = self.child.lock().await;
         if let Some(child) = guard.as_mut() {
             if let Some(pid) = child.id() {

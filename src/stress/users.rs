@@ -88,9 +88,15 @@ impl User {
         }
     }
 
+    /// Whether this user speaks MCP 2026-07-28, without a session: the first
+    /// `stress.stateless_users` share of the users, so a run's mix does not hang on the seed.
+    fn stateless(&self) -> bool {
+        (self.index as f64) < self.ctx.config.stateless_users * self.ctx.config.users as f64
+    }
+
     fn new_id(&mut self, what: &str) -> String {
         self.counter += 1;
-        format!("u{}-{what}-{}", self.index, self.counter)
+        format!("{}u{}-{what}-{}", self.ctx.id_prefix, self.index, self.counter)
     }
 
     /// A session that is current: reconnects after a server restart or a lost session.
@@ -104,10 +110,11 @@ impl User {
             if let Some((old, _)) = self.client.take() {
                 tokio::spawn(old.close());
             }
-            let client = McpClient::connect_from(
+            let client = McpClient::connect_with(
                 &self.ctx.proxy_url,
                 crate::stress::addresses::user(self.index),
                 self.ctx.call_timeout,
+                self.stateless(),
             )
             .await?;
             self.client = Some((client, generation));
@@ -158,7 +165,11 @@ impl User {
                 } else if in_fault
                     && matches!(
                         code.as_str(),
-                        "worker_crashed" | "timeout" | "memory_cap" | "not_found"
+                        "worker_crashed"
+                            | "timeout"
+                            | "memory_cap"
+                            | "not_found"
+                            | "storage_unavailable"
                     )
                 {
                     (Outcome::FaultInduced, None)

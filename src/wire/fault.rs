@@ -19,10 +19,13 @@ pub enum FaultKind {
     CorruptScores,
     MalformedRequests,
     CorruptDisk,
+    DbRestart,
+    DbPause,
+    DbCut,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 14] = [
+    pub const ALL: [FaultKind; 17] = [
         FaultKind::Latency,
         FaultKind::Bandwidth,
         FaultKind::Reset,
@@ -37,6 +40,9 @@ impl FaultKind {
         FaultKind::CorruptScores,
         FaultKind::MalformedRequests,
         FaultKind::CorruptDisk,
+        FaultKind::DbRestart,
+        FaultKind::DbPause,
+        FaultKind::DbCut,
     ];
 
     /// The name on the wire (the schedule's `kind = "..."`, the timeline's `kind`).
@@ -56,6 +62,9 @@ impl FaultKind {
             FaultKind::CorruptScores => "corrupt_scores",
             FaultKind::MalformedRequests => "malformed_requests",
             FaultKind::CorruptDisk => "corrupt_disk",
+            FaultKind::DbRestart => "db_restart",
+            FaultKind::DbPause => "db_pause",
+            FaultKind::DbCut => "db_cut",
         }
     }
 
@@ -86,6 +95,8 @@ impl FaultKind {
                 | FaultKind::TermServer
                 | FaultKind::KillWorker
                 | FaultKind::CorruptDisk
+                | FaultKind::DbRestart
+                | FaultKind::DbCut
         )
     }
 
@@ -115,6 +126,9 @@ impl FaultKind {
             FaultKind::TermServer => "#e65100",
             FaultKind::KillWorker => "#6a1b9a",
             FaultKind::CorruptDisk => "#4e342e",
+            FaultKind::DbRestart => "#0d47a1",
+            FaultKind::DbPause => "#455a64",
+            FaultKind::DbCut => "#00695c",
         }
     }
 }
