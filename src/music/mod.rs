@@ -10,6 +10,7 @@ pub mod harmony_gen;
 pub mod melody;
 pub mod notation;
 pub mod parse;
+pub mod pitch;
 pub mod style_model;
 pub mod style_sources;
 pub mod summary;

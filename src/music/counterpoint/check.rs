@@ -3,8 +3,9 @@
 //! measure and beat, between which notes. Each rule is one function.
 
 use super::rhythm::species_rhythm;
-use super::theory::{harmonic, melodic, Harmonic, Tone};
+use super::theory::{harmonic, melodic, Harmonic};
 use super::{position, CpNote, Voice, BAR};
+use crate::music::pitch::SpelledPitch;
 
 /// Where a rule is broken.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,17 +50,17 @@ pub const RULES: [(&str, &str); 15] = [
 
 struct Vertical {
     t: u32,
-    cf: Tone,
-    cp: Tone,
+    cf: SpelledPitch,
+    cp: SpelledPitch,
     idx: usize,
     onset: bool,
 }
 
-pub(super) fn cp_label(t: Tone) -> String {
+pub(super) fn cp_label(t: SpelledPitch) -> String {
     format!("CP {}", t.name())
 }
 
-fn cf_label(t: Tone) -> String {
+fn cf_label(t: SpelledPitch) -> String {
     format!("CF {}", t.name())
 }
 
@@ -76,7 +77,7 @@ pub(super) fn violation(t: u32, notes: Vec<String>, detail: impl Into<String>) -
 /// Judges a counterpoint against its cantus firmus (one cantus firmus note per bar of
 /// [`BAR`] eighths), rule by rule. Written apart from the generator: it knows only the
 /// notes.
-pub fn check(cf: &[Tone], cp: &[CpNote], species: u8, voice: Voice) -> Vec<RuleResult> {
+pub fn check(cf: &[SpelledPitch], cp: &[CpNote], species: u8, voice: Voice) -> Vec<RuleResult> {
     let piece = Piece::new(cf, cp, species, voice);
     if piece.notes.is_empty() {
         let found = RULES
@@ -122,7 +123,7 @@ pub fn check(cf: &[Tone], cp: &[CpNote], species: u8, voice: Voice) -> Vec<RuleR
 /// What the rules look at: the counterpoint's notes in time order, the cantus firmus, and
 /// the verticals where the two sound together.
 struct Piece<'a> {
-    cf: &'a [Tone],
+    cf: &'a [SpelledPitch],
     notes: Vec<CpNote>,
     verts: Vec<Vertical>,
     species: u8,
@@ -130,7 +131,7 @@ struct Piece<'a> {
 }
 
 impl<'a> Piece<'a> {
-    fn new(cf: &'a [Tone], cp: &[CpNote], species: u8, voice: Voice) -> Self {
+    fn new(cf: &'a [SpelledPitch], cp: &[CpNote], species: u8, voice: Voice) -> Self {
         let mut notes = cp.to_vec();
         notes.sort_by_key(|n| n.start);
         let verts = verticals(cf, &notes);
@@ -149,7 +150,7 @@ impl<'a> Piece<'a> {
     }
 
     /// The cantus firmus note sounding at time `t`.
-    fn cf_at(&self, t: u32) -> Tone {
+    fn cf_at(&self, t: u32) -> SpelledPitch {
         self.cf[(t / BAR) as usize]
     }
 
@@ -212,7 +213,7 @@ impl<'a> Piece<'a> {
 }
 
 /// The verticals: every onset of the counterpoint and every barline under a held note.
-fn verticals(cf: &[Tone], notes: &[CpNote]) -> Vec<Vertical> {
+fn verticals(cf: &[SpelledPitch], notes: &[CpNote]) -> Vec<Vertical> {
     let end = cf.len() as u32 * BAR;
     let mut verts = Vec::new();
     for (idx, note) in notes.iter().enumerate() {
@@ -809,8 +810,8 @@ mod tests {
 
         // Repeated notes and a second climax are found where they are.
         let mut twice = notes.clone();
-        twice[5].tone = Tone::parse("F5").unwrap();
-        twice[6].tone = Tone::parse("F5").unwrap();
+        twice[5].tone = SpelledPitch::parse("F5").unwrap();
+        twice[6].tone = SpelledPitch::parse("F5").unwrap();
         let results = check(&cf, &twice, 1, Voice::Above);
         let failed: Vec<&str> = results.iter().filter(|r| !r.passed).map(|r| r.id).collect();
         assert!(
@@ -825,8 +826,8 @@ mod tests {
         assert_eq!((repeat.measure, repeat.beat), (7, 1.0));
 
         let mut bad = notes.clone();
-        bad[1].tone = Tone::parse("B4").unwrap(); // F4 - B4: a tritone against the CF
-        bad[2].tone = Tone::parse("A4").unwrap();
+        bad[1].tone = SpelledPitch::parse("B4").unwrap(); // F4 - B4: a tritone against the CF
+        bad[2].tone = SpelledPitch::parse("A4").unwrap();
         let results = check(&cf, &bad, 1, Voice::Above);
         let strong = results
             .iter()

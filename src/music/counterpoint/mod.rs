@@ -22,6 +22,8 @@ pub use generate::{generate, Generated};
 pub use rhythm::allowed_breaks;
 pub use theory::*;
 
+use crate::music::pitch::SpelledPitch;
+
 /// Eighth notes in a bar of 4/4.
 pub const BAR: u32 = 8;
 /// The fewest and most cantus firmus notes accepted.
@@ -41,7 +43,7 @@ pub struct CpNote {
     pub start: u32,
     /// Length in eighth notes.
     pub dur: u32,
-    pub tone: Tone,
+    pub tone: SpelledPitch,
 }
 
 impl CpNote {
@@ -56,9 +58,9 @@ pub fn position(t: u32) -> (usize, f64) {
 }
 
 #[cfg(test)]
-fn tones(names: &str) -> Vec<Tone> {
+fn tones(names: &str) -> Vec<SpelledPitch> {
     names
         .split_whitespace()
-        .map(|n| Tone::parse(n).expect("tone"))
+        .map(|n| SpelledPitch::parse(n).expect("tone"))
         .collect()
 }

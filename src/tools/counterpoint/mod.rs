@@ -15,11 +15,12 @@ use serde_json::{json, Value};
 
 use crate::error::{ToolError, ToolResult};
 use crate::music::counterpoint::{
-    self as cp, detect_mode, parse_mode_name, CpNote, Mode, Tone, Voice, BAR, MAX_CF_NOTES,
-    MIN_CF_NOTES, MODE_NAMES,
+    self as cp, detect_mode, parse_mode_name, CpNote, Mode, Voice, BAR, MAX_CF_NOTES, MIN_CF_NOTES,
+    MODE_NAMES,
 };
 use crate::music::melody::EPS;
 use crate::music::notation::{clef_for, new_measure, new_part, new_score, note_of};
+use crate::music::pitch::SpelledPitch;
 use crate::music::summary::Summary;
 use crate::music::timeline::{part_events, parts_of, MeasureGrid};
 use crate::store::Eviction;
@@ -159,11 +160,11 @@ pub fn tool_def() -> ToolDef {
 }
 
 /// Reads the cantus firmus: the top part's notes in order, tied notes once, rests skipped.
-fn cantus_firmus(score: &Stream, score_id: &str) -> ToolResult<(Vec<Tone>, Option<i32>)> {
+fn cantus_firmus(score: &Stream, score_id: &str) -> ToolResult<(Vec<SpelledPitch>, Option<i32>)> {
     let parts = parts_of(score);
     let top = parts.first().copied().unwrap_or(score);
     let grid = MeasureGrid::of(score);
-    let mut tones: Vec<Tone> = Vec::new();
+    let mut tones: Vec<SpelledPitch> = Vec::new();
     let mut last_end = f64::NEG_INFINITY;
     let mut sharps = None;
     for (_, element) in top.recurse() {
@@ -220,7 +221,7 @@ fn cantus_firmus(score: &Stream, score_id: &str) -> ToolResult<(Vec<Tone>, Optio
                 where_(event.offset)
             )));
         }
-        let tone = Tone::from_pitch(&pitch).ok_or_else(|| {
+        let tone = SpelledPitch::from_pitch(&pitch).ok_or_else(|| {
             ToolError::unsupported(format!(
                 "score_id '{score_id}': the note {} at {} is microtonal; the cantus firmus needs notes of the twelve-tone scale",
                 pitch.name_with_octave(),
@@ -453,7 +454,13 @@ fn voice_leading_report(ctx: &ToolContext, id: &str) -> VoiceLeadingReport {
 
 // ---------------------------------------------------------------- writing scores
 
-fn build_score(cf: &[Tone], notes: &[CpNote], mode: &Mode, species: u8, voice: Voice) -> Stream {
+fn build_score(
+    cf: &[SpelledPitch],
+    notes: &[CpNote],
+    mode: &Mode,
+    species: u8,
+    voice: Voice,
+) -> Stream {
     let ts = TimeSignature::new(4, 4).expect("4/4 is a meter");
     let sharps = mode.sharps();
     let n = cf.len();

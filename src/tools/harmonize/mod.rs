@@ -16,12 +16,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::error::{ToolError, ToolResult};
-use crate::music::harmony_gen::{
-    self, check, Harmonization, KeyDef, MelodyNote, Spelled, Stats, Style, Tone,
-};
+use crate::music::harmony_gen::{self, check, Harmonization, KeyDef, MelodyNote, Stats, Style};
 use crate::music::melody::{melody_of, MelodyItem};
 use crate::music::notation::{barring, engine, snap, write_part, Barring};
 use crate::music::parse::catch_engine;
+use crate::music::pitch::{PitchName, SpelledPitch};
 use crate::music::summary::Summary;
 use crate::music::timeline::{part_events, part_name, parts_of, round};
 use crate::store::Eviction;
@@ -282,7 +281,7 @@ pub fn tool_def() -> ToolDef {
 // ---------------------------------------------------------------- reading the melody
 
 /// A pitch's spelling as the harmoniser reads it.
-fn spelled_of(pitch: &Pitch) -> ToolResult<Spelled> {
+fn spelled_of(pitch: &Pitch) -> ToolResult<SpelledPitch> {
     let name = pitch.name();
     let letter = name
         .chars()
@@ -296,12 +295,12 @@ fn spelled_of(pitch: &Pitch) -> ToolResult<Spelled> {
             pitch.name_with_octave()
         )));
     }
-    let tone = Tone::new(letter as u8, alter as i8);
+    let tone = PitchName::new(letter as u8, alter as i8);
     Ok(tone.at(pitch.ps().round() as i32))
 }
 
 fn key_def(key: &Key) -> ToolResult<KeyDef> {
-    let tonic = spelled_of(key.tonic_pitch())?.tone;
+    let tonic = spelled_of(key.tonic_pitch())?.pitch_name();
     Ok(KeyDef {
         tonic,
         minor: key.mode() == "minor",

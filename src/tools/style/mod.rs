@@ -22,9 +22,10 @@ use sha2::Digest;
 
 use crate::error::{ToolError, ToolResult};
 use crate::music::corpus::{check_prefix, read_prefix, BUILTIN};
-use crate::music::counterpoint::{Mode, ModeKind, Tone};
+use crate::music::counterpoint::{Mode, ModeKind};
 use crate::music::notation::{clef_for, new_measure, new_part, new_score, note_of};
 use crate::music::parse::{catch_engine, parse_score};
+use crate::music::pitch::SpelledPitch;
 use crate::music::style_model::{
     self as sm, align, interval_histogram, jensen_shannon, l1, label_histogram, percentile,
     random_walk_steps, uniform_histogram, Frame, Line, Melody, Model, MAX_STEP, TICKS_PER_QUARTER,
@@ -102,7 +103,7 @@ struct Parsed {
 /// A source's melodic lines, read in the key music21 finds for it.
 fn lines_of(score: &Stream) -> ToolResult<SourceLines> {
     let key = whole_score_key(score)?.key;
-    let tonic = Tone::from_pitch(key.tonic_pitch())
+    let tonic = SpelledPitch::from_pitch(key.tonic_pitch())
         .map(|t| t.letter())
         .unwrap_or(0) as i32;
     Ok(source_lines(score, tonic, key.mode() == "minor"))
@@ -377,7 +378,7 @@ fn learn_lines(ctx: &ToolContext, sources: &mut Sources) -> ToolResult<Learned> 
 /// The key and meter the melody is written in: as asked, or the sources' majority.
 struct Setting {
     minor: bool,
-    tonic: Tone,
+    tonic: SpelledPitch,
     mode: Mode,
     meter: TimeSignature,
     bar_ticks: u32,
@@ -398,7 +399,7 @@ impl Setting {
             }
         };
         let minor = key.mode() == "minor";
-        let tonic = Tone::from_pitch(key.tonic_pitch()).unwrap_or(Tone::new(28, 0));
+        let tonic = SpelledPitch::from_pitch(key.tonic_pitch()).unwrap_or(SpelledPitch::new(28, 0));
         let mode = Mode::new(
             if minor {
                 ModeKind::Aeolian
@@ -467,13 +468,13 @@ fn register(lines: &[Line]) -> (i32, i32, i32) {
 
 /// Pitches for the drawn staff positions: from the tonic at or below the sources' median
 /// pitch, in the mode; in minor the sixth and seventh rise on the way to the tonic.
-fn spell(melody: &Melody, setting: &Setting, median_midi: i32) -> Vec<Tone> {
+fn spell(melody: &Melody, setting: &Setting, median_midi: i32) -> Vec<SpelledPitch> {
     let (mode, tonic) = (&setting.mode, setting.tonic);
-    let mut reference = Tone::new(tonic.letter() as i32 + 7 * 9, tonic.alter);
+    let mut reference = SpelledPitch::new(tonic.letter() as i32 + 7 * 9, tonic.alter);
     while reference.midi() > median_midi && reference.dia > 7 {
-        reference = Tone::new(reference.dia - 7, reference.alter);
+        reference = SpelledPitch::new(reference.dia - 7, reference.alter);
     }
-    let mut tones: Vec<Tone> = melody
+    let mut tones: Vec<SpelledPitch> = melody
         .notes
         .iter()
         .map(|n| mode.tone(reference.dia + n.pos))
@@ -487,7 +488,7 @@ fn spell(melody: &Melody, setting: &Setting, median_midi: i32) -> Vec<Tone> {
             let leading = degree == 6 && mode.degree(next) == 0;
             let raised_sixth = degree == 5 && mode.degree(next) == 6 && !mode.contains(next);
             if rising && (leading || raised_sixth) {
-                tones[i] = Tone::new(t.dia, t.alter + 1);
+                tones[i] = SpelledPitch::new(t.dia, t.alter + 1);
             }
         }
     }
@@ -595,7 +596,7 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
 /// The melody as a one-part score, each note split into values that can be written and tied.
 fn write_melody(
     melody: &Melody,
-    tones: &[Tone],
+    tones: &[SpelledPitch],
     setting: &Setting,
     measures: u32,
     title: &str,
@@ -648,7 +649,7 @@ fn writable(mut ticks: u32) -> Vec<u32> {
     out
 }
 
-fn melody_notes(melody: &Melody, tones: &[Tone], setting: &Setting) -> Vec<MelodyNote> {
+fn melody_notes(melody: &Melody, tones: &[SpelledPitch], setting: &Setting) -> Vec<MelodyNote> {
     let (bar_ticks, beat_ticks) = (setting.bar_ticks, setting.beat_ticks);
     let tpq = f64::from(TICKS_PER_QUARTER);
     melody
@@ -682,7 +683,7 @@ fn bars_exact(melody: &Melody, measures: u32, bar_ticks: u32) -> bool {
 fn statistics(
     lines: &[Line],
     melody: &Melody,
-    tones: &[Tone],
+    tones: &[SpelledPitch],
     seed: u64,
     register: (i32, i32),
 ) -> Statistics {
@@ -768,7 +769,7 @@ fn rhythm_statistics(lines: &[Line], melody: &Melody) -> (Vec<RhythmBin>, Distan
     (bins, distance(&rr, &rs))
 }
 
-fn result_range(tones: &[Tone]) -> RangeStats {
+fn result_range(tones: &[SpelledPitch]) -> RangeStats {
     let (low_i, high_i) = (
         (0..tones.len())
             .min_by_key(|i| tones[*i].midi())

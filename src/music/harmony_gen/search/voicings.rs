@@ -25,12 +25,12 @@ fn four_part_ranges(relaxed: bool) -> Ranges {
 /// Four-part voicings (alto, tenor, bass under the given soprano) with their costs.
 fn four_part_voicings(
     chord: &ChordDef,
-    palette: &[(Tone, Member)],
+    palette: &[(PitchName, Member)],
     mel: &MelStats,
     relaxed: bool,
 ) -> Vec<(Voicing, i64)> {
     let ranges = four_part_ranges(relaxed);
-    let Some((s_index, s_member)) = chord.member_of(mel.first.tone.pc()) else {
+    let Some((s_index, s_member)) = chord.member_of(mel.first.pitch_name().pc()) else {
         return Vec::new();
     };
     let s = mel.first.midi();
@@ -93,7 +93,7 @@ fn four_part_voicings(
 #[allow(clippy::too_many_arguments)]
 fn four_part_cost(
     chord: &ChordDef,
-    palette: &[(Tone, Member)],
+    palette: &[(PitchName, Member)],
     members: &[usize; 4],
     p: [i32; 4],
     _s_member: Member,
@@ -234,7 +234,7 @@ fn four_part_cost(
 /// third and seventh, C3-C5, and the root in the bass, E2-G3).
 fn accompaniment_voicings(
     chord: &ChordDef,
-    palette: &[(Tone, Member)],
+    palette: &[(PitchName, Member)],
     mel: Option<&MelStats>,
     style: Style,
     relaxed: bool,
