@@ -12,6 +12,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::rng::SplitMix64;
+
 /// Time is counted in ticks of a 32nd note: eight to the quarter.
 pub const TICKS_PER_QUARTER: u32 = 8;
 /// Interval histograms run from an octave down to an octave up (wider leaps are counted at
@@ -101,30 +103,22 @@ impl Model {
     }
 }
 
-/// A small deterministic generator (splitmix64).
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
+/// Salts every seed of the style model, so that its draws differ from other uses of the
+/// same seed (the counterpoint's, the stress run's).
+const SEED_SALT: u64 = 0x05EE_D0F5_717E;
 
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Self(seed ^ 0x05EE_D0F5_717E)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (n > 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n.max(1)
-    }
+fn generator(seed: u64) -> SplitMix64 {
+    SplitMix64::new(seed ^ SEED_SALT)
 }
 
-fn sample<'a>(rng: &mut Rng, options: &[(&'a Token, u32)]) -> &'a Token {
+/// An index below `n` that consumes a draw even when `n` is 0 (and is then 0), unlike
+/// [`SplitMix64::below`]: the draws after it stay where they always were, so a seed keeps
+/// its melody.
+fn draw_index(rng: &mut SplitMix64, n: usize) -> usize {
+    (rng.next_u64() % (n as u64).max(1)) as usize
+}
+
+fn sample<'a>(rng: &mut SplitMix64, options: &[(&'a Token, u32)]) -> &'a Token {
     let total: u64 = options.iter().map(|(_, c)| u64::from(*c)).sum();
     let mut pick = rng.below(total);
     for (token, count) in options {
@@ -219,7 +213,7 @@ impl Frame {
 
 /// Draws one melody. `attempt` varies the draw for the same seed.
 fn draw(model: &Model, frame: &Frame, seed: u64, attempt: usize) -> Melody {
-    let mut rng = Rng::new(
+    let mut rng = generator(
         seed.wrapping_mul(0x100_0000_01B3)
             .wrapping_add(attempt as u64),
     );
@@ -302,7 +296,7 @@ fn draw(model: &Model, frame: &Frame, seed: u64, attempt: usize) -> Melody {
                             .filter(|s| (frame.lo..=frame.hi).contains(&(p + s)))
                             .collect();
                         candidates
-                            .get(rng.below(candidates.len() as u64) as usize)
+                            .get(draw_index(&mut rng, candidates.len()))
                             .copied()
                             .unwrap_or(0)
                     }
@@ -414,7 +408,7 @@ pub fn uniform_histogram() -> Vec<f64> {
 
 /// The steps of a uniform random walk of `n` intervals (seeded).
 pub fn random_walk_steps(n: usize, seed: u64) -> Vec<i32> {
-    let mut rng = Rng::new(seed ^ 0xDEAD_BEEF);
+    let mut rng = generator(seed ^ 0xDEAD_BEEF);
     (0..n)
         .map(|_| rng.below((2 * MAX_STEP + 1) as u64) as i32 - MAX_STEP)
         .collect()
