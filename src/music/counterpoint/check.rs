@@ -4,18 +4,9 @@
 
 use super::rhythm::species_rhythm;
 use super::theory::{harmonic, melodic, Harmonic};
-use super::{position, CpNote, Voice, BAR};
+use super::violation::{cf_label, cp_label, violation, Violation};
+use super::{CpNote, Voice, BAR};
 use crate::music::pitch::SpelledPitch;
-
-/// Where a rule is broken.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Violation {
-    pub measure: usize,
-    pub beat: f64,
-    /// The notes involved: `CP D5`, `CF E4`.
-    pub notes: Vec<String>,
-    pub detail: String,
-}
 
 /// One rule and how it fared.
 #[derive(Clone, Debug, PartialEq)]
@@ -54,24 +45,6 @@ struct Vertical {
     cp: SpelledPitch,
     idx: usize,
     onset: bool,
-}
-
-pub(super) fn cp_label(t: SpelledPitch) -> String {
-    format!("CP {}", t.name())
-}
-
-fn cf_label(t: SpelledPitch) -> String {
-    format!("CF {}", t.name())
-}
-
-pub(super) fn violation(t: u32, notes: Vec<String>, detail: impl Into<String>) -> Violation {
-    let (measure, beat) = position(t);
-    Violation {
-        measure,
-        beat,
-        notes,
-        detail: detail.into(),
-    }
 }
 
 /// Judges a counterpoint against its cantus firmus (one cantus firmus note per bar of

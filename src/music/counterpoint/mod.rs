@@ -2,9 +2,10 @@
 //!
 //! Three parts, kept apart on purpose so that the checker judges the generator rather than
 //! sharing its mistakes:
-//! - `theory`: tones, intervals and modes, with musica ficta;
-//! - `check` (with `rhythm`, the species' rhythm and its licences): the rule checker, one
-//!   function per rule;
+//! - `theory`: intervals and modes, with musica ficta (the notes are
+//!   [`SpelledPitch`]es);
+//! - `check` (with `rhythm`, the species' rhythm and its licences, and `violation`, what
+//!   both report): the rule checker, one function per rule;
 //! - `generate` (with `figures`, the rhythms a bar may take): a beam search, bar by bar,
 //!   with Fux's rules as hard constraints and his preferences as costs.
 //!
@@ -16,11 +17,13 @@ mod figures;
 mod generate;
 mod rhythm;
 mod theory;
+mod violation;
 
-pub use check::{check, compliance, RuleResult, Violation, RULES};
+pub use check::{check, compliance, RuleResult, RULES};
 pub use generate::{generate, Generated};
 pub use rhythm::allowed_breaks;
 pub use theory::*;
+pub use violation::Violation;
 
 use crate::music::pitch::SpelledPitch;
 
