@@ -615,7 +615,7 @@ mod tests {
 
     use super::{Function, Numeral};
     use crate::error::ErrorKind;
-    use crate::tools::analysis_common::test_support::{
+    use crate::tools::test_kit::{
         call, context, four_parts, g_major_chorale, import_bwv66, import_text,
     };
 

@@ -316,9 +316,7 @@ mod tests {
     use serde_json::json;
 
     use crate::error::ErrorKind;
-    use crate::tools::analysis_common::test_support::{
-        call, context, g_major_chorale, import_bwv66, import_text,
-    };
+    use crate::tools::test_kit::{call, context, g_major_chorale, import_bwv66, import_text};
 
     #[test]
     fn bwv66_is_f_sharp_minor_as_music21_says() {

@@ -1272,21 +1272,9 @@ fn transpose_score(ctx: &ToolContext, args: TransposeArgs) -> ToolResult<Transpo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
-    use crate::tools::Registry;
+    use crate::tools::test_kit::{call, context, context_with};
     use proptest::prelude::*;
-    use serde_json::{json, Value};
-
-    pub(crate) fn context() -> (tempfile::TempDir, ToolContext) {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::default();
-        config.server.data_dir = dir.path().to_path_buf();
-        (dir, ToolContext::open(config).unwrap())
-    }
-
-    fn call(ctx: &ToolContext, name: &str, args: Value) -> ToolResult<Value> {
-        Registry::new().call(ctx, name, args)
-    }
+    use serde_json::json;
 
     /// The notes as heard: pitch and onset of every note that does not continue a tie
     /// (an export may split a note at a barline into tied notes; it still sounds once).
@@ -1411,11 +1399,7 @@ mod tests {
 
     #[test]
     fn list_pages_and_counts_evictions() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::default();
-        config.server.data_dir = dir.path().to_path_buf();
-        config.store.max_scores = 3;
-        let ctx = ToolContext::open(config).unwrap();
+        let (_dir, ctx) = context_with(|config| config.store.max_scores = 3);
         for i in 0..5 {
             call(
                 &ctx,

@@ -602,113 +602,12 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
     })
 }
 
-/// Helpers for the tool tests of this module and `patterns`.
-#[cfg(test)]
-pub(crate) mod testkit {
-    use std::path::PathBuf;
-
-    use serde_json::{json, Value};
-
-    use crate::config::Config;
-    use crate::error::ToolResult;
-    use crate::tools::{Registry, ToolContext};
-
-    /// A tool context on a fresh store in a temporary directory (kept alive by the guard).
-    pub fn context(max_analysis_notes: Option<usize>) -> (tempfile::TempDir, ToolContext) {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let mut config = Config::default();
-        config.server.data_dir = dir.path().to_path_buf();
-        if let Some(corpus) = shared_corpus() {
-            config.corpus.dirs = vec![corpus];
-        }
-        if let Some(max) = max_analysis_notes {
-            config.limits.max_voice_leading_notes = max;
-        }
-        let ctx = ToolContext::open(config).expect("tool context");
-        (dir, ctx)
-    }
-
-    /// The shared corpus beside the checkout, if it is there.
-    pub fn shared_corpus() -> Option<PathBuf> {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-        dir.is_dir().then_some(dir)
-    }
-
-    pub fn call(ctx: &ToolContext, name: &str, args: Value) -> ToolResult<Value> {
-        Registry::new().call(ctx, name, args)
-    }
-
-    pub fn import_text(ctx: &ToolContext, id: &str, text: &str, format: &str) {
-        call(
-            ctx,
-            "import_score",
-            json!({"score_id": id, "source": text, "source_type": "text", "format": format}),
-        )
-        .unwrap_or_else(|e| panic!("importing {id}: {e}"));
-    }
-
-    fn note_xml(pitch: &str, quarters: u32) -> String {
-        let kind = match quarters {
-            1 => "<type>quarter</type>",
-            2 => "<type>half</type>",
-            3 => "<type>half</type><dot/>",
-            4 => "<type>whole</type>",
-            other => panic!("no note value for {other} quarters in the test helper"),
-        };
-        if pitch == "r" {
-            return format!("<note><rest/><duration>{quarters}</duration>{kind}</note>");
-        }
-        let mut chars = pitch.chars();
-        let step = chars.next().expect("a step");
-        let rest: String = chars.collect();
-        let (alter, octave) = match rest.as_bytes().first() {
-            Some(b'#') => ("<alter>1</alter>", &rest[1..]),
-            Some(b'-') => ("<alter>-1</alter>", &rest[1..]),
-            _ => ("", rest.as_str()),
-        };
-        format!(
-            "<note><pitch><step>{step}</step>{alter}<octave>{octave}</octave></pitch><duration>{quarters}</duration>{kind}</note>"
-        )
-    }
-
-    /// A partwise MusicXML score in 4/4, one quarter = one division: parts of measures of
-    /// (pitch or "r", quarters).
-    pub fn musicxml(parts: &[&[&[(&str, u32)]]]) -> String {
-        let mut xml = String::from(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<score-partwise version=\"3.1\"><part-list>",
-        );
-        for i in 0..parts.len() {
-            xml.push_str(&format!(
-                "<score-part id=\"P{i}\"><part-name>Voice {}</part-name></score-part>",
-                i + 1
-            ));
-        }
-        xml.push_str("</part-list>");
-        for (i, measures) in parts.iter().enumerate() {
-            xml.push_str(&format!("<part id=\"P{i}\">"));
-            for (m, notes) in measures.iter().enumerate() {
-                xml.push_str(&format!("<measure number=\"{}\">", m + 1));
-                if m == 0 {
-                    xml.push_str("<attributes><divisions>1</divisions><key><fifths>0</fifths></key><time><beats>4</beats><beat-type>4</beat-type></time><clef><sign>G</sign><line>2</line></clef></attributes>");
-                }
-                for (pitch, quarters) in notes.iter() {
-                    xml.push_str(&note_xml(pitch, *quarters));
-                }
-                xml.push_str("</measure>");
-            }
-            xml.push_str("</part>");
-        }
-        xml.push_str("</score-partwise>");
-        xml
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::{json, Value};
 
-    use super::testkit::{call, context, import_text, musicxml};
     use crate::error::ErrorKind;
+    use crate::tools::test_kit::{call, context, context_with, import_text_as, musicxml};
 
     fn analyse(ctx: &crate::tools::ToolContext, id: &str) -> Value {
         call(ctx, "voice_leading_analysis", json!({ "score_id": id }))
@@ -742,7 +641,7 @@ mod tests {
 
     #[test]
     fn finds_parallel_fifths_octaves_and_a_hidden_octave_where_they_are() {
-        let (_dir, ctx) = context(None);
+        let (_dir, ctx) = context();
         // Upper:  G4 A4 B4 C5 | D5      Middle: C4 D4 G3 C4 | D4      Bass holds C3.
         // G4/C4 -> A4/D4 is a parallel fifth (m1 b2); B4/G3 -> C5/C4 moves in similar
         // motion into an octave (hidden octave, m1 b4); C5/C4 -> D5/D4 is a parallel
@@ -752,7 +651,7 @@ mod tests {
             &[&[("C4", 1), ("D4", 1), ("G3", 1), ("C4", 1)], &[("D4", 4)]],
             &[&[("C3", 4)], &[("C3", 4)]],
         ]);
-        import_text(&ctx, "pf", &xml, "musicxml");
+        import_text_as(&ctx, "pf", &xml, "musicxml");
         let out = analyse(&ctx, "pf");
 
         assert_eq!(
@@ -802,7 +701,7 @@ mod tests {
 
     #[test]
     fn notes_are_aligned_by_time_not_by_index() {
-        let (_dir, ctx) = context(None);
+        let (_dir, ctx) = context();
         // Upper: E4 half, D5 half.  Lower: C4 quarter, F4 quarter, G4 half.
         // At beat 2 the lower voice rises to F4 above the held E4: a crossing, with the
         // upper voice's E4 on both sides (by index, D5 would wrongly face F4). At beat 3
@@ -811,7 +710,7 @@ mod tests {
             &[&[("E4", 2), ("D5", 2)]],
             &[&[("C4", 1), ("F4", 1), ("G4", 2)]],
         ]);
-        import_text(&ctx, "x", &xml, "musicxml");
+        import_text_as(&ctx, "x", &xml, "musicxml");
         let out = analyse(&ctx, "x");
         let crossings = found(&out, "voice_crossings");
         assert_eq!(
@@ -843,12 +742,12 @@ mod tests {
 
     #[test]
     fn finds_parallel_unisons_and_leaps_over_an_octave() {
-        let (_dir, ctx) = context(None);
+        let (_dir, ctx) = context();
         let xml = musicxml(&[
             &[&[("C4", 1), ("D4", 1), ("E5", 2)]],
             &[&[("C4", 1), ("D4", 1), ("C4", 2)]],
         ]);
-        import_text(&ctx, "u", &xml, "musicxml");
+        import_text_as(&ctx, "u", &xml, "musicxml");
         let out = analyse(&ctx, "u");
         assert_eq!(
             found(&out, "parallel_unisons"),
@@ -872,7 +771,7 @@ mod tests {
 
     #[test]
     fn bad_arguments_and_big_scores_are_refused_clearly() {
-        let (_dir, ctx) = context(Some(3));
+        let (_dir, ctx) = context_with(|config| config.limits.max_voice_leading_notes = 3);
         let err = call(&ctx, "voice_leading_analysis", json!({})).expect_err("no score_id");
         assert_eq!(err.kind, ErrorKind::InvalidArgument);
         assert!(err.message.contains("score_id"), "{}", err.message);
@@ -890,7 +789,7 @@ mod tests {
         assert!(err.message.contains("extra"), "{}", err.message);
 
         let xml = musicxml(&[&[&[("C4", 2), ("D4", 2)]], &[&[("C3", 2), ("D3", 2)]]]);
-        import_text(&ctx, "four", &xml, "musicxml");
+        import_text_as(&ctx, "four", &xml, "musicxml");
         let err = call(&ctx, "voice_leading_analysis", json!({"score_id": "four"}))
             .expect_err("over the limit");
         assert_eq!(err.kind, ErrorKind::LimitExceeded);

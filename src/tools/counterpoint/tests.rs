@@ -2,7 +2,7 @@ use super::*;
 use crate::music::format::Format;
 use crate::music::parse::parse_score;
 use crate::music::pitch::{SpelledPitch, LETTERS};
-use crate::tools::analysis_common::test_support::{call, context, shared_corpus};
+use crate::tools::test_kit::{call, context, import, shared_corpus};
 use serde_json::json;
 
 /// A one-part MusicXML score of whole notes in 4/4 with `fifths` in the key signature.
@@ -29,15 +29,6 @@ fn cf_xml(fifths: i32, notes: &[&str]) -> String {
     }
     xml.push_str("</part></score-partwise>\n");
     xml
-}
-
-fn import(ctx: &ToolContext, id: &str, text: &str) {
-    call(
-        ctx,
-        "import_score",
-        json!({"score_id": id, "source": text, "source_type": "text", "replace": true}),
-    )
-    .unwrap_or_else(|e| panic!("import {id}: {e}"));
 }
 
 /// The built-in cantus firmi: Fux's six (Gradus ad Parnassum), two in major and minor,

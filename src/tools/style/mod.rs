@@ -839,35 +839,21 @@ fn limitations(
 
 #[cfg(test)]
 mod tests {
-    use std::path::{Path, PathBuf};
-
     use music21_rs::StreamElement;
 
     use super::*;
-    use crate::config::Config;
     use crate::music::timeline::parts_of;
-    use crate::tools::Registry;
+    use crate::tools::test_kit::{call, context, context_with, import, import_text, shared_corpus};
     use serde_json::{json, Value};
 
-    fn context(corpus: bool) -> (tempfile::TempDir, ToolContext) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut config = Config::default();
-        config.server.data_dir = dir.path().join("data");
-        if corpus {
-            if let Some(c) = shared_corpus() {
-                config.corpus.dirs = vec![c];
-            }
-        }
-        (dir, ToolContext::open(config).expect("context"))
+    fn imitate(ctx: &ToolContext, args: Value) -> ToolResult<Value> {
+        call(ctx, "imitate_style", args)
     }
 
-    fn shared_corpus() -> Option<PathBuf> {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-        dir.join("bach").is_dir().then_some(dir)
-    }
-
-    fn call(ctx: &ToolContext, args: Value) -> ToolResult<Value> {
-        Registry::new().call(ctx, "imitate_style", args)
+    /// A context without the corpus directories: `builtin/` is then the built-in pieces
+    /// alone.
+    fn builtin_only() -> (tempfile::TempDir, ToolContext) {
+        context_with(|config| config.corpus.dirs.clear())
     }
 
     fn check_melody(ctx: &ToolContext, out: &Value, measures: usize) {
@@ -903,8 +889,8 @@ mod tests {
 
     #[test]
     fn builtin_style_is_closer_than_a_random_walk() {
-        let (_dir, ctx) = context(false);
-        let out = call(
+        let (_dir, ctx) = builtin_only();
+        let out = imitate(
             &ctx,
             json!({"source": "builtin/", "measures": 8, "seed": 1}),
         )
@@ -919,14 +905,14 @@ mod tests {
         assert!(out["sources"]["used"].as_array().unwrap().len() >= 6);
         assert!(out["model"]["order"].as_u64().unwrap() >= 2);
         // Deterministic for the seed; another seed, another melody.
-        let again = call(
+        let again = imitate(
             &ctx,
             json!({"source": "builtin/", "measures": 8, "seed": 1}),
         )
         .unwrap();
         assert_eq!(again["notes"], out["notes"]);
         assert_eq!(again["new_score_id"], out["new_score_id"]);
-        let other = call(
+        let other = imitate(
             &ctx,
             json!({"source": "builtin/", "measures": 8, "seed": 2}),
         )
@@ -936,12 +922,12 @@ mod tests {
 
     #[test]
     fn bach_style_when_the_shared_corpus_is_there() {
-        let (_dir, ctx) = context(true);
+        let (_dir, ctx) = context();
         if shared_corpus().is_none() {
             eprintln!("skipping: ../shared/corpus not found");
             return;
         }
-        let out = call(
+        let out = imitate(
             &ctx,
             json!({"source": "bach/", "measures": 8, "seed": 7, "new_score_id": "bachish"}),
         )
@@ -959,24 +945,16 @@ mod tests {
 
     #[test]
     fn ids_keys_meters_and_orders() {
-        let (_dir, ctx) = context(false);
-        Registry::new()
-            .call(&ctx, "import_score", json!({"score_id": "twinkle", "source": "builtin/twinkle", "source_type": "corpus"}))
-            .unwrap();
-        Registry::new()
-            .call(
-                &ctx,
-                "import_score",
-                json!({"score_id": "ode", "source": "builtin/ode-to-joy", "source_type": "corpus"}),
-            )
-            .unwrap();
+        let (_dir, ctx) = builtin_only();
+        import(&ctx, "twinkle", "builtin/twinkle");
+        import(&ctx, "ode", "builtin/ode-to-joy");
         for (key, ts, measures, order) in [
             ("G", "3/4", 12, 2),
             ("e", "6/8", 5, 3),
             ("F# minor", "4/4", 1, 4),
             ("B- major", "2/4", 64, 2),
         ] {
-            let out = call(&ctx, json!({
+            let out = imitate(&ctx, json!({
                 "source": ["twinkle", "ode"], "measures": measures, "key": key, "time_signature": ts,
                 "seed": 3, "order": order, "new_score_id": format!("m{measures}")
             }))
@@ -984,13 +962,13 @@ mod tests {
             check_melody(&ctx, &out, measures);
             assert_eq!(out["time_signature"], ts);
         }
-        let out = call(&ctx, json!({"source": ["twinkle"], "measures": 4, "key": "g", "seed": 0, "new_score_id": "gm"})).unwrap();
+        let out = imitate(&ctx, json!({"source": ["twinkle"], "measures": 4, "key": "g", "seed": 0, "new_score_id": "gm"})).unwrap();
         assert_eq!(out["key"], "G minor");
         assert_eq!(
             out["notes"][0]["pitch"].as_str().unwrap().chars().next(),
             Some('G')
         );
-        let dup = call(
+        let dup = imitate(
             &ctx,
             json!({"source": ["twinkle"], "measures": 4, "seed": 0, "new_score_id": "gm"}),
         )
@@ -1000,11 +978,9 @@ mod tests {
 
     #[test]
     fn bad_input_gets_clear_errors() {
-        let (_dir, ctx) = context(false);
-        Registry::new()
-            .call(&ctx, "import_score", json!({"score_id": "rests", "source": "tinyNotation: 4/4 r1 r1", "source_type": "text"}))
-            .unwrap();
-        let err = |args: Value| call(&ctx, args).unwrap_err().message;
+        let (_dir, ctx) = builtin_only();
+        import_text(&ctx, "rests", "tinyNotation: 4/4 r1 r1");
+        let err = |args: Value| imitate(&ctx, args).unwrap_err().message;
         let m = err(json!({"source": "builtin/", "measures": 0, "seed": 1}));
         assert!(m.contains("measures"), "{m}");
         let m = err(json!({"source": "builtin/", "measures": 65, "seed": 1}));
