@@ -4,6 +4,8 @@
 pub mod confined;
 pub mod corpus;
 pub mod counterpoint;
+pub mod description;
+pub mod export;
 pub mod format;
 pub mod guard;
 pub mod harmony_gen;

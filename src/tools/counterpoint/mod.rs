@@ -21,10 +21,8 @@ use crate::music::counterpoint::{
 use crate::music::melody::EPS;
 use crate::music::notation::{clef_for, new_measure, new_part, new_score, note_of};
 use crate::music::pitch::SpelledPitch;
-use crate::music::summary::Summary;
 use crate::music::timeline::{part_events, parts_of, MeasureGrid};
-use crate::store::Eviction;
-use crate::tools::scores::store_generated;
+use crate::tools::scores::{store_generated, StoredResult};
 use crate::tools::{ensure_id_free, tool, validate_score_id, Registry, ToolContext, ToolDef};
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema, PartialEq, Eq)]
@@ -144,10 +142,8 @@ pub struct Output {
     pub limitations: Vec<String>,
     /// The project's voice-leading analysis of the stored result.
     pub voice_leading: VoiceLeadingReport,
-    pub summary: Summary,
-    pub bytes: u64,
-    pub sha256: String,
-    pub evicted: Vec<Eviction>,
+    #[serde(flatten)]
+    pub stored: StoredResult,
 }
 
 pub fn tool_def() -> ToolDef {
@@ -316,7 +312,7 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
         args.score_id,
         voice_name(voice)
     );
-    let (summary, meta, evicted) = store_generated(
+    let stored = store_generated(
         ctx,
         &args.new_score_id,
         &score,
@@ -396,10 +392,7 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
         species_broken_at: generated.broken_bars.iter().map(|b| b + 1).collect(),
         limitations,
         voice_leading,
-        summary,
-        bytes: meta.bytes,
-        sha256: meta.sha256,
-        evicted,
+        stored,
     })
 }
 

@@ -262,6 +262,8 @@ pub struct Output {
     pub search: SearchOut,
     /// Choices made and limits met, said plainly.
     pub notes: Vec<String>,
+    // These four are a StoredResult spelled out: flattened, its `summary` would lose the
+    // description below, and the schema clients already hold would change.
     /// The stored score.
     pub summary: Summary,
     pub bytes: u64,
@@ -396,7 +398,7 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
         args.score_id,
         style.name()
     );
-    let (summary, meta, evicted) = store_generated(
+    let stored = store_generated(
         ctx,
         &args.new_score_id,
         &stream,
@@ -441,10 +443,10 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
         remaining_faults,
         search: search_out(&result.stats, seed),
         notes: notes_out,
-        summary,
-        bytes: meta.bytes,
-        sha256: meta.sha256,
-        evicted,
+        summary: stored.summary,
+        bytes: stored.bytes,
+        sha256: stored.sha256,
+        evicted: stored.evicted,
     })
 }
 

@@ -525,7 +525,7 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
     );
     let score = write_melody(&melody, &tones, &setting, request.measures, &title)?;
     let origin = format!("imitate_style:seed{}", args.seed);
-    let (summary, meta, evicted) = store_generated(
+    let stored = store_generated(
         ctx,
         &request.new_id,
         &score,
@@ -586,10 +586,7 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
         },
         statistics,
         limitations,
-        summary,
-        bytes: meta.bytes,
-        sha256: meta.sha256,
-        evicted,
+        stored,
     })
 }
 
