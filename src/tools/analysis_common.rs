@@ -1,4 +1,5 @@
-//! Shared by the analysis tools: the key of a whole score, the chordified chords.
+//! Shared by the analysis tools: the key of a whole score, the chordified chords, the parts
+//! an answer names and the limits on a score's size.
 //!
 //! `key_analysis`, `chord_analysis` and `harmony_analysis` must agree with each other and
 //! with music21: the whole-score key is `score.analyze('key')` (AardenEssen over the
@@ -15,7 +16,7 @@ use serde::Serialize;
 use crate::error::{ToolError, ToolResult};
 use crate::music::parse::catch_engine;
 use crate::music::summary::count_notes;
-use crate::music::timeline::{round, MeasureGrid};
+use crate::music::timeline::{part_name, parts_of, round, MeasureGrid};
 use crate::tools::ToolContext;
 
 // ---------------------------------------------------------------- keys
@@ -277,4 +278,66 @@ pub fn pitch_names(chord: &Chord) -> Vec<String> {
 /// Rounds for display (offsets and beats are reported to 1/10000 of a quarter).
 pub fn display(x: f64) -> f64 {
     round(x)
+}
+
+// ---------------------------------------------------------------- parts and limits
+
+/// A part of the score.
+#[derive(Clone, Debug, Serialize, JsonSchema, PartialEq, Eq)]
+pub struct PartRef {
+    /// Index of the part in the score, from 0 (top staff first).
+    pub index: usize,
+    pub name: String,
+}
+
+/// The parts of a score as answers name them.
+pub struct Parts {
+    pub list: Vec<PartRef>,
+}
+
+impl Parts {
+    pub fn of(score: &Stream) -> Self {
+        let list = parts_of(score)
+            .into_iter()
+            .enumerate()
+            .map(|(index, part)| PartRef {
+                index,
+                name: part_name(part, index),
+            })
+            .collect();
+        Self { list }
+    }
+
+    /// Part `index`, or a made-up name for a voice the walk found outside every part.
+    pub fn part_ref(&self, index: usize) -> PartRef {
+        self.list.get(index).cloned().unwrap_or_else(|| PartRef {
+            index,
+            name: format!("Part {}", index + 1),
+        })
+    }
+
+    /// Whether parts `a` and `b` are the top and the bottom part.
+    pub fn are_outer(&self, a: usize, b: usize) -> bool {
+        let last = self.list.len().saturating_sub(1);
+        self.list.len() >= 2 && a != b && a.min(b) == 0 && a.max(b) == last
+    }
+}
+
+/// Refuses a score with more notes and chords than `limits.<key>` = `limit` allows.
+/// `because` says why the tool's work grows with them (empty when it needs no saying).
+pub fn check_note_limit(
+    score: &Stream,
+    score_id: &str,
+    key: &str,
+    limit: usize,
+    because: &str,
+) -> ToolResult<()> {
+    let counts = count_notes(score);
+    let notes = counts.notes + counts.chords;
+    if notes > limit {
+        return Err(ToolError::limit(format!(
+            "score '{score_id}' has {notes} notes and chords, over the limit limits.{key} = {limit}; {because}raise the limit in the config or import an excerpt"
+        )));
+    }
+    Ok(())
 }

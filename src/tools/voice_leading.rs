@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ToolError, ToolResult};
 use crate::music::melody::{melody_of, pitch_label, segments};
 use crate::music::parse::catch_engine;
-use crate::music::summary::count_notes;
-use crate::music::timeline::{part_events, part_name, parts_of, round, MeasureGrid, Position};
+use crate::music::timeline::{part_events, parts_of, round, MeasureGrid, Position};
+use crate::tools::analysis_common::{check_note_limit, PartRef, Parts};
 use crate::tools::{tool, ToolContext, ToolDef};
 
 /// Findings returned per kind; the counts always cover them all.
@@ -31,14 +31,6 @@ pub const MAX_FINDINGS_PER_KIND: usize = 500;
 pub struct Args {
     /// Id of a stored score.
     pub score_id: String,
-}
-
-/// A part of the score.
-#[derive(Clone, Debug, Serialize, JsonSchema, PartialEq, Eq)]
-pub struct PartRef {
-    /// Index of the part in the score, from 0 (top staff first).
-    pub index: usize,
-    pub name: String,
 }
 
 /// One voice-leading quartet that breaks a rule: two consecutive notes in each of two parts.
@@ -93,10 +85,10 @@ pub struct LeapFinding {
     pub semitones: f64,
 }
 
-/// How many findings of each kind (deduplicated: the same four notes of the same two
-/// parts count once).
+// The seven kinds of quartet finding, counted: flattened into KindCounts and PairCounts.
+// (A `//` comment: schemars would make a doc comment the description of both.)
 #[derive(Clone, Debug, Default, Serialize, JsonSchema, PartialEq, Eq)]
-pub struct KindCounts {
+pub struct QuartetCounts {
     pub parallel_fifths: usize,
     pub parallel_octaves: usize,
     pub parallel_unisons: usize,
@@ -104,6 +96,29 @@ pub struct KindCounts {
     pub hidden_octaves: usize,
     pub voice_crossings: usize,
     pub voice_overlaps: usize,
+}
+
+impl QuartetCounts {
+    fn of(counts: &BTreeMap<Kind, usize>) -> Self {
+        let n = |kind: Kind| counts.get(&kind).copied().unwrap_or(0);
+        Self {
+            parallel_fifths: n(Kind::ParallelFifth),
+            parallel_octaves: n(Kind::ParallelOctave),
+            parallel_unisons: n(Kind::ParallelUnison),
+            hidden_fifths: n(Kind::HiddenFifth),
+            hidden_octaves: n(Kind::HiddenOctave),
+            voice_crossings: n(Kind::VoiceCrossing),
+            voice_overlaps: n(Kind::VoiceOverlap),
+        }
+    }
+}
+
+/// How many findings of each kind (deduplicated: the same four notes of the same two
+/// parts count once).
+#[derive(Clone, Debug, Default, Serialize, JsonSchema, PartialEq, Eq)]
+pub struct KindCounts {
+    #[serde(flatten)]
+    pub quartets: QuartetCounts,
     pub leaps_over_octave: usize,
 }
 
@@ -115,13 +130,8 @@ pub struct PairCounts {
     pub outer_voices: bool,
     /// Quartets found between the two parts.
     pub quartets: usize,
-    pub parallel_fifths: usize,
-    pub parallel_octaves: usize,
-    pub parallel_unisons: usize,
-    pub hidden_fifths: usize,
-    pub hidden_octaves: usize,
-    pub voice_crossings: usize,
-    pub voice_overlaps: usize,
+    #[serde(flatten)]
+    pub kinds: QuartetCounts,
 }
 
 /// Leaps wider than an octave in one part.
@@ -349,39 +359,56 @@ fn notes_only(score: &Stream) -> Stream {
 fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
     let loaded = ctx.load(&args.score_id)?;
     let score: &Stream = &loaded.score;
-
-    let counts = count_notes(score);
-    let notes = counts.notes + counts.chords;
-    let limit = ctx.config.limits.max_voice_leading_notes;
-    if notes > limit {
-        return Err(ToolError::limit(format!(
-            "score '{}' has {notes} notes and chords, over the limit limits.max_voice_leading_notes = {limit}; voice-leading analysis compares every pair of parts at every moment, so raise the limit in the config or import an excerpt",
-            args.score_id
-        )));
-    }
-
-    let parts: Vec<PartRef> = parts_of(score)
-        .into_iter()
-        .enumerate()
-        .map(|(index, part)| PartRef {
-            index,
-            name: part_name(part, index),
-        })
-        .collect();
+    check_note_limit(
+        score,
+        &args.score_id,
+        "max_voice_leading_notes",
+        ctx.config.limits.max_voice_leading_notes,
+        "voice-leading analysis compares every pair of parts at every moment, so ",
+    )?;
+    let parts = Parts::of(score);
     let grid = MeasureGrid::of(score);
-    let last_part = parts.len().saturating_sub(1);
-    let part_ref = |i: usize| {
-        parts.get(i).cloned().unwrap_or_else(|| PartRef {
-            index: i,
-            name: format!("Part {}", i + 1),
-        })
-    };
-    let is_outer =
-        |a: usize, b: usize| parts.len() >= 2 && a != b && a.min(b) == 0 && a.max(b) == last_part;
-
     // music21's own counts, on the score as it stands.
     let music21 = music21_counts(score)?;
+    let walk = walk_quartets(score, &grid, &parts)?;
+    let (leaps, leaps_by_part) = leaps_over_octave(score, &grid, &parts);
+    let leap_total: usize = leaps_by_part.iter().map(|p| p.leaps_over_octave).sum();
+    let counts = KindCounts {
+        quartets: QuartetCounts::of(&walk.totals),
+        leaps_over_octave: leap_total,
+    };
+    let by_pair = pair_counts(walk.pairs, &parts);
+    let truncated_kinds = truncated_kinds(&walk.totals, leap_total);
+    Ok(Output {
+        score_id: loaded.meta.score_id.clone(),
+        parts: parts.list,
+        counts,
+        by_pair,
+        leaps_by_part,
+        findings: findings(walk.findings, leaps),
+        max_findings_per_kind: MAX_FINDINGS_PER_KIND,
+        truncated: !truncated_kinds.is_empty(),
+        truncated_kinds,
+        music21,
+        skipped_quartets: walk.skipped,
+    })
+}
 
+/// What the walk over the score's quartets found, the findings not yet cut to the cap's
+/// lists.
+#[derive(Default)]
+struct QuartetWalk {
+    findings: BTreeMap<Kind, Vec<QuartetFinding>>,
+    /// Findings per kind, deduplicated.
+    totals: BTreeMap<Kind, usize>,
+    pairs: BTreeMap<(usize, usize), PairTally>,
+    /// Quartets the engine could not measure an interval in.
+    skipped: usize,
+}
+
+/// Every voice-leading quartet of the score's notes, judged kind by kind, each finding
+/// counted once per pair of parts.
+fn walk_quartets(score: &Stream, grid: &MeasureGrid, parts: &Parts) -> ToolResult<QuartetWalk> {
     // The findings, on the notes, chords and rests alone: music21's walk pairs a voice
     // with the first thing standing where its previous note starts, and a clef, key or
     // time signature there (at the very start, or at a change) would leave the voice
@@ -411,16 +438,12 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
         })
     };
 
-    let mut skipped = 0usize;
-    let mut findings: BTreeMap<Kind, Vec<QuartetFinding>> = BTreeMap::new();
-    let mut totals: BTreeMap<Kind, usize> = BTreeMap::new();
-    let mut pairs: BTreeMap<(usize, usize), PairTally> = BTreeMap::new();
+    let mut walk = QuartetWalk::default();
     let mut seen: HashSet<(Kind, usize, usize, i64, [String; 4])> = HashSet::new();
-
     for (offset, [a1, a2, b1, b2]) in &positions {
         let four = (qnote(*a1), qnote(*a2), qnote(*b1), qnote(*b2));
         let (Some(a1), Some(a2), Some(b1), Some(b2)) = four else {
-            skipped += 1;
+            walk.skipped += 1;
             continue;
         };
         // Voice one is the part listed higher in the score. The walk lists a voice that
@@ -439,11 +462,11 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
             )
         })?
         else {
-            skipped += 1;
+            walk.skipped += 1;
             continue;
         };
         let (p1, p2) = (upper.0.part, lower.0.part);
-        let tally = pairs.entry((p1, p2)).or_default();
+        let tally = walk.pairs.entry((p1, p2)).or_default();
         tally.quartets += 1;
         let names = [
             pitch_label(upper.0.pitch),
@@ -459,9 +482,9 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
             if !seen.insert((kind, p1, p2, at, names.clone())) {
                 continue;
             }
-            *totals.entry(kind).or_default() += 1;
+            *walk.totals.entry(kind).or_default() += 1;
             *tally.kinds.entry(kind).or_default() += 1;
-            let list = findings.entry(kind).or_default();
+            let list = walk.findings.entry(kind).or_default();
             if list.len() >= MAX_FINDINGS_PER_KIND {
                 continue;
             }
@@ -471,8 +494,8 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
                 beat: pos.beat,
                 offset: pos.offset,
                 from: grid.position(upper.0.offset.max(lower.0.offset)),
-                part1: part_ref(p1),
-                part2: part_ref(p2),
+                part1: parts.part_ref(p1),
+                part2: parts.part_ref(p2),
                 v1n1: names[0].clone(),
                 v1n2: names[1].clone(),
                 v2n1: names[2].clone(),
@@ -483,12 +506,20 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
                     .map(Interval::short_name)
                     .collect(),
                 motion: quartet.motion_type(false).as_str().to_string(),
-                outer_voices: is_outer(p1, p2),
+                outer_voices: parts.are_outer(p1, p2),
             });
         }
     }
+    Ok(walk)
+}
 
-    // Leaps wider than an octave, part by part, between notes not parted by a rest.
+/// Leaps wider than an octave, part by part, between notes not parted by a rest: the
+/// findings (up to the cap) and each part's count.
+fn leaps_over_octave(
+    score: &Stream,
+    grid: &MeasureGrid,
+    parts: &Parts,
+) -> (Vec<LeapFinding>, Vec<PartLeaps>) {
     let mut leaps: Vec<LeapFinding> = Vec::new();
     let mut leaps_by_part = Vec::new();
     for (index, part) in parts_of(score).into_iter().enumerate() {
@@ -510,7 +541,7 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
                     .unwrap_or_else(|_| format!("{semitones} semitones"));
                 let pos = grid.position(to.offset);
                 leaps.push(LeapFinding {
-                    part: part_ref(index),
+                    part: parts.part_ref(index),
                     measure: pos.measure,
                     beat: pos.beat,
                     offset: pos.offset,
@@ -523,60 +554,49 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
             }
         }
         leaps_by_part.push(PartLeaps {
-            part: part_ref(index),
+            part: parts.part_ref(index),
             leaps_over_octave: count,
         });
     }
-    let leap_total: usize = leaps_by_part.iter().map(|p| p.leaps_over_octave).sum();
+    (leaps, leaps_by_part)
+}
 
-    let total = |k: Kind| totals.get(&k).copied().unwrap_or(0);
-    let counts = KindCounts {
-        parallel_fifths: total(Kind::ParallelFifth),
-        parallel_octaves: total(Kind::ParallelOctave),
-        parallel_unisons: total(Kind::ParallelUnison),
-        hidden_fifths: total(Kind::HiddenFifth),
-        hidden_octaves: total(Kind::HiddenOctave),
-        voice_crossings: total(Kind::VoiceCrossing),
-        voice_overlaps: total(Kind::VoiceOverlap),
-        leaps_over_octave: leap_total,
-    };
-
-    // Every pair of parts, with or without findings, then any pairs of voices within a part.
-    for a in 0..parts.len() {
-        for b in a + 1..parts.len() {
+/// Every pair of parts, with or without findings, then any pairs of voices within a part.
+fn pair_counts(mut pairs: BTreeMap<(usize, usize), PairTally>, parts: &Parts) -> Vec<PairCounts> {
+    for a in 0..parts.list.len() {
+        for b in a + 1..parts.list.len() {
             pairs.entry((a, b)).or_default();
         }
     }
-    let by_pair = pairs
+    pairs
         .iter()
-        .map(|(&(a, b), tally)| {
-            let n = |k: Kind| tally.kinds.get(&k).copied().unwrap_or(0);
-            PairCounts {
-                part1: part_ref(a),
-                part2: part_ref(b),
-                outer_voices: is_outer(a, b),
-                quartets: tally.quartets,
-                parallel_fifths: n(Kind::ParallelFifth),
-                parallel_octaves: n(Kind::ParallelOctave),
-                parallel_unisons: n(Kind::ParallelUnison),
-                hidden_fifths: n(Kind::HiddenFifth),
-                hidden_octaves: n(Kind::HiddenOctave),
-                voice_crossings: n(Kind::VoiceCrossing),
-                voice_overlaps: n(Kind::VoiceOverlap),
-            }
+        .map(|(&(a, b), tally)| PairCounts {
+            part1: parts.part_ref(a),
+            part2: parts.part_ref(b),
+            outer_voices: parts.are_outer(a, b),
+            quartets: tally.quartets,
+            kinds: QuartetCounts::of(&tally.kinds),
         })
-        .collect();
+        .collect()
+}
 
-    let mut truncated_kinds: Vec<String> = Kind::ALL
+/// The kinds whose findings were cut at the cap.
+fn truncated_kinds(totals: &BTreeMap<Kind, usize>, leap_total: usize) -> Vec<String> {
+    let total = |k: Kind| totals.get(&k).copied().unwrap_or(0);
+    let mut truncated: Vec<String> = Kind::ALL
         .iter()
         .filter(|k| total(**k) > MAX_FINDINGS_PER_KIND)
         .map(|k| k.name().to_string())
         .collect();
     if leap_total > MAX_FINDINGS_PER_KIND {
-        truncated_kinds.push("leaps_over_octave".into());
+        truncated.push("leaps_over_octave".into());
     }
-    let mut take = |k: Kind| findings.remove(&k).unwrap_or_default();
-    let findings = Findings {
+    truncated
+}
+
+fn findings(mut by_kind: BTreeMap<Kind, Vec<QuartetFinding>>, leaps: Vec<LeapFinding>) -> Findings {
+    let mut take = |k: Kind| by_kind.remove(&k).unwrap_or_default();
+    Findings {
         parallel_fifths: take(Kind::ParallelFifth),
         parallel_octaves: take(Kind::ParallelOctave),
         parallel_unisons: take(Kind::ParallelUnison),
@@ -585,21 +605,7 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
         voice_crossings: take(Kind::VoiceCrossing),
         voice_overlaps: take(Kind::VoiceOverlap),
         leaps_over_octave: leaps,
-    };
-
-    Ok(Output {
-        score_id: loaded.meta.score_id.clone(),
-        parts,
-        counts,
-        by_pair,
-        leaps_by_part,
-        findings,
-        max_findings_per_kind: MAX_FINDINGS_PER_KIND,
-        truncated: !truncated_kinds.is_empty(),
-        truncated_kinds,
-        music21,
-        skipped_quartets: skipped,
-    })
+    }
 }
 
 #[cfg(test)]

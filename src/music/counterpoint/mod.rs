@@ -16,12 +16,14 @@ mod check;
 mod figures;
 mod generate;
 mod rhythm;
+mod score;
 mod theory;
 mod violation;
 
 pub use check::{check, compliance, RuleResult, RULES};
 pub use generate::{generate, Generated};
 pub use rhythm::allowed_breaks;
+pub use score::two_part_score;
 pub use theory::*;
 pub use violation::Violation;
 
@@ -37,6 +39,16 @@ pub const MAX_CF_NOTES: usize = 64;
 pub enum Voice {
     Above,
     Below,
+}
+
+impl Voice {
+    /// `above` or `below` (the cantus firmus).
+    pub fn name(self) -> &'static str {
+        match self {
+            Voice::Above => "above",
+            Voice::Below => "below",
+        }
+    }
 }
 
 /// One sounding note of the counterpoint (a syncope tied over the barline is one note).
