@@ -13,8 +13,7 @@ pub mod melody;
 pub mod notation;
 pub mod parse;
 pub mod pitch;
-pub mod style_model;
-pub mod style_sources;
+pub mod style;
 pub mod summary;
 pub mod timeline;
 

@@ -3,9 +3,10 @@
 
 use music21_rs::{Stream, StreamElement};
 
+use super::model::{Line, Token};
+use super::TICKS_PER_QUARTER;
 use crate::music::melody::{melody_of, segments};
 use crate::music::pitch::SpelledPitch;
-use crate::music::style_model::{Line, Token, TICKS_PER_QUARTER};
 use crate::music::timeline::{parts_of, MeasureGrid};
 
 /// What one source contributes.
