@@ -70,19 +70,21 @@ pub fn import_text_as(ctx: &ToolContext, id: &str, text: &str, format: &str) {
     .unwrap_or_else(|e| panic!("importing {id}: {e}"));
 }
 
-/// Imports bwv66.6 from the shared corpus; false (the test should skip) when it is absent.
-pub fn import_bwv66(ctx: &ToolContext, id: &str) -> bool {
+/// A context with bwv66.6 from the shared corpus stored as `b`; nothing (the test should
+/// skip) when the shared corpus is absent.
+pub fn bwv66_context() -> Option<(tempfile::TempDir, ToolContext)> {
     if shared_corpus().is_none() {
         eprintln!("skipping: ../shared/corpus not found");
-        return false;
+        return None;
     }
+    let (dir, ctx) = context();
     call(
-        ctx,
+        &ctx,
         "import_score",
-        json!({"score_id": id, "source": "bach/bwv66.6", "source_type": "corpus"}),
+        json!({"score_id": "b", "source": "bach/bwv66.6", "source_type": "corpus"}),
     )
     .unwrap_or_else(|e| panic!("import bwv66.6: {e}"));
-    true
+    Some((dir, ctx))
 }
 
 fn note_xml(pitch: &str, quarters: u32) -> String {

@@ -371,25 +371,31 @@ fn suspension_fault(
     }
 }
 
+/// The perfect interval (5 or 8) two verticals both make, with the two intervals.
+fn same_perfect(a: &Vertical, b: &Vertical) -> Option<(u8, Harmonic, Harmonic)> {
+    let (ha, hb) = (harmonic(a.cp, a.cf), harmonic(b.cp, b.cf));
+    match (ha.perfect_class(), hb.perfect_class()) {
+        (Some(x), Some(y)) if x == y => Some((x, ha, hb)),
+        _ => None,
+    }
+}
+
 /// Parallels between neighbouring verticals, then between successive accents that are not
 /// neighbours (2nd species on: the notes between do not hide them).
 fn no_parallel_perfects(p: &Piece) -> Vec<Violation> {
     let mut out = Vec::new();
     for (a, b) in p.moves() {
-        let (ha, hb) = (harmonic(a.cp, a.cf), harmonic(b.cp, b.cf));
-        if let (Some(x), Some(y)) = (ha.perfect_class(), hb.perfect_class()) {
-            if x == y {
-                out.push(violation(
-                    b.t,
-                    motion_labels(a, b),
-                    format!(
-                        "parallel {} ({} to {})",
-                        perfect_name(x),
-                        ha.name(),
-                        hb.name()
-                    ),
-                ));
-            }
+        if let Some((class, ha, hb)) = same_perfect(a, b) {
+            out.push(violation(
+                b.t,
+                motion_labels(a, b),
+                format!(
+                    "parallel {} ({} to {})",
+                    perfect_name(class),
+                    ha.name(),
+                    hb.name()
+                ),
+            ));
         }
     }
     if p.species == 1 {
@@ -401,28 +407,25 @@ fn no_parallel_perfects(p: &Piece) -> Vec<Violation> {
             .iter()
             .position(|v| v.t == a.t)
             .is_some_and(|i| p.verts.get(i + 1).is_some_and(|v| v.t == b.t));
-        let (ha, hb) = (harmonic(a.cp, a.cf), harmonic(b.cp, b.cf));
         if adjacent {
             continue;
         }
-        if let (Some(x), Some(y)) = (ha.perfect_class(), hb.perfect_class()) {
-            if x == y {
-                out.push(violation(
-                    b.t,
-                    motion_labels(a, b),
-                    format!(
-                        "{} on successive {} ({} to {})",
-                        perfect_name(x),
-                        if p.species == 4 {
-                            "syncopations"
-                        } else {
-                            "downbeats"
-                        },
-                        ha.name(),
-                        hb.name()
-                    ),
-                ));
-            }
+        if let Some((class, ha, hb)) = same_perfect(a, b) {
+            out.push(violation(
+                b.t,
+                motion_labels(a, b),
+                format!(
+                    "{} on successive {} ({} to {})",
+                    perfect_name(class),
+                    if p.species == 4 {
+                        "syncopations"
+                    } else {
+                        "downbeats"
+                    },
+                    ha.name(),
+                    hb.name()
+                ),
+            ));
         }
     }
     out
@@ -762,12 +765,9 @@ mod tests {
     use super::*;
     use crate::music::counterpoint::{detect_mode, generate, tones};
 
-    #[test]
-    fn the_checker_passes_fux_and_finds_planted_faults() {
-        let cf = tones("D4 F4 E4 D4 G4 F4 A4 G4 F4 E4 D4");
-        // A first-species line above the Dorian cantus firmus that keeps every rule.
-        let good = tones("A4 D5 C5 F5 E5 D5 C5 B4 D5 C#5 D5");
-        let notes: Vec<CpNote> = good
+    /// A first-species line: one whole note a bar.
+    fn whole_notes(pitches: &[SpelledPitch]) -> Vec<CpNote> {
+        pitches
             .iter()
             .enumerate()
             .map(|(i, t)| CpNote {
@@ -775,7 +775,15 @@ mod tests {
                 dur: BAR,
                 tone: *t,
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn the_checker_passes_fux_and_finds_planted_faults() {
+        let cf = tones("D4 F4 E4 D4 G4 F4 A4 G4 F4 E4 D4");
+        // A first-species line above the Dorian cantus firmus that keeps every rule.
+        let good = tones("A4 D5 C5 F5 E5 D5 C5 B4 D5 C#5 D5");
+        let notes = whole_notes(&good);
         let results = check(&cf, &notes, 1, Voice::Above);
         let failed: Vec<&RuleResult> = results.iter().filter(|r| !r.passed).collect();
         assert!(failed.is_empty(), "{failed:#?}");
@@ -809,15 +817,7 @@ mod tests {
         assert!(!strong.passed);
         assert_eq!(strong.violations[0].measure, 2);
         let parallels = tones("A4 C5 B4 A4 D5 C5 E5 D5 C5 B4 A4");
-        let notes: Vec<CpNote> = parallels
-            .iter()
-            .enumerate()
-            .map(|(i, t)| CpNote {
-                start: i as u32 * BAR,
-                dur: BAR,
-                tone: *t,
-            })
-            .collect();
+        let notes = whole_notes(&parallels);
         let results = check(&cf, &notes, 1, Voice::Above);
         let par = results
             .iter()

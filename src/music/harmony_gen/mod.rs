@@ -71,6 +71,17 @@ impl LineNote {
     }
 }
 
+impl Line {
+    /// The line as a written part's notes; `fermata(j)` says whether note `j` holds one.
+    fn events(&self, fermata: impl Fn(usize) -> bool) -> Vec<PartEvent> {
+        self.notes
+            .iter()
+            .enumerate()
+            .map(|(j, n)| PartEvent::note(n.offset, n.duration, n.pitch, fermata(j)))
+            .collect()
+    }
+}
+
 /// A voice of the result, as a line of single notes (the checker's view).
 #[derive(Clone, Debug)]
 pub struct Line {
@@ -87,6 +98,17 @@ pub struct PartEvent {
     pub duration: f64,
     pub pitches: Vec<SpelledPitch>,
     pub fermata: bool,
+}
+
+impl PartEvent {
+    fn note(offset: f64, duration: f64, pitch: SpelledPitch, fermata: bool) -> Self {
+        Self {
+            offset,
+            duration,
+            pitches: vec![pitch],
+            fermata,
+        }
+    }
 }
 
 /// Which clef a part is written in.
@@ -480,12 +502,7 @@ fn written_parts(
     let melody_events: Vec<PartEvent> = request
         .notes
         .iter()
-        .map(|n| PartEvent {
-            offset: n.offset,
-            duration: n.duration,
-            pitches: vec![n.pitch],
-            fermata: n.fermata,
-        })
+        .map(|n| PartEvent::note(n.offset, n.duration, n.pitch, n.fermata))
         .collect();
     parts.push(PartPlan {
         name: melody_name.to_string(),
@@ -496,17 +513,7 @@ fn written_parts(
     match style {
         Style::Chorale | Style::Classical => {
             for (i, line) in lower.iter().enumerate() {
-                let events: Vec<PartEvent> = line
-                    .notes
-                    .iter()
-                    .enumerate()
-                    .map(|(j, n)| PartEvent {
-                        offset: n.offset,
-                        duration: n.duration,
-                        pitches: vec![n.pitch],
-                        fermata: fermatas[i].get(j).copied().unwrap_or(false),
-                    })
-                    .collect();
+                let events = line.events(|j| fermatas[i].get(j).copied().unwrap_or(false));
                 let clef = match i {
                     0 => ClefChoice::Treble,
                     1 => ClefChoice::Treble8vb,
@@ -530,16 +537,7 @@ fn written_parts(
                 carries_symbols: false,
             });
             if style == Style::Jazz {
-                let events: Vec<PartEvent> = lower[3]
-                    .notes
-                    .iter()
-                    .map(|n| PartEvent {
-                        offset: n.offset,
-                        duration: n.duration,
-                        pitches: vec![n.pitch],
-                        fermata: false,
-                    })
-                    .collect();
+                let events = lower[3].events(|_| false);
                 parts.push(PartPlan {
                     name: "Bass".into(),
                     clef: ClefChoice::Bass,

@@ -40,6 +40,20 @@ pub struct Voicing {
 }
 
 impl Voicing {
+    /// The voices from the top, each a MIDI number and the index of its tone in the palette.
+    fn of(voices: &[(i32, usize)]) -> Self {
+        let mut voicing = Voicing {
+            n: voices.len() as u8,
+            p: [0; MAX_LOWER],
+            tone: [0; MAX_LOWER],
+        };
+        for (k, &(pitch, tone)) in voices.iter().enumerate() {
+            voicing.p[k] = pitch;
+            voicing.tone[k] = tone as u8;
+        }
+        voicing
+    }
+
     pub fn pitches(&self) -> &[i32] {
         &self.p[..self.n as usize]
     }
@@ -389,25 +403,11 @@ pub fn solve(problem: &Problem<'_>, candidates: &[Vec<usize>]) -> Result<Solutio
                 let slot = prev.chord * problem.vocab.len() + next.chord;
                 let same_voicing = prev.voicing == next.voicing;
                 let prog = if prev.chord == next.chord {
-                    progression_cost(
-                        problem,
-                        &problem.vocab[prev.chord],
-                        &spans[k - 1],
-                        &problem.vocab[next.chord],
-                        &spans[k],
-                        same_voicing,
-                    )
+                    progression_cost(problem, k, prev.chord, next.chord, same_voicing)
                 } else if let Some(c) = prog_cache[slot] {
                     c
                 } else {
-                    let c = progression_cost(
-                        problem,
-                        &problem.vocab[prev.chord],
-                        &spans[k - 1],
-                        &problem.vocab[next.chord],
-                        &spans[k],
-                        false,
-                    );
+                    let c = progression_cost(problem, k, prev.chord, next.chord, false);
                     prog_cache[slot] = Some(c);
                     c
                 };
@@ -456,14 +456,8 @@ pub fn solve(problem: &Problem<'_>, candidates: &[Vec<usize>]) -> Result<Solutio
         if k > 0 {
             let prev = &path[k - 1];
             let same_voicing = prev.voicing == s.voicing;
-            breakdown.progression += progression_cost(
-                problem,
-                &problem.vocab[prev.chord],
-                &spans[k - 1],
-                &problem.vocab[s.chord],
-                &spans[k],
-                same_voicing,
-            );
+            breakdown.progression +=
+                progression_cost(problem, k, prev.chord, s.chord, same_voicing);
             let m = motion_cost(problem, prev, &spans[k - 1], s, &spans[k]);
             breakdown.progression += m.progression;
             breakdown.motion += m.motion;

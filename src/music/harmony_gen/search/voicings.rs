@@ -76,14 +76,7 @@ fn four_part_voicings(
                 ) else {
                     continue;
                 };
-                out.push((
-                    Voicing {
-                        n: 3,
-                        p: [a, t, b, 0],
-                        tone: [ai as u8, ti as u8, bi as u8, 0],
-                    },
-                    cost,
-                ));
+                out.push((Voicing::of(&[(a, ai), (t, ti), (b, bi)]), cost));
             }
         }
     }
@@ -319,23 +312,12 @@ fn accompaniment_voicings(
                             c += (p0 - bass - 19) as i64;
                         }
                         out.push((
-                            Voicing {
-                                n: 4,
-                                p: [p2, p1, p0, bass],
-                                tone: [i2 as u8, i1 as u8, i0 as u8, root_index as u8],
-                            },
+                            Voicing::of(&[(p2, i2), (p1, i1), (p0, i0), (bass, root_index)]),
                             c,
                         ));
                     }
                 } else {
-                    out.push((
-                        Voicing {
-                            n: 3,
-                            p: [p2, p1, p0, 0],
-                            tone: [i2 as u8, i1 as u8, i0 as u8, 0],
-                        },
-                        cost,
-                    ));
+                    out.push((Voicing::of(&[(p2, i2), (p1, i1), (p0, i0)]), cost));
                 }
             }
         }
