@@ -1,5 +1,6 @@
-//! The music domain over music21-rs: formats, guards, parsing, the corpus, and the shared
-//! views (timeline, summary) the tools build on.
+//! The music domain over music21-rs: formats, guards, parsing, the corpus, the shared views
+//! the tools build on (timeline, summary, description, melody, pitch), the writers (export,
+//! notation) and the three generators (harmony_gen, counterpoint, style).
 
 pub mod confined;
 pub mod corpus;
