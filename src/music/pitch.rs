@@ -29,6 +29,7 @@ pub struct PitchName {
 }
 
 impl PitchName {
+    #[inline]
     pub fn new(letter: u8, alter: i8) -> Self {
         Self {
             letter: letter % 7,
@@ -37,6 +38,7 @@ impl PitchName {
     }
 
     /// Pitch class 0..11.
+    #[inline]
     pub fn pc(self) -> i32 {
         (NATURAL_PC[self.letter as usize] + i32::from(self.alter)).rem_euclid(12)
     }
@@ -88,19 +90,23 @@ pub struct SpelledPitch {
 }
 
 impl SpelledPitch {
+    #[inline]
     pub fn new(dia: i32, alter: i32) -> Self {
         Self { dia, alter }
     }
 
     /// The letter, 0 (C) to 6 (B).
+    #[inline]
     pub fn letter(self) -> usize {
         self.dia.rem_euclid(7) as usize
     }
 
+    #[inline]
     pub fn octave(self) -> i32 {
         self.dia.div_euclid(7)
     }
 
+    #[inline]
     pub fn midi(self) -> i32 {
         12 * (self.octave() + 1) + NATURAL_PC[self.letter()] + self.alter
     }
