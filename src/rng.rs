@@ -4,6 +4,7 @@
 
 /// One step of splitmix64: a well-mixed 64-bit value from any input. Used directly as a hash
 /// (search noise, picking among near-equal choices) and as the generator below.
+#[inline]
 pub fn mix(x: u64) -> u64 {
     let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

@@ -1,17 +1,20 @@
-//! The music domain over music21-rs: formats, guards, parsing, the corpus, and the shared
-//! views (timeline, summary) the tools build on.
+//! The music domain over music21-rs: formats, guards, parsing, the corpus, the shared views
+//! the tools build on (timeline, summary, description, melody, pitch), the writers (export,
+//! notation) and the three generators (harmony_gen, counterpoint, style).
 
 pub mod confined;
 pub mod corpus;
 pub mod counterpoint;
+pub mod description;
+pub mod export;
 pub mod format;
 pub mod guard;
 pub mod harmony_gen;
 pub mod melody;
 pub mod notation;
 pub mod parse;
-pub mod style_model;
-pub mod style_sources;
+pub mod pitch;
+pub mod style;
 pub mod summary;
 pub mod timeline;
 

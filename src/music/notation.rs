@@ -14,7 +14,8 @@ use music21_rs::{
 };
 
 use crate::error::{ToolError, ToolResult};
-use crate::music::harmony_gen::{Bar, ClefChoice, KeyDef, PartPlan, Spelled};
+use crate::music::harmony_gen::{Bar, ClefChoice, KeyDef, PartPlan};
+use crate::music::pitch::SpelledPitch;
 
 // ---------------------------------------------------------------- simple scores
 
@@ -218,12 +219,12 @@ pub fn engine<T>(what: &str, r: music21_rs::Result<T>) -> ToolResult<T> {
     r.map_err(|e| ToolError::internal(format!("harmonize_melody: {what}: {e}")))
 }
 
-fn pitch_of(s: &Spelled) -> ToolResult<Pitch> {
+fn pitch_of(s: &SpelledPitch) -> ToolResult<Pitch> {
     engine("building a pitch", Pitch::from_name(s.name()))
 }
 
 fn element_of(
-    pitches: &[Spelled],
+    pitches: &[SpelledPitch],
     duration: f64,
     tie: Option<TieType>,
     fermata: bool,

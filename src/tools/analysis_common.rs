@@ -1,4 +1,5 @@
-//! Shared by the analysis tools: the key of a whole score, the chordified chords.
+//! Shared by the analysis tools: the key of a whole score, the chordified chords, the parts
+//! an answer names and the limits on a score's size.
 //!
 //! `key_analysis`, `chord_analysis` and `harmony_analysis` must agree with each other and
 //! with music21: the whole-score key is `score.analyze('key')` (AardenEssen over the
@@ -15,7 +16,7 @@ use serde::Serialize;
 use crate::error::{ToolError, ToolResult};
 use crate::music::parse::catch_engine;
 use crate::music::summary::count_notes;
-use crate::music::timeline::{round, MeasureGrid};
+use crate::music::timeline::{part_name, parts_of, round, MeasureGrid};
 use crate::tools::ToolContext;
 
 // ---------------------------------------------------------------- keys
@@ -279,133 +280,64 @@ pub fn display(x: f64) -> f64 {
     round(x)
 }
 
-// ---------------------------------------------------------------- test support
+// ---------------------------------------------------------------- parts and limits
 
-#[cfg(test)]
-pub(crate) mod test_support {
-    use serde_json::{json, Value};
+/// A part of the score.
+#[derive(Clone, Debug, Serialize, JsonSchema, PartialEq, Eq)]
+pub struct PartRef {
+    /// Index of the part in the score, from 0 (top staff first).
+    pub index: usize,
+    pub name: String,
+}
 
-    use crate::config::Config;
-    use crate::error::ToolError;
-    use crate::tools::{Registry, ToolContext};
+/// The parts of a score as answers name them.
+pub struct Parts {
+    pub list: Vec<PartRef>,
+}
 
-    /// A context over a fresh store in a temporary directory (kept alive by the guard),
-    /// with the shared corpus configured when it exists.
-    pub fn context() -> (tempfile::TempDir, ToolContext) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = Config::default();
-        config.server.data_dir = dir.path().join("data");
-        if let Some(corpus) = shared_corpus() {
-            config.corpus.dirs = vec![corpus];
-        }
-        let ctx = ToolContext::open(config).expect("open context");
-        (dir, ctx)
+impl Parts {
+    pub fn of(score: &Stream) -> Self {
+        let list = parts_of(score)
+            .into_iter()
+            .enumerate()
+            .map(|(index, part)| PartRef {
+                index,
+                name: part_name(part, index),
+            })
+            .collect();
+        Self { list }
     }
 
-    /// `../shared/corpus` next to the crate, when present.
-    pub fn shared_corpus() -> Option<std::path::PathBuf> {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-        dir.join("bach/bwv66.6.mxl").is_file().then_some(dir)
+    /// Part `index`, or a made-up name for a voice the walk found outside every part.
+    pub fn part_ref(&self, index: usize) -> PartRef {
+        self.list.get(index).cloned().unwrap_or_else(|| PartRef {
+            index,
+            name: format!("Part {}", index + 1),
+        })
     }
 
-    pub fn call(ctx: &ToolContext, tool: &str, args: Value) -> Result<Value, ToolError> {
-        Registry::new().call(ctx, tool, args)
+    /// Whether parts `a` and `b` are the top and the bottom part.
+    pub fn are_outer(&self, a: usize, b: usize) -> bool {
+        let last = self.list.len().saturating_sub(1);
+        self.list.len() >= 2 && a != b && a.min(b) == 0 && a.max(b) == last
     }
+}
 
-    pub fn import_text(ctx: &ToolContext, id: &str, text: &str) {
-        call(
-            ctx,
-            "import_score",
-            json!({"score_id": id, "source": text, "source_type": "text"}),
-        )
-        .unwrap_or_else(|e| panic!("import {id}: {e}"));
+/// Refuses a score with more notes and chords than `limits.<key>` = `limit` allows.
+/// `because` says why the tool's work grows with them (empty when it needs no saying).
+pub fn check_note_limit(
+    score: &Stream,
+    score_id: &str,
+    key: &str,
+    limit: usize,
+    because: &str,
+) -> ToolResult<()> {
+    let counts = count_notes(score);
+    let notes = counts.notes + counts.chords;
+    if notes > limit {
+        return Err(ToolError::limit(format!(
+            "score '{score_id}' has {notes} notes and chords, over the limit limits.{key} = {limit}; {because}raise the limit in the config or import an excerpt"
+        )));
     }
-
-    /// Imports bwv66.6 from the shared corpus; false (test should skip) when it is absent.
-    pub fn import_bwv66(ctx: &ToolContext, id: &str) -> bool {
-        if shared_corpus().is_none() {
-            eprintln!("skipping: ../shared/corpus not found");
-            return false;
-        }
-        call(
-            ctx,
-            "import_score",
-            json!({"score_id": id, "source": "bach/bwv66.6", "source_type": "corpus"}),
-        )
-        .unwrap_or_else(|e| panic!("import bwv66.6: {e}"));
-        true
-    }
-
-    /// Four parts (soprano, alto, tenor, bass) of MusicXML in 4/4 with `fifths` in the key
-    /// signature, one quarter per division. Each voice is a list of `PITCH:QUARTERS` tokens,
-    /// `F#4:2` or `B-3:1`, an `f` after the length for a fermata (`C5:4f`), and `|` between
-    /// measures.
-    pub fn four_parts(fifths: i32, voices: [&str; 4]) -> String {
-        let names = ["Soprano", "Alto", "Tenor", "Bass"];
-        let mut xml = String::from(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<score-partwise version=\"3.1\">\n<part-list>\n",
-        );
-        for (i, name) in names.iter().enumerate() {
-            xml.push_str(&format!(
-                "<score-part id=\"P{}\"><part-name>{name}</part-name></score-part>\n",
-                i + 1
-            ));
-        }
-        xml.push_str("</part-list>\n");
-        for (i, voice) in voices.iter().enumerate() {
-            let (sign, line) = if i == 3 { ("F", 4) } else { ("G", 2) };
-            xml.push_str(&format!(
-                "<part id=\"P{}\">\n<measure number=\"1\"><attributes><divisions>1</divisions><key><fifths>{fifths}</fifths></key><time><beats>4</beats><beat-type>4</beat-type></time><clef><sign>{sign}</sign><line>{line}</line></clef></attributes>\n",
-                i + 1
-            ));
-            let mut measure = 1;
-            for token in voice.split_whitespace() {
-                if token == "|" {
-                    measure += 1;
-                    xml.push_str(&format!("</measure>\n<measure number=\"{measure}\">\n"));
-                    continue;
-                }
-                let (pitch, length) = token.split_once(':').expect("PITCH:QUARTERS");
-                let fermata = length.ends_with('f');
-                let quarters: u32 = length.trim_end_matches('f').parse().expect("quarters");
-                let step = &pitch[..1];
-                let octave = &pitch[pitch.len() - 1..];
-                let alter = match &pitch[1..pitch.len() - 1] {
-                    "#" => "<alter>1</alter>",
-                    "-" => "<alter>-1</alter>",
-                    _ => "",
-                };
-                let kind = match quarters {
-                    1 => "quarter",
-                    2 => "half",
-                    _ => "whole",
-                };
-                let notations = if fermata {
-                    "<notations><fermata/></notations>"
-                } else {
-                    ""
-                };
-                xml.push_str(&format!(
-                    "<note><pitch><step>{step}</step>{alter}<octave>{octave}</octave></pitch><duration>{quarters}</duration><type>{kind}</type>{notations}</note>\n"
-                ));
-            }
-            xml.push_str("</measure>\n</part>\n");
-        }
-        xml.push_str("</score-partwise>\n");
-        xml
-    }
-
-    /// A four-part phrase in G major: I IV V(fermata) | I ii6 V7 | I(fermata), the soprano
-    /// ending on G: a half cadence in measure 1, a perfect authentic one in measure 3.
-    pub fn g_major_chorale() -> String {
-        four_parts(
-            1,
-            [
-                "B4:1 C5:1 D5:2f | D5:1 C5:1 A4:2 | G4:4f",
-                "G4:1 G4:1 F#4:2f | G4:1 E4:1 F#4:2 | D4:4f",
-                "D4:1 E4:1 A3:2f | B3:1 A3:1 C4:2 | B3:4f",
-                "G3:1 C3:1 D3:2f | G3:1 C3:1 D3:2 | G2:4f",
-            ],
-        )
-    }
+    Ok(())
 }

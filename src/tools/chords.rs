@@ -266,16 +266,13 @@ mod tests {
     use serde_json::json;
 
     use crate::error::ErrorKind;
-    use crate::tools::analysis_common::test_support::{
-        call, context, g_major_chorale, import_bwv66, import_text,
-    };
+    use crate::tools::test_kit::{bwv66_context, call, context, g_major_chorale, import_text};
 
     #[test]
     fn bwv66_chords_match_music21() {
-        let (_dir, ctx) = context();
-        if !import_bwv66(&ctx, "b") {
+        let Some((_dir, ctx)) = bwv66_context() else {
             return;
-        }
+        };
         let out = call(&ctx, "chord_analysis", json!({"score_id": "b"})).expect("chord_analysis");
         assert_eq!(out["total"], 51);
         assert_eq!(out["key"]["name"], "f# minor");

@@ -615,8 +615,8 @@ mod tests {
 
     use super::{Function, Numeral};
     use crate::error::ErrorKind;
-    use crate::tools::analysis_common::test_support::{
-        call, context, four_parts, g_major_chorale, import_bwv66, import_text,
+    use crate::tools::test_kit::{
+        bwv66_context, call, context, four_parts, g_major_chorale, import_text,
     };
 
     #[test]
@@ -798,10 +798,9 @@ mod tests {
 
     #[test]
     fn bwv66_ends_on_fermatas() {
-        let (_dir, ctx) = context();
-        if !import_bwv66(&ctx, "b") {
+        let Some((_dir, ctx)) = bwv66_context() else {
             return;
-        }
+        };
         let out = call(&ctx, "harmony_analysis", json!({"score_id": "b"})).expect("harmony");
         assert_eq!(out["key"]["name"], "f# minor");
         assert_eq!(out["phrase_rule"], "fermatas");

@@ -316,16 +316,13 @@ mod tests {
     use serde_json::json;
 
     use crate::error::ErrorKind;
-    use crate::tools::analysis_common::test_support::{
-        call, context, g_major_chorale, import_bwv66, import_text,
-    };
+    use crate::tools::test_kit::{bwv66_context, call, context, g_major_chorale, import_text};
 
     #[test]
     fn bwv66_is_f_sharp_minor_as_music21_says() {
-        let (_dir, ctx) = context();
-        if !import_bwv66(&ctx, "b") {
+        let Some((_dir, ctx)) = bwv66_context() else {
             return;
-        }
+        };
         let out = call(&ctx, "key_analysis", json!({"score_id": "b"})).expect("key_analysis");
         assert_eq!(out["key"]["tonic"], "F#");
         assert_eq!(out["key"]["mode"], "minor");
@@ -372,10 +369,9 @@ mod tests {
 
     #[test]
     fn windows_cover_the_score_and_one_big_window_is_the_whole_score() {
-        let (_dir, ctx) = context();
-        if !import_bwv66(&ctx, "b") {
+        let Some((_dir, ctx)) = bwv66_context() else {
             return;
-        }
+        };
         let out = call(
             &ctx,
             "key_analysis",

@@ -31,6 +31,8 @@ pub mod key;
 pub mod patterns;
 pub mod scores;
 pub mod style;
+#[cfg(test)]
+pub(crate) mod test_kit;
 pub mod voice_leading;
 
 /// What every tool call runs against.

@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ToolError, ToolResult};
 use crate::music::melody::{melody_of, pitch_label, segments};
 use crate::music::parse::catch_engine;
-use crate::music::summary::count_notes;
-use crate::music::timeline::{part_events, part_name, parts_of, round, MeasureGrid, Position};
+use crate::music::timeline::{part_events, parts_of, round, MeasureGrid, Position};
+use crate::tools::analysis_common::{check_note_limit, PartRef, Parts};
 use crate::tools::{tool, ToolContext, ToolDef};
 
 /// Findings returned per kind; the counts always cover them all.
@@ -31,14 +31,6 @@ pub const MAX_FINDINGS_PER_KIND: usize = 500;
 pub struct Args {
     /// Id of a stored score.
     pub score_id: String,
-}
-
-/// A part of the score.
-#[derive(Clone, Debug, Serialize, JsonSchema, PartialEq, Eq)]
-pub struct PartRef {
-    /// Index of the part in the score, from 0 (top staff first).
-    pub index: usize,
-    pub name: String,
 }
 
 /// One voice-leading quartet that breaks a rule: two consecutive notes in each of two parts.
@@ -93,10 +85,10 @@ pub struct LeapFinding {
     pub semitones: f64,
 }
 
-/// How many findings of each kind (deduplicated: the same four notes of the same two
-/// parts count once).
+// The seven kinds of quartet finding, counted: flattened into KindCounts and PairCounts.
+// (A `//` comment: schemars would make a doc comment the description of both.)
 #[derive(Clone, Debug, Default, Serialize, JsonSchema, PartialEq, Eq)]
-pub struct KindCounts {
+pub struct QuartetCounts {
     pub parallel_fifths: usize,
     pub parallel_octaves: usize,
     pub parallel_unisons: usize,
@@ -104,6 +96,29 @@ pub struct KindCounts {
     pub hidden_octaves: usize,
     pub voice_crossings: usize,
     pub voice_overlaps: usize,
+}
+
+impl QuartetCounts {
+    fn of(counts: &BTreeMap<Kind, usize>) -> Self {
+        let n = |kind: Kind| counts.get(&kind).copied().unwrap_or(0);
+        Self {
+            parallel_fifths: n(Kind::ParallelFifth),
+            parallel_octaves: n(Kind::ParallelOctave),
+            parallel_unisons: n(Kind::ParallelUnison),
+            hidden_fifths: n(Kind::HiddenFifth),
+            hidden_octaves: n(Kind::HiddenOctave),
+            voice_crossings: n(Kind::VoiceCrossing),
+            voice_overlaps: n(Kind::VoiceOverlap),
+        }
+    }
+}
+
+/// How many findings of each kind (deduplicated: the same four notes of the same two
+/// parts count once).
+#[derive(Clone, Debug, Default, Serialize, JsonSchema, PartialEq, Eq)]
+pub struct KindCounts {
+    #[serde(flatten)]
+    pub quartets: QuartetCounts,
     pub leaps_over_octave: usize,
 }
 
@@ -115,13 +130,8 @@ pub struct PairCounts {
     pub outer_voices: bool,
     /// Quartets found between the two parts.
     pub quartets: usize,
-    pub parallel_fifths: usize,
-    pub parallel_octaves: usize,
-    pub parallel_unisons: usize,
-    pub hidden_fifths: usize,
-    pub hidden_octaves: usize,
-    pub voice_crossings: usize,
-    pub voice_overlaps: usize,
+    #[serde(flatten)]
+    pub kinds: QuartetCounts,
 }
 
 /// Leaps wider than an octave in one part.
@@ -349,39 +359,56 @@ fn notes_only(score: &Stream) -> Stream {
 fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
     let loaded = ctx.load(&args.score_id)?;
     let score: &Stream = &loaded.score;
-
-    let counts = count_notes(score);
-    let notes = counts.notes + counts.chords;
-    let limit = ctx.config.limits.max_voice_leading_notes;
-    if notes > limit {
-        return Err(ToolError::limit(format!(
-            "score '{}' has {notes} notes and chords, over the limit limits.max_voice_leading_notes = {limit}; voice-leading analysis compares every pair of parts at every moment, so raise the limit in the config or import an excerpt",
-            args.score_id
-        )));
-    }
-
-    let parts: Vec<PartRef> = parts_of(score)
-        .into_iter()
-        .enumerate()
-        .map(|(index, part)| PartRef {
-            index,
-            name: part_name(part, index),
-        })
-        .collect();
+    check_note_limit(
+        score,
+        &args.score_id,
+        "max_voice_leading_notes",
+        ctx.config.limits.max_voice_leading_notes,
+        "voice-leading analysis compares every pair of parts at every moment, so ",
+    )?;
+    let parts = Parts::of(score);
     let grid = MeasureGrid::of(score);
-    let last_part = parts.len().saturating_sub(1);
-    let part_ref = |i: usize| {
-        parts.get(i).cloned().unwrap_or_else(|| PartRef {
-            index: i,
-            name: format!("Part {}", i + 1),
-        })
-    };
-    let is_outer =
-        |a: usize, b: usize| parts.len() >= 2 && a != b && a.min(b) == 0 && a.max(b) == last_part;
-
     // music21's own counts, on the score as it stands.
     let music21 = music21_counts(score)?;
+    let walk = walk_quartets(score, &grid, &parts)?;
+    let (leaps, leaps_by_part) = leaps_over_octave(score, &grid, &parts);
+    let leap_total: usize = leaps_by_part.iter().map(|p| p.leaps_over_octave).sum();
+    let counts = KindCounts {
+        quartets: QuartetCounts::of(&walk.totals),
+        leaps_over_octave: leap_total,
+    };
+    let by_pair = pair_counts(walk.pairs, &parts);
+    let truncated_kinds = truncated_kinds(&walk.totals, leap_total);
+    Ok(Output {
+        score_id: loaded.meta.score_id.clone(),
+        parts: parts.list,
+        counts,
+        by_pair,
+        leaps_by_part,
+        findings: findings(walk.findings, leaps),
+        max_findings_per_kind: MAX_FINDINGS_PER_KIND,
+        truncated: !truncated_kinds.is_empty(),
+        truncated_kinds,
+        music21,
+        skipped_quartets: walk.skipped,
+    })
+}
 
+/// What the walk over the score's quartets found, the findings not yet cut to the cap's
+/// lists.
+#[derive(Default)]
+struct QuartetWalk {
+    findings: BTreeMap<Kind, Vec<QuartetFinding>>,
+    /// Findings per kind, deduplicated.
+    totals: BTreeMap<Kind, usize>,
+    pairs: BTreeMap<(usize, usize), PairTally>,
+    /// Quartets the engine could not measure an interval in.
+    skipped: usize,
+}
+
+/// Every voice-leading quartet of the score's notes, judged kind by kind, each finding
+/// counted once per pair of parts.
+fn walk_quartets(score: &Stream, grid: &MeasureGrid, parts: &Parts) -> ToolResult<QuartetWalk> {
     // The findings, on the notes, chords and rests alone: music21's walk pairs a voice
     // with the first thing standing where its previous note starts, and a clef, key or
     // time signature there (at the very start, or at a change) would leave the voice
@@ -411,16 +438,12 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
         })
     };
 
-    let mut skipped = 0usize;
-    let mut findings: BTreeMap<Kind, Vec<QuartetFinding>> = BTreeMap::new();
-    let mut totals: BTreeMap<Kind, usize> = BTreeMap::new();
-    let mut pairs: BTreeMap<(usize, usize), PairTally> = BTreeMap::new();
+    let mut walk = QuartetWalk::default();
     let mut seen: HashSet<(Kind, usize, usize, i64, [String; 4])> = HashSet::new();
-
     for (offset, [a1, a2, b1, b2]) in &positions {
         let four = (qnote(*a1), qnote(*a2), qnote(*b1), qnote(*b2));
         let (Some(a1), Some(a2), Some(b1), Some(b2)) = four else {
-            skipped += 1;
+            walk.skipped += 1;
             continue;
         };
         // Voice one is the part listed higher in the score. The walk lists a voice that
@@ -439,11 +462,11 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
             )
         })?
         else {
-            skipped += 1;
+            walk.skipped += 1;
             continue;
         };
         let (p1, p2) = (upper.0.part, lower.0.part);
-        let tally = pairs.entry((p1, p2)).or_default();
+        let tally = walk.pairs.entry((p1, p2)).or_default();
         tally.quartets += 1;
         let names = [
             pitch_label(upper.0.pitch),
@@ -459,9 +482,9 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
             if !seen.insert((kind, p1, p2, at, names.clone())) {
                 continue;
             }
-            *totals.entry(kind).or_default() += 1;
+            *walk.totals.entry(kind).or_default() += 1;
             *tally.kinds.entry(kind).or_default() += 1;
-            let list = findings.entry(kind).or_default();
+            let list = walk.findings.entry(kind).or_default();
             if list.len() >= MAX_FINDINGS_PER_KIND {
                 continue;
             }
@@ -471,8 +494,8 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
                 beat: pos.beat,
                 offset: pos.offset,
                 from: grid.position(upper.0.offset.max(lower.0.offset)),
-                part1: part_ref(p1),
-                part2: part_ref(p2),
+                part1: parts.part_ref(p1),
+                part2: parts.part_ref(p2),
                 v1n1: names[0].clone(),
                 v1n2: names[1].clone(),
                 v2n1: names[2].clone(),
@@ -483,12 +506,20 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
                     .map(Interval::short_name)
                     .collect(),
                 motion: quartet.motion_type(false).as_str().to_string(),
-                outer_voices: is_outer(p1, p2),
+                outer_voices: parts.are_outer(p1, p2),
             });
         }
     }
+    Ok(walk)
+}
 
-    // Leaps wider than an octave, part by part, between notes not parted by a rest.
+/// Leaps wider than an octave, part by part, between notes not parted by a rest: the
+/// findings (up to the cap) and each part's count.
+fn leaps_over_octave(
+    score: &Stream,
+    grid: &MeasureGrid,
+    parts: &Parts,
+) -> (Vec<LeapFinding>, Vec<PartLeaps>) {
     let mut leaps: Vec<LeapFinding> = Vec::new();
     let mut leaps_by_part = Vec::new();
     for (index, part) in parts_of(score).into_iter().enumerate() {
@@ -510,7 +541,7 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
                     .unwrap_or_else(|_| format!("{semitones} semitones"));
                 let pos = grid.position(to.offset);
                 leaps.push(LeapFinding {
-                    part: part_ref(index),
+                    part: parts.part_ref(index),
                     measure: pos.measure,
                     beat: pos.beat,
                     offset: pos.offset,
@@ -523,60 +554,49 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
             }
         }
         leaps_by_part.push(PartLeaps {
-            part: part_ref(index),
+            part: parts.part_ref(index),
             leaps_over_octave: count,
         });
     }
-    let leap_total: usize = leaps_by_part.iter().map(|p| p.leaps_over_octave).sum();
+    (leaps, leaps_by_part)
+}
 
-    let total = |k: Kind| totals.get(&k).copied().unwrap_or(0);
-    let counts = KindCounts {
-        parallel_fifths: total(Kind::ParallelFifth),
-        parallel_octaves: total(Kind::ParallelOctave),
-        parallel_unisons: total(Kind::ParallelUnison),
-        hidden_fifths: total(Kind::HiddenFifth),
-        hidden_octaves: total(Kind::HiddenOctave),
-        voice_crossings: total(Kind::VoiceCrossing),
-        voice_overlaps: total(Kind::VoiceOverlap),
-        leaps_over_octave: leap_total,
-    };
-
-    // Every pair of parts, with or without findings, then any pairs of voices within a part.
-    for a in 0..parts.len() {
-        for b in a + 1..parts.len() {
+/// Every pair of parts, with or without findings, then any pairs of voices within a part.
+fn pair_counts(mut pairs: BTreeMap<(usize, usize), PairTally>, parts: &Parts) -> Vec<PairCounts> {
+    for a in 0..parts.list.len() {
+        for b in a + 1..parts.list.len() {
             pairs.entry((a, b)).or_default();
         }
     }
-    let by_pair = pairs
+    pairs
         .iter()
-        .map(|(&(a, b), tally)| {
-            let n = |k: Kind| tally.kinds.get(&k).copied().unwrap_or(0);
-            PairCounts {
-                part1: part_ref(a),
-                part2: part_ref(b),
-                outer_voices: is_outer(a, b),
-                quartets: tally.quartets,
-                parallel_fifths: n(Kind::ParallelFifth),
-                parallel_octaves: n(Kind::ParallelOctave),
-                parallel_unisons: n(Kind::ParallelUnison),
-                hidden_fifths: n(Kind::HiddenFifth),
-                hidden_octaves: n(Kind::HiddenOctave),
-                voice_crossings: n(Kind::VoiceCrossing),
-                voice_overlaps: n(Kind::VoiceOverlap),
-            }
+        .map(|(&(a, b), tally)| PairCounts {
+            part1: parts.part_ref(a),
+            part2: parts.part_ref(b),
+            outer_voices: parts.are_outer(a, b),
+            quartets: tally.quartets,
+            kinds: QuartetCounts::of(&tally.kinds),
         })
-        .collect();
+        .collect()
+}
 
-    let mut truncated_kinds: Vec<String> = Kind::ALL
+/// The kinds whose findings were cut at the cap.
+fn truncated_kinds(totals: &BTreeMap<Kind, usize>, leap_total: usize) -> Vec<String> {
+    let total = |k: Kind| totals.get(&k).copied().unwrap_or(0);
+    let mut truncated: Vec<String> = Kind::ALL
         .iter()
         .filter(|k| total(**k) > MAX_FINDINGS_PER_KIND)
         .map(|k| k.name().to_string())
         .collect();
     if leap_total > MAX_FINDINGS_PER_KIND {
-        truncated_kinds.push("leaps_over_octave".into());
+        truncated.push("leaps_over_octave".into());
     }
-    let mut take = |k: Kind| findings.remove(&k).unwrap_or_default();
-    let findings = Findings {
+    truncated
+}
+
+fn findings(mut by_kind: BTreeMap<Kind, Vec<QuartetFinding>>, leaps: Vec<LeapFinding>) -> Findings {
+    let mut take = |k: Kind| by_kind.remove(&k).unwrap_or_default();
+    Findings {
         parallel_fifths: take(Kind::ParallelFifth),
         parallel_octaves: take(Kind::ParallelOctave),
         parallel_unisons: take(Kind::ParallelUnison),
@@ -585,121 +605,6 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
         voice_crossings: take(Kind::VoiceCrossing),
         voice_overlaps: take(Kind::VoiceOverlap),
         leaps_over_octave: leaps,
-    };
-
-    Ok(Output {
-        score_id: loaded.meta.score_id.clone(),
-        parts,
-        counts,
-        by_pair,
-        leaps_by_part,
-        findings,
-        max_findings_per_kind: MAX_FINDINGS_PER_KIND,
-        truncated: !truncated_kinds.is_empty(),
-        truncated_kinds,
-        music21,
-        skipped_quartets: skipped,
-    })
-}
-
-/// Helpers for the tool tests of this module and `patterns`.
-#[cfg(test)]
-pub(crate) mod testkit {
-    use std::path::PathBuf;
-
-    use serde_json::{json, Value};
-
-    use crate::config::Config;
-    use crate::error::ToolResult;
-    use crate::tools::{Registry, ToolContext};
-
-    /// A tool context on a fresh store in a temporary directory (kept alive by the guard).
-    pub fn context(max_analysis_notes: Option<usize>) -> (tempfile::TempDir, ToolContext) {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let mut config = Config::default();
-        config.server.data_dir = dir.path().to_path_buf();
-        if let Some(corpus) = shared_corpus() {
-            config.corpus.dirs = vec![corpus];
-        }
-        if let Some(max) = max_analysis_notes {
-            config.limits.max_voice_leading_notes = max;
-        }
-        let ctx = ToolContext::open(config).expect("tool context");
-        (dir, ctx)
-    }
-
-    /// The shared corpus beside the checkout, if it is there.
-    pub fn shared_corpus() -> Option<PathBuf> {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-        dir.is_dir().then_some(dir)
-    }
-
-    pub fn call(ctx: &ToolContext, name: &str, args: Value) -> ToolResult<Value> {
-        Registry::new().call(ctx, name, args)
-    }
-
-    pub fn import_text(ctx: &ToolContext, id: &str, text: &str, format: &str) {
-        call(
-            ctx,
-            "import_score",
-            json!({"score_id": id, "source": text, "source_type": "text", "format": format}),
-        )
-        .unwrap_or_else(|e| panic!("importing {id}: {e}"));
-    }
-
-    fn note_xml(pitch: &str, quarters: u32) -> String {
-        let kind = match quarters {
-            1 => "<type>quarter</type>",
-            2 => "<type>half</type>",
-            3 => "<type>half</type><dot/>",
-            4 => "<type>whole</type>",
-            other => panic!("no note value for {other} quarters in the test helper"),
-        };
-        if pitch == "r" {
-            return format!("<note><rest/><duration>{quarters}</duration>{kind}</note>");
-        }
-        let mut chars = pitch.chars();
-        let step = chars.next().expect("a step");
-        let rest: String = chars.collect();
-        let (alter, octave) = match rest.as_bytes().first() {
-            Some(b'#') => ("<alter>1</alter>", &rest[1..]),
-            Some(b'-') => ("<alter>-1</alter>", &rest[1..]),
-            _ => ("", rest.as_str()),
-        };
-        format!(
-            "<note><pitch><step>{step}</step>{alter}<octave>{octave}</octave></pitch><duration>{quarters}</duration>{kind}</note>"
-        )
-    }
-
-    /// A partwise MusicXML score in 4/4, one quarter = one division: parts of measures of
-    /// (pitch or "r", quarters).
-    pub fn musicxml(parts: &[&[&[(&str, u32)]]]) -> String {
-        let mut xml = String::from(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<score-partwise version=\"3.1\"><part-list>",
-        );
-        for i in 0..parts.len() {
-            xml.push_str(&format!(
-                "<score-part id=\"P{i}\"><part-name>Voice {}</part-name></score-part>",
-                i + 1
-            ));
-        }
-        xml.push_str("</part-list>");
-        for (i, measures) in parts.iter().enumerate() {
-            xml.push_str(&format!("<part id=\"P{i}\">"));
-            for (m, notes) in measures.iter().enumerate() {
-                xml.push_str(&format!("<measure number=\"{}\">", m + 1));
-                if m == 0 {
-                    xml.push_str("<attributes><divisions>1</divisions><key><fifths>0</fifths></key><time><beats>4</beats><beat-type>4</beat-type></time><clef><sign>G</sign><line>2</line></clef></attributes>");
-                }
-                for (pitch, quarters) in notes.iter() {
-                    xml.push_str(&note_xml(pitch, *quarters));
-                }
-                xml.push_str("</measure>");
-            }
-            xml.push_str("</part>");
-        }
-        xml.push_str("</score-partwise>");
-        xml
     }
 }
 
@@ -707,8 +612,8 @@ pub(crate) mod testkit {
 mod tests {
     use serde_json::{json, Value};
 
-    use super::testkit::{call, context, import_text, musicxml};
     use crate::error::ErrorKind;
+    use crate::tools::test_kit::{call, context, context_with, import_text_as, musicxml};
 
     fn analyse(ctx: &crate::tools::ToolContext, id: &str) -> Value {
         call(ctx, "voice_leading_analysis", json!({ "score_id": id }))
@@ -742,7 +647,7 @@ mod tests {
 
     #[test]
     fn finds_parallel_fifths_octaves_and_a_hidden_octave_where_they_are() {
-        let (_dir, ctx) = context(None);
+        let (_dir, ctx) = context();
         // Upper:  G4 A4 B4 C5 | D5      Middle: C4 D4 G3 C4 | D4      Bass holds C3.
         // G4/C4 -> A4/D4 is a parallel fifth (m1 b2); B4/G3 -> C5/C4 moves in similar
         // motion into an octave (hidden octave, m1 b4); C5/C4 -> D5/D4 is a parallel
@@ -752,7 +657,7 @@ mod tests {
             &[&[("C4", 1), ("D4", 1), ("G3", 1), ("C4", 1)], &[("D4", 4)]],
             &[&[("C3", 4)], &[("C3", 4)]],
         ]);
-        import_text(&ctx, "pf", &xml, "musicxml");
+        import_text_as(&ctx, "pf", &xml, "musicxml");
         let out = analyse(&ctx, "pf");
 
         assert_eq!(
@@ -802,7 +707,7 @@ mod tests {
 
     #[test]
     fn notes_are_aligned_by_time_not_by_index() {
-        let (_dir, ctx) = context(None);
+        let (_dir, ctx) = context();
         // Upper: E4 half, D5 half.  Lower: C4 quarter, F4 quarter, G4 half.
         // At beat 2 the lower voice rises to F4 above the held E4: a crossing, with the
         // upper voice's E4 on both sides (by index, D5 would wrongly face F4). At beat 3
@@ -811,7 +716,7 @@ mod tests {
             &[&[("E4", 2), ("D5", 2)]],
             &[&[("C4", 1), ("F4", 1), ("G4", 2)]],
         ]);
-        import_text(&ctx, "x", &xml, "musicxml");
+        import_text_as(&ctx, "x", &xml, "musicxml");
         let out = analyse(&ctx, "x");
         let crossings = found(&out, "voice_crossings");
         assert_eq!(
@@ -843,12 +748,12 @@ mod tests {
 
     #[test]
     fn finds_parallel_unisons_and_leaps_over_an_octave() {
-        let (_dir, ctx) = context(None);
+        let (_dir, ctx) = context();
         let xml = musicxml(&[
             &[&[("C4", 1), ("D4", 1), ("E5", 2)]],
             &[&[("C4", 1), ("D4", 1), ("C4", 2)]],
         ]);
-        import_text(&ctx, "u", &xml, "musicxml");
+        import_text_as(&ctx, "u", &xml, "musicxml");
         let out = analyse(&ctx, "u");
         assert_eq!(
             found(&out, "parallel_unisons"),
@@ -872,7 +777,7 @@ mod tests {
 
     #[test]
     fn bad_arguments_and_big_scores_are_refused_clearly() {
-        let (_dir, ctx) = context(Some(3));
+        let (_dir, ctx) = context_with(|config| config.limits.max_voice_leading_notes = 3);
         let err = call(&ctx, "voice_leading_analysis", json!({})).expect_err("no score_id");
         assert_eq!(err.kind, ErrorKind::InvalidArgument);
         assert!(err.message.contains("score_id"), "{}", err.message);
@@ -890,7 +795,7 @@ mod tests {
         assert!(err.message.contains("extra"), "{}", err.message);
 
         let xml = musicxml(&[&[&[("C4", 2), ("D4", 2)]], &[&[("C3", 2), ("D3", 2)]]]);
-        import_text(&ctx, "four", &xml, "musicxml");
+        import_text_as(&ctx, "four", &xml, "musicxml");
         let err = call(&ctx, "voice_leading_analysis", json!({"score_id": "four"}))
             .expect_err("over the limit");
         assert_eq!(err.kind, ErrorKind::LimitExceeded);

@@ -3,18 +3,10 @@
 //! measure and beat, between which notes. Each rule is one function.
 
 use super::rhythm::species_rhythm;
-use super::theory::{harmonic, melodic, Harmonic, Tone};
-use super::{position, CpNote, Voice, BAR};
-
-/// Where a rule is broken.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Violation {
-    pub measure: usize,
-    pub beat: f64,
-    /// The notes involved: `CP D5`, `CF E4`.
-    pub notes: Vec<String>,
-    pub detail: String,
-}
+use super::theory::{harmonic, melodic, Harmonic};
+use super::violation::{cf_label, cp_label, violation, Violation};
+use super::{CpNote, Voice, BAR};
+use crate::music::pitch::SpelledPitch;
 
 /// One rule and how it fared.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,34 +41,16 @@ pub const RULES: [(&str, &str); 15] = [
 
 struct Vertical {
     t: u32,
-    cf: Tone,
-    cp: Tone,
+    cf: SpelledPitch,
+    cp: SpelledPitch,
     idx: usize,
     onset: bool,
-}
-
-pub(super) fn cp_label(t: Tone) -> String {
-    format!("CP {}", t.name())
-}
-
-fn cf_label(t: Tone) -> String {
-    format!("CF {}", t.name())
-}
-
-pub(super) fn violation(t: u32, notes: Vec<String>, detail: impl Into<String>) -> Violation {
-    let (measure, beat) = position(t);
-    Violation {
-        measure,
-        beat,
-        notes,
-        detail: detail.into(),
-    }
 }
 
 /// Judges a counterpoint against its cantus firmus (one cantus firmus note per bar of
 /// [`BAR`] eighths), rule by rule. Written apart from the generator: it knows only the
 /// notes.
-pub fn check(cf: &[Tone], cp: &[CpNote], species: u8, voice: Voice) -> Vec<RuleResult> {
+pub fn check(cf: &[SpelledPitch], cp: &[CpNote], species: u8, voice: Voice) -> Vec<RuleResult> {
     let piece = Piece::new(cf, cp, species, voice);
     if piece.notes.is_empty() {
         let found = RULES
@@ -122,7 +96,7 @@ pub fn check(cf: &[Tone], cp: &[CpNote], species: u8, voice: Voice) -> Vec<RuleR
 /// What the rules look at: the counterpoint's notes in time order, the cantus firmus, and
 /// the verticals where the two sound together.
 struct Piece<'a> {
-    cf: &'a [Tone],
+    cf: &'a [SpelledPitch],
     notes: Vec<CpNote>,
     verts: Vec<Vertical>,
     species: u8,
@@ -130,7 +104,7 @@ struct Piece<'a> {
 }
 
 impl<'a> Piece<'a> {
-    fn new(cf: &'a [Tone], cp: &[CpNote], species: u8, voice: Voice) -> Self {
+    fn new(cf: &'a [SpelledPitch], cp: &[CpNote], species: u8, voice: Voice) -> Self {
         let mut notes = cp.to_vec();
         notes.sort_by_key(|n| n.start);
         let verts = verticals(cf, &notes);
@@ -149,7 +123,7 @@ impl<'a> Piece<'a> {
     }
 
     /// The cantus firmus note sounding at time `t`.
-    fn cf_at(&self, t: u32) -> Tone {
+    fn cf_at(&self, t: u32) -> SpelledPitch {
         self.cf[(t / BAR) as usize]
     }
 
@@ -212,7 +186,7 @@ impl<'a> Piece<'a> {
 }
 
 /// The verticals: every onset of the counterpoint and every barline under a held note.
-fn verticals(cf: &[Tone], notes: &[CpNote]) -> Vec<Vertical> {
+fn verticals(cf: &[SpelledPitch], notes: &[CpNote]) -> Vec<Vertical> {
     let end = cf.len() as u32 * BAR;
     let mut verts = Vec::new();
     for (idx, note) in notes.iter().enumerate() {
@@ -397,25 +371,31 @@ fn suspension_fault(
     }
 }
 
+/// The perfect interval (5 or 8) two verticals both make, with the two intervals.
+fn same_perfect(a: &Vertical, b: &Vertical) -> Option<(u8, Harmonic, Harmonic)> {
+    let (ha, hb) = (harmonic(a.cp, a.cf), harmonic(b.cp, b.cf));
+    match (ha.perfect_class(), hb.perfect_class()) {
+        (Some(x), Some(y)) if x == y => Some((x, ha, hb)),
+        _ => None,
+    }
+}
+
 /// Parallels between neighbouring verticals, then between successive accents that are not
 /// neighbours (2nd species on: the notes between do not hide them).
 fn no_parallel_perfects(p: &Piece) -> Vec<Violation> {
     let mut out = Vec::new();
     for (a, b) in p.moves() {
-        let (ha, hb) = (harmonic(a.cp, a.cf), harmonic(b.cp, b.cf));
-        if let (Some(x), Some(y)) = (ha.perfect_class(), hb.perfect_class()) {
-            if x == y {
-                out.push(violation(
-                    b.t,
-                    motion_labels(a, b),
-                    format!(
-                        "parallel {} ({} to {})",
-                        perfect_name(x),
-                        ha.name(),
-                        hb.name()
-                    ),
-                ));
-            }
+        if let Some((class, ha, hb)) = same_perfect(a, b) {
+            out.push(violation(
+                b.t,
+                motion_labels(a, b),
+                format!(
+                    "parallel {} ({} to {})",
+                    perfect_name(class),
+                    ha.name(),
+                    hb.name()
+                ),
+            ));
         }
     }
     if p.species == 1 {
@@ -427,28 +407,25 @@ fn no_parallel_perfects(p: &Piece) -> Vec<Violation> {
             .iter()
             .position(|v| v.t == a.t)
             .is_some_and(|i| p.verts.get(i + 1).is_some_and(|v| v.t == b.t));
-        let (ha, hb) = (harmonic(a.cp, a.cf), harmonic(b.cp, b.cf));
         if adjacent {
             continue;
         }
-        if let (Some(x), Some(y)) = (ha.perfect_class(), hb.perfect_class()) {
-            if x == y {
-                out.push(violation(
-                    b.t,
-                    motion_labels(a, b),
-                    format!(
-                        "{} on successive {} ({} to {})",
-                        perfect_name(x),
-                        if p.species == 4 {
-                            "syncopations"
-                        } else {
-                            "downbeats"
-                        },
-                        ha.name(),
-                        hb.name()
-                    ),
-                ));
-            }
+        if let Some((class, ha, hb)) = same_perfect(a, b) {
+            out.push(violation(
+                b.t,
+                motion_labels(a, b),
+                format!(
+                    "{} on successive {} ({} to {})",
+                    perfect_name(class),
+                    if p.species == 4 {
+                        "syncopations"
+                    } else {
+                        "downbeats"
+                    },
+                    ha.name(),
+                    hb.name()
+                ),
+            ));
         }
     }
     out
@@ -788,12 +765,9 @@ mod tests {
     use super::*;
     use crate::music::counterpoint::{detect_mode, generate, tones};
 
-    #[test]
-    fn the_checker_passes_fux_and_finds_planted_faults() {
-        let cf = tones("D4 F4 E4 D4 G4 F4 A4 G4 F4 E4 D4");
-        // A first-species line above the Dorian cantus firmus that keeps every rule.
-        let good = tones("A4 D5 C5 F5 E5 D5 C5 B4 D5 C#5 D5");
-        let notes: Vec<CpNote> = good
+    /// A first-species line: one whole note a bar.
+    fn whole_notes(pitches: &[SpelledPitch]) -> Vec<CpNote> {
+        pitches
             .iter()
             .enumerate()
             .map(|(i, t)| CpNote {
@@ -801,7 +775,15 @@ mod tests {
                 dur: BAR,
                 tone: *t,
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn the_checker_passes_fux_and_finds_planted_faults() {
+        let cf = tones("D4 F4 E4 D4 G4 F4 A4 G4 F4 E4 D4");
+        // A first-species line above the Dorian cantus firmus that keeps every rule.
+        let good = tones("A4 D5 C5 F5 E5 D5 C5 B4 D5 C#5 D5");
+        let notes = whole_notes(&good);
         let results = check(&cf, &notes, 1, Voice::Above);
         let failed: Vec<&RuleResult> = results.iter().filter(|r| !r.passed).collect();
         assert!(failed.is_empty(), "{failed:#?}");
@@ -809,8 +791,8 @@ mod tests {
 
         // Repeated notes and a second climax are found where they are.
         let mut twice = notes.clone();
-        twice[5].tone = Tone::parse("F5").unwrap();
-        twice[6].tone = Tone::parse("F5").unwrap();
+        twice[5].tone = SpelledPitch::parse("F5").unwrap();
+        twice[6].tone = SpelledPitch::parse("F5").unwrap();
         let results = check(&cf, &twice, 1, Voice::Above);
         let failed: Vec<&str> = results.iter().filter(|r| !r.passed).map(|r| r.id).collect();
         assert!(
@@ -825,8 +807,8 @@ mod tests {
         assert_eq!((repeat.measure, repeat.beat), (7, 1.0));
 
         let mut bad = notes.clone();
-        bad[1].tone = Tone::parse("B4").unwrap(); // F4 - B4: a tritone against the CF
-        bad[2].tone = Tone::parse("A4").unwrap();
+        bad[1].tone = SpelledPitch::parse("B4").unwrap(); // F4 - B4: a tritone against the CF
+        bad[2].tone = SpelledPitch::parse("A4").unwrap();
         let results = check(&cf, &bad, 1, Voice::Above);
         let strong = results
             .iter()
@@ -835,15 +817,7 @@ mod tests {
         assert!(!strong.passed);
         assert_eq!(strong.violations[0].measure, 2);
         let parallels = tones("A4 C5 B4 A4 D5 C5 E5 D5 C5 B4 A4");
-        let notes: Vec<CpNote> = parallels
-            .iter()
-            .enumerate()
-            .map(|(i, t)| CpNote {
-                start: i as u32 * BAR,
-                dur: BAR,
-                tone: *t,
-            })
-            .collect();
+        let notes = whole_notes(&parallels);
         let results = check(&cf, &notes, 1, Voice::Above);
         let par = results
             .iter()

@@ -7,8 +7,10 @@ use std::collections::HashSet;
 
 use super::check::{check, RuleResult, RULES};
 use super::figures::{figures, Figure};
-use super::theory::{harmonic, melodic, Harmonic, Mode, Tone};
+use super::theory::{harmonic, melodic, Harmonic, Mode};
 use super::{CpNote, Voice, BAR};
+use crate::music::pitch::SpelledPitch;
+use crate::rng::mix;
 
 /// What the generator found.
 #[derive(Clone, Debug)]
@@ -29,7 +31,7 @@ enum Pending {
     /// A dissonance to leave by step in the direction it came (or back, as a neighbour).
     Passing {
         dir: i32,
-        from: Tone,
+        from: SpelledPitch,
         neighbour: bool,
     },
     /// A suspension to resolve down by step.
@@ -38,8 +40,8 @@ enum Pending {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Vert {
-    cf: Tone,
-    cp: Tone,
+    cf: SpelledPitch,
+    cp: SpelledPitch,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -94,7 +96,7 @@ struct State {
 impl State {
     fn key(&self) -> Vec<i32> {
         let h = &self.head;
-        let tone = |t: Option<Tone>| t.map_or([i32::MIN, 0], |t| [t.dia, t.alter]);
+        let tone = |t: Option<SpelledPitch>| t.map_or([i32::MIN, 0], |t| [t.dia, t.alter]);
         let vert = |v: Option<Vert>| {
             let [a, b] = tone(v.map(|v| v.cf));
             let [c, d] = tone(v.map(|v| v.cp));
@@ -173,9 +175,9 @@ struct Placing {
     /// Onset within the bar, in eighths.
     at: u32,
     dur: u32,
-    t: Tone,
+    t: SpelledPitch,
     /// The cantus firmus note under it, and the interval they make.
-    cf: Tone,
+    cf: SpelledPitch,
     hv: Harmonic,
     prev: Option<CpNote>,
     last_bar: bool,
@@ -183,16 +185,16 @@ struct Placing {
 }
 
 struct Search<'a> {
-    cf: &'a [Tone],
+    cf: &'a [SpelledPitch],
     species: u8,
     voice: Voice,
     seed: u64,
     n: usize,
-    pool: Vec<Tone>,
-    leading: Vec<Tone>,
+    pool: Vec<SpelledPitch>,
+    leading: Vec<SpelledPitch>,
     /// Raised sixth degrees (aeolian): ficta on the way up to a raised leading tone.
-    sixths: Vec<Tone>,
-    finals: Vec<Tone>,
+    sixths: Vec<SpelledPitch>,
+    finals: Vec<SpelledPitch>,
     max_ambitus: i32,
     max_spacing: i32,
     soft: bool,
@@ -201,14 +203,6 @@ struct Search<'a> {
     /// The cantus firmus reaches its final by step, so a clausula vera is possible.
     cadence_possible: bool,
     cf_climax_bar: usize,
-}
-
-fn splitmix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = x;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 impl Search<'_> {
@@ -223,20 +217,20 @@ impl Search<'_> {
         }
     }
 
-    fn noise(&self, start: u32, tone: Tone, fig: u8) -> f64 {
-        let mut h = splitmix(self.seed ^ 0xC0FF_EE00);
+    fn noise(&self, start: u32, tone: SpelledPitch, fig: u8) -> f64 {
+        let mut h = mix(self.seed ^ 0xC0FF_EE00);
         for v in [
             u64::from(start),
             tone.dia as u64,
             tone.alter as u64,
             u64::from(fig),
         ] {
-            h = splitmix(h ^ v);
+            h = mix(h ^ v);
         }
         (h >> 11) as f64 / (1u64 << 53) as f64 * 1.5
     }
 
-    fn side_ok(&self, cp: Tone, cf: Tone) -> bool {
+    fn side_ok(&self, cp: SpelledPitch, cf: SpelledPitch) -> bool {
         match self.voice {
             Voice::Above => cp.midi() >= cf.midi() && cp.dia >= cf.dia,
             Voice::Below => cp.midi() <= cf.midi() && cp.dia <= cf.dia,
@@ -323,7 +317,7 @@ impl Search<'_> {
         bar: usize,
         at: u32,
         dur: u32,
-        t: Tone,
+        t: SpelledPitch,
         penult: bool,
     ) -> Option<Head> {
         let cf = self.cf[bar];
@@ -612,8 +606,13 @@ impl Search<'_> {
         Some(())
     }
 
-    fn candidates(&self, prev: Option<&CpNote>, penult: bool, penult_bar: bool) -> Vec<Tone> {
-        let mut out: Vec<Tone> = self
+    fn candidates(
+        &self,
+        prev: Option<&CpNote>,
+        penult: bool,
+        penult_bar: bool,
+    ) -> Vec<SpelledPitch> {
+        let mut out: Vec<SpelledPitch> = self
             .pool
             .iter()
             .chain(if penult {
@@ -779,12 +778,12 @@ const ATTEMPTS: [Attempt; 3] = [
     },
 ];
 
-fn cadence_possible(cf: &[Tone]) -> bool {
+fn cadence_possible(cf: &[SpelledPitch]) -> bool {
     cf.len() >= 2 && melodic(cf[cf.len() - 2], cf[cf.len() - 1]).is_step()
 }
 
 fn build_search<'a>(
-    cf: &'a [Tone],
+    cf: &'a [SpelledPitch],
     mode: &Mode,
     species: u8,
     voice: Voice,
@@ -809,14 +808,14 @@ fn build_search<'a>(
         }
         pool.push(t);
         if mode.raises_leading_tone() && mode.degree(t) == 6 {
-            leading.push(Tone::new(t.dia, t.alter + 1));
+            leading.push(SpelledPitch::new(t.dia, t.alter + 1));
         }
         if mode.raises_leading_tone() && mode.kind.pattern()[5] == 8 && mode.degree(t) == 5 {
-            sixths.push(Tone::new(t.dia, t.alter + 1));
+            sixths.push(SpelledPitch::new(t.dia, t.alter + 1));
         }
     }
-    let finals: Vec<Tone> = (-3..=3)
-        .map(|o| Tone::new(cf_final.dia + 7 * o, cf_final.alter))
+    let finals: Vec<SpelledPitch> = (-3..=3)
+        .map(|o| SpelledPitch::new(cf_final.dia + 7 * o, cf_final.alter))
         .filter(|t| match voice {
             Voice::Above => t.midi() >= cf_final.midi(),
             Voice::Below => t.midi() <= cf_final.midi(),
@@ -847,7 +846,7 @@ fn build_search<'a>(
 /// counterpoint meets every rule it widens the range and the beam, and at last turns the
 /// rules into costs, saying so in `relaxations`. Nothing only for a cantus firmus too short.
 pub fn generate(
-    cf: &[Tone],
+    cf: &[SpelledPitch],
     mode: &Mode,
     species: u8,
     voice: Voice,
@@ -909,7 +908,7 @@ pub fn generate(
                         && candidates[*i].cost <= top.cost + SEED_MARGIN
                 })
                 .collect();
-            near[(splitmix(seed ^ 0x005E_1EC7) % near.len() as u64) as usize]
+            near[(mix(seed ^ 0x005E_1EC7) % near.len() as u64) as usize]
         });
         if let Some(top) = pick.map(|i| candidates.swap_remove(i)) {
             if best.as_ref().is_none_or(|b| rank(&top) > rank(b)) {

@@ -2,9 +2,10 @@
 //!
 //! Three parts, kept apart on purpose so that the checker judges the generator rather than
 //! sharing its mistakes:
-//! - `theory`: tones, intervals and modes, with musica ficta;
-//! - `check` (with `rhythm`, the species' rhythm and its licences): the rule checker, one
-//!   function per rule;
+//! - `theory`: intervals and modes, with musica ficta (the notes are
+//!   [`SpelledPitch`]es);
+//! - `check` (with `rhythm`, the species' rhythm and its licences, and `violation`, what
+//!   both report): the rule checker, one function per rule;
 //! - `generate` (with `figures`, the rhythms a bar may take): a beam search, bar by bar,
 //!   with Fux's rules as hard constraints and his preferences as costs.
 //!
@@ -15,12 +16,18 @@ mod check;
 mod figures;
 mod generate;
 mod rhythm;
+mod score;
 mod theory;
+mod violation;
 
-pub use check::{check, compliance, RuleResult, Violation, RULES};
+pub use check::{check, compliance, RuleResult, RULES};
 pub use generate::{generate, Generated};
 pub use rhythm::allowed_breaks;
+pub use score::two_part_score;
 pub use theory::*;
+pub use violation::Violation;
+
+use crate::music::pitch::SpelledPitch;
 
 /// Eighth notes in a bar of 4/4.
 pub const BAR: u32 = 8;
@@ -34,6 +41,16 @@ pub enum Voice {
     Below,
 }
 
+impl Voice {
+    /// `above` or `below` (the cantus firmus).
+    pub fn name(self) -> &'static str {
+        match self {
+            Voice::Above => "above",
+            Voice::Below => "below",
+        }
+    }
+}
+
 /// One sounding note of the counterpoint (a syncope tied over the barline is one note).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CpNote {
@@ -41,7 +58,7 @@ pub struct CpNote {
     pub start: u32,
     /// Length in eighth notes.
     pub dur: u32,
-    pub tone: Tone,
+    pub tone: SpelledPitch,
 }
 
 impl CpNote {
@@ -56,9 +73,9 @@ pub fn position(t: u32) -> (usize, f64) {
 }
 
 #[cfg(test)]
-fn tones(names: &str) -> Vec<Tone> {
+fn tones(names: &str) -> Vec<SpelledPitch> {
     names
         .split_whitespace()
-        .map(|n| Tone::parse(n).expect("tone"))
+        .map(|n| SpelledPitch::parse(n).expect("tone"))
         .collect()
 }

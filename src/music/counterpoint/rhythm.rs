@@ -3,14 +3,8 @@
 //! at most once in four bars), and a 5th-species cadence without suspension where none can
 //! be prepared. Those are listed, not counted as faults.
 
-use super::check::{cp_label, violation, Violation};
+use super::violation::{cp_label, violation, Violation};
 use super::{CpNote, BAR};
-
-impl Violation {
-    fn measure_start(&self) -> u32 {
-        (self.measure as u32 - 1) * BAR
-    }
-}
 
 /// The most barlines a 4th-species counterpoint of `n` bars may cross without a syncopation
 /// (Fux's licence of breaking the species, used only where the syncopation cannot go on).

@@ -1,74 +1,8 @@
-//! Tones, intervals and modes for two-voice counterpoint, with musica ficta: the raised
-//! leading tone at the cadence (not in phrygian, whose cadence has its half step above the
-//! final).
+//! Intervals and modes for two-voice counterpoint, with musica ficta: the raised leading
+//! tone at the cadence (not in phrygian, whose cadence has its half step above the final).
+//! The notes themselves are [`SpelledPitch`]es.
 
-const STEP_SEMIS: [i32; 7] = [0, 2, 4, 5, 7, 9, 11];
-const LETTERS: [char; 7] = ['C', 'D', 'E', 'F', 'G', 'A', 'B'];
-
-/// A spelled pitch: a staff position (diatonic steps from C0, so C4 is 28) and an
-/// alteration in semitones.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Tone {
-    pub dia: i32,
-    pub alter: i32,
-}
-
-impl Tone {
-    pub fn new(dia: i32, alter: i32) -> Self {
-        Self { dia, alter }
-    }
-
-    /// The letter, 0 (C) to 6 (B).
-    pub fn letter(self) -> usize {
-        self.dia.rem_euclid(7) as usize
-    }
-
-    pub fn octave(self) -> i32 {
-        self.dia.div_euclid(7)
-    }
-
-    pub fn midi(self) -> i32 {
-        12 * (self.octave() + 1) + STEP_SEMIS[self.letter()] + self.alter
-    }
-
-    /// The name as music21 writes it: `F#4`, `B-3`.
-    pub fn name(self) -> String {
-        let accidental = if self.alter >= 0 {
-            "#".repeat(self.alter as usize)
-        } else {
-            "-".repeat((-self.alter) as usize)
-        };
-        format!("{}{accidental}{}", LETTERS[self.letter()], self.octave())
-    }
-
-    /// Reads `D4`, `F#4`, `B-3` or `Bb3`.
-    pub fn parse(text: &str) -> Option<Self> {
-        let mut chars = text.trim().chars();
-        let first = chars.next()?.to_ascii_uppercase();
-        let letter = LETTERS.iter().position(|l| *l == first)?;
-        let rest: String = chars.collect();
-        let digits = rest.trim_start_matches(['#', '-', 'b']);
-        let accidentals = &rest[..rest.len() - digits.len()];
-        let alter = accidentals
-            .chars()
-            .map(|c| if c == '#' { 1 } else { -1 })
-            .sum::<i32>();
-        let octave: i32 = digits.parse().ok()?;
-        if !(0..=9).contains(&octave) || alter.abs() > 2 {
-            return None;
-        }
-        Some(Self::new(octave * 7 + letter as i32, alter))
-    }
-
-    /// From an engine pitch; nothing for microtones or pitches without a place on the staff.
-    pub fn from_pitch(pitch: &music21_rs::Pitch) -> Option<Self> {
-        let alter = pitch.alter();
-        if alter.fract() != 0.0 || alter.abs() > 3.0 {
-            return None;
-        }
-        Some(Self::new(pitch.diatonic_note_number() - 1, alter as i32))
-    }
-}
+use crate::music::pitch::{signature_alters, SpelledPitch, NATURAL_PC};
 
 /// The interval between two simultaneous tones, from the lower to the upper.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,7 +12,7 @@ pub struct Harmonic {
     pub semis: i32,
 }
 
-pub fn harmonic(a: Tone, b: Tone) -> Harmonic {
+pub fn harmonic(a: SpelledPitch, b: SpelledPitch) -> Harmonic {
     let (lo, hi) = if (a.dia, a.midi()) <= (b.dia, b.midi()) {
         (a, b)
     } else {
@@ -94,7 +28,7 @@ pub fn harmonic(a: Tone, b: Tone) -> Harmonic {
 /// -1 minor (or diminished for perfect sizes), +1 augmented.
 fn quality(generic: i32, semis: i32) -> i32 {
     let g = generic.abs();
-    semis - (12 * (g / 7) + STEP_SEMIS[(g % 7) as usize])
+    semis - (12 * (g / 7) + NATURAL_PC[(g % 7) as usize])
 }
 
 /// A name such as `P5`, `m6`, `M10`, `A4`, `d5`.
@@ -158,7 +92,7 @@ pub struct Melodic {
     pub semis: i32,
 }
 
-pub fn melodic(from: Tone, to: Tone) -> Melodic {
+pub fn melodic(from: SpelledPitch, to: SpelledPitch) -> Melodic {
     Melodic {
         steps: to.dia - from.dia,
         semis: to.midi() - from.midi(),
@@ -308,14 +242,14 @@ pub struct Mode {
 }
 
 impl Mode {
-    pub fn new(kind: ModeKind, final_tone: Tone, tonal_name: Option<&'static str>) -> Self {
+    pub fn new(kind: ModeKind, final_tone: SpelledPitch, tonal_name: Option<&'static str>) -> Self {
         let final_letter = final_tone.letter();
-        let final_pc = STEP_SEMIS[final_letter] + final_tone.alter;
+        let final_pc = NATURAL_PC[final_letter] + final_tone.alter;
         let mut alters = [0; 7];
         for (i, semis) in kind.pattern().iter().enumerate() {
             let letter = (final_letter + i) % 7;
             let target = (final_pc + semis).rem_euclid(12);
-            alters[letter] = (target - STEP_SEMIS[letter] + 6).rem_euclid(12) - 6;
+            alters[letter] = (target - NATURAL_PC[letter] + 6).rem_euclid(12) - 6;
         }
         Self {
             kind,
@@ -327,16 +261,16 @@ impl Mode {
     }
 
     /// The tone of the mode at a staff position.
-    pub fn tone(&self, dia: i32) -> Tone {
-        Tone::new(dia, self.alters[dia.rem_euclid(7) as usize])
+    pub fn tone(&self, dia: i32) -> SpelledPitch {
+        SpelledPitch::new(dia, self.alters[dia.rem_euclid(7) as usize])
     }
 
-    pub fn contains(&self, tone: Tone) -> bool {
+    pub fn contains(&self, tone: SpelledPitch) -> bool {
         self.alters[tone.letter()] == tone.alter
     }
 
     /// Degree from 0 (the final) to 6.
-    pub fn degree(&self, tone: Tone) -> usize {
+    pub fn degree(&self, tone: SpelledPitch) -> usize {
         (tone.letter() + 7 - self.final_letter) % 7
     }
 
@@ -355,8 +289,9 @@ impl Mode {
     }
 
     pub fn final_name(&self) -> String {
-        let t = Tone::new(self.final_letter as i32, self.final_alter).name();
-        t.trim_end_matches(|c: char| c.is_ascii_digit()).to_string()
+        SpelledPitch::new(self.final_letter as i32, self.final_alter)
+            .pitch_name()
+            .music21_name()
     }
 
     /// `D dorian`, `G major`.
@@ -369,26 +304,10 @@ impl Mode {
     }
 }
 
-/// The alteration of each letter under a key signature.
-pub fn signature_alters(sharps: i32) -> [i32; 7] {
-    const SHARP_ORDER: [usize; 7] = [3, 0, 4, 1, 5, 2, 6];
-    const FLAT_ORDER: [usize; 7] = [6, 2, 5, 1, 4, 0, 3];
-    let mut alters = [0; 7];
-    let n = sharps.unsigned_abs().min(7) as usize;
-    for &letter in if sharps >= 0 {
-        &SHARP_ORDER[..n]
-    } else {
-        &FLAT_ORDER[..n]
-    } {
-        alters[letter] = sharps.signum();
-    }
-    alters
-}
-
 /// The mode of a cantus firmus: its last note is the final; the mode is the one on that
 /// final that contains the most of its notes (a raised leading tone before the final does
 /// not count against a mode), the key signature's own mode first among equals.
-pub fn detect_mode(cf: &[Tone], sharps: Option<i32>) -> Mode {
+pub fn detect_mode(cf: &[SpelledPitch], sharps: Option<i32>) -> Mode {
     let final_tone = *cf.last().expect("a cantus firmus has notes");
     let signature = signature_alters(sharps.unwrap_or(0));
     let misfits = |mode: &Mode| {
@@ -425,27 +344,23 @@ mod tests {
     use super::*;
     use crate::music::counterpoint::tones;
 
+    fn pitch(name: &str) -> SpelledPitch {
+        SpelledPitch::parse(name).expect("a pitch name")
+    }
+
     #[test]
-    fn tones_and_intervals() {
-        let t = Tone::parse("F#4").unwrap();
-        assert_eq!((t.midi(), t.name()), (66, "F#4".to_string()));
-        assert_eq!(Tone::parse("B-3").unwrap().midi(), 58);
-        assert_eq!(Tone::parse("Bb3").unwrap().name(), "B-3");
-        let h = harmonic(Tone::parse("E4").unwrap(), Tone::parse("C#5").unwrap());
+    fn intervals() {
+        let h = harmonic(pitch("E4"), pitch("C#5"));
         assert_eq!(h.name(), "M6");
         assert!(h.is_consonant());
-        assert_eq!(
-            harmonic(Tone::parse("D4").unwrap(), Tone::parse("A5").unwrap()).perfect_class(),
-            Some(5)
-        );
-        assert!(!harmonic(Tone::parse("F4").unwrap(), Tone::parse("B4").unwrap()).is_consonant());
-        assert!(!harmonic(Tone::parse("C4").unwrap(), Tone::parse("F4").unwrap()).is_consonant());
-        let m = melodic(Tone::parse("F4").unwrap(), Tone::parse("B4").unwrap());
-        assert!(m.is_tritone());
-        assert!(!melodic(Tone::parse("F4").unwrap(), Tone::parse("G#4").unwrap()).is_step());
-        assert!(melodic(Tone::parse("E4").unwrap(), Tone::parse("C5").unwrap()).is_allowed_leap());
-        assert!(!melodic(Tone::parse("C5").unwrap(), Tone::parse("E4").unwrap()).is_allowed_leap());
-        assert!(!melodic(Tone::parse("C4").unwrap(), Tone::parse("A4").unwrap()).is_allowed_leap());
+        assert_eq!(harmonic(pitch("D4"), pitch("A5")).perfect_class(), Some(5));
+        assert!(!harmonic(pitch("F4"), pitch("B4")).is_consonant());
+        assert!(!harmonic(pitch("C4"), pitch("F4")).is_consonant());
+        assert!(melodic(pitch("F4"), pitch("B4")).is_tritone());
+        assert!(!melodic(pitch("F4"), pitch("G#4")).is_step());
+        assert!(melodic(pitch("E4"), pitch("C5")).is_allowed_leap());
+        assert!(!melodic(pitch("C5"), pitch("E4")).is_allowed_leap());
+        assert!(!melodic(pitch("C4"), pitch("A4")).is_allowed_leap());
         assert_eq!(interval_name(3, 6), "A4");
         assert_eq!(interval_name(4, 6), "d5");
         assert_eq!(interval_name(9, 15), "m10");
@@ -471,7 +386,7 @@ mod tests {
         assert_eq!(g.sharps(), 1);
         let minor = detect_mode(&tones("A4 C5 B4 D5 C5 B4 G#4 A4"), Some(0));
         assert_eq!(minor.kind, ModeKind::Aeolian);
-        let d_minor = Mode::new(ModeKind::Aeolian, Tone::parse("D4").unwrap(), Some("minor"));
+        let d_minor = Mode::new(ModeKind::Aeolian, pitch("D4"), Some("minor"));
         assert_eq!(
             (d_minor.label(), d_minor.sharps()),
             ("D minor".to_string(), -1)

@@ -6,6 +6,7 @@
 use super::spans::{bar_at, Span};
 use super::theory::{KeyDef, Member, Style};
 use super::{Bar, Line, LineNote, PlacedChord, EPS};
+use crate::music::pitch::midi_name;
 
 /// A fault that remains in the result.
 #[derive(Clone, Debug, PartialEq)]
@@ -146,17 +147,6 @@ pub fn classify(q: &Quartet) -> Vec<&'static str> {
     out
 }
 
-fn name(midi: i32) -> String {
-    const NAMES: [&str; 12] = [
-        "C", "C#", "D", "E-", "E", "F", "F#", "G", "G#", "A", "B-", "B",
-    ];
-    format!(
-        "{}{}",
-        NAMES[midi.rem_euclid(12) as usize],
-        midi.div_euclid(12) - 1
-    )
-}
-
 /// Every fault that remains.
 pub fn faults(input: &CheckInput<'_>) -> Vec<Fault> {
     let mut found = Found {
@@ -233,11 +223,11 @@ fn quartet_faults(found: &mut Found<'_>) {
                     let detail = format!(
                         "{} {} -> {}, {} {} -> {}{}",
                         lines[i].name,
-                        name(q.upper.0),
-                        name(q.upper.1),
+                        midi_name(q.upper.0),
+                        midi_name(q.upper.1),
                         lines[j].name,
-                        name(q.lower.0),
-                        name(q.lower.1),
+                        midi_name(q.lower.0),
+                        midi_name(q.lower.1),
                         if outer { " (outer voices)" } else { "" }
                     );
                     found.push(
@@ -289,8 +279,8 @@ fn line_faults(found: &mut Found<'_>) {
                             line.name,
                             n.pitch.name(),
                             line.name,
-                            name(lo),
-                            name(hi)
+                            midi_name(lo),
+                            midi_name(hi)
                         ),
                         i > 0,
                     );
@@ -354,7 +344,7 @@ fn chord_faults(found: &mut Found<'_>) {
             continue;
         }
         for (v, (voice, pitch)) in chord.pitches.iter().enumerate() {
-            let member = chord.chord.member_of(pitch.tone.pc()).map(|m| m.1);
+            let member = chord.chord.member_of(pitch.pitch_name().pc()).map(|m| m.1);
             if member != Some(Member::Seventh) {
                 continue;
             }
@@ -368,7 +358,7 @@ fn chord_faults(found: &mut Found<'_>) {
             } else {
                 pitch.midi()
             };
-            if v == 0 && from.rem_euclid(12) != pitch.tone.pc() {
+            if v == 0 && from.rem_euclid(12) != pitch.pitch_name().pc() {
                 continue;
             }
             let Some((_, to)) = next.pitches.iter().find(|(n, _)| n == voice) else {
@@ -382,7 +372,7 @@ fn chord_faults(found: &mut Found<'_>) {
                     vec![voice.clone()],
                     format!(
                         "the seventh {} of {} in the {} goes to {} instead of down a step",
-                        name(from),
+                        midi_name(from),
                         chord.figure,
                         voice,
                         to.name()
@@ -439,7 +429,7 @@ fn non_chord_melody_faults(found: &mut Found<'_>) {
                     .iter()
                     .any(|n| (n.offset - chord.offset).abs() < EPS)
             });
-            if is_melody && chord.chord.member_of(m.tone.pc()).is_none() {
+            if is_melody && chord.chord.member_of(m.pitch_name().pc()).is_none() {
                 found.push(
                     "non_chord_melody",
                     chord.offset,

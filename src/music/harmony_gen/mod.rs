@@ -16,7 +16,9 @@ pub mod theory;
 
 use search::{palette, Problem, Solution, State};
 use spans::Span;
-pub use theory::{ChordDef, KeyDef, Member, Quality, Role, Spelled, Style, Tone};
+pub use theory::{ChordDef, KeyDef, Member, Quality, Role, Style};
+
+use crate::music::pitch::{PitchName, SpelledPitch};
 
 /// Offsets closer than this are the same moment.
 pub const EPS: f64 = 1e-6;
@@ -26,7 +28,7 @@ pub const EPS: f64 = 1e-6;
 pub struct MelodyNote {
     pub offset: f64,
     pub duration: f64,
-    pub pitch: Spelled,
+    pub pitch: SpelledPitch,
     pub fermata: bool,
 }
 
@@ -60,12 +62,23 @@ pub struct Request<'a> {
 pub struct LineNote {
     pub offset: f64,
     pub duration: f64,
-    pub pitch: Spelled,
+    pub pitch: SpelledPitch,
 }
 
 impl LineNote {
     pub fn end(&self) -> f64 {
         self.offset + self.duration
+    }
+}
+
+impl Line {
+    /// The line as a written part's notes; `fermata(j)` says whether note `j` holds one.
+    fn events(&self, fermata: impl Fn(usize) -> bool) -> Vec<PartEvent> {
+        self.notes
+            .iter()
+            .enumerate()
+            .map(|(j, n)| PartEvent::note(n.offset, n.duration, n.pitch, fermata(j)))
+            .collect()
     }
 }
 
@@ -83,8 +96,19 @@ pub struct Line {
 pub struct PartEvent {
     pub offset: f64,
     pub duration: f64,
-    pub pitches: Vec<Spelled>,
+    pub pitches: Vec<SpelledPitch>,
     pub fermata: bool,
+}
+
+impl PartEvent {
+    fn note(offset: f64, duration: f64, pitch: SpelledPitch, fermata: bool) -> Self {
+        Self {
+            offset,
+            duration,
+            pitches: vec![pitch],
+            fermata,
+        }
+    }
 }
 
 /// Which clef a part is written in.
@@ -121,7 +145,7 @@ pub struct PlacedChord {
     /// T, S, D, applied, or other.
     pub function: &'static str,
     /// (voice, pitch) from the top.
-    pub pitches: Vec<(String, Spelled)>,
+    pub pitches: Vec<(String, SpelledPitch)>,
     /// The same chord and voicing as the one before: the voices hold.
     pub held: bool,
     pub phrase_end: bool,
@@ -178,12 +202,12 @@ pub fn harmonize(request: &Request<'_>) -> Result<Harmonization, String> {
                 candidates.push(Vec::new());
                 continue;
             };
-            let pc = mel.first.tone.pc();
+            let pc = mel.first.pitch_name().pc();
             let mut found: Vec<usize> = (0..vocab.len())
                 .filter(|&i| vocab[i].member_of(pc).is_some())
                 .collect();
             if found.is_empty() {
-                for chord in search::fallback_chords(&key, mel.first.tone) {
+                for chord in search::fallback_chords(&key, mel.first.pitch_name()) {
                     let i = match vocab.iter().position(|c| *c == chord) {
                         Some(i) => i,
                         None => {
@@ -370,7 +394,7 @@ fn extend_lower_lines(
     request: &Request<'_>,
     span: &Span,
     state: &State,
-    pal: &[(Tone, Member)],
+    pal: &[(PitchName, Member)],
     held: bool,
     span_fermata: bool,
     lower: &mut [Line],
@@ -441,7 +465,7 @@ fn placed_chord(
     if style.four_part() && inversion > 0 {
         symbol = format!("{symbol}/{}", bass_tone.music21_name());
     }
-    let mut pitches: Vec<(String, Spelled)> = Vec::new();
+    let mut pitches: Vec<(String, SpelledPitch)> = Vec::new();
     if let Some(mel) = span.mel.as_ref() {
         pitches.push((melody_name.to_string(), mel.first));
     }
@@ -478,12 +502,7 @@ fn written_parts(
     let melody_events: Vec<PartEvent> = request
         .notes
         .iter()
-        .map(|n| PartEvent {
-            offset: n.offset,
-            duration: n.duration,
-            pitches: vec![n.pitch],
-            fermata: n.fermata,
-        })
+        .map(|n| PartEvent::note(n.offset, n.duration, n.pitch, n.fermata))
         .collect();
     parts.push(PartPlan {
         name: melody_name.to_string(),
@@ -494,17 +513,7 @@ fn written_parts(
     match style {
         Style::Chorale | Style::Classical => {
             for (i, line) in lower.iter().enumerate() {
-                let events: Vec<PartEvent> = line
-                    .notes
-                    .iter()
-                    .enumerate()
-                    .map(|(j, n)| PartEvent {
-                        offset: n.offset,
-                        duration: n.duration,
-                        pitches: vec![n.pitch],
-                        fermata: fermatas[i].get(j).copied().unwrap_or(false),
-                    })
-                    .collect();
+                let events = line.events(|j| fermatas[i].get(j).copied().unwrap_or(false));
                 let clef = match i {
                     0 => ClefChoice::Treble,
                     1 => ClefChoice::Treble8vb,
@@ -528,16 +537,7 @@ fn written_parts(
                 carries_symbols: false,
             });
             if style == Style::Jazz {
-                let events: Vec<PartEvent> = lower[3]
-                    .notes
-                    .iter()
-                    .map(|n| PartEvent {
-                        offset: n.offset,
-                        duration: n.duration,
-                        pitches: vec![n.pitch],
-                        fermata: false,
-                    })
-                    .collect();
+                let events = lower[3].events(|_| false);
                 parts.push(PartPlan {
                     name: "Bass".into(),
                     clef: ClefChoice::Bass,
@@ -580,7 +580,7 @@ fn block_chords(lines: &[Line]) -> Vec<PartEvent> {
     for w in onsets.windows(2) {
         let (from, to) = (w[0], w[1]);
         let mut attacked = false;
-        let mut pitches: Vec<Spelled> = Vec::new();
+        let mut pitches: Vec<SpelledPitch> = Vec::new();
         for line in lines {
             if let Some(n) = line
                 .notes
@@ -643,7 +643,7 @@ fn find_cadences(key: &KeyDef, spans: &[Span], chords: &[PlacedChord]) -> Vec<Ca
                 let soprano_on_tonic = span
                     .mel
                     .as_ref()
-                    .is_some_and(|m| m.first.tone.pc() == key.tonic.pc());
+                    .is_some_and(|m| m.first.pitch_name().pc() == key.tonic.pc());
                 if last.inversion == 0 && prev.inversion == 0 && soprano_on_tonic {
                     "authentic_perfect"
                 } else {

@@ -9,14 +9,15 @@
 //! note to the end; the accompaniment plays through the melody's rests, and the chord is
 //! chosen by how well it fits all the melody notes of its slot.
 
-use super::theory::{Spelled, Style};
+use super::theory::Style;
 use super::{Bar, MelodyNote, EPS};
+use crate::music::pitch::SpelledPitch;
 
 /// The melody heard over one chord.
 #[derive(Clone, Copy, Debug)]
 pub struct MelStats {
     /// The note sounding at the chord's onset.
-    pub first: Spelled,
+    pub first: SpelledPitch,
     /// The note sounding at the chord's end (what moves to the next chord).
     pub last: i32,
     pub min: i32,
@@ -249,7 +250,7 @@ fn slot_spans(notes: &[MelodyNote], bars: &[Bar], end: f64) -> Vec<Span> {
                 0.7
             };
             fit.push(FitNote {
-                pc: n.pitch.tone.pc(),
+                pc: n.pitch.pitch_name().pc(),
                 weight: (to - from).max(0.0) * accent,
                 at_start: n.offset <= start + EPS,
             });

@@ -1,14 +1,14 @@
 use super::check::{classify, Quartet};
 use super::*;
 
-fn tone(name: &str) -> Tone {
+fn tone(name: &str) -> PitchName {
     let letter = "CDEFGAB".find(&name[..1]).expect("a letter") as u8;
     let alter = match &name[1..] {
         "#" => 1,
         "-" => -1,
         _ => 0,
     };
-    Tone::new(letter, alter)
+    PitchName::new(letter, alter)
 }
 
 /// `C4:1 D4:0.5 ...` (name with octave, length in quarters; `f` after the length for a
@@ -21,14 +21,10 @@ fn melody(text: &str, start: f64) -> Vec<MelodyNote> {
         let fermata = length.ends_with('f');
         let length: f64 = length.trim_end_matches('f').parse().expect("a length");
         if name != "r" {
-            let octave: i32 = name[name.len() - 1..].parse().expect("an octave");
-            let t = tone(&name[..name.len() - 1]);
-            let midi =
-                (octave + 1) * 12 + theory::NATURAL_PC[t.letter as usize] + i32::from(t.alter);
             out.push(MelodyNote {
                 offset: at,
                 duration: length,
-                pitch: t.at(midi),
+                pitch: SpelledPitch::parse(name).expect("a pitch with its octave"),
                 fermata,
             });
         }
@@ -129,7 +125,7 @@ fn a_chorale_harmonisation_breaks_no_rule() {
     for c in &h.chords {
         let soprano = c.pitches[0].1;
         assert!(
-            c.chord.member_of(soprano.tone.pc()).is_some(),
+            c.chord.member_of(soprano.pitch_name().pc()).is_some(),
             "{} lacks {}",
             c.figure,
             soprano.name()
@@ -197,12 +193,14 @@ fn minor_keys_raise_the_leading_tone_and_resolve_it() {
     for c in &h.chords {
         if c.chord.is_dominant() {
             assert!(
-                c.pitches.iter().any(|(_, p)| p.tone.pc() == g_sharp),
+                c.pitches
+                    .iter()
+                    .any(|(_, p)| p.pitch_name().pc() == g_sharp),
                 "{} has its leading tone",
                 c.figure
             );
             assert!(
-                c.pitches.iter().all(|(_, p)| p.tone != tone("G")),
+                c.pitches.iter().all(|(_, p)| p.pitch_name() != tone("G")),
                 "no G natural in {}",
                 c.figure
             );
@@ -239,7 +237,7 @@ fn pop_and_jazz_give_symbols_and_an_accompaniment() {
             .iter()
             .skip(1)
             .take(3)
-            .map(|(_, p)| p.tone.pc())
+            .map(|(_, p)| p.pitch_name().pc())
             .collect();
         let has = |m: Member| {
             c.chord
@@ -255,7 +253,7 @@ fn pop_and_jazz_give_symbols_and_an_accompaniment() {
         );
         let bass = c.pitches.last().expect("bass").1;
         assert_eq!(
-            bass.tone.pc(),
+            bass.pitch_name().pc(),
             c.chord.root.pc(),
             "the bass plays the root of {}",
             c.symbol

@@ -1,103 +1,15 @@
-//! Spelled tones, keys and the chord vocabulary of each style.
+//! Keys and the chord vocabulary of each style.
 //!
-//! Everything is spelled: a tone is a letter and an alteration, so a chord built on a degree
+//! Everything is spelled: a chord member is a [`PitchName`], so a chord built on a degree
 //! of a key comes out as music21 would spell it (`G# B D F` for viio7 in A minor, `D F# A`
 //! for V/V in C), and a pitch written from it carries that spelling into the score.
 
-use std::fmt;
-
-/// Semitones above C of the natural letters C D E F G A B.
-pub const NATURAL_PC: [i32; 7] = [0, 2, 4, 5, 7, 9, 11];
-const LETTERS: [char; 7] = ['C', 'D', 'E', 'F', 'G', 'A', 'B'];
-
-/// A pitch class with its spelling: a letter (0 = C .. 6 = B) and an alteration in semitones.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Tone {
-    pub letter: u8,
-    pub alter: i8,
-}
-
-impl Tone {
-    pub fn new(letter: u8, alter: i8) -> Self {
-        Self {
-            letter: letter % 7,
-            alter,
-        }
-    }
-
-    /// Pitch class 0..11.
-    pub fn pc(self) -> i32 {
-        (NATURAL_PC[self.letter as usize] + i32::from(self.alter)).rem_euclid(12)
-    }
-
-    /// The tone `steps` letters and `semitones` semitones above this one.
-    pub fn up(self, steps: u8, semitones: i32) -> Tone {
-        let letter = (self.letter + steps) % 7;
-        let target = (self.pc() + semitones).rem_euclid(12);
-        let mut alter = (target - NATURAL_PC[letter as usize]).rem_euclid(12);
-        if alter > 6 {
-            alter -= 12;
-        }
-        Tone {
-            letter,
-            alter: alter as i8,
-        }
-    }
-
-    /// The name as music21 writes it: `F#`, `B-`, `E--`.
-    pub fn music21_name(self) -> String {
-        let accidental = if self.alter >= 0 {
-            "#".repeat(self.alter as usize)
-        } else {
-            "-".repeat(self.alter.unsigned_abs() as usize)
-        };
-        format!("{}{accidental}", LETTERS[self.letter as usize])
-    }
-
-    /// The spelled pitch of this tone sounding at MIDI number `midi` (which must have this
-    /// tone's pitch class).
-    pub fn at(self, midi: i32) -> Spelled {
-        let base = NATURAL_PC[self.letter as usize] + i32::from(self.alter);
-        Spelled {
-            tone: self,
-            octave: (midi - base).div_euclid(12) - 1,
-        }
-    }
-}
-
-impl fmt::Display for Tone {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.music21_name())
-    }
-}
-
-/// A spelled pitch with its octave (C4 is middle C).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Spelled {
-    pub tone: Tone,
-    pub octave: i32,
-}
-
-impl Spelled {
-    pub fn midi(self) -> i32 {
-        (self.octave + 1) * 12 + NATURAL_PC[self.tone.letter as usize] + i32::from(self.tone.alter)
-    }
-
-    /// Diatonic position (letters from C0), for generic intervals.
-    pub fn diatonic(self) -> i32 {
-        self.octave * 7 + i32::from(self.tone.letter)
-    }
-
-    /// `F#4`, `B-3`: music21's `nameWithOctave`.
-    pub fn name(self) -> String {
-        format!("{}{}", self.tone.music21_name(), self.octave)
-    }
-}
+use crate::music::pitch::PitchName;
 
 /// A key: tonic and mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KeyDef {
-    pub tonic: Tone,
+    pub tonic: PitchName,
     pub minor: bool,
 }
 
@@ -107,7 +19,7 @@ const MINOR_STEPS: [i32; 7] = [0, 2, 3, 5, 7, 8, 10];
 impl KeyDef {
     /// The tone on scale degree `degree` (0 = tonic) of the major or natural minor scale,
     /// altered by `alter` semitones.
-    pub fn degree(&self, degree: u8, alter: i32) -> Tone {
+    pub fn degree(&self, degree: u8, alter: i32) -> PitchName {
         let steps = if self.minor { MINOR_STEPS } else { MAJOR_STEPS };
         self.tonic
             .up(degree % 7, steps[(degree % 7) as usize] + alter)
@@ -263,7 +175,7 @@ pub enum Role {
 /// One chord of the vocabulary.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ChordDef {
-    pub root: Tone,
+    pub root: PitchName,
     pub quality: Quality,
     /// Scale degree of the root, 0 = tonic.
     pub degree: u8,
@@ -273,9 +185,9 @@ pub struct ChordDef {
     /// Cost of using this chord at all (rarer chords cost more).
     pub base_cost: i64,
     /// The members, spelled.
-    pub tones: Vec<(Tone, Member)>,
+    pub tones: Vec<(PitchName, Member)>,
     /// The tone that must rise by a semitone when the chord resolves (a leading tone).
-    pub leading_tone: Option<Tone>,
+    pub leading_tone: Option<PitchName>,
     /// For an applied chord, whether its target's numeral is upper case (V/V, V/vi).
     pub target_upper: bool,
 }
@@ -295,13 +207,13 @@ impl ChordDef {
 
     fn on_root(
         key: &KeyDef,
-        root: Tone,
+        root: PitchName,
         degree: u8,
         quality: Quality,
         role: Role,
         base_cost: i64,
     ) -> Self {
-        let tones: Vec<(Tone, Member)> = quality
+        let tones: Vec<(PitchName, Member)> = quality
             .members()
             .iter()
             .map(|&(steps, semis, member)| (root.up(steps, semis), member))
@@ -362,7 +274,7 @@ impl ChordDef {
     /// A chord on any root, read on the degree its letter stands on (a chromatic chord).
     pub fn chromatic(
         key: &KeyDef,
-        root: Tone,
+        root: PitchName,
         degree: u8,
         quality: Quality,
         base_cost: i64,
@@ -663,7 +575,7 @@ impl ChordDef {
     fn with_fifth_raised(mut self) -> Self {
         for (tone, member) in &mut self.tones {
             if *member == Member::Fifth {
-                *tone = Tone::new(tone.letter, tone.alter + 1);
+                *tone = PitchName::new(tone.letter, tone.alter + 1);
             }
         }
         self
@@ -682,7 +594,7 @@ mod tests {
             _ => 0,
         };
         KeyDef {
-            tonic: Tone::new(letter, alter),
+            tonic: PitchName::new(letter, alter),
             minor,
         }
     }
@@ -720,17 +632,5 @@ mod tests {
         assert_eq!(bvi.figure(0), "bVI");
         let ii = ChordDef::new(&a, 1, 0, Quality::HalfDiminished7, Role::Diatonic, 0);
         assert_eq!(ii.figure(1), "iiø65");
-    }
-
-    #[test]
-    fn spelled_pitches_round_trip() {
-        let t = Tone::new(1, 1); // D#
-        let p = t.at(63);
-        assert_eq!(p.name(), "D#4");
-        assert_eq!(p.midi(), 63);
-        let b = Tone::new(1, -1).at(61).name(); // D-4
-        assert_eq!(b, "D-4");
-        assert_eq!(Tone::new(6, 1).at(60).name(), "B#3");
-        assert_eq!(Tone::new(0, -1).at(59).name(), "C-4");
     }
 }

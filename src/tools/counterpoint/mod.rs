@@ -8,22 +8,20 @@
 //! `voice_leading_analysis`, the project's own view of parallels and crossings.
 
 use music21_rs::notation::TieType;
-use music21_rs::{Duration, Rest, Stream, StreamElement, TimeSignature};
+use music21_rs::{Stream, StreamElement};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::error::{ToolError, ToolResult};
 use crate::music::counterpoint::{
-    self as cp, detect_mode, parse_mode_name, CpNote, Mode, Tone, Voice, BAR, MAX_CF_NOTES,
-    MIN_CF_NOTES, MODE_NAMES,
+    self as cp, detect_mode, parse_mode_name, two_part_score, CpNote, Generated, Mode, ModeKind,
+    RuleResult, Voice, BAR, MAX_CF_NOTES, MIN_CF_NOTES, MODE_NAMES,
 };
 use crate::music::melody::EPS;
-use crate::music::notation::{clef_for, new_measure, new_part, new_score, note_of};
-use crate::music::summary::Summary;
+use crate::music::pitch::SpelledPitch;
 use crate::music::timeline::{part_events, parts_of, MeasureGrid};
-use crate::store::Eviction;
-use crate::tools::scores::store_generated;
+use crate::tools::scores::{store_generated, StoredResult};
 use crate::tools::{ensure_id_free, tool, validate_score_id, Registry, ToolContext, ToolDef};
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema, PartialEq, Eq)]
@@ -143,10 +141,8 @@ pub struct Output {
     pub limitations: Vec<String>,
     /// The project's voice-leading analysis of the stored result.
     pub voice_leading: VoiceLeadingReport,
-    pub summary: Summary,
-    pub bytes: u64,
-    pub sha256: String,
-    pub evicted: Vec<Eviction>,
+    #[serde(flatten)]
+    pub stored: StoredResult,
 }
 
 pub fn tool_def() -> ToolDef {
@@ -159,11 +155,11 @@ pub fn tool_def() -> ToolDef {
 }
 
 /// Reads the cantus firmus: the top part's notes in order, tied notes once, rests skipped.
-fn cantus_firmus(score: &Stream, score_id: &str) -> ToolResult<(Vec<Tone>, Option<i32>)> {
+fn cantus_firmus(score: &Stream, score_id: &str) -> ToolResult<(Vec<SpelledPitch>, Option<i32>)> {
     let parts = parts_of(score);
     let top = parts.first().copied().unwrap_or(score);
     let grid = MeasureGrid::of(score);
-    let mut tones: Vec<Tone> = Vec::new();
+    let mut tones: Vec<SpelledPitch> = Vec::new();
     let mut last_end = f64::NEG_INFINITY;
     let mut sharps = None;
     for (_, element) in top.recurse() {
@@ -220,7 +216,7 @@ fn cantus_firmus(score: &Stream, score_id: &str) -> ToolResult<(Vec<Tone>, Optio
                 where_(event.offset)
             )));
         }
-        let tone = Tone::from_pitch(&pitch).ok_or_else(|| {
+        let tone = SpelledPitch::from_pitch(&pitch).ok_or_else(|| {
             ToolError::unsupported(format!(
                 "score_id '{score_id}': the note {} at {} is microtonal; the cantus firmus needs notes of the twelve-tone scale",
                 pitch.name_with_octave(),
@@ -250,58 +246,24 @@ fn cantus_firmus(score: &Stream, score_id: &str) -> ToolResult<(Vec<Tone>, Optio
     Ok((tones, sharps))
 }
 
-fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
-    if !(1..=5).contains(&args.species) {
-        return Err(ToolError::invalid(format!(
-            "species must be 1, 2, 3, 4 or 5 (Fux's species), got {}",
-            args.species
-        )));
+impl VoiceArg {
+    fn voice(self) -> Voice {
+        match self {
+            VoiceArg::Above => Voice::Above,
+            VoiceArg::Below => Voice::Below,
+        }
     }
-    let species = args.species as u8;
+}
+
+fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
+    let species = species_of(args.species)?;
     validate_score_id(&args.new_score_id)?;
-    let mode_arg = match &args.mode {
-        Some(text) => Some(parse_mode_name(text).ok_or_else(|| {
-            ToolError::invalid(format!(
-                "mode '{}' is not a mode this tool knows: use one of {}",
-                crate::music::guard::truncate(text, 40),
-                MODE_NAMES.join(", ")
-            ))
-        })?),
-        None => None,
-    };
+    let mode_arg = args.mode.as_deref().map(mode_of).transpose()?;
     ensure_id_free(ctx, "new_score_id", &args.new_score_id, args.replace)?;
     let loaded = ctx.load(&args.score_id)?;
     let (cf, sharps) = cantus_firmus(&loaded.score, &args.score_id)?;
-    let final_tone = *cf.last().expect("checked: the cantus firmus has notes");
-    let (mode, mode_source) = match mode_arg {
-        Some((kind, tonal)) => (
-            Mode::new(kind, final_tone, tonal),
-            "the mode argument, on the cantus firmus's final".to_string(),
-        ),
-        None => {
-            let mode = detect_mode(&cf, sharps);
-            let source = format!(
-                "derived: the final {} and the {} of the cantus firmus ({})",
-                final_tone.name(),
-                if sharps.is_some() {
-                    "key signature and notes"
-                } else {
-                    "notes"
-                },
-                match sharps {
-                    Some(s) if s > 0 => format!("{s} sharp(s) in the signature"),
-                    Some(s) if s < 0 => format!("{} flat(s) in the signature", -s),
-                    Some(_) => "no sharps or flats in the signature".to_string(),
-                    None => "no key signature".to_string(),
-                }
-            );
-            (mode, source)
-        }
-    };
-    let voice = match args.voice {
-        VoiceArg::Above => Voice::Above,
-        VoiceArg::Below => Voice::Below,
-    };
+    let (mode, mode_source) = choose_mode(&cf, sharps, mode_arg)?;
+    let voice = args.voice.voice();
     let seed = args.seed.unwrap_or(0);
     let generated = cp::generate(&cf, &mode, species, voice, seed).ok_or_else(|| {
         ToolError::internal(
@@ -309,13 +271,13 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
         )
     })?;
 
-    let score = build_score(&cf, &generated.notes, &mode, species, voice);
+    let score = two_part_score(&cf, &generated.notes, &mode, species, voice);
     let origin = format!(
         "generate_counterpoint:{}:species{species}:{}:seed{seed}",
         args.score_id,
-        voice_name(voice)
+        voice.name()
     );
-    let (summary, meta, evicted) = store_generated(
+    let stored = store_generated(
         ctx,
         &args.new_score_id,
         &score,
@@ -325,19 +287,130 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
     )?;
     let voice_leading = voice_leading_report(ctx, &args.new_score_id);
 
-    let rules: Vec<RuleOut> = generated
-        .rules
-        .iter()
-        .map(|r| RuleOut {
+    let rules: Vec<RuleOut> = generated.rules.iter().map(RuleOut::of).collect();
+    let rules_passed = rules.iter().filter(|r| r.passed).count();
+    let rules_total = rules.len();
+    Ok(Output {
+        score_id: args.score_id,
+        new_score_id: args.new_score_id,
+        species,
+        voice: voice.name().to_string(),
+        mode: mode.label(),
+        mode_source,
+        seed,
+        cantus_firmus: cf.iter().map(|t| t.name()).collect(),
+        counterpoint: generated.notes.iter().map(NoteOut::of).collect(),
+        compliance: crate::music::timeline::round(
+            100.0 * rules_passed as f64 / rules_total.max(1) as f64,
+        ),
+        limitations: limitations(&generated, &rules, &voice_leading),
+        rules,
+        rules_passed,
+        rules_total,
+        species_broken_at: generated.broken_bars.iter().map(|b| b + 1).collect(),
+        voice_leading,
+        stored,
+    })
+}
+
+fn species_of(species: i64) -> ToolResult<u8> {
+    if !(1..=5).contains(&species) {
+        return Err(ToolError::invalid(format!(
+            "species must be 1, 2, 3, 4 or 5 (Fux's species), got {species}"
+        )));
+    }
+    Ok(species as u8)
+}
+
+/// The `mode` argument read: the mode, and `major` or `minor` where it was named so.
+fn mode_of(text: &str) -> ToolResult<(ModeKind, Option<&'static str>)> {
+    parse_mode_name(text).ok_or_else(|| {
+        ToolError::invalid(format!(
+            "mode '{}' is not a mode this tool knows: use one of {}",
+            crate::music::guard::truncate(text, 40),
+            MODE_NAMES.join(", ")
+        ))
+    })
+}
+
+/// The mode on the cantus firmus's final: the one asked for, or the one its notes and key
+/// signature suggest; and where it came from, in words.
+fn choose_mode(
+    cf: &[SpelledPitch],
+    sharps: Option<i32>,
+    asked: Option<(ModeKind, Option<&'static str>)>,
+) -> ToolResult<(Mode, String)> {
+    let final_tone = *cf
+        .last()
+        .ok_or_else(|| ToolError::internal("the cantus firmus has no final"))?;
+    if let Some((kind, tonal)) = asked {
+        return Ok((
+            Mode::new(kind, final_tone, tonal),
+            "the mode argument, on the cantus firmus's final".to_string(),
+        ));
+    }
+    let mode = detect_mode(cf, sharps);
+    let source = format!(
+        "derived: the final {} and the {} of the cantus firmus ({})",
+        final_tone.name(),
+        if sharps.is_some() {
+            "key signature and notes"
+        } else {
+            "notes"
+        },
+        match sharps {
+            Some(s) if s > 0 => format!("{s} sharp(s) in the signature"),
+            Some(s) if s < 0 => format!("{} flat(s) in the signature", -s),
+            Some(_) => "no sharps or flats in the signature".to_string(),
+            None => "no key signature".to_string(),
+        }
+    );
+    Ok((mode, source))
+}
+
+impl NoteOut {
+    fn of(n: &CpNote) -> Self {
+        let (measure, beat) = cp::position(n.start);
+        NoteOut {
+            measure,
+            beat,
+            pitch: n.tone.name(),
+            quarters: f64::from(n.dur) / 2.0,
+            tied_over_barline: n.start / BAR != (n.end() - 1) / BAR,
+        }
+    }
+}
+
+impl RuleOut {
+    fn of(r: &RuleResult) -> Self {
+        RuleOut {
             id: r.id.to_string(),
             description: r.description.to_string(),
             passed: r.passed,
-            violations: r.violations.iter().map(violation_out).collect(),
-            licences: r.licences.iter().map(violation_out).collect(),
-        })
-        .collect();
-    let rules_passed = rules.iter().filter(|r| r.passed).count();
-    let rules_total = rules.len();
+            violations: r.violations.iter().map(ViolationOut::of).collect(),
+            licences: r.licences.iter().map(ViolationOut::of).collect(),
+        }
+    }
+}
+
+impl ViolationOut {
+    fn of(v: &cp::Violation) -> Self {
+        ViolationOut {
+            measure: v.measure,
+            beat: v.beat,
+            notes: v.notes.clone(),
+            detail: v.detail.clone(),
+        }
+    }
+}
+
+/// What was relaxed, which rules are broken, where a licence was taken, and whether the
+/// voice-leading analysis found anything, in words.
+fn limitations(
+    generated: &Generated,
+    rules: &[RuleOut],
+    voice_leading: &VoiceLeadingReport,
+) -> Vec<String> {
     let mut limitations = generated.relaxations.clone();
     for r in rules.iter().filter(|r| !r.passed) {
         limitations.push(format!(
@@ -363,59 +436,7 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
                 .into(),
         );
     }
-    Ok(Output {
-        score_id: args.score_id,
-        new_score_id: args.new_score_id,
-        species,
-        voice: voice_name(voice).to_string(),
-        mode: mode.label(),
-        mode_source,
-        seed,
-        cantus_firmus: cf.iter().map(|t| t.name()).collect(),
-        counterpoint: generated
-            .notes
-            .iter()
-            .map(|n| {
-                let (measure, beat) = cp::position(n.start);
-                NoteOut {
-                    measure,
-                    beat,
-                    pitch: n.tone.name(),
-                    quarters: f64::from(n.dur) / 2.0,
-                    tied_over_barline: n.start / BAR != (n.end() - 1) / BAR,
-                }
-            })
-            .collect(),
-        compliance: crate::music::timeline::round(
-            100.0 * rules_passed as f64 / rules_total.max(1) as f64,
-        ),
-        rules,
-        rules_passed,
-        rules_total,
-        species_broken_at: generated.broken_bars.iter().map(|b| b + 1).collect(),
-        limitations,
-        voice_leading,
-        summary,
-        bytes: meta.bytes,
-        sha256: meta.sha256,
-        evicted,
-    })
-}
-
-fn voice_name(voice: Voice) -> &'static str {
-    match voice {
-        Voice::Above => "above",
-        Voice::Below => "below",
-    }
-}
-
-fn violation_out(v: &cp::Violation) -> ViolationOut {
-    ViolationOut {
-        measure: v.measure,
-        beat: v.beat,
-        notes: v.notes.clone(),
-        detail: v.detail.clone(),
-    }
+    limitations
 }
 
 fn voice_leading_report(ctx: &ToolContext, id: &str) -> VoiceLeadingReport {
@@ -449,70 +470,6 @@ fn voice_leading_report(ctx: &ToolContext, id: &str) -> VoiceLeadingReport {
             clean: None,
         },
     }
-}
-
-// ---------------------------------------------------------------- writing scores
-
-fn build_score(cf: &[Tone], notes: &[CpNote], mode: &Mode, species: u8, voice: Voice) -> Stream {
-    let ts = TimeSignature::new(4, 4).expect("4/4 is a meter");
-    let sharps = mode.sharps();
-    let n = cf.len();
-
-    let cf_midis: Vec<i32> = cf.iter().map(|t| t.midi()).collect();
-    let mut cf_part = new_part("CF", "Cantus firmus");
-    for (k, tone) in cf.iter().enumerate() {
-        let mut m = new_measure(k + 1, (k == 0).then(|| (clef_for(&cf_midis), sharps, &ts)));
-        if let Ok(note) = note_of(&tone.name(), 4.0, None) {
-            m.insert(0.0, note);
-        }
-        cf_part.insert(k as f64 * 4.0, m);
-    }
-
-    let cp_midis: Vec<i32> = notes.iter().map(|n| n.tone.midi()).collect();
-    let mut cp_part = new_part("CP", &format!("Counterpoint (species {species})"));
-    for k in 0..n {
-        let bar_start = k as u32 * BAR;
-        let bar_end = bar_start + BAR;
-        let mut m = new_measure(k + 1, (k == 0).then(|| (clef_for(&cp_midis), sharps, &ts)));
-        if k == 0 {
-            if let Some(first) = notes.first().filter(|f| f.start > 0) {
-                let rest = Rest::new(
-                    Duration::new(f64::from(first.start) / 2.0)
-                        .unwrap_or_else(|_| Duration::half()),
-                );
-                m.insert(0.0, rest);
-            }
-        }
-        for note in notes
-            .iter()
-            .filter(|x| x.start < bar_end && x.end() > bar_start)
-        {
-            let from = note.start.max(bar_start);
-            let to = note.end().min(bar_end);
-            let tie = match (note.start < bar_start, note.end() > bar_end) {
-                (false, false) => None,
-                (false, true) => Some(TieType::Start),
-                (true, false) => Some(TieType::Stop),
-                (true, true) => Some(TieType::Continue),
-            };
-            if let Ok(el) = note_of(&note.tone.name(), f64::from(to - from) / 2.0, tie) {
-                m.insert(f64::from(from - bar_start) / 2.0, el);
-            }
-        }
-        cp_part.insert(k as f64 * 4.0, m);
-    }
-    let parts = match voice {
-        Voice::Above => vec![cp_part, cf_part],
-        Voice::Below => vec![cf_part, cp_part],
-    };
-    new_score(
-        &format!(
-            "Species {species} counterpoint {} a cantus firmus in {}",
-            voice_name(voice),
-            mode.label()
-        ),
-        parts,
-    )
 }
 
 #[cfg(test)]

@@ -1,16 +1,16 @@
 use super::*;
-use crate::music::counterpoint::Tone;
 use crate::music::format::Format;
 use crate::music::parse::parse_score;
-use crate::tools::analysis_common::test_support::{call, context, shared_corpus};
+use crate::music::pitch::{SpelledPitch, LETTERS};
+use crate::tools::test_kit::{call, context, import, shared_corpus};
 use serde_json::json;
 
 /// A one-part MusicXML score of whole notes in 4/4 with `fifths` in the key signature.
 fn cf_xml(fifths: i32, notes: &[&str]) -> String {
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<score-partwise version=\"3.1\"><part-list><score-part id=\"P1\"><part-name>CF</part-name></score-part></part-list><part id=\"P1\">");
     for (i, name) in notes.iter().enumerate() {
-        let t = Tone::parse(name).expect("tone");
-        let step = ["C", "D", "E", "F", "G", "A", "B"][t.letter()];
+        let t = SpelledPitch::parse(name).expect("tone");
+        let step = LETTERS[t.letter()];
         let attrs = if i == 0 {
             format!("<attributes><divisions>1</divisions><key><fifths>{fifths}</fifths></key><time><beats>4</beats><beat-type>4</beat-type></time><clef><sign>G</sign><line>2</line></clef></attributes>")
         } else {
@@ -29,15 +29,6 @@ fn cf_xml(fifths: i32, notes: &[&str]) -> String {
     }
     xml.push_str("</part></score-partwise>\n");
     xml
-}
-
-fn import(ctx: &ToolContext, id: &str, text: &str) {
-    call(
-        ctx,
-        "import_score",
-        json!({"score_id": id, "source": text, "source_type": "text", "replace": true}),
-    )
-    .unwrap_or_else(|e| panic!("import {id}: {e}"));
 }
 
 /// The built-in cantus firmi: Fux's six (Gradus ad Parnassum), two in major and minor,
@@ -61,11 +52,11 @@ const CANTI: [(&str, i32, &str); 9] = [
 
 /// The top line of a part, one note per bar: the last note that starts in each bar
 /// (what leads into the next), at most 16 bars (the last 16).
-fn reduce_top_line(score: &Stream) -> Vec<Tone> {
+fn reduce_top_line(score: &Stream) -> Vec<SpelledPitch> {
     let parts = parts_of(score);
     let top = parts[0];
     let grid = MeasureGrid::of(score);
-    let mut per_bar: Vec<(i64, Tone)> = Vec::new();
+    let mut per_bar: Vec<(i64, SpelledPitch)> = Vec::new();
     for e in part_events(top) {
         if let StreamElement::Note(n) = e.element {
             if matches!(
@@ -74,7 +65,7 @@ fn reduce_top_line(score: &Stream) -> Vec<Tone> {
             ) {
                 continue;
             }
-            let Some(t) = Tone::from_pitch(n.pitch()) else {
+            let Some(t) = SpelledPitch::from_pitch(n.pitch()) else {
                 continue;
             };
             let measure = grid.position(e.offset).measure;
@@ -84,7 +75,7 @@ fn reduce_top_line(score: &Stream) -> Vec<Tone> {
             }
         }
     }
-    let tones: Vec<Tone> = per_bar.into_iter().map(|(_, t)| t).collect();
+    let tones: Vec<SpelledPitch> = per_bar.into_iter().map(|(_, t)| t).collect();
     tones[tones.len().saturating_sub(16)..].to_vec()
 }
 
@@ -124,7 +115,7 @@ fn builtin_suite(ctx: &ToolContext) -> Vec<String> {
 
 /// The end of a chorale's soprano line: its last phrases (phrases end at fermatas) back
 /// to at least 8 notes, at most the last 16 notes.
-fn soprano_ending(score: &Stream) -> Vec<Tone> {
+fn soprano_ending(score: &Stream) -> Vec<SpelledPitch> {
     let parts = parts_of(score);
     let soprano = parts
         .iter()
@@ -159,7 +150,7 @@ fn soprano_ending(score: &Stream) -> Vec<Tone> {
     let start = start.max(notes.len().saturating_sub(16));
     notes[start..]
         .iter()
-        .filter_map(|n| Tone::from_pitch(&n.pitch))
+        .filter_map(|n| SpelledPitch::from_pitch(&n.pitch))
         .collect()
 }
 

@@ -16,12 +16,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::error::{ToolError, ToolResult};
-use crate::music::harmony_gen::{
-    self, check, Harmonization, KeyDef, MelodyNote, Spelled, Stats, Style, Tone,
-};
+use crate::music::harmony_gen::{self, check, Harmonization, KeyDef, MelodyNote, Stats, Style};
 use crate::music::melody::{melody_of, MelodyItem};
 use crate::music::notation::{barring, engine, snap, write_part, Barring};
 use crate::music::parse::catch_engine;
+use crate::music::pitch::{PitchName, SpelledPitch};
 use crate::music::summary::Summary;
 use crate::music::timeline::{part_events, part_name, parts_of, round};
 use crate::store::Eviction;
@@ -263,6 +262,8 @@ pub struct Output {
     pub search: SearchOut,
     /// Choices made and limits met, said plainly.
     pub notes: Vec<String>,
+    // These four are a StoredResult spelled out: flattened, its `summary` would lose the
+    // description below, and the schema clients already hold would change.
     /// The stored score.
     pub summary: Summary,
     pub bytes: u64,
@@ -282,7 +283,7 @@ pub fn tool_def() -> ToolDef {
 // ---------------------------------------------------------------- reading the melody
 
 /// A pitch's spelling as the harmoniser reads it.
-fn spelled_of(pitch: &Pitch) -> ToolResult<Spelled> {
+fn spelled_of(pitch: &Pitch) -> ToolResult<SpelledPitch> {
     let name = pitch.name();
     let letter = name
         .chars()
@@ -296,12 +297,12 @@ fn spelled_of(pitch: &Pitch) -> ToolResult<Spelled> {
             pitch.name_with_octave()
         )));
     }
-    let tone = Tone::new(letter as u8, alter as i8);
+    let tone = PitchName::new(letter as u8, alter as i8);
     Ok(tone.at(pitch.ps().round() as i32))
 }
 
 fn key_def(key: &Key) -> ToolResult<KeyDef> {
-    let tonic = spelled_of(key.tonic_pitch())?.tone;
+    let tonic = spelled_of(key.tonic_pitch())?.pitch_name();
     Ok(KeyDef {
         tonic,
         minor: key.mode() == "minor",
@@ -397,7 +398,7 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
         args.score_id,
         style.name()
     );
-    let (summary, meta, evicted) = store_generated(
+    let stored = store_generated(
         ctx,
         &args.new_score_id,
         &stream,
@@ -442,10 +443,10 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
         remaining_faults,
         search: search_out(&result.stats, seed),
         notes: notes_out,
-        summary,
-        bytes: meta.bytes,
-        sha256: meta.sha256,
-        evicted,
+        summary: stored.summary,
+        bytes: stored.bytes,
+        sha256: stored.sha256,
+        evicted: stored.evicted,
     })
 }
 

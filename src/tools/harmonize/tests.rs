@@ -3,19 +3,10 @@ use serde_json::{json, Value};
 
 use crate::error::ErrorKind;
 use crate::music::timeline::{part_events, parts_of};
-use crate::tools::analysis_common::test_support::{call, context, import_text, shared_corpus};
+use crate::tools::test_kit::{call, context, import, import_text, shared_corpus};
 use crate::tools::ToolContext;
 
 const STYLES: [&str; 4] = ["chorale", "classical", "pop", "jazz"];
-
-fn import(ctx: &ToolContext, id: &str, source: &str) {
-    call(
-        ctx,
-        "import_score",
-        json!({"score_id": id, "source": source}),
-    )
-    .unwrap_or_else(|e| panic!("import {source}: {e}"));
-}
 
 fn harmonize(ctx: &ToolContext, args: Value) -> Value {
     call(ctx, "harmonize_melody", args.clone()).unwrap_or_else(|e| panic!("harmonize {args}: {e}"))

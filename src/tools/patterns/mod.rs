@@ -18,9 +18,8 @@ use crate::error::{ToolError, ToolResult};
 use crate::music::melody::{
     cents_between, generic_directed, melody_of, pitch_label, segments, MelodyItem, MelodyNote, EPS,
 };
-use crate::music::summary::count_notes;
-use crate::music::timeline::{part_name, parts_of, round, MeasureGrid, Position};
-use crate::tools::voice_leading::PartRef;
+use crate::music::timeline::{parts_of, round, MeasureGrid, Position};
+use crate::tools::analysis_common::{check_note_limit, PartRef, Parts};
 use crate::tools::{tool, ToolContext, ToolDef};
 
 /// Motifs (and sequences) returned per category.
@@ -388,8 +387,8 @@ fn duration_key(quarters: f64) -> i64 {
     (quarters * 10_080.0).round() as i64
 }
 
-fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
-    let min_length = args.min_length;
+/// The shortest and longest motif looked for, from `min_length` (checked).
+fn motif_lengths(min_length: i64) -> ToolResult<RangeInclusive<usize>> {
     if !(2..=16).contains(&min_length) {
         return Err(ToolError::invalid(format!(
             "min_length must be between 2 and 16 notes, got {min_length}; pass e.g. \"min_length\": 3"
@@ -397,31 +396,67 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
     }
     let min_length = min_length as usize;
     let max_length = (min_length + 5).min(LONGEST_MOTIF).max(min_length);
+    Ok(min_length..=max_length)
+}
 
+fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
+    let lengths = motif_lengths(args.min_length)?;
     let loaded = ctx.load(&args.score_id)?;
     let score: &Stream = &loaded.score;
-    let counts = count_notes(score);
-    let notes = counts.notes + counts.chords;
-    let limit = ctx.config.limits.max_analysis_notes;
-    if notes > limit {
-        return Err(ToolError::limit(format!(
-            "score '{}' has {notes} notes and chords, over the limit limits.max_analysis_notes = {limit}; raise the limit in the config or import an excerpt",
-            args.score_id
-        )));
-    }
+    check_note_limit(
+        score,
+        &args.score_id,
+        "max_analysis_notes",
+        ctx.config.limits.max_analysis_notes,
+        "",
+    )?;
+    let places = Places {
+        grid: MeasureGrid::of(score),
+        parts: Parts::of(score),
+    };
+    let lines: Vec<Vec<MelodyItem>> = parts_of(score).into_iter().map(melody_of).collect();
+    let segs = segments_of(&lines);
+    let melodic = (args.pattern_type != PatternType::Rhythmic)
+        .then(|| melodic_patterns(&segs, lengths.clone(), &places));
+    let rhythmic = (args.pattern_type != PatternType::Melodic)
+        .then(|| rhythmic_patterns(&segs, lengths.clone(), &places));
+    let phrases = find_phrases(&lines, &places, score.end_offset());
+    Ok(Output {
+        score_id: loaded.meta.score_id.clone(),
+        pattern_type: args.pattern_type,
+        min_length: *lengths.start(),
+        max_length: *lengths.end(),
+        notes_analysed: segs.iter().map(|s| s.notes.len()).sum(),
+        parts: places.parts.list,
+        melodic,
+        rhythmic,
+        phrases,
+    })
+}
 
-    let grid = MeasureGrid::of(score);
-    let part_streams = parts_of(score);
-    let parts: Vec<PartRef> = part_streams
-        .iter()
-        .enumerate()
-        .map(|(index, part)| PartRef {
-            index,
-            name: part_name(part, index),
-        })
-        .collect();
-    let lines: Vec<Vec<MelodyItem>> = part_streams.iter().map(|p| melody_of(p)).collect();
-    let segs: Vec<Segment<'_>> = lines
+/// Where things stand in the score: the measure grid and the parts.
+struct Places {
+    grid: MeasureGrid,
+    parts: Parts,
+}
+
+impl Places {
+    /// The occurrence of a motif of `length` notes starting at note `start` of `seg`.
+    fn occurrence(&self, seg: &Segment<'_>, start: usize, length: usize) -> Occurrence {
+        let first = self.grid.position(seg.notes[start].offset);
+        Occurrence {
+            part: self.parts.part_ref(seg.part),
+            measure: first.measure,
+            beat: first.beat,
+            offset: first.offset,
+            end: self.grid.position(seg.notes[start + length - 1].offset),
+        }
+    }
+}
+
+/// Every part's line cut at its rests.
+fn segments_of(lines: &[Vec<MelodyItem>]) -> Vec<Segment<'_>> {
+    lines
         .iter()
         .enumerate()
         .flat_map(|(part, line)| {
@@ -429,130 +464,108 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
                 .into_iter()
                 .map(move |notes| Segment { part, notes })
         })
-        .collect();
-    let notes_analysed = segs.iter().map(|s| s.notes.len()).sum();
-    let lengths = min_length..=max_length;
-    let part_ref = |i: usize| {
-        parts.get(i).cloned().unwrap_or_else(|| PartRef {
-            index: i,
-            name: format!("Part {}", i + 1),
-        })
-    };
-    let occurrence = |seg: &Segment<'_>, start: usize, length: usize| -> Occurrence {
-        let first = grid.position(seg.notes[start].offset);
-        Occurrence {
-            part: part_ref(seg.part),
-            measure: first.measure,
-            beat: first.beat,
-            offset: first.offset,
-            end: grid.position(seg.notes[start + length - 1].offset),
-        }
-    };
+        .collect()
+}
 
-    let melodic = (args.pattern_type != PatternType::Rhythmic).then(|| {
-        let intervals: Vec<Vec<i64>> = segs
+/// Melodic motifs (interval sequences in cents) and melodic sequences.
+fn melodic_patterns(
+    segs: &[Segment<'_>],
+    lengths: RangeInclusive<usize>,
+    places: &Places,
+) -> MelodicPatterns {
+    let intervals: Vec<Vec<i64>> = segs
+        .iter()
+        .map(|s| {
+            s.notes
+                .windows(2)
+                .map(|w| cents_between(&w[0].pitch, &w[1].pitch))
+                .collect()
+        })
+        .collect();
+    let mut found = repeated(&intervals, lengths.clone(), 1);
+    rank(&mut found);
+    let levels_of = |f: &Found| {
+        let mut starts: Vec<i64> = f
+            .occurrences
             .iter()
-            .map(|s| {
-                s.notes
-                    .windows(2)
-                    .map(|w| cents_between(&w[0].pitch, &w[1].pitch))
-                    .collect()
-            })
+            .map(|&(s, i)| (segs[s].notes[i].pitch.ps() * 100.0).round() as i64)
             .collect();
-        let mut found = repeated(&intervals, lengths.clone(), 1);
-        rank(&mut found);
-        let levels_of = |f: &Found| {
-            let mut starts: Vec<i64> = f
-                .occurrences
-                .iter()
-                .map(|&(s, i)| (segs[s].notes[i].pitch.ps() * 100.0).round() as i64)
-                .collect();
-            starts.sort_unstable();
-            starts.dedup();
-            starts.len()
-        };
-        let levels: Vec<usize> = found.iter().map(levels_of).collect();
-        let motifs = found
+        starts.sort_unstable();
+        starts.dedup();
+        starts.len()
+    };
+    let levels: Vec<usize> = found.iter().map(levels_of).collect();
+    let motifs = found
+        .iter()
+        .zip(&levels)
+        .take(MAX_PER_CATEGORY)
+        .map(|(f, &pitch_levels)| melodic_motif(f, pitch_levels, segs, places))
+        .collect();
+    let sequences = find_sequences(segs, lengths);
+    MelodicPatterns {
+        motifs_total: found.len(),
+        motifs_with_exact_repeats: found
             .iter()
             .zip(&levels)
-            .take(MAX_PER_CATEGORY)
-            .map(|(f, &pitch_levels)| melodic_motif(f, pitch_levels, &segs, &occurrence))
-            .collect();
-        let sequences = find_sequences(&segs, lengths.clone());
-        MelodicPatterns {
-            motifs_total: found.len(),
-            motifs_with_exact_repeats: found
-                .iter()
-                .zip(&levels)
-                .filter(|(f, l)| f.occurrences.len() > **l)
-                .count(),
-            motifs_with_transposed_repeats: levels.iter().filter(|l| **l > 1).count(),
-            motifs,
-            sequences_total: sequences.len(),
-            sequences: sequences
-                .iter()
-                .take(MAX_PER_CATEGORY)
-                .map(|c| melodic_sequence(c, &segs, &grid, &part_ref))
-                .collect(),
-        }
-    });
-
-    let rhythmic = (args.pattern_type != PatternType::Melodic).then(|| {
-        let durations: Vec<Vec<i64>> = segs
-            .iter()
-            .map(|s| s.notes.iter().map(|n| duration_key(n.duration)).collect())
-            .collect();
-        let mut found = repeated(&durations, lengths.clone(), 0);
-        rank(&mut found);
-        let motifs = found
+            .filter(|(f, l)| f.occurrences.len() > **l)
+            .count(),
+        motifs_with_transposed_repeats: levels.iter().filter(|l| **l > 1).count(),
+        motifs,
+        sequences_total: sequences.len(),
+        sequences: sequences
             .iter()
             .take(MAX_PER_CATEGORY)
-            .map(|f| {
-                let (s, i) = f.occurrences[0];
-                RhythmicMotif {
-                    length: f.length,
-                    durations: segs[s].notes[i..i + f.length]
-                        .iter()
-                        .map(|n| round(n.duration))
-                        .collect(),
-                    occurrences_total: f.occurrences.len(),
-                    score: f.occurrences.len() * f.length,
-                    occurrences: f
-                        .occurrences
-                        .iter()
-                        .take(MAX_OCCURRENCES)
-                        .map(|&(s, i)| occurrence(&segs[s], i, f.length))
-                        .collect(),
-                    occurrences_truncated: f.occurrences.len() > MAX_OCCURRENCES,
-                }
-            })
-            .collect();
-        RhythmicPatterns {
-            motifs_total: found.len(),
-            motifs,
-        }
-    });
+            .map(|c| melodic_sequence(c, segs, places))
+            .collect(),
+    }
+}
 
-    let phrases = find_phrases(&lines, &grid, &part_ref, score.end_offset());
-
-    Ok(Output {
-        score_id: loaded.meta.score_id.clone(),
-        pattern_type: args.pattern_type,
-        min_length,
-        max_length,
-        parts: parts.clone(),
-        notes_analysed,
-        melodic,
-        rhythmic,
-        phrases,
-    })
+/// Rhythmic motifs: runs of durations that recur.
+fn rhythmic_patterns(
+    segs: &[Segment<'_>],
+    lengths: RangeInclusive<usize>,
+    places: &Places,
+) -> RhythmicPatterns {
+    let durations: Vec<Vec<i64>> = segs
+        .iter()
+        .map(|s| s.notes.iter().map(|n| duration_key(n.duration)).collect())
+        .collect();
+    let mut found = repeated(&durations, lengths, 0);
+    rank(&mut found);
+    let motifs = found
+        .iter()
+        .take(MAX_PER_CATEGORY)
+        .map(|f| {
+            let (s, i) = f.occurrences[0];
+            RhythmicMotif {
+                length: f.length,
+                durations: segs[s].notes[i..i + f.length]
+                    .iter()
+                    .map(|n| round(n.duration))
+                    .collect(),
+                occurrences_total: f.occurrences.len(),
+                score: f.occurrences.len() * f.length,
+                occurrences: f
+                    .occurrences
+                    .iter()
+                    .take(MAX_OCCURRENCES)
+                    .map(|&(s, i)| places.occurrence(&segs[s], i, f.length))
+                    .collect(),
+                occurrences_truncated: f.occurrences.len() > MAX_OCCURRENCES,
+            }
+        })
+        .collect();
+    RhythmicPatterns {
+        motifs_total: found.len(),
+        motifs,
+    }
 }
 
 fn melodic_motif(
     f: &Found,
     pitch_levels: usize,
     segs: &[Segment<'_>],
-    occurrence: &dyn Fn(&Segment<'_>, usize, usize) -> Occurrence,
+    places: &Places,
 ) -> MelodicMotif {
     let (s0, i0) = f.occurrences[0];
     let first = &segs[s0].notes[i0..i0 + f.length];
@@ -588,7 +601,7 @@ fn melodic_motif(
             .map(|&(s, i)| {
                 let notes = &segs[s].notes[i..i + f.length];
                 MelodicOccurrence {
-                    at: occurrence(&segs[s], i, f.length),
+                    at: places.occurrence(&segs[s], i, f.length),
                     pitches: notes.iter().map(|n| pitch_label(&n.pitch)).collect(),
                     transposition: round(notes[0].pitch.ps() - base),
                 }
@@ -675,12 +688,8 @@ fn find_sequences(segs: &[Segment<'_>], lengths: RangeInclusive<usize>) -> Vec<S
     taken
 }
 
-fn melodic_sequence(
-    c: &SeqFound,
-    segs: &[Segment<'_>],
-    grid: &MeasureGrid,
-    part_ref: &dyn Fn(usize) -> PartRef,
-) -> MelodicSequence {
+fn melodic_sequence(c: &SeqFound, segs: &[Segment<'_>], places: &Places) -> MelodicSequence {
+    let grid = &places.grid;
     let seg = &segs[c.seg];
     let statement = |k: usize| &seg.notes[c.start + k * c.length..c.start + (k + 1) * c.length];
     let cents = |notes: &[&MelodyNote]| -> Vec<i64> {
@@ -697,7 +706,7 @@ fn melodic_sequence(
         && steps.iter().all(|s| (s - steps[0]).abs() < EPS);
     let last = c.start + c.statements * c.length - 1;
     MelodicSequence {
-        part: part_ref(seg.part),
+        part: places.parts.part_ref(seg.part),
         length: c.length,
         statements: c.statements,
         notes: c.statements * c.length,
@@ -752,12 +761,9 @@ fn median(values: &mut [f64]) -> f64 {
 /// Phrases of every part: a phrase ends before a rest; on a note with a fermata, or on the
 /// last note of the part that sounds under a fermata written in another part; on a note at
 /// least twice the part's median length that ends at a barline; and where the part ends.
-fn find_phrases(
-    lines: &[Vec<MelodyItem>],
-    grid: &MeasureGrid,
-    part_ref: &dyn Fn(usize) -> PartRef,
-    score_end: f64,
-) -> Phrases {
+fn find_phrases(lines: &[Vec<MelodyItem>], places: &Places, score_end: f64) -> Phrases {
+    let grid = &places.grid;
+    let part_ref = |index: usize| places.parts.part_ref(index);
     let mut fermatas: Vec<(f64, f64)> = lines
         .iter()
         .flatten()

@@ -2,7 +2,7 @@ use serde_json::{json, Value};
 
 use super::repeated;
 use crate::error::ErrorKind;
-use crate::tools::voice_leading::testkit::{call, context, import_text, shared_corpus};
+use crate::tools::test_kit::{call, context, import_text_as, shared_corpus};
 
 /// C D E G twice, a bar ending on a half note, C D E G again and then a step higher.
 const TUNE: &str = "tinyNotation: 4/4 c4 d4 e4 g4 c4 d4 e4 g4 a4 f4 d2 c4 d4 e4 g4 d4 e4 f#4 a4 g1";
@@ -27,8 +27,8 @@ fn at(occurrences: &Value) -> Vec<(i64, f64)> {
 
 #[test]
 fn a_repeated_motif_is_found_at_its_measures_exact_and_transposed() {
-    let (_dir, ctx) = context(None);
-    import_text(&ctx, "tune", TUNE, "tinynotation");
+    let (_dir, ctx) = context();
+    import_text_as(&ctx, "tune", TUNE, "tinynotation");
     let out = patterns(&ctx, json!({"score_id": "tune"}));
     assert_eq!(
         (out["min_length"].as_u64(), out["max_length"].as_u64()),
@@ -109,7 +109,7 @@ fn a_chorale_has_motifs_rhythms_and_phrases() {
         eprintln!("SKIPPED a_chorale_has_motifs_rhythms_and_phrases: ../shared/corpus is absent");
         return;
     }
-    let (_dir, ctx) = context(None);
+    let (_dir, ctx) = context();
     call(
         &ctx,
         "import_score",
@@ -146,8 +146,8 @@ fn a_chorale_has_motifs_rhythms_and_phrases() {
 
 #[test]
 fn pattern_type_chooses_what_is_looked_for() {
-    let (_dir, ctx) = context(None);
-    import_text(&ctx, "tune", TUNE, "tinynotation");
+    let (_dir, ctx) = context();
+    import_text_as(&ctx, "tune", TUNE, "tinynotation");
     let melodic = patterns(&ctx, json!({"score_id": "tune", "pattern_type": "melodic"}));
     assert!(melodic.get("rhythmic").is_none() && melodic.get("melodic").is_some());
     let rhythmic = patterns(
@@ -162,8 +162,8 @@ fn pattern_type_chooses_what_is_looked_for() {
 
 #[test]
 fn bad_arguments_name_the_argument() {
-    let (_dir, ctx) = context(None);
-    import_text(&ctx, "tune", TUNE, "tinynotation");
+    let (_dir, ctx) = context();
+    import_text_as(&ctx, "tune", TUNE, "tinynotation");
     for (args, named) in [
         (json!({"pattern_type": "melodic"}), "score_id"),
         (json!({"score_id": "tune", "min_length": 1}), "min_length"),

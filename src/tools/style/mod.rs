@@ -4,7 +4,7 @@
 //! corpus directories and the built-in corpus, capped in files and notes. The melodic line
 //! of each source's top part (ties joined, chords by their top note, split at rests) is read
 //! in the source's own key as scale-degree intervals, jointly with durations and metric
-//! positions; [`crate::music::style_model`] learns a back-off Markov chain of order two or
+//! positions; [`crate::music::style`] learns a back-off Markov chain of order two or
 //! more over those tokens and draws a melody from it that starts and ends on the tonic and
 //! fills its bars exactly. The melody is stored, and its statistics are compared with the
 //! sources' and with a uniform random walk's.
@@ -14,7 +14,6 @@ mod output;
 pub use output::*;
 use std::collections::BTreeMap;
 
-use music21_rs::notation::TieType;
 use music21_rs::{Key, Stream, TimeSignature};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -22,14 +21,17 @@ use sha2::Digest;
 
 use crate::error::{ToolError, ToolResult};
 use crate::music::corpus::{check_prefix, read_prefix, BUILTIN};
-use crate::music::counterpoint::{Mode, ModeKind, Tone};
-use crate::music::notation::{clef_for, new_measure, new_part, new_score, note_of};
+use crate::music::counterpoint::{Mode, ModeKind};
 use crate::music::parse::{catch_engine, parse_score};
-use crate::music::style_model::{
-    self as sm, align, interval_histogram, jensen_shannon, l1, label_histogram, percentile,
-    random_walk_steps, uniform_histogram, Frame, Line, Melody, Model, MAX_STEP, TICKS_PER_QUARTER,
+use crate::music::pitch::SpelledPitch;
+use crate::music::style::model::{generate, register, Frame, Line, Melody, Model, ATTEMPTS};
+use crate::music::style::score::{bars_exact, melody_score, spell};
+use crate::music::style::sources::{quantise, source_lines, SourceLines};
+use crate::music::style::stats::{
+    align, duration_label, interval_histogram, jensen_shannon, l1, label_histogram, percentile,
+    random_walk_steps, uniform_histogram, MAX_STEP,
 };
-use crate::music::style_sources::{quantise, source_lines, SourceLines};
+use crate::music::style::TICKS_PER_QUARTER;
 use crate::music::summary::count_notes;
 use crate::music::timeline::round;
 use crate::tools::analysis_common::{parse_key_arg, whole_score_key};
@@ -102,7 +104,7 @@ struct Parsed {
 /// A source's melodic lines, read in the key music21 finds for it.
 fn lines_of(score: &Stream) -> ToolResult<SourceLines> {
     let key = whole_score_key(score)?.key;
-    let tonic = Tone::from_pitch(key.tonic_pitch())
+    let tonic = SpelledPitch::from_pitch(key.tonic_pitch())
         .map(|t| t.letter())
         .unwrap_or(0) as i32;
     Ok(source_lines(score, tonic, key.mode() == "minor"))
@@ -377,7 +379,7 @@ fn learn_lines(ctx: &ToolContext, sources: &mut Sources) -> ToolResult<Learned> 
 /// The key and meter the melody is written in: as asked, or the sources' majority.
 struct Setting {
     minor: bool,
-    tonic: Tone,
+    /// The mode on the key's tonic (its final).
     mode: Mode,
     meter: TimeSignature,
     bar_ticks: u32,
@@ -398,7 +400,7 @@ impl Setting {
             }
         };
         let minor = key.mode() == "minor";
-        let tonic = Tone::from_pitch(key.tonic_pitch()).unwrap_or(Tone::new(28, 0));
+        let tonic = SpelledPitch::from_pitch(key.tonic_pitch()).unwrap_or(SpelledPitch::new(28, 0));
         let mode = Mode::new(
             if minor {
                 ModeKind::Aeolian
@@ -437,61 +439,12 @@ impl Setting {
             .unwrap_or(TICKS_PER_QUARTER);
         Ok(Self {
             minor,
-            tonic,
             mode,
             meter,
             bar_ticks: bar_ticks as u32,
             beat_ticks,
         })
     }
-}
-
-/// The register the sources keep, in scale steps above their tonic: the 5th to 95th
-/// percentile, at least a sixth wide and reaching a tonic, and its middle.
-fn register(lines: &[Line]) -> (i32, i32, i32) {
-    let mut positions: Vec<i32> = lines
-        .iter()
-        .flat_map(|l| l.positions.iter().copied())
-        .collect();
-    positions.sort_unstable();
-    let (mut lo, mut hi) = (percentile(&positions, 0.05), percentile(&positions, 0.95));
-    if hi - lo < 5 {
-        hi = lo + 5;
-    }
-    if !(lo..=hi).any(|p| p.rem_euclid(7) == 0) {
-        lo = lo.min(0);
-        hi = hi.max(0);
-    }
-    (lo, hi, percentile(&positions, 0.5))
-}
-
-/// Pitches for the drawn staff positions: from the tonic at or below the sources' median
-/// pitch, in the mode; in minor the sixth and seventh rise on the way to the tonic.
-fn spell(melody: &Melody, setting: &Setting, median_midi: i32) -> Vec<Tone> {
-    let (mode, tonic) = (&setting.mode, setting.tonic);
-    let mut reference = Tone::new(tonic.letter() as i32 + 7 * 9, tonic.alter);
-    while reference.midi() > median_midi && reference.dia > 7 {
-        reference = Tone::new(reference.dia - 7, reference.alter);
-    }
-    let mut tones: Vec<Tone> = melody
-        .notes
-        .iter()
-        .map(|n| mode.tone(reference.dia + n.pos))
-        .collect();
-    if setting.minor {
-        // Harmonic and melodic minor: the seventh rises to the tonic, and the sixth with it.
-        for i in (0..tones.len().saturating_sub(1)).rev() {
-            let (t, next) = (tones[i], tones[i + 1]);
-            let degree = mode.degree(t);
-            let rising = next.dia == t.dia + 1;
-            let leading = degree == 6 && mode.degree(next) == 0;
-            let raised_sixth = degree == 5 && mode.degree(next) == 6 && !mode.contains(next);
-            if rising && (leading || raised_sixth) {
-                tones[i] = Tone::new(t.dia, t.alter + 1);
-            }
-        }
-    }
-    tones
 }
 
 fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
@@ -512,8 +465,8 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
         center,
         beat_ticks: setting.beat_ticks,
     };
-    let melody = sm::generate(&model, &frame, args.seed);
-    let tones = spell(&melody, &setting, median_midi);
+    let melody = generate(&model, &frame, args.seed);
+    let tones = spell(&melody, &setting.mode, setting.minor, median_midi);
 
     let title = format!(
         "In the style of {}",
@@ -522,9 +475,17 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
             SourceArg::Ids(ids) => ids.join(", "),
         }
     );
-    let score = write_melody(&melody, &tones, &setting, request.measures, &title)?;
+    let score = melody_score(
+        &melody,
+        &tones,
+        &setting.meter,
+        setting.bar_ticks,
+        setting.mode.sharps(),
+        request.measures,
+        &title,
+    )?;
     let origin = format!("imitate_style:seed{}", args.seed);
-    let (summary, meta, evicted) = store_generated(
+    let stored = store_generated(
         ctx,
         &request.new_id,
         &score,
@@ -585,70 +546,11 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
         },
         statistics,
         limitations,
-        summary,
-        bytes: meta.bytes,
-        sha256: meta.sha256,
-        evicted,
+        stored,
     })
 }
 
-/// The melody as a one-part score, each note split into values that can be written and tied.
-fn write_melody(
-    melody: &Melody,
-    tones: &[Tone],
-    setting: &Setting,
-    measures: u32,
-    title: &str,
-) -> ToolResult<Stream> {
-    let bar_ticks = setting.bar_ticks;
-    let midis_out: Vec<i32> = tones.iter().map(|t| t.midi()).collect();
-    let mut part = new_part("P1", "Melody");
-    let bar_q = f64::from(bar_ticks) / f64::from(TICKS_PER_QUARTER);
-    for k in 0..measures {
-        let first = (k == 0).then(|| (clef_for(&midis_out), setting.mode.sharps(), &setting.meter));
-        let mut m = new_measure(k as usize + 1, first);
-        for (note, tone) in melody
-            .notes
-            .iter()
-            .zip(tones)
-            .filter(|(n, _)| n.start / bar_ticks == k)
-        {
-            let pieces = writable(note.dur);
-            let mut at = note.start - k * bar_ticks;
-            for (j, piece) in pieces.iter().enumerate() {
-                let tie = match (pieces.len(), j) {
-                    (1, _) => None,
-                    (_, 0) => Some(TieType::Start),
-                    (len, j) if j + 1 == len => Some(TieType::Stop),
-                    _ => Some(TieType::Continue),
-                };
-                let el = note_of(
-                    &tone.name(),
-                    f64::from(*piece) / f64::from(TICKS_PER_QUARTER),
-                    tie,
-                )?;
-                m.insert(f64::from(at) / f64::from(TICKS_PER_QUARTER), el);
-                at += piece;
-            }
-        }
-        part.insert(f64::from(k) * bar_q, m);
-    }
-    Ok(new_score(title, vec![part]))
-}
-
-/// Splits a length in ticks into note values that can be written (largest first).
-fn writable(mut ticks: u32) -> Vec<u32> {
-    const VALUES: [u32; 10] = [32, 24, 16, 12, 8, 6, 4, 3, 2, 1];
-    let mut out = Vec::new();
-    while ticks > 0 {
-        let v = VALUES.iter().copied().find(|v| *v <= ticks).unwrap_or(1);
-        out.push(v);
-        ticks -= v;
-    }
-    out
-}
-
-fn melody_notes(melody: &Melody, tones: &[Tone], setting: &Setting) -> Vec<MelodyNote> {
+fn melody_notes(melody: &Melody, tones: &[SpelledPitch], setting: &Setting) -> Vec<MelodyNote> {
     let (bar_ticks, beat_ticks) = (setting.bar_ticks, setting.beat_ticks);
     let tpq = f64::from(TICKS_PER_QUARTER);
     melody
@@ -667,22 +569,12 @@ fn melody_notes(melody: &Melody, tones: &[Tone], setting: &Setting) -> Vec<Melod
         .collect()
 }
 
-/// Whether the notes fill every bar exactly, none crossing a barline.
-fn bars_exact(melody: &Melody, measures: u32, bar_ticks: u32) -> bool {
-    let total_ticks: u32 = melody.notes.iter().map(|n| n.dur).sum();
-    total_ticks == measures * bar_ticks
-        && melody
-            .notes
-            .iter()
-            .all(|n| n.start / bar_ticks == (n.start + n.dur - 1) / bar_ticks)
-}
-
 /// The melody's statistics against the sources' and the random baselines'. `register` is
 /// the scale-step register it was kept in.
 fn statistics(
     lines: &[Line],
     melody: &Melody,
-    tones: &[Tone],
+    tones: &[SpelledPitch],
     seed: u64,
     register: (i32, i32),
 ) -> Statistics {
@@ -743,12 +635,12 @@ fn statistics(
 }
 
 fn rhythm_statistics(lines: &[Line], melody: &Melody) -> (Vec<RhythmBin>, Distance) {
-    let src_rhythm = label_histogram(lines.iter().flat_map(|l| {
-        l.tokens
+    let src_rhythm = label_histogram(
+        lines
             .iter()
-            .map(|t| sm::duration_label(u32::from(t.dur)))
-    }));
-    let res_rhythm = label_histogram(melody.notes.iter().map(|n| sm::duration_label(n.dur)));
+            .flat_map(|l| l.tokens.iter().map(|t| duration_label(u32::from(t.dur)))),
+    );
+    let res_rhythm = label_histogram(melody.notes.iter().map(|n| duration_label(n.dur)));
     let (rr, rs) = align(&res_rhythm, &src_rhythm);
     let mut labels: Vec<&String> = res_rhythm.keys().chain(src_rhythm.keys()).collect();
     labels.sort_by(|a, b| {
@@ -768,7 +660,7 @@ fn rhythm_statistics(lines: &[Line], melody: &Melody) -> (Vec<RhythmBin>, Distan
     (bins, distance(&rr, &rs))
 }
 
-fn result_range(tones: &[Tone]) -> RangeStats {
+fn result_range(tones: &[SpelledPitch]) -> RangeStats {
     let (low_i, high_i) = (
         (0..tones.len())
             .min_by_key(|i| tones[*i].midi())
@@ -821,7 +713,7 @@ fn limitations(
         limitations.push(format!(
             "the final tonic is reached by a leap of {} scale steps: none of {} draws reached it by step",
             (melody.notes[n - 1].pos - melody.notes[n - 2].pos).abs(),
-            sm::ATTEMPTS
+            ATTEMPTS
         ));
     }
     if !closer_than_random {
@@ -837,201 +729,4 @@ fn limitations(
 }
 
 #[cfg(test)]
-mod tests {
-    use std::path::{Path, PathBuf};
-
-    use music21_rs::StreamElement;
-
-    use super::*;
-    use crate::config::Config;
-    use crate::music::timeline::parts_of;
-    use crate::tools::Registry;
-    use serde_json::{json, Value};
-
-    fn context(corpus: bool) -> (tempfile::TempDir, ToolContext) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut config = Config::default();
-        config.server.data_dir = dir.path().join("data");
-        if corpus {
-            if let Some(c) = shared_corpus() {
-                config.corpus.dirs = vec![c];
-            }
-        }
-        (dir, ToolContext::open(config).expect("context"))
-    }
-
-    fn shared_corpus() -> Option<PathBuf> {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-        dir.join("bach").is_dir().then_some(dir)
-    }
-
-    fn call(ctx: &ToolContext, args: Value) -> ToolResult<Value> {
-        Registry::new().call(ctx, "imitate_style", args)
-    }
-
-    fn check_melody(ctx: &ToolContext, out: &Value, measures: usize) {
-        assert_eq!(out["bars_exact"], true);
-        assert_eq!(out["starts_on_tonic"], true);
-        assert_eq!(out["ends_on_tonic"], true);
-        assert_eq!(out["summary"]["measures"], measures);
-        let score = ctx
-            .load(out["new_score_id"].as_str().unwrap())
-            .unwrap()
-            .score;
-        let part = parts_of(&score)[0];
-        let bar = score
-            .recurse()
-            .into_iter()
-            .find_map(|(_, e)| match e {
-                StreamElement::TimeSignature(ts) => Some(ts.bar_duration().quarter_length()),
-                _ => None,
-            })
-            .unwrap();
-        for m in part.measures() {
-            let filled: f64 = crate::music::timeline::part_events(m)
-                .iter()
-                .map(|e| e.element.quarter_length())
-                .sum();
-            assert!(
-                (filled - bar).abs() < 1e-9,
-                "measure {} holds {filled} of {bar}",
-                m.number()
-            );
-        }
-    }
-
-    #[test]
-    fn builtin_style_is_closer_than_a_random_walk() {
-        let (_dir, ctx) = context(false);
-        let out = call(
-            &ctx,
-            json!({"source": "builtin/", "measures": 8, "seed": 1}),
-        )
-        .unwrap();
-        check_melody(&ctx, &out, 8);
-        let d = &out["statistics"]["interval_distances"];
-        eprintln!(
-            "builtin/: result {} uniform {} walk {}",
-            d["result_to_source"], d["uniform_to_source"], d["random_walk_to_source"]
-        );
-        assert_eq!(d["closer_than_random"], true, "{d}");
-        assert!(out["sources"]["used"].as_array().unwrap().len() >= 6);
-        assert!(out["model"]["order"].as_u64().unwrap() >= 2);
-        // Deterministic for the seed; another seed, another melody.
-        let again = call(
-            &ctx,
-            json!({"source": "builtin/", "measures": 8, "seed": 1}),
-        )
-        .unwrap();
-        assert_eq!(again["notes"], out["notes"]);
-        assert_eq!(again["new_score_id"], out["new_score_id"]);
-        let other = call(
-            &ctx,
-            json!({"source": "builtin/", "measures": 8, "seed": 2}),
-        )
-        .unwrap();
-        assert_ne!(other["notes"], out["notes"]);
-    }
-
-    #[test]
-    fn bach_style_when_the_shared_corpus_is_there() {
-        let (_dir, ctx) = context(true);
-        if shared_corpus().is_none() {
-            eprintln!("skipping: ../shared/corpus not found");
-            return;
-        }
-        let out = call(
-            &ctx,
-            json!({"source": "bach/", "measures": 8, "seed": 7, "new_score_id": "bachish"}),
-        )
-        .unwrap();
-        check_melody(&ctx, &out, 8);
-        let d = &out["statistics"]["interval_distances"];
-        eprintln!(
-            "bach/: result {} uniform {} walk {}",
-            d["result_to_source"], d["uniform_to_source"], d["random_walk_to_source"]
-        );
-        assert_eq!(d["closer_than_random"], true, "{d}");
-        assert!(out["sources"]["used"].as_array().unwrap().len() >= 30);
-        assert_eq!(out["time_signature"], "4/4");
-    }
-
-    #[test]
-    fn ids_keys_meters_and_orders() {
-        let (_dir, ctx) = context(false);
-        Registry::new()
-            .call(&ctx, "import_score", json!({"score_id": "twinkle", "source": "builtin/twinkle", "source_type": "corpus"}))
-            .unwrap();
-        Registry::new()
-            .call(
-                &ctx,
-                "import_score",
-                json!({"score_id": "ode", "source": "builtin/ode-to-joy", "source_type": "corpus"}),
-            )
-            .unwrap();
-        for (key, ts, measures, order) in [
-            ("G", "3/4", 12, 2),
-            ("e", "6/8", 5, 3),
-            ("F# minor", "4/4", 1, 4),
-            ("B- major", "2/4", 64, 2),
-        ] {
-            let out = call(&ctx, json!({
-                "source": ["twinkle", "ode"], "measures": measures, "key": key, "time_signature": ts,
-                "seed": 3, "order": order, "new_score_id": format!("m{measures}")
-            }))
-            .unwrap();
-            check_melody(&ctx, &out, measures);
-            assert_eq!(out["time_signature"], ts);
-        }
-        let out = call(&ctx, json!({"source": ["twinkle"], "measures": 4, "key": "g", "seed": 0, "new_score_id": "gm"})).unwrap();
-        assert_eq!(out["key"], "G minor");
-        assert_eq!(
-            out["notes"][0]["pitch"].as_str().unwrap().chars().next(),
-            Some('G')
-        );
-        let dup = call(
-            &ctx,
-            json!({"source": ["twinkle"], "measures": 4, "seed": 0, "new_score_id": "gm"}),
-        )
-        .unwrap_err();
-        assert!(dup.message.contains("already exists"));
-    }
-
-    #[test]
-    fn bad_input_gets_clear_errors() {
-        let (_dir, ctx) = context(false);
-        Registry::new()
-            .call(&ctx, "import_score", json!({"score_id": "rests", "source": "tinyNotation: 4/4 r1 r1", "source_type": "text"}))
-            .unwrap();
-        let err = |args: Value| call(&ctx, args).unwrap_err().message;
-        let m = err(json!({"source": "builtin/", "measures": 0, "seed": 1}));
-        assert!(m.contains("measures"), "{m}");
-        let m = err(json!({"source": "builtin/", "measures": 65, "seed": 1}));
-        assert!(m.contains("measures"), "{m}");
-        let m = err(json!({"source": "builtin/", "measures": 4}));
-        assert!(m.contains("seed"), "{m}");
-        let m = err(json!({"source": "nothing-here/", "measures": 4, "seed": 1}));
-        assert!(
-            m.contains("nothing-here/") && m.contains("no readable scores"),
-            "{m}"
-        );
-        let m = err(json!({"source": "../etc/", "measures": 4, "seed": 1}));
-        assert!(m.contains("source"), "{m}");
-        let m = err(json!({"source": [], "measures": 4, "seed": 1}));
-        assert!(m.contains("source"), "{m}");
-        let m = err(json!({"source": ["rests"], "measures": 4, "seed": 1}));
-        assert!(
-            m.contains("melodic line") || m.contains("no sounding"),
-            "{m}"
-        );
-        let m = err(json!({"source": "builtin/", "measures": 4, "seed": 1, "key": "H major"}));
-        assert!(m.contains("key"), "{m}");
-        let m =
-            err(json!({"source": "builtin/", "measures": 4, "seed": 1, "time_signature": "4/5"}));
-        assert!(m.contains("time_signature"), "{m}");
-        let m = err(json!({"source": "builtin/", "measures": 4, "seed": 1, "order": 1}));
-        assert!(m.contains("order"), "{m}");
-        let m = err(json!({"source": 3, "measures": 4, "seed": 1}));
-        assert!(m.contains("`source`"), "{m}");
-    }
-}
+mod tests;

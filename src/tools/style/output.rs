@@ -6,8 +6,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::music::summary::Summary;
-use crate::store::Eviction;
+use crate::tools::scores::StoredResult;
 
 /// A note of the melody.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
@@ -153,8 +152,6 @@ pub struct Output {
     pub statistics: Statistics,
     /// What could not be achieved, in words.
     pub limitations: Vec<String>,
-    pub summary: Summary,
-    pub bytes: u64,
-    pub sha256: String,
-    pub evicted: Vec<Eviction>,
+    #[serde(flatten)]
+    pub stored: StoredResult,
 }

@@ -10,7 +10,9 @@
 //! cost are chosen between by the seed and a path of lower cost is never lost to it.
 
 use super::spans::{MelStats, Span};
-use super::theory::{ChordDef, KeyDef, Member, Quality, Role, Style, Tone};
+use super::theory::{ChordDef, KeyDef, Member, Quality, Role, Style};
+use crate::music::pitch::PitchName;
+use crate::rng::mix;
 
 mod transitions;
 mod voicings;
@@ -38,6 +40,20 @@ pub struct Voicing {
 }
 
 impl Voicing {
+    /// The voices from the top, each a MIDI number and the index of its tone in the palette.
+    fn of(voices: &[(i32, usize)]) -> Self {
+        let mut voicing = Voicing {
+            n: voices.len() as u8,
+            p: [0; MAX_LOWER],
+            tone: [0; MAX_LOWER],
+        };
+        for (k, &(pitch, tone)) in voices.iter().enumerate() {
+            voicing.p[k] = pitch;
+            voicing.tone[k] = tone as u8;
+        }
+        voicing
+    }
+
     pub fn pitches(&self) -> &[i32] {
         &self.p[..self.n as usize]
     }
@@ -73,7 +89,7 @@ impl TransitionCost {
 }
 
 /// The tones a chord may be voiced with: its members, and for jazz its tensions.
-pub fn palette(chord: &ChordDef, style: Style, key: &KeyDef) -> Vec<(Tone, Member)> {
+pub fn palette(chord: &ChordDef, style: Style, key: &KeyDef) -> Vec<(PitchName, Member)> {
     let mut out = chord.tones.clone();
     if style == Style::Jazz && !matches!(chord.quality, Quality::Diminished7) {
         // The ninth, and over a dominant seventh the thirteenth: flattened where the
@@ -185,7 +201,7 @@ pub struct Problem<'a> {
     pub key: KeyDef,
     pub style: Style,
     pub vocab: &'a [ChordDef],
-    pub palettes: Vec<Vec<(Tone, Member)>>,
+    pub palettes: Vec<Vec<(PitchName, Member)>>,
     pub spans: &'a [Span],
     pub seed: u64,
     pub weights: Weights,
@@ -214,27 +230,20 @@ pub struct Breakdown {
     pub tendency: i64,
 }
 
-fn splitmix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
-
 fn noise(seed: u64, span: usize, chord: usize, v: &Voicing) -> u64 {
     if seed == 0 {
         return 0;
     }
-    let mut h = splitmix(seed ^ (span as u64).wrapping_mul(0x1000_0001));
-    h = splitmix(h ^ chord as u64);
+    let mut h = mix(seed ^ (span as u64).wrapping_mul(0x1000_0001));
+    h = mix(h ^ chord as u64);
     for p in v.pitches() {
-        h = splitmix(h ^ (*p as u64));
+        h = mix(h ^ (*p as u64));
     }
     h % 1024
 }
 
 /// MIDI numbers of a tone within a range.
-fn pitches_in(tone: Tone, lo: i32, hi: i32) -> Vec<i32> {
+fn pitches_in(tone: PitchName, lo: i32, hi: i32) -> Vec<i32> {
     let pc = tone.pc();
     (lo..=hi).filter(|m| m.rem_euclid(12) == pc).collect()
 }
@@ -249,7 +258,7 @@ pub fn chord_cost(problem: &Problem<'_>, span: &Span, chord_index: usize) -> Opt
     let mut cost = chord.base_cost * w.chord_scale;
     if problem.style.four_part() {
         let mel = span.mel.as_ref()?;
-        chord.member_of(mel.first.tone.pc())?;
+        chord.member_of(mel.first.pitch_name().pc())?;
         if matches!(chord.role, Role::Cadential64) && span.weight == 0 {
             cost += 30;
         }
@@ -317,7 +326,7 @@ pub fn chord_cost(problem: &Problem<'_>, span: &Span, chord_index: usize) -> Opt
 }
 
 /// Chromatic triads for a melody note no chord of the vocabulary holds.
-pub fn fallback_chords(key: &KeyDef, tone: Tone) -> Vec<ChordDef> {
+pub fn fallback_chords(key: &KeyDef, tone: PitchName) -> Vec<ChordDef> {
     let mut out = Vec::new();
     let roots = [
         (tone, Quality::Major),
@@ -394,25 +403,11 @@ pub fn solve(problem: &Problem<'_>, candidates: &[Vec<usize>]) -> Result<Solutio
                 let slot = prev.chord * problem.vocab.len() + next.chord;
                 let same_voicing = prev.voicing == next.voicing;
                 let prog = if prev.chord == next.chord {
-                    progression_cost(
-                        problem,
-                        &problem.vocab[prev.chord],
-                        &spans[k - 1],
-                        &problem.vocab[next.chord],
-                        &spans[k],
-                        same_voicing,
-                    )
+                    progression_cost(problem, k, prev.chord, next.chord, same_voicing)
                 } else if let Some(c) = prog_cache[slot] {
                     c
                 } else {
-                    let c = progression_cost(
-                        problem,
-                        &problem.vocab[prev.chord],
-                        &spans[k - 1],
-                        &problem.vocab[next.chord],
-                        &spans[k],
-                        false,
-                    );
+                    let c = progression_cost(problem, k, prev.chord, next.chord, false);
                     prog_cache[slot] = Some(c);
                     c
                 };
@@ -461,14 +456,8 @@ pub fn solve(problem: &Problem<'_>, candidates: &[Vec<usize>]) -> Result<Solutio
         if k > 0 {
             let prev = &path[k - 1];
             let same_voicing = prev.voicing == s.voicing;
-            breakdown.progression += progression_cost(
-                problem,
-                &problem.vocab[prev.chord],
-                &spans[k - 1],
-                &problem.vocab[s.chord],
-                &spans[k],
-                same_voicing,
-            );
+            breakdown.progression +=
+                progression_cost(problem, k, prev.chord, s.chord, same_voicing);
             let m = motion_cost(problem, prev, &spans[k - 1], s, &spans[k]);
             breakdown.progression += m.progression;
             breakdown.motion += m.motion;

@@ -3,18 +3,33 @@
 
 use super::*;
 
-/// The progression cost from one chord to the next.
+/// One chord followed by the next, each over its span.
+#[derive(Clone, Copy)]
+struct Change<'a> {
+    prev: &'a ChordDef,
+    prev_span: &'a Span,
+    next: &'a ChordDef,
+    next_span: &'a Span,
+}
+
+/// The progression cost into span `k` from chord `prev` to chord `next` (indices into the
+/// vocabulary); `same_voicing` where the chord is held with its voicing.
 pub fn progression_cost(
     problem: &Problem<'_>,
-    prev: &ChordDef,
-    prev_span: &Span,
-    next: &ChordDef,
-    next_span: &Span,
+    k: usize,
+    prev: usize,
+    next: usize,
     same_voicing: bool,
 ) -> i64 {
-    let core = progression_core(problem, prev, prev_span, next, next_span, same_voicing);
-    if next_span.last && prev != next {
-        core + final_cadence_cost(problem, prev, next)
+    let change = Change {
+        prev: &problem.vocab[prev],
+        prev_span: &problem.spans[k - 1],
+        next: &problem.vocab[next],
+        next_span: &problem.spans[k],
+    };
+    let core = progression_core(problem, change, same_voicing);
+    if change.next_span.last && change.prev != change.next {
+        core + final_cadence_cost(problem, change.prev, change.next)
     } else {
         core
     }
@@ -56,14 +71,13 @@ fn final_cadence_cost(problem: &Problem<'_>, prev: &ChordDef, next: &ChordDef) -
     }
 }
 
-fn progression_core(
-    problem: &Problem<'_>,
-    prev: &ChordDef,
-    prev_span: &Span,
-    next: &ChordDef,
-    next_span: &Span,
-    same_voicing: bool,
-) -> i64 {
+fn progression_core(problem: &Problem<'_>, change: Change<'_>, same_voicing: bool) -> i64 {
+    let Change {
+        prev,
+        prev_span,
+        next,
+        next_span,
+    } = change;
     let key = &problem.key;
     let style = problem.style;
     let scale = problem.weights.progression_scale;

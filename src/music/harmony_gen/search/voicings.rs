@@ -25,12 +25,12 @@ fn four_part_ranges(relaxed: bool) -> Ranges {
 /// Four-part voicings (alto, tenor, bass under the given soprano) with their costs.
 fn four_part_voicings(
     chord: &ChordDef,
-    palette: &[(Tone, Member)],
+    palette: &[(PitchName, Member)],
     mel: &MelStats,
     relaxed: bool,
 ) -> Vec<(Voicing, i64)> {
     let ranges = four_part_ranges(relaxed);
-    let Some((s_index, s_member)) = chord.member_of(mel.first.tone.pc()) else {
+    let Some((s_index, s_member)) = chord.member_of(mel.first.pitch_name().pc()) else {
         return Vec::new();
     };
     let s = mel.first.midi();
@@ -76,14 +76,7 @@ fn four_part_voicings(
                 ) else {
                     continue;
                 };
-                out.push((
-                    Voicing {
-                        n: 3,
-                        p: [a, t, b, 0],
-                        tone: [ai as u8, ti as u8, bi as u8, 0],
-                    },
-                    cost,
-                ));
+                out.push((Voicing::of(&[(a, ai), (t, ti), (b, bi)]), cost));
             }
         }
     }
@@ -93,7 +86,7 @@ fn four_part_voicings(
 #[allow(clippy::too_many_arguments)]
 fn four_part_cost(
     chord: &ChordDef,
-    palette: &[(Tone, Member)],
+    palette: &[(PitchName, Member)],
     members: &[usize; 4],
     p: [i32; 4],
     _s_member: Member,
@@ -234,7 +227,7 @@ fn four_part_cost(
 /// third and seventh, C3-C5, and the root in the bass, E2-G3).
 fn accompaniment_voicings(
     chord: &ChordDef,
-    palette: &[(Tone, Member)],
+    palette: &[(PitchName, Member)],
     mel: Option<&MelStats>,
     style: Style,
     relaxed: bool,
@@ -319,23 +312,12 @@ fn accompaniment_voicings(
                             c += (p0 - bass - 19) as i64;
                         }
                         out.push((
-                            Voicing {
-                                n: 4,
-                                p: [p2, p1, p0, bass],
-                                tone: [i2 as u8, i1 as u8, i0 as u8, root_index as u8],
-                            },
+                            Voicing::of(&[(p2, i2), (p1, i1), (p0, i0), (bass, root_index)]),
                             c,
                         ));
                     }
                 } else {
-                    out.push((
-                        Voicing {
-                            n: 3,
-                            p: [p2, p1, p0, 0],
-                            tone: [i2 as u8, i1 as u8, i0 as u8, 0],
-                        },
-                        cost,
-                    ));
+                    out.push((Voicing::of(&[(p2, i2), (p1, i1), (p0, i0)]), cost));
                 }
             }
         }

@@ -7,16 +7,14 @@
 //! nothing seen after it fits), the chain backs off to shorter contexts, down to the
 //! unigram. Generation fixes the metric position (it follows from the notes before), keeps
 //! every note inside its bar, starts and ends on the tonic, and stays in the register the
-//! sources use. Statistics compare the result with its sources and with a uniform random
-//! walk.
+//! sources use. [`super::stats`] compares the result with its sources and with a uniform
+//! random walk.
 
 use std::collections::BTreeMap;
 
-/// Time is counted in ticks of a 32nd note: eight to the quarter.
-pub const TICKS_PER_QUARTER: u32 = 8;
-/// Interval histograms run from an octave down to an octave up (wider leaps are counted at
-/// the ends).
-pub const MAX_STEP: i32 = 7;
+use super::generator;
+use super::stats::percentile;
+use crate::rng::SplitMix64;
 
 /// A note of a line as the model sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -101,30 +99,14 @@ impl Model {
     }
 }
 
-/// A small deterministic generator (splitmix64).
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Self(seed ^ 0x05EE_D0F5_717E)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (n > 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n.max(1)
-    }
+/// An index below `n` that consumes a draw even when `n` is 0 (and is then 0), unlike
+/// [`SplitMix64::below`]: the draws after it stay where they always were, so a seed keeps
+/// its melody.
+fn draw_index(rng: &mut SplitMix64, n: usize) -> usize {
+    (rng.next_u64() % (n as u64).max(1)) as usize
 }
 
-fn sample<'a>(rng: &mut Rng, options: &[(&'a Token, u32)]) -> &'a Token {
+fn sample<'a>(rng: &mut SplitMix64, options: &[(&'a Token, u32)]) -> &'a Token {
     let total: u64 = options.iter().map(|(_, c)| u64::from(*c)).sum();
     let mut pick = rng.below(total);
     for (token, count) in options {
@@ -219,7 +201,7 @@ impl Frame {
 
 /// Draws one melody. `attempt` varies the draw for the same seed.
 fn draw(model: &Model, frame: &Frame, seed: u64, attempt: usize) -> Melody {
-    let mut rng = Rng::new(
+    let mut rng = generator(
         seed.wrapping_mul(0x100_0000_01B3)
             .wrapping_add(attempt as u64),
     );
@@ -302,7 +284,7 @@ fn draw(model: &Model, frame: &Frame, seed: u64, attempt: usize) -> Melody {
                             .filter(|s| (frame.lo..=frame.hi).contains(&(p + s)))
                             .collect();
                         candidates
-                            .get(rng.below(candidates.len() as u64) as usize)
+                            .get(draw_index(&mut rng, candidates.len()))
                             .copied()
                             .unwrap_or(0)
                     }
@@ -353,6 +335,26 @@ fn draw(model: &Model, frame: &Frame, seed: u64, attempt: usize) -> Melody {
     }
 }
 
+/// The register the sources keep, in scale steps above their tonic: the 5th to 95th
+/// percentile, at least a sixth wide and reaching a tonic; and its middle. What a
+/// [`Frame`]'s `lo`, `hi` and `center` are made of.
+pub fn register(lines: &[Line]) -> (i32, i32, i32) {
+    let mut positions: Vec<i32> = lines
+        .iter()
+        .flat_map(|l| l.positions.iter().copied())
+        .collect();
+    positions.sort_unstable();
+    let (mut lo, mut hi) = (percentile(&positions, 0.05), percentile(&positions, 0.95));
+    if hi - lo < 5 {
+        hi = lo + 5;
+    }
+    if !(lo..=hi).any(|p| p.rem_euclid(7) == 0) {
+        lo = lo.min(0);
+        hi = hi.max(0);
+    }
+    (lo, hi, percentile(&positions, 0.5))
+}
+
 /// The most attempts made to find a melody that reaches its final tonic by step.
 pub const ATTEMPTS: usize = 64;
 
@@ -384,115 +386,6 @@ pub fn generate(model: &Model, frame: &Frame, seed: u64) -> Melody {
         }
     }
     best.map(|(_, m)| m).expect("at least one attempt")
-}
-
-// ---------------------------------------------------------------- statistics
-
-/// A normalised histogram over labelled bins (in a stable order).
-pub type Histogram = BTreeMap<String, f64>;
-
-/// Steps clamped to an octave either way.
-pub fn clamp_step(step: i32) -> i32 {
-    step.clamp(-MAX_STEP, MAX_STEP)
-}
-
-/// Interval histogram over steps from -7 to 7 (all bins present).
-pub fn interval_histogram(steps: &[i32]) -> Vec<f64> {
-    let mut counts = vec![0.0; (2 * MAX_STEP + 1) as usize];
-    for s in steps {
-        counts[(clamp_step(*s) + MAX_STEP) as usize] += 1.0;
-    }
-    normalise(&mut counts);
-    counts
-}
-
-/// The uniform random walk's interval histogram: every step from an octave down to an
-/// octave up equally likely.
-pub fn uniform_histogram() -> Vec<f64> {
-    vec![1.0 / (2 * MAX_STEP + 1) as f64; (2 * MAX_STEP + 1) as usize]
-}
-
-/// The steps of a uniform random walk of `n` intervals (seeded).
-pub fn random_walk_steps(n: usize, seed: u64) -> Vec<i32> {
-    let mut rng = Rng::new(seed ^ 0xDEAD_BEEF);
-    (0..n)
-        .map(|_| rng.below((2 * MAX_STEP + 1) as u64) as i32 - MAX_STEP)
-        .collect()
-}
-
-pub fn normalise(v: &mut [f64]) {
-    let total: f64 = v.iter().sum();
-    if total > 0.0 {
-        for x in v.iter_mut() {
-            *x /= total;
-        }
-    }
-}
-
-/// Jensen-Shannon divergence in bits (0 identical, 1 disjoint).
-pub fn jensen_shannon(p: &[f64], q: &[f64]) -> f64 {
-    let kl = |a: &[f64], m: &[f64]| -> f64 {
-        a.iter()
-            .zip(m)
-            .filter(|(x, _)| **x > 0.0)
-            .map(|(x, y)| x * (x / y).log2())
-            .sum()
-    };
-    let m: Vec<f64> = p.iter().zip(q).map(|(a, b)| (a + b) / 2.0).collect();
-    (0.5 * kl(p, &m) + 0.5 * kl(q, &m)).clamp(0.0, 1.0)
-}
-
-/// Sum of absolute differences (0 identical, 2 disjoint).
-pub fn l1(p: &[f64], q: &[f64]) -> f64 {
-    p.iter().zip(q).map(|(a, b)| (a - b).abs()).sum()
-}
-
-/// Durations in quarter notes as histogram labels (`1`, `0.5`, `1.5`).
-pub fn duration_label(ticks: u32) -> String {
-    let q = f64::from(ticks) / f64::from(TICKS_PER_QUARTER);
-    let s = format!("{q:.3}");
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
-}
-
-/// Two label histograms over the union of their labels, as aligned vectors.
-pub fn align(a: &Histogram, b: &Histogram) -> (Vec<f64>, Vec<f64>) {
-    let mut labels: Vec<&String> = a.keys().chain(b.keys()).collect();
-    labels.sort();
-    labels.dedup();
-    (
-        labels
-            .iter()
-            .map(|l| a.get(*l).copied().unwrap_or(0.0))
-            .collect(),
-        labels
-            .iter()
-            .map(|l| b.get(*l).copied().unwrap_or(0.0))
-            .collect(),
-    )
-}
-
-pub fn label_histogram(labels: impl IntoIterator<Item = String>) -> Histogram {
-    let mut h = Histogram::new();
-    let mut total = 0.0;
-    for l in labels {
-        *h.entry(l).or_insert(0.0) += 1.0;
-        total += 1.0;
-    }
-    if total > 0.0 {
-        for v in h.values_mut() {
-            *v /= total;
-        }
-    }
-    h
-}
-
-/// The value at a fraction (0-1) of sorted data.
-pub fn percentile(sorted: &[i32], fraction: f64) -> i32 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let i = ((sorted.len() - 1) as f64 * fraction).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 #[cfg(test)]
@@ -576,20 +469,5 @@ mod tests {
                 "deterministic"
             );
         }
-    }
-
-    #[test]
-    fn distances() {
-        let u = uniform_histogram();
-        assert!(jensen_shannon(&u, &u) < 1e-12);
-        let peaked = interval_histogram(&[1, 1, -1, -1, 1, 2]);
-        assert!(jensen_shannon(&peaked, &u) > 0.3);
-        assert!((l1(&[1.0, 0.0], &[0.0, 1.0]) - 2.0).abs() < 1e-12);
-        assert!((jensen_shannon(&[1.0, 0.0], &[0.0, 1.0]) - 1.0).abs() < 1e-12);
-        assert_eq!(duration_label(12), "1.5");
-        assert_eq!(duration_label(8), "1");
-        let w = random_walk_steps(1000, 1);
-        assert!(w.iter().all(|s| (-7..=7).contains(s)));
-        assert!(jensen_shannon(&interval_histogram(&w), &u) < 0.02);
     }
 }

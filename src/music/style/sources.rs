@@ -3,9 +3,10 @@
 
 use music21_rs::{Stream, StreamElement};
 
-use crate::music::counterpoint::Tone;
+use super::model::{Line, Token};
+use super::TICKS_PER_QUARTER;
 use crate::music::melody::{melody_of, segments};
-use crate::music::style_model::{Line, Token, TICKS_PER_QUARTER};
+use crate::music::pitch::SpelledPitch;
 use crate::music::timeline::{parts_of, MeasureGrid};
 
 /// What one source contributes.
@@ -38,7 +39,7 @@ pub fn source_lines(score: &Stream, tonic: i32, minor: bool) -> SourceLines {
     for segment in segments(&items) {
         let mut notes: Vec<(i64, i64, i32, i32)> = Vec::new(); // start, end ticks, dia, midi
         for n in segment {
-            let Some(t) = Tone::from_pitch(&n.pitch) else {
+            let Some(t) = SpelledPitch::from_pitch(&n.pitch) else {
                 continue;
             };
             let (start, end) = (quantise(n.offset), quantise(n.end()));
