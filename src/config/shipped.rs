@@ -21,4 +21,8 @@ pub const DEFAULT_CONFIGS: &[(&str, &str)] = &[
         "cluster_smoke.toml",
         include_str!("../../configs/cluster_smoke.toml"),
     ),
+    (
+        "cluster_quick_test_config.toml",
+        include_str!("../../configs/cluster_quick_test_config.toml"),
+    ),
 ];

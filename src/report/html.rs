@@ -109,6 +109,7 @@ pub fn render(s: &Sections) -> String {
     refusals(&mut h, s);
     samples(&mut h, s);
     adversaries(&mut h, s);
+    deployment(&mut h, s);
     timeline(&mut h, s);
     config(&mut h, s);
 
@@ -196,7 +197,11 @@ fn thresholds(h: &mut String, s: &Sections) {
             esc(t.name),
             esc(&t.value),
             esc(t.expression),
-            if t.pass { "<span class=\"badge pass\">pass</span>" } else { "<span class=\"badge fail\">FAIL</span>" }
+            format!(
+                "{}{}",
+                if t.pass { "<span class=\"badge pass\">pass</span>" } else { "<span class=\"badge fail\">FAIL</span>" },
+                t.note.map(|n| format!(" {}", esc(n))).unwrap_or_default()
+            )
         );
     }
     close_table(h);
@@ -504,6 +509,61 @@ fn adversaries(h: &mut String, s: &Sections) {
         );
     }
     close_table(h);
+}
+
+fn deployment(h: &mut String, s: &Sections) {
+    let Some(d) = &s.deployment else { return };
+    heading(h, "deployment", "Deployment under test");
+    if !d.replicas.is_empty() {
+        use Col::*;
+        let columns = [
+            Text("replica"),
+            Num("calls answered"),
+            Num("kills"),
+            Num("terms"),
+            Num("database cuts"),
+            Text("ready at end"),
+            Text("URL"),
+        ];
+        open_table(h, "replicas", &columns);
+        for r in d.replicas {
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+                 <td class=\"num\">{}</td><td>{}</td><td><code>{}</code></td></tr>",
+                esc(&r.name),
+                esc(&super::sections::replica_requests(r)),
+                r.kills,
+                r.terms,
+                r.db_cuts,
+                if r.ready_at_end { "yes" } else { "<strong>no</strong>" },
+                esc(&r.url)
+            );
+        }
+        close_table(h);
+    }
+    let mut items: Vec<String> = d
+        .cross_replica
+        .iter()
+        .map(|(name, value)| format!("<code>{}</code>: {}", esc(name), esc(value)))
+        .collect();
+    items.extend(
+        d.cross_replica_samples
+            .iter()
+            .map(|x| format!("across replicas: {}", esc(x))),
+    );
+    items.extend(
+        d.skipped
+            .iter()
+            .map(|(kind, why)| format!("skipped <code>{}</code>: {}", esc(kind), esc(why))),
+    );
+    if !items.is_empty() {
+        let _ = writeln!(h, "<ul>");
+        for item in items {
+            let _ = writeln!(h, "<li>{item}</li>");
+        }
+        let _ = writeln!(h, "</ul>");
+    }
 }
 
 fn timeline(h: &mut String, s: &Sections) {

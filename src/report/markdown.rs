@@ -58,6 +58,7 @@ pub fn render(s: &Sections) -> String {
     figures(&mut out, s);
     outcomes(&mut out, s);
     adversaries(&mut out, s);
+    deployment(&mut out, s);
     latency(&mut out, s);
     recoveries(&mut out, s);
     checker(&mut out, s);
@@ -88,7 +89,12 @@ fn thresholds(out: &mut String, s: &Sections) {
             code(t.name),
             cell(&t.value),
             code(t.expression),
-            if t.pass { "pass" } else { "**FAIL**" }
+            match (t.pass, t.note) {
+                (true, Some(note)) => format!("pass ({})", cell(note)),
+                (true, None) => "pass".into(),
+                (false, Some(note)) => format!("**FAIL** ({})", cell(note)),
+                (false, None) => "**FAIL**".into(),
+            }
         );
     }
     out.push('\n');
@@ -278,6 +284,42 @@ fn samples(out: &mut String, s: &Sections) {
             "\n… and {} more samples in results.json.",
             samples.len() - SAMPLES
         );
+    }
+    out.push('\n');
+}
+
+fn deployment(out: &mut String, s: &Sections) {
+    let Some(d) = &s.deployment else { return };
+    let _ = writeln!(out, "### Deployment under test\n");
+    if !d.replicas.is_empty() {
+        let _ = writeln!(
+            out,
+            "| replica | calls answered | kills | terms | database cuts | ready at end | URL |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---|---|");
+        for r in d.replicas {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                cell(&r.name),
+                super::sections::replica_requests(r),
+                r.kills,
+                r.terms,
+                r.db_cuts,
+                if r.ready_at_end { "yes" } else { "**no**" },
+                code(&r.url)
+            );
+        }
+        out.push('\n');
+    }
+    for (name, value) in &d.cross_replica {
+        let _ = writeln!(out, "- {}: {}", code(name), value);
+    }
+    for sample in d.cross_replica_samples {
+        let _ = writeln!(out, "- across replicas: {}", cell(sample));
+    }
+    for (kind, why) in d.skipped {
+        let _ = writeln!(out, "- skipped {}: {}", code(kind), cell(why));
     }
     out.push('\n');
 }

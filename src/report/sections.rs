@@ -14,6 +14,7 @@ use crate::stress::checker::CheckerReport;
 use crate::stress::recorder::{CallSample as Sample, LatencySummary};
 use crate::stress::results::AdversaryReport;
 use crate::stress::results::{format_figure, Results, ThresholdResult};
+use crate::stress::target::ReplicaReport;
 use crate::wire::status::TimelineEvent;
 use crate::wire::Threshold;
 
@@ -36,6 +37,8 @@ pub struct Sections<'a> {
     pub unexpected_samples: &'a [Sample],
     /// `None` when no adversary ran.
     pub adversaries: Option<Adversaries<'a>>,
+    /// `None` for a run against its own server with nothing skipped.
+    pub deployment: Option<Deployment<'a>>,
     pub timeline: &'a [TimelineEvent],
     /// The `config` object as the file has it (`null` when it has none).
     pub config: &'a Value,
@@ -69,6 +72,8 @@ pub struct ThresholdRow<'a> {
     pub pass: bool,
     /// The figure is in the file, but as `null`.
     pub non_finite: bool,
+    /// How it was judged when faults were skipped.
+    pub note: Option<&'a str>,
 }
 
 pub struct Figures<'a> {
@@ -139,6 +144,16 @@ pub struct RecoveryRow<'a> {
     pub slow: bool,
 }
 
+/// A run against a deployment it did not start (`stress --target`): its replicas, the
+/// faults it could not inject, and reads across replicas that failed.
+pub struct Deployment<'a> {
+    pub replicas: &'a [ReplicaReport],
+    pub skipped: &'a BTreeMap<String, String>,
+    /// Figures about reads across replicas, as `(name, value)`: only those the run has.
+    pub cross_replica: Vec<(&'static str, String)>,
+    pub cross_replica_samples: &'a [String],
+}
+
 pub struct Adversaries<'a> {
     pub windows: &'a [AdversaryReport],
     /// The normal users' calls beside the adversaries, and how many succeeded.
@@ -172,6 +187,7 @@ impl<'a> Sections<'a> {
             refusals: refusals(&r.refusals),
             unexpected_samples: &r.unexpected_samples,
             adversaries: adversaries(r),
+            deployment: deployment(r),
             timeline: &r.timeline,
             config: &report.config_json,
             notes: &report.notes,
@@ -289,6 +305,7 @@ fn thresholds(report: &Report) -> Thresholds<'_> {
                 expression: &t.expression,
                 pass: t.pass,
                 non_finite: t.value.is_none() && non_finite,
+                note: t.note.as_deref(),
             }
         })
         .collect();
@@ -438,6 +455,37 @@ fn refusals(counts: &BTreeMap<String, u64>) -> Vec<(&str, u64)> {
     let mut v: Vec<(&str, u64)> = counts.iter().map(|(k, n)| (k.as_str(), *n)).collect();
     v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     v
+}
+
+fn deployment(r: &Results) -> Option<Deployment<'_>> {
+    if r.replicas.is_empty() && r.skipped_faults.is_empty() && r.cross_replica_samples.is_empty() {
+        return None;
+    }
+    let cross_replica = [
+        "cross_replica_reads",
+        "cross_replica_failures",
+        "replica_readback_reads",
+        "replica_readback_failures",
+        "db_recovery_seconds_max",
+    ]
+    .into_iter()
+    .filter_map(|name| r.figures.get(name).map(|v| (name, format_figure(*v))))
+    .collect();
+    Some(Deployment {
+        replicas: &r.replicas,
+        skipped: &r.skipped_faults,
+        cross_replica,
+        cross_replica_samples: &r.cross_replica_samples,
+    })
+}
+
+/// A replica's calls answered, as the report shows it.
+pub fn replica_requests(replica: &ReplicaReport) -> String {
+    match replica.requests {
+        Some(n) if replica.restarted => format!("{n:.0} since its restart"),
+        Some(n) => format!("{n:.0}"),
+        None => "not measured".into(),
+    }
 }
 
 fn adversaries(r: &Results) -> Option<Adversaries<'_>> {

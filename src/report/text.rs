@@ -33,6 +33,7 @@ pub fn render(s: &Sections) -> String {
     }
     let _ = writeln!(out, "\nChaos and adversary events: {}", s.timeline.len());
     adversaries(&mut out, s);
+    deployment(&mut out, s);
     if !s.notes.is_empty() {
         let _ = writeln!(out, "\nNotes on reading the file");
         for n in s.notes {
@@ -167,5 +168,32 @@ fn adversaries(out: &mut String, s: &Sections) {
             "  {:>7.1} s  {:<16} {} tried, {} refused, {} served, {} misbehaved; {}",
             w.start_s, w.kind, w.attempts, w.refused, w.served, w.misbehaved, w.detail
         );
+    }
+}
+
+fn deployment(out: &mut String, s: &Sections) {
+    let Some(d) = &s.deployment else { return };
+    let _ = writeln!(out, "\nDeployment under test");
+    for r in d.replicas {
+        let _ = writeln!(
+            out,
+            "  {:<10} {:>20} calls, {} kills, {} terms, {} database cuts, {}  {}",
+            r.name,
+            super::sections::replica_requests(r),
+            r.kills,
+            r.terms,
+            r.db_cuts,
+            if r.ready_at_end { "ready" } else { "NOT READY" },
+            r.url
+        );
+    }
+    for (name, value) in &d.cross_replica {
+        let _ = writeln!(out, "  {name} = {value}");
+    }
+    for sample in d.cross_replica_samples {
+        let _ = writeln!(out, "  across replicas: {sample}");
+    }
+    for (kind, why) in d.skipped {
+        let _ = writeln!(out, "  skipped {kind}: {why}");
     }
 }

@@ -422,53 +422,9 @@ impl Dispatcher {
                 ));
             }
         }
-        let memory_shed = |limit: &str, message: String| {
-            self.metrics
-                .shed
-                .with_label_values(&[&format!("memory_{limit}")])
-                .inc();
-            CallError::new(
-                outcome::MEMORY_SHED,
-                "memory_pressure",
-                message,
-                Some(Duration::from_secs(2)),
-            )
-        };
-        let in_use = (self.memory.total() >> 20, self.memory.budget() >> 20);
-        match self.memory.pressure() {
-            Pressure::Hard if tool != "health_check" => {
-                return Err(memory_shed(
-                    "hard",
-                    format!(
-                        "the server is over its hard memory limit ({} of {} MiB in use) and takes no new work",
-                        in_use.0, in_use.1
-                    ),
-                ));
-            }
-            Pressure::Soft if def.heavy => {
-                return Err(memory_shed(
-                    "soft",
-                    format!(
-                        "the server is over its soft memory limit ({} of {} MiB in use); {tool} is refused until memory falls, light tools still work",
-                        in_use.0, in_use.1
-                    ),
-                ));
-            }
-            _ => {}
-        }
+        self.refuse_under_memory_pressure(tool, def.heavy)?;
         if tool != "health_check" {
-            if let Some(wait) = self.store_health.refusing_for(Instant::now()) {
-                self.metrics
-                    .shed
-                    .with_label_values(&["storage_unavailable"])
-                    .inc();
-                return Err(CallError::new(
-                    outcome::TOOL_ERROR,
-                    "storage_unavailable",
-                    "the score database is unreachable (the last call found it down); nothing was changed. Retry shortly".into(),
-                    Some(wait.max(Duration::from_millis(100))),
-                ));
-            }
+            self.refuse_while_store_down()?;
         }
         let shared = self.breakers.get(tool);
         let own = self.client_breaker(tool, &caller.client);
@@ -555,6 +511,59 @@ impl Dispatcher {
             }
         }
         result.map_err(|e| self.pool_error(tool, e))
+    }
+
+    /// The memory guard: over the hard limit only `health_check` runs; over the soft limit
+    /// heavy tools wait and light ones still run.
+    fn refuse_under_memory_pressure(&self, tool: &str, heavy: bool) -> Result<(), CallError> {
+        let memory_shed = |limit: &str, message: String| {
+            self.metrics
+                .shed
+                .with_label_values(&[&format!("memory_{limit}")])
+                .inc();
+            CallError::new(
+                outcome::MEMORY_SHED,
+                "memory_pressure",
+                message,
+                Some(Duration::from_secs(2)),
+            )
+        };
+        let in_use = (self.memory.total() >> 20, self.memory.budget() >> 20);
+        match self.memory.pressure() {
+            Pressure::Hard if tool != "health_check" => Err(memory_shed(
+                    "hard",
+                    format!(
+                        "the server is over its hard memory limit ({} of {} MiB in use) and takes no new work",
+                        in_use.0, in_use.1
+                    ),
+                )),
+            Pressure::Soft if heavy => Err(memory_shed(
+                    "soft",
+                    format!(
+                        "the server is over its soft memory limit ({} of {} MiB in use); {tool} is refused until memory falls, light tools still work",
+                        in_use.0, in_use.1
+                    ),
+                )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The store's breaker: right after a call found the database unreachable, calls are
+    /// refused at once instead of each taking a worker to find the same.
+    fn refuse_while_store_down(&self) -> Result<(), CallError> {
+        let Some(wait) = self.store_health.refusing_for(Instant::now()) else {
+            return Ok(());
+        };
+        self.metrics
+            .shed
+            .with_label_values(&["storage_unavailable"])
+            .inc();
+        Err(CallError::new(
+            outcome::TOOL_ERROR,
+            "storage_unavailable",
+            "the score database is unreachable (the last call found it down); nothing was changed. Retry shortly".into(),
+            Some(wait.max(Duration::from_millis(100))),
+        ))
     }
 
     /// Runs an admitted call: light tools here, the rest on a worker; a call still running

@@ -11,16 +11,15 @@
 //! and `list_scores` before anyone reads the record.
 //!
 //! What differs is where the data lives and how the engines fail: a full disk for SQLite
-//! (`space.rs`), an unreachable database server for PostgreSQL (`postgres.rs`), which is a
+//! (`sqlite/space.rs`), an unreachable database server for PostgreSQL (`postgres.rs`), which is a
 //! retryable `[storage_unavailable]` refusal rather than an error.
 
 mod postgres;
 mod scrub;
-mod space;
 mod sqlite;
 
 pub use scrub::{spawn_scrub, ScrubReport, ScrubStep};
-pub use space::{free_bytes, RESERVE_FILE};
+pub use sqlite::space::{free_bytes, RESERVE_FILE};
 pub use sqlite::STORE_FILE;
 
 use std::path::Path;
@@ -72,6 +71,18 @@ pub struct Eviction {
     /// `max_scores` or `max_bytes`: the limit that forced it.
     pub reason: String,
     pub bytes: u64,
+}
+
+impl Eviction {
+    /// `id` evicted at `now` for `reason`, `bytes` freed (a size from the database).
+    pub(crate) fn at(now: u64, id: String, reason: &str, bytes: i64) -> Self {
+        Self {
+            score_id: id,
+            evicted_at: now,
+            reason: reason.to_string(),
+            bytes: bytes as u64,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]

@@ -797,12 +797,7 @@ async fn evict_beyond_limits(
             &[&EVICTION_LOG_KEPT],
         )
         .await?;
-        evicted.push(Eviction {
-            score_id: id,
-            evicted_at: now,
-            reason: reason.to_string(),
-            bytes: size as u64,
-        });
+        evicted.push(Eviction::at(now, id, reason, size));
     }
     Ok(evicted)
 }

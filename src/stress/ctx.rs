@@ -114,8 +114,10 @@ pub struct RunCtx {
     pub skipped_faults: Mutex<std::collections::BTreeMap<String, String>>,
     /// Faults sent to each replica of a `--target` deployment: (replica from 1, what).
     pub replica_faults: Mutex<Vec<(usize, crate::stress::target::Operation)>>,
+    /// Each replica of a `--target` deployment as the run found it at its start.
+    pub replicas_at_start: Vec<crate::stress::target::ReplicaReport>,
     /// What the reads of each score through other replicas found during the run.
-    pub cross_replica: Arc<Mutex<crate::stress::replicas::CrossReplica>>,
+    pub cross_replica: Arc<Mutex<crate::stress::results::CrossReplica>>,
     /// Chaos actions aimed at the server take turns: two firings due at the same second (a
     /// worker kill and `corrupt_disk`, corrupt scores and a SIGTERM) each meet a ready server.
     pub server_chaos: tokio::sync::Mutex<()>,

@@ -2,6 +2,7 @@
 //! whole, through every other at once (during the run, `cross_replica_every`), and every
 //! acknowledged score still there at the end reads back the same through each replica.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -10,38 +11,8 @@ use serde_json::json;
 use crate::stress::checker::Acked;
 use crate::stress::client::{McpClient, Reply};
 use crate::stress::ctx::RunCtx;
+pub use crate::stress::results::CrossReplica;
 use crate::stress::target::Endpoint;
-
-/// What the cross-replica reads found.
-#[derive(Clone, Debug, Default)]
-pub struct CrossReplica {
-    /// Scores stored through one replica and read through the others.
-    pub rounds: u64,
-    /// Reads through another replica.
-    pub reads: u64,
-    /// Reads that failed or disagreed outside any fault window.
-    pub failures: u64,
-    /// Failed reads inside a fault window (excused).
-    pub excused: u64,
-    /// The first few failures, in words.
-    pub samples: Vec<String>,
-}
-
-impl CrossReplica {
-    fn note(&mut self, failed: Option<String>, excused: bool) {
-        self.reads += 1;
-        if let Some(why) = failed {
-            if excused {
-                self.excused += 1;
-            } else {
-                self.failures += 1;
-                if self.samples.len() < 10 {
-                    self.samples.push(why);
-                }
-            }
-        }
-    }
-}
 
 /// Sessions of the harness with each replica, opened again when one breaks.
 struct Sessions {
@@ -208,4 +179,88 @@ pub async fn read_everywhere(ctx: &RunCtx, sample: usize) -> CrossReplica {
     }
     sessions.close().await;
     found
+}
+
+/// The figures of a deployment with replicas and a database: reads across replicas, during
+/// the run and at the end, and how long the database took to come back after a restart.
+pub fn figures(ctx: &RunCtx, everywhere: &CrossReplica, figures: &mut BTreeMap<String, f64>) {
+    let mut put = |k: &str, v: f64| {
+        figures.insert(k.to_string(), v);
+    };
+    let skipped = ctx
+        .skipped_faults
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .len();
+    put("fault_kinds_skipped", skipped as f64);
+    let Some(remote) = &ctx.server.remote else {
+        return;
+    };
+    put("replicas", remote.replicas().len() as f64);
+    let during = ctx
+        .cross_replica
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    if during.rounds > 0 {
+        put("cross_replica_reads", during.reads as f64);
+        put("cross_replica_failures", during.failures as f64);
+    }
+    if everywhere.reads > 0 {
+        put("replica_readback_reads", everywhere.reads as f64);
+        put("replica_readback_failures", everywhere.failures as f64);
+    }
+    let db: Vec<f64> = ctx
+        .recorder
+        .recoveries()
+        .iter()
+        .filter(|r| r.kind == "db_restart")
+        .map(|r| {
+            r.first_success_after_s
+                .unwrap_or(crate::wire::figures::RECOVERY_LIMIT_S)
+        })
+        .collect();
+    if !db.is_empty() {
+        put(
+            "db_recovery_seconds_max",
+            db.iter().cloned().fold(0.0, f64::max),
+        );
+    }
+}
+
+/// The replicas' lines of the run's summary, and the faults that were skipped.
+pub fn print_summary(r: &crate::stress::results::Results) {
+    for replica in &r.replicas {
+        println!(
+            "  {}: {} calls answered, {} kills, {} terms, {} database cuts, up {:.0} s, {}",
+            replica.name,
+            replica
+                .requests
+                .map(|n| format!("{n:.0}"))
+                .unwrap_or_else(|| "?".into()),
+            replica.kills,
+            replica.terms,
+            replica.db_cuts,
+            replica.uptime_s.unwrap_or(f64::NAN),
+            if replica.ready_at_end {
+                "ready"
+            } else {
+                "NOT READY"
+            }
+        );
+    }
+    if r.figures.contains_key("cross_replica_reads")
+        || r.figures.contains_key("replica_readback_reads")
+    {
+        println!(
+            "  across replicas: {:.0} reads during the run ({:.0} failed outside faults), {:.0} at the end ({:.0} failed)",
+            r.figures.get("cross_replica_reads").copied().unwrap_or(0.0),
+            r.figures.get("cross_replica_failures").copied().unwrap_or(0.0),
+            r.figures.get("replica_readback_reads").copied().unwrap_or(0.0),
+            r.figures.get("replica_readback_failures").copied().unwrap_or(0.0),
+        );
+    }
+    for (kind, why) in &r.skipped_faults {
+        println!("  skipped: {kind}: {why}");
+    }
 }

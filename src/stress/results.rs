@@ -35,6 +35,37 @@ pub struct AdversaryReport {
     pub samples: Vec<String>,
 }
 
+/// What the cross-replica reads found.
+#[derive(Clone, Debug, Default)]
+pub struct CrossReplica {
+    /// Scores stored through one replica and read through the others.
+    pub rounds: u64,
+    /// Reads through another replica.
+    pub reads: u64,
+    /// Reads that failed or disagreed outside any fault window.
+    pub failures: u64,
+    /// Failed reads inside a fault window (excused).
+    pub excused: u64,
+    /// The first few failures, in words.
+    pub samples: Vec<String>,
+}
+
+impl CrossReplica {
+    pub(crate) fn note(&mut self, failed: Option<String>, excused: bool) {
+        self.reads += 1;
+        if let Some(why) = failed {
+            if excused {
+                self.excused += 1;
+            } else {
+                self.failures += 1;
+                if self.samples.len() < 10 {
+                    self.samples.push(why);
+                }
+            }
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ThresholdResult {
     pub name: String,

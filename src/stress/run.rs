@@ -366,39 +366,7 @@ fn print_summary(r: &Results, path: &Path) {
         "  checker: {} acknowledged, {} checked, {} ok, {} lost, {} corrupted and detected, {} silently corrupted",
         r.checker.acknowledged, r.checker.checked, r.checker.ok, r.checker.lost, r.checker.corrupted_detected, r.checker.silently_corrupted
     );
-    for replica in &r.replicas {
-        println!(
-            "  {}: {} calls answered, {} kills, {} terms, {} database cuts, up {:.0} s, {}",
-            replica.name,
-            replica
-                .requests
-                .map(|n| format!("{n:.0}"))
-                .unwrap_or_else(|| "?".into()),
-            replica.kills,
-            replica.terms,
-            replica.db_cuts,
-            replica.uptime_s.unwrap_or(f64::NAN),
-            if replica.ready_at_end {
-                "ready"
-            } else {
-                "NOT READY"
-            }
-        );
-    }
-    if r.figures.contains_key("cross_replica_reads")
-        || r.figures.contains_key("replica_readback_reads")
-    {
-        println!(
-            "  across replicas: {:.0} reads during the run ({:.0} failed outside faults), {:.0} at the end ({:.0} failed)",
-            r.figures.get("cross_replica_reads").copied().unwrap_or(0.0),
-            r.figures.get("cross_replica_failures").copied().unwrap_or(0.0),
-            r.figures.get("replica_readback_reads").copied().unwrap_or(0.0),
-            r.figures.get("replica_readback_failures").copied().unwrap_or(0.0),
-        );
-    }
-    for (kind, why) in &r.skipped_faults {
-        println!("  skipped: {kind}: {why}");
-    }
+    crate::stress::replicas::print_summary(r);
     println!();
     print!("{}", verdict_table(&r.thresholds));
     println!(
@@ -458,7 +426,7 @@ async fn drive(
         memory_budget_mb,
     };
     let mut figures = figures(&ctx, &checked.checker, &at_end);
-    replica_figures(&ctx, &checked, &mut figures);
+    crate::stress::replicas::figures(&ctx, &checked.everywhere, &mut figures);
     ctx.finished.cancel();
     let mut results = results(&ctx, figures, checked.checker, interrupted);
     results.replicas = checked.replicas;
@@ -478,6 +446,7 @@ struct Started {
     server_config: Option<Config>,
     known: Vec<KnownPiece>,
     generation_tools: Vec<String>,
+    replicas_at_start: Vec<crate::stress::target::ReplicaReport>,
 }
 
 /// Phase `starting`: the server under its supervisor, ready, behind the fault proxy.
@@ -549,7 +518,12 @@ async fn start(
             return Err(e);
         }
     };
+    let replicas_at_start = match &server.remote {
+        Some(remote) => crate::stress::target::replica_reports(remote, &[]).await,
+        None => Vec::new(),
+    };
     Ok(Started {
+        replicas_at_start,
         exe,
         server,
         proxy,
@@ -616,6 +590,7 @@ fn run_ctx(
         skipped_faults: Mutex::new(Default::default()),
         replica_faults: Mutex::new(Vec::new()),
         cross_replica: Default::default(),
+        replicas_at_start: started.replicas_at_start,
         server_chaos: tokio::sync::Mutex::new(()),
         stop: CancellationToken::new(),
         finished: CancellationToken::new(),
@@ -739,7 +714,12 @@ async fn check(ctx: &RunCtx) -> Checked {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .clone();
-            crate::stress::target::replica_reports(remote, &faults).await
+            let end = crate::stress::target::replica_reports(remote, &faults).await;
+            crate::stress::target::since_start(
+                end,
+                &ctx.replicas_at_start,
+                ctx.start.elapsed().as_secs_f64(),
+            )
         }
         None => Vec::new(),
     };
@@ -836,56 +816,6 @@ fn figures(ctx: &RunCtx, checker: &CheckerReport, at_end: &AtEnd) -> BTreeMap<St
     put("p50_ms", success_lat.p50_ms);
     put("p99_ms", success_lat.p99_ms);
     figures
-}
-
-/// The figures of a deployment with replicas and a database: reads across replicas, during
-/// the run and at the end, and how long the database took to come back after a restart.
-fn replica_figures(ctx: &RunCtx, checked: &Checked, figures: &mut BTreeMap<String, f64>) {
-    let mut put = |k: &str, v: f64| {
-        figures.insert(k.to_string(), v);
-    };
-    let skipped = ctx
-        .skipped_faults
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .len();
-    put("fault_kinds_skipped", skipped as f64);
-    let Some(remote) = &ctx.server.remote else {
-        return;
-    };
-    put("replicas", remote.replicas().len() as f64);
-    let during = ctx
-        .cross_replica
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
-    if during.rounds > 0 {
-        put("cross_replica_reads", during.reads as f64);
-        put("cross_replica_failures", during.failures as f64);
-    }
-    if checked.everywhere.reads > 0 {
-        put("replica_readback_reads", checked.everywhere.reads as f64);
-        put(
-            "replica_readback_failures",
-            checked.everywhere.failures as f64,
-        );
-    }
-    let db: Vec<f64> = ctx
-        .recorder
-        .recoveries()
-        .iter()
-        .filter(|r| r.kind == "db_restart")
-        .map(|r| {
-            r.first_success_after_s
-                .unwrap_or(crate::wire::figures::RECOVERY_LIMIT_S)
-        })
-        .collect();
-    if !db.is_empty() {
-        put(
-            "db_recovery_seconds_max",
-            db.iter().cloned().fold(0.0, f64::max),
-        );
-    }
 }
 
 /// The fairness figures (what the normal users saw while the adversaries ran) and the

@@ -209,8 +209,12 @@ pub struct ReplicaReport {
     /// `replica-N`, as the commands number it.
     pub name: String,
     pub url: String,
-    /// Tool calls it answered (its `music21_requests_total`, since its last start).
+    /// Tool calls it answered during the run (its `music21_requests_total`; since its last
+    /// start when it `restarted`).
     pub requests: Option<f64>,
+    /// It restarted during the run (a fault, or on its own).
+    #[serde(default)]
+    pub restarted: bool,
     /// Process faults sent to it by this run.
     pub kills: u64,
     pub terms: u64,
@@ -263,9 +267,28 @@ pub async fn replica_reports(remote: &Remote, faults: &[(usize, Operation)]) -> 
             db_cuts: count(Operation::DbCut),
             uptime_s: started.map(|s| (now - s).max(0.0)),
             ready_at_end: ready,
+            restarted: false,
         });
     }
     out
+}
+
+/// `end` against the same replicas at the run's start: calls answered during the run, and
+/// whether each restarted meanwhile (its counter then starts again from zero).
+pub fn since_start(
+    mut end: Vec<ReplicaReport>,
+    start: &[ReplicaReport],
+    run_s: f64,
+) -> Vec<ReplicaReport> {
+    for (now, then) in end.iter_mut().zip(start) {
+        now.restarted = now.uptime_s.is_some_and(|up| up < run_s);
+        if !now.restarted {
+            if let (Some(n), Some(t)) = (now.requests, then.requests) {
+                now.requests = Some((n - t).max(0.0));
+            }
+        }
+    }
+    end
 }
 
 pub fn probe_client() -> reqwest::Result<reqwest::Client> {

@@ -96,7 +96,10 @@ impl User {
 
     fn new_id(&mut self, what: &str) -> String {
         self.counter += 1;
-        format!("{}u{}-{what}-{}", self.ctx.id_prefix, self.index, self.counter)
+        format!(
+            "{}u{}-{what}-{}",
+            self.ctx.id_prefix, self.index, self.counter
+        )
     }
 
     /// A session that is current: reconnects after a server restart or a lost session.

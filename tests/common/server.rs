@@ -114,12 +114,31 @@ impl Server {
     }
 
     /// Starts `cmd` (a `serve`), reads its address line and waits until it is ready.
-    pub async fn launch(mut cmd: Command, env: Env) -> Server {
+    pub async fn launch(cmd: Command, env: Env) -> Server {
+        let mut server = Self::launch_unready(cmd, env).await;
+        server.wait_ready().await;
+        server
+    }
+
+    /// `serve --port 0` with `toml` as its config, once it listens, ready or not.
+    pub async fn start_unready(toml: &str) -> Server {
+        let env = Env::with_config(toml);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_music21-prod"));
+        cmd.args(["serve", "--port", "0", "--data-dir"])
+            .arg(env.data_dir())
+            .arg("--config")
+            .arg(env.config.as_ref().expect("config"));
+        Self::launch_unready(cmd, env).await
+    }
+
+    /// Starts `cmd` (a `serve`) and reads its address line.
+    pub async fn launch_unready(mut cmd: Command, env: Env) -> Server {
         let log = std::fs::File::create(env.dir.path().join("server.log")).expect("log file");
         let mut child = cmd
             .env_remove("MUSIC21_PROD_DATA_DIR")
             .env_remove("MUSIC21_PROD_PORT")
             .env_remove("MUSIC21_PROD_TOKEN")
+            .env_remove("MUSIC21_PROD_STORE_URL")
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -163,7 +182,6 @@ impl Server {
             .unwrap_or_else(|| panic!("unexpected URL: {url}"));
         server.addr = authority.parse().expect("socket address");
         server.url = url;
-        server.wait_ready().await;
         server
     }
 

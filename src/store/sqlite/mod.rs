@@ -11,9 +11,11 @@ use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
+pub(super) mod space;
+
 use super::{
-    already_exists, corrupted, eviction_reason, no_such_score, now_secs, scrub, space, Backend,
-    Eviction, NewScore, PreparedRecord, RawRecord, ScoreMeta, ScrubStep, StoreStats, StoredScore,
+    already_exists, corrupted, eviction_reason, no_such_score, now_secs, scrub, Backend, Eviction,
+    NewScore, PreparedRecord, RawRecord, ScoreMeta, ScrubStep, StoreStats, StoredScore,
     EVICTION_LOG_KEPT,
 };
 use crate::config::StoreConfig;
@@ -533,12 +535,7 @@ fn evict_beyond_limits(
             [EVICTION_LOG_KEPT],
         )
         .map_err(storage_err("trimming the eviction log"))?;
-        evicted.push(Eviction {
-            score_id: id,
-            evicted_at: now,
-            reason: reason.to_string(),
-            bytes: size as u64,
-        });
+        evicted.push(Eviction::at(now, id, reason, size));
     }
     Ok(evicted)
 }

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
-use super::sqlite::{storage_err, SqliteStore};
+use super::{storage_err, SqliteStore};
 use crate::error::ToolResult;
 
 /// The reserve file, in the data dir beside the store.
