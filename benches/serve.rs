@@ -164,7 +164,8 @@ async fn run_level(
             while Instant::now() < deadline {
                 let started = Instant::now();
                 let success = if mixed {
-                    let id = format!("m{c}-{n}");
+                    // A store that outlives runs (BENCH_URL) must not meet a past run's ids.
+                    let id = format!("m{}-{c}-{n}", std::process::id());
                     n += 1;
                     call(
                         &client,
@@ -229,7 +230,7 @@ fn main() {
             call(
                 &client,
                 "import_score",
-                json!({"score_id": "chorale", "source": "builtin/chorale-g-major"})
+                json!({"score_id": "chorale", "source": "builtin/chorale-g-major", "replace": true})
             )
             .await
         );

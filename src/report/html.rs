@@ -192,16 +192,13 @@ fn thresholds(h: &mut String, s: &Sections) {
     for t in &s.thresholds.rows {
         let _ = writeln!(
             h,
-            "<tr{}><td><code>{}</code></td><td class=\"num\">{}</td><td><code>{}</code></td><td>{}</td></tr>",
+            "<tr{}><td><code>{}</code></td><td class=\"num\">{}</td><td><code>{}</code></td><td>{}{}</td></tr>",
             failed_if(!t.pass),
             esc(t.name),
             esc(&t.value),
             esc(t.expression),
-            format!(
-                "{}{}",
-                if t.pass { "<span class=\"badge pass\">pass</span>" } else { "<span class=\"badge fail\">FAIL</span>" },
-                t.note.map(|n| format!(" {}", esc(n))).unwrap_or_default()
-            )
+            if t.pass { "<span class=\"badge pass\">pass</span>" } else { "<span class=\"badge fail\">FAIL</span>" },
+            t.note.map(|n| format!(" {}", esc(n))).unwrap_or_default()
         );
     }
     close_table(h);

@@ -11,7 +11,7 @@
 //! and `list_scores` before anyone reads the record.
 //!
 //! What differs is where the data lives and how the engines fail: a full disk for SQLite
-//! (`sqlite/space.rs`), an unreachable database server for PostgreSQL (`postgres.rs`), which is a
+//! (`sqlite/space.rs`), an unreachable database server for PostgreSQL (`postgres/`), which is a
 //! retryable `[storage_unavailable]` refusal rather than an error.
 
 mod postgres;

@@ -177,7 +177,14 @@ mod tests {
             .collect();
         assert_eq!(
             instant,
-            ["kill_server", "term_server", "kill_worker", "corrupt_disk"]
+            [
+                "kill_server",
+                "term_server",
+                "kill_worker",
+                "corrupt_disk",
+                "db_restart",
+                "db_cut"
+            ]
         );
     }
 

@@ -19,6 +19,9 @@
 //! twice. The use counter is a sequence, shared by all. Deletes and replaces are single
 //! statements or transactions and need no lock.
 //!
+//! **TLS** only in builds with the `postgres-tls` feature (native-tls, the system's
+//! OpenSSL and roots); without it `sslmode=require` is refused, saying so.
+//!
 //! **Schema.** `migrations/postgres/NNNN_name.sql`, compiled in, applied in order at the
 //! first connection of each process under a session advisory lock (`MIGRATION_LOCK`), and
 //! recorded in `schema_migrations`. A process never runs against a schema newer than it
@@ -43,7 +46,7 @@ use crate::error::{ErrorKind, ToolError, ToolResult};
 const MIGRATIONS: [(i32, &str, &str); 1] = [(
     1,
     "scores",
-    include_str!("../../migrations/postgres/0001_scores.sql"),
+    include_str!("../../../migrations/postgres/0001_scores.sql"),
 )];
 
 /// Advisory lock keys (any 64-bit numbers no one else uses; these spell "m21p" and a tag).
@@ -70,7 +73,7 @@ enum Failure {
 impl From<tokio_postgres::Error> for Failure {
     fn from(e: tokio_postgres::Error) -> Self {
         if is_connection_failure(&e) {
-            Failure::Unavailable(e.to_string())
+            Failure::Unavailable(describe(&e))
         } else {
             Failure::Database(e)
         }
@@ -80,6 +83,15 @@ impl From<tokio_postgres::Error> for Failure {
 impl From<ToolError> for Failure {
     fn from(e: ToolError) -> Self {
         Failure::Tool(e)
+    }
+}
+
+/// What went wrong, with the server's SQL state and message when it sent one (the driver's
+/// own text for those is just "db error").
+fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({}): {}", db.severity(), db.code().code(), db.message()),
+        None => e.to_string(),
     }
 }
 
@@ -146,6 +158,8 @@ macro_rules! on_database {
 
 pub struct PgStore {
     runtime: tokio::runtime::Runtime,
+    /// How connections are encrypted: `None` for plain TCP.
+    tls: Option<Tls>,
     config: Config,
     /// The URL without its password, for messages.
     location: String,
@@ -169,11 +183,7 @@ impl PgStore {
                 "store.url is not a PostgreSQL URL ({e}); write it as postgres://USER:PASSWORD@HOST:PORT/DATABASE"
             ))
         })?;
-        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-            return Err(ToolError::storage(
-                "store.url asks for TLS (sslmode=require), and this build connects without TLS: put the database on a network you trust (loopback, a private network) and use sslmode=disable, or tunnel the connection (stunnel, ssh, WireGuard)",
-            ));
-        }
+        let tls = tls_connector(&config)?;
         if config.get_application_name().is_none() {
             config.application_name("music21-prod");
         }
@@ -191,6 +201,7 @@ impl PgStore {
             .map_err(|e| ToolError::storage(format!("cannot start the database client: {e}")))?;
         Ok(Self {
             runtime,
+            tls,
             location: redacted(url),
             config,
             connection: Mutex::new(Connection::default()),
@@ -239,7 +250,8 @@ impl PgStore {
                 }
             }
             Err(Failure::Database(e)) => Some(Err(ToolError::storage(format!(
-                "score database: {what}: {e}"
+                "score database: {what}: {}",
+                describe(&e)
             )))),
             Err(Failure::Tool(e)) => Some(Err(e)),
         }
@@ -247,9 +259,9 @@ impl PgStore {
 
     /// Blocks on `future` with this store's runtime. Callers are plain threads; should one
     /// be a runtime's thread, the future runs on a scoped thread instead of panicking.
-    fn block_on<F: Future>(&self, future: F) -> F::Output
+    fn block_on<F>(&self, future: F) -> F::Output
     where
-        F: Send,
+        F: Future + Send,
         F::Output: Send,
     {
         if tokio::runtime::Handle::try_current().is_ok() {
@@ -296,7 +308,7 @@ impl PgStore {
                     connection.failures += 1;
                     connection.retry_at = Some(Instant::now() + wait);
                     return Err(match e {
-                        Failure::Database(e) => Failure::Unavailable(e.to_string()),
+                        Failure::Database(e) => Failure::Unavailable(describe(&e)),
                         other => other,
                     });
                 }
@@ -310,21 +322,33 @@ impl PgStore {
     }
 
     async fn connect(&self, migrate: bool) -> PgResult<Client> {
-        let (mut client, driver) =
-            match tokio::time::timeout(self.op_timeout, self.config.connect(NoTls)).await {
-                Ok(result) => result?,
-                Err(_) => {
-                    return Err(Failure::Unavailable(format!(
-                        "no connection within store.op_timeout_ms = {}",
-                        self.op_timeout.as_millis()
-                    )))
-                }
-            };
-        tokio::spawn(async move {
-            if let Err(e) = driver.await {
-                tracing::debug!(error = %e, "score database connection ended");
+        let late = || {
+            Failure::Unavailable(format!(
+                "no connection within store.op_timeout_ms = {}",
+                self.op_timeout.as_millis()
+            ))
+        };
+        let timeout = self.op_timeout;
+        let mut client = match &self.tls {
+            None => {
+                let (client, driver) = tokio::time::timeout(timeout, self.config.connect(NoTls))
+                    .await
+                    .map_err(|_| late())??;
+                tokio::spawn(drive(driver));
+                client
             }
-        });
+            #[cfg(feature = "postgres-tls")]
+            Some(Tls(connector)) => {
+                let (client, driver) =
+                    tokio::time::timeout(timeout, self.config.connect(connector.clone()))
+                        .await
+                        .map_err(|_| late())??;
+                tokio::spawn(drive(driver));
+                client
+            }
+            #[cfg(not(feature = "postgres-tls"))]
+            Some(never) => match *never {},
+        };
         if migrate {
             match tokio::time::timeout(self.op_timeout * 4, migrate_schema(&mut client)).await {
                 Ok(result) => result?,
@@ -355,27 +379,60 @@ impl PgStore {
     }
 }
 
+/// Runs a connection's I/O until it ends.
+async fn drive<S, T>(driver: tokio_postgres::Connection<S, T>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio_postgres::tls::TlsStream + Unpin,
+{
+    if let Err(e) = driver.await {
+        tracing::debug!(error = %e, "score database connection ended");
+    }
+}
+
+/// A TLS connector for the database (only in builds with the `postgres-tls` feature).
+#[cfg(feature = "postgres-tls")]
+struct Tls(postgres_native_tls::MakeTlsConnector);
+
+/// Builds without TLS have none: the type has no values.
+#[cfg(not(feature = "postgres-tls"))]
+enum Tls {}
+
+/// The TLS connector `config`'s `sslmode` asks for: none for `disable`; for `prefer` (the
+/// default) and `require`, one that verifies the server against the system's roots, when
+/// this build has TLS. Without it, `require` is refused with what to do, and `prefer`
+/// connects in plain TCP.
+fn tls_connector(config: &Config) -> ToolResult<Option<Tls>> {
+    use tokio_postgres::config::SslMode;
+    let mode = config.get_ssl_mode();
+    #[cfg(feature = "postgres-tls")]
+    {
+        if mode == SslMode::Disable {
+            return Ok(None);
+        }
+        let connector = native_tls::TlsConnector::new().map_err(|e| {
+            ToolError::storage(format!("cannot set up TLS for the score database: {e}"))
+        })?;
+        Ok(Some(Tls(postgres_native_tls::MakeTlsConnector::new(
+            connector,
+        ))))
+    }
+    #[cfg(not(feature = "postgres-tls"))]
+    {
+        if mode == SslMode::Require {
+            return Err(ToolError::storage(
+                "store.url asks for TLS (sslmode=require), and this build has no TLS: rebuild with `cargo build --release --features postgres-tls`, or keep the database on a network you trust (loopback, a private network) with sslmode=disable",
+            ));
+        }
+        Ok(None)
+    }
+}
+
 /// Applies the migrations this build knows and the database has not seen, one at a time
 /// under a session advisory lock, so two replicas starting together do not race.
 async fn migrate_schema(client: &mut Client) -> PgResult<()> {
-    client
-        .batch_execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (
-                 version    INTEGER PRIMARY KEY,
-                 name       TEXT NOT NULL,
-                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
-             )",
-        )
-        .await
-        .or_else(|e| {
-            // Two first connections at once: the loser of CREATE TABLE IF NOT EXISTS can
-            // see a unique violation on the catalog; the table is there either way.
-            if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
-                Ok(())
-            } else {
-                Err(e)
-            }
-        })?;
+    // The lock first, so that two first connections never race on creating the table (a
+    // concurrent CREATE TABLE IF NOT EXISTS can still fail on the catalog).
     client
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
         .await?;
@@ -389,6 +446,15 @@ async fn migrate_schema(client: &mut Client) -> PgResult<()> {
 }
 
 async fn apply_missing(client: &mut Client) -> PgResult<()> {
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                 version    INTEGER PRIMARY KEY,
+                 name       TEXT NOT NULL,
+                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+             )",
+        )
+        .await?;
     let newest: Option<i32> = client
         .query_one("SELECT MAX(version) FROM schema_migrations", &[])
         .await?
@@ -527,6 +593,7 @@ impl Backend for PgStore {
                 )
                 .await?;
                 let evicted = evict_beyond_limits(&tx, limits, new.score_id, record.now).await?;
+                commit_sent.store(true, std::sync::atomic::Ordering::SeqCst);
                 tx.commit().await?;
                 Ok(evicted)
             }
@@ -803,148 +870,4 @@ async fn evict_beyond_limits(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::conformance::{self, Harness};
-    use crate::store::Store;
-    use std::sync::atomic::{AtomicU32, Ordering};
-    use std::sync::OnceLock;
-
-    /// The database server the tests use: `MUSIC21_PROD_TEST_PG_URL`, or the one
-    /// `scripts/cluster db-up` starts (installing PostgreSQL when run as root). `None`, with
-    /// a line saying why, only when neither is possible.
-    fn server_url() -> Option<String> {
-        static URL: OnceLock<Option<String>> = OnceLock::new();
-        URL.get_or_init(|| {
-            if let Ok(url) = std::env::var("MUSIC21_PROD_TEST_PG_URL") {
-                return Some(url);
-            }
-            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/cluster");
-            let out = std::process::Command::new(script)
-                .arg("db-up")
-                .output()
-                .expect("run scripts/cluster db-up");
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            if !out.status.success() {
-                if stderr.contains("missing postgresql") {
-                    eprintln!("SKIPPED: the PostgreSQL half of the store suite: {stderr}");
-                    return None;
-                }
-                panic!("scripts/cluster db-up failed: {stderr}");
-            }
-            Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
-        })
-        .clone()
-    }
-
-    /// A database of its own for each test, dropped at the end.
-    struct Postgres {
-        url: String,
-        admin: String,
-        name: String,
-    }
-
-    fn sql(url: &str, statement: &str) {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async {
-            let (client, driver) = tokio_postgres::connect(url, NoTls).await.expect("connect");
-            tokio::spawn(driver);
-            client.batch_execute(statement).await.expect(statement);
-        });
-    }
-
-    fn harness() -> Option<Postgres> {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let admin = server_url()?;
-        let name = format!(
-            "m21_test_{}_{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        sql(&admin, &format!("CREATE DATABASE {name}"));
-        let mut url = url::Url::parse(&admin).expect("the server URL");
-        url.set_path(&name);
-        Some(Postgres {
-            url: url.to_string(),
-            admin,
-            name,
-        })
-    }
-
-    impl Drop for Postgres {
-        fn drop(&mut self) {
-            sql(
-                &self.admin,
-                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-            );
-        }
-    }
-
-    impl Harness for Postgres {
-        fn open(&self, limits: &StoreConfig) -> Store {
-            let limits = StoreConfig {
-                backend: crate::config::StoreBackend::Postgres,
-                url: self.url.clone(),
-                ..limits.clone()
-            };
-            Store::open(std::path::Path::new("/nonexistent"), &limits).expect("open")
-        }
-        fn corrupt(&self, id: &str) {
-            sql(
-                &self.url,
-                &format!("UPDATE scores SET source = source || '\\x00'::bytea WHERE id = '{id}'"),
-            );
-        }
-    }
-
-    conformance::suite!(harness);
-
-    #[test]
-    fn passwords_are_not_shown() {
-        assert_eq!(
-            redacted("postgres://m21:secret@127.0.0.1:5432/music21"),
-            "postgres://m21:***@127.0.0.1:5432/music21"
-        );
-        assert!(!redacted("host=x password=secret").contains("secret"));
-    }
-
-    #[test]
-    fn a_missing_or_bad_url_says_how_to_write_one() {
-        let mut limits = StoreConfig::default();
-        let e = PgStore::open(&limits)
-            .err()
-            .map(|e| e.message)
-            .unwrap_or_default();
-        assert!(e.contains("store.url is empty"), "{e}");
-        limits.url = "postgres://x@127.0.0.1:5432/db?sslmode=require".into();
-        let e = PgStore::open(&limits)
-            .err()
-            .map(|e| e.message)
-            .unwrap_or_default();
-        assert!(e.contains("sslmode=require"), "{e}");
-    }
-
-    #[test]
-    fn an_unreachable_database_is_refused_fast_and_retryable() {
-        // A port nothing listens on: refused at once.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap_or(9);
-        let limits = StoreConfig {
-            url: format!("postgres://nobody@127.0.0.1:{port}/none"),
-            ..StoreConfig::default()
-        };
-        let store = PgStore::open(&limits).expect("a well-formed URL opens without connecting");
-        let first = store.exists("x").unwrap_err();
-        assert_eq!(first.kind, ErrorKind::StorageUnavailable);
-        assert!(first.message.contains("Retry in"), "{}", first.message);
-        // Within the backoff the refusal comes without another connect.
-        let second = store.exists("x").unwrap_err();
-        assert_eq!(second.kind, ErrorKind::StorageUnavailable);
-        assert!(second.message.contains("moments ago"), "{}", second.message);
-    }
-}
+mod tests;
