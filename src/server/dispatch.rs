@@ -371,24 +371,16 @@ impl Dispatcher {
             .observe(elapsed.as_secs_f64());
         let client = caller.client.as_str();
         let tool = printable(tool, 64);
-        match &result {
-            Ok(_) => tracing::info!(
-                tool,
-                outcome,
-                client,
-                duration_ms = elapsed.as_secs_f64() * 1e3,
-                "tool call"
-            ),
-            // Messages quote what clients sent: escaped, so no one can forge a log line.
-            Err(e) => tracing::info!(
-                tool,
-                outcome,
-                client,
-                duration_ms = elapsed.as_secs_f64() * 1e3,
-                error = %printable(&e.message, 300),
-                "tool call"
-            ),
-        }
+        // Messages quote what clients sent: escaped, so no one can forge a log line.
+        let error = result.as_ref().err().map(|e| printable(&e.message, 300));
+        tracing::info!(
+            tool,
+            outcome,
+            client,
+            duration_ms = elapsed.as_secs_f64() * 1e3,
+            error = error.as_deref().map(tracing::field::display),
+            "tool call"
+        );
         result
     }
 

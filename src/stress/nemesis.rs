@@ -13,7 +13,7 @@ use crate::stress::checker::Acked;
 use crate::stress::client::{McpClient, Reply};
 use crate::stress::ctx::RunCtx;
 use crate::stress::proxy::Fault;
-use crate::stress::recorder::{Outcome, Recovery};
+use crate::stress::recorder::{Call, Outcome, Recovery};
 use crate::stress::target::Operation;
 use crate::stress::{seeded_rng, synth, target_faults};
 
@@ -325,13 +325,13 @@ async fn huge_scores(ctx: &RunCtx, count: u32, mb: u64, seed: u64) {
             r if r.is_expected_refusal() => Outcome::ExpectedRefusal,
             _ => Outcome::FaultInduced,
         };
-        ctx.recorder.record(
-            "import_score(huge)",
+        ctx.recorder.record(Call {
+            tool: "import_score(huge)",
             outcome,
-            started.elapsed(),
-            reply.code().as_deref(),
-            Some(reply.describe()),
-        );
+            latency: started.elapsed(),
+            code: reply.code().as_deref(),
+            detail: Some(reply.describe()),
+        });
     }
     ctx.recorder.add_detail(event, &format!("{stored} stored"));
     ctx.windows.close(window, Duration::from_secs(1));
@@ -399,13 +399,13 @@ async fn corrupt_scores(ctx: &RunCtx, count: u32, seed: u64) {
                 _ if ctx.windows.overlaps(started, Instant::now()) => Outcome::FaultInduced,
                 _ => Outcome::Unexpected,
             };
-            ctx.recorder.record(
-                "import_score(corrupt)",
+            ctx.recorder.record(Call {
+                tool: "import_score(corrupt)",
                 outcome,
-                started.elapsed(),
-                reply.code().as_deref(),
-                Some(reply.describe()),
-            );
+                latency: started.elapsed(),
+                code: reply.code().as_deref(),
+                detail: Some(reply.describe()),
+            });
         }
         client.close().await;
     }
@@ -466,16 +466,16 @@ async fn malformed(ctx: &RunCtx, count: u32) {
             bad += 1;
             Outcome::Unexpected
         };
-        ctx.recorder.record(
-            "http(malformed)",
+        ctx.recorder.record(Call {
+            tool: "http(malformed)",
             outcome,
-            started.elapsed(),
-            Some(&format!("http_{}", status.unwrap_or(0))),
-            Some(match status {
+            latency: started.elapsed(),
+            code: Some(&format!("http_{}", status.unwrap_or(0))),
+            detail: Some(match status {
                 Some(code) => format!("{name}: HTTP {code}"),
                 None => format!("{name}: no HTTP answer"),
             }),
-        );
+        });
     }
     ctx.recorder
         .add_detail(event, &format!("{clean} answered cleanly, {bad} not"));
@@ -577,13 +577,13 @@ async fn corrupt_disk(ctx: &RunCtx, records: u32, seed: u64) {
                 Reply::ToolError { code, .. } if code == "corrupted" => Outcome::ExpectedRefusal,
                 _ => Outcome::Unexpected,
             };
-            ctx.recorder.record(
-                "score_info(corrupted)",
+            ctx.recorder.record(Call {
+                tool: "score_info(corrupted)",
                 outcome,
-                started.elapsed(),
-                reply.code().as_deref(),
-                Some(reply.describe()),
-            );
+                latency: started.elapsed(),
+                code: reply.code().as_deref(),
+                detail: Some(reply.describe()),
+            });
         }
         client.close().await;
     }

@@ -134,6 +134,24 @@ pub struct Recorder {
     inner: Mutex<Inner>,
 }
 
+/// One finished call, as the recorder counts it.
+pub struct Call<'a> {
+    pub tool: &'a str,
+    pub outcome: Outcome,
+    pub latency: Duration,
+    /// The refusal code the answer carried, if any.
+    pub code: Option<&'a str>,
+    /// What was wrong with it, kept for the samples.
+    pub detail: Option<String>,
+}
+
+impl Call<'_> {
+    /// The latency in the histograms' unit, within their range.
+    fn micros(&self) -> u64 {
+        (self.latency.as_micros() as u64).clamp(1, 600_000_000)
+    }
+}
+
 impl Recorder {
     pub fn new(start: Instant) -> Self {
         Self {
@@ -179,15 +197,15 @@ impl Recorder {
     }
 
     /// Records one call: its tool, outcome, latency, and (for refusals) the refusal code.
-    pub fn record(
-        &self,
-        tool: &str,
-        outcome: Outcome,
-        latency: Duration,
-        code: Option<&str>,
-        detail: Option<String>,
-    ) {
-        let micros = (latency.as_micros() as u64).clamp(1, 600_000_000);
+    pub fn record(&self, call: Call<'_>) {
+        let micros = call.micros();
+        let Call {
+            tool,
+            outcome,
+            code,
+            detail,
+            ..
+        } = call;
         let t_s = self.elapsed_s();
         let mut inner = self.lock();
         let _ = inner
@@ -313,20 +331,12 @@ impl Recorder {
 
     /// Records a normal user's call for the fairness figures: `inside` an adversary window
     /// or outside every window (calls overlapping a chaos fault are not passed here).
-    pub fn record_fairness(
-        &self,
-        inside: bool,
-        tool: &str,
-        outcome: Outcome,
-        latency: Duration,
-        code: Option<&str>,
-        detail: Option<String>,
-    ) {
-        let micros = (latency.as_micros() as u64).clamp(1, 600_000_000);
+    pub fn record_fairness(&self, inside: bool, call: Call<'_>) {
+        let micros = call.micros();
         let t_s = self.elapsed_s();
         let mut inner = self.lock();
         let f = &mut inner.fairness;
-        let success = outcome == Outcome::Success;
+        let success = call.outcome == Outcome::Success;
         if !inside {
             f.outside_calls += 1;
             if success {
@@ -340,14 +350,17 @@ impl Recorder {
             let _ = f.inside_success.record(micros);
             return;
         }
+        let code = call.code.unwrap_or("none");
         *f.victim_codes
-            .entry(format!("{}:{}", outcome.name(), code.unwrap_or("none")))
+            .entry(format!("{}:{code}", call.outcome.name()))
             .or_insert(0) += 1;
         if f.victims.len() < 20 {
             f.victims.push(CallSample {
                 t_s,
-                tool: tool.to_string(),
-                detail: detail.unwrap_or_else(|| code.unwrap_or("").to_string()),
+                tool: call.tool.to_string(),
+                detail: call
+                    .detail
+                    .unwrap_or_else(|| call.code.unwrap_or("").to_string()),
             });
         }
     }
@@ -413,34 +426,34 @@ mod tests {
     #[test]
     fn counts_histograms_and_series() {
         let r = Recorder::new(Instant::now());
-        r.record(
-            "key_analysis",
-            Outcome::Success,
-            Duration::from_millis(10),
-            None,
-            None,
-        );
-        r.record(
-            "key_analysis",
-            Outcome::Success,
-            Duration::from_millis(30),
-            None,
-            None,
-        );
-        r.record(
-            "import_score",
-            Outcome::ExpectedRefusal,
-            Duration::from_millis(1),
-            Some("rate_limited"),
-            None,
-        );
-        r.record(
-            "import_score",
-            Outcome::Unexpected,
-            Duration::from_millis(1),
-            None,
-            Some("boom".into()),
-        );
+        r.record(Call {
+            tool: "key_analysis",
+            outcome: Outcome::Success,
+            latency: Duration::from_millis(10),
+            code: None,
+            detail: None,
+        });
+        r.record(Call {
+            tool: "key_analysis",
+            outcome: Outcome::Success,
+            latency: Duration::from_millis(30),
+            code: None,
+            detail: None,
+        });
+        r.record(Call {
+            tool: "import_score",
+            outcome: Outcome::ExpectedRefusal,
+            latency: Duration::from_millis(1),
+            code: Some("rate_limited"),
+            detail: None,
+        });
+        r.record(Call {
+            tool: "import_score",
+            outcome: Outcome::Unexpected,
+            latency: Duration::from_millis(1),
+            code: None,
+            detail: Some("boom".into()),
+        });
         r.tick(100.0, 200.0, 50.0, vec!["latency".into()]);
         assert_eq!(r.count(Outcome::Success), 2);
         assert_eq!(r.refusals()["expected_refusal:rate_limited"], 1);
@@ -459,13 +472,13 @@ mod tests {
     fn memory_stays_flat_per_request() {
         let r = Recorder::new(Instant::now());
         for i in 0..100_000u64 {
-            r.record(
-                "t",
-                Outcome::Success,
-                Duration::from_micros(i % 5000 + 1),
-                None,
-                None,
-            );
+            r.record(Call {
+                tool: "t",
+                outcome: Outcome::Success,
+                latency: Duration::from_micros(i % 5000 + 1),
+                code: None,
+                detail: None,
+            });
         }
         assert_eq!(r.latency()["t"]["success"].count, 100_000);
         assert_eq!(r.lock().samples.len(), 0);

@@ -126,20 +126,12 @@ pub async fn replica_fault(ctx: &RunCtx, remote: &Remote, op: Operation, kind: &
         Some(_) => first_success(&url, at, "list_scores").await,
         None => None,
     };
-    ctx.recorder.add_detail(
-        event,
-        &format!(
-            "replica-{replica} ready after {:.3} s, first success after {:.3} s",
-            ready_after.unwrap_or(f64::NAN),
-            first_success.unwrap_or(f64::NAN)
-        ),
+    let detail = format!(
+        "replica-{replica} ready after {:.3} s, first success after {:.3} s",
+        ready_after.unwrap_or(f64::NAN),
+        first_success.unwrap_or(f64::NAN)
     );
-    ctx.recorder.record_recovery(Recovery {
-        kind: kind.to_string(),
-        at_s: ctx.recorder.at_s(at),
-        ready_after_s: ready_after,
-        first_success_after_s: first_success,
-    });
+    note_recovery(ctx, event, kind, at, (ready_after, first_success), &detail);
     ctx.windows.close(window, Duration::from_secs(1));
     ctx.recorder.end_event(event);
 }
@@ -204,23 +196,34 @@ pub async fn database_fault(
         // until the deployment stores a score again.
         let back = Instant::now();
         let stored = first_success(remote.mcp_url(), back, "import_score").await;
-        ctx.recorder.add_detail(
-            event,
-            &format!(
-                "command took {:.3} s; an import succeeded {:.3} s after it",
-                back.duration_since(at).as_secs_f64(),
-                stored.unwrap_or(f64::NAN)
-            ),
+        let detail = format!(
+            "command took {:.3} s; an import succeeded {:.3} s after it",
+            back.duration_since(at).as_secs_f64(),
+            stored.unwrap_or(f64::NAN)
         );
-        ctx.recorder.record_recovery(Recovery {
-            kind: kind.to_string(),
-            at_s: ctx.recorder.at_s(back),
-            ready_after_s: stored,
-            first_success_after_s: stored,
-        });
+        note_recovery(ctx, event, kind, back, (stored, stored), &detail);
     }
     ctx.windows.close(window, Duration::from_secs(2));
     ctx.recorder.end_event(event);
+}
+
+/// Notes how a fault starting (or ending) at `at` was recovered from, as the seconds until
+/// the target was ready and until its first successful call, in the event and the run.
+fn note_recovery(
+    ctx: &RunCtx,
+    event: usize,
+    kind: &str,
+    at: Instant,
+    (ready_after_s, first_success_after_s): (Option<f64>, Option<f64>),
+    detail: &str,
+) {
+    ctx.recorder.add_detail(event, detail);
+    ctx.recorder.record_recovery(Recovery {
+        kind: kind.to_string(),
+        at_s: ctx.recorder.at_s(at),
+        ready_after_s,
+        first_success_after_s,
+    });
 }
 
 /// Seconds from `at` to the first successful `tool` call at `url` (a tiny import, or

@@ -12,7 +12,7 @@ use crate::rng::SplitMix64;
 use crate::stress::checker::Acked;
 use crate::stress::client::{McpClient, Reply};
 use crate::stress::ctx::RunCtx;
-use crate::stress::recorder::Outcome;
+use crate::stress::recorder::{Call, Outcome};
 use crate::stress::{seeded_rng, synth};
 
 /// A score this user owns.
@@ -201,13 +201,24 @@ impl User {
                 (None, Reply::Ok(_)) => None,
                 (None, r) => Some(r.describe()),
             };
-            self.ctx
-                .recorder
-                .record_fairness(inside, tool, outcome, latency, code.as_deref(), why);
+            self.ctx.recorder.record_fairness(
+                inside,
+                Call {
+                    tool,
+                    outcome,
+                    latency,
+                    code: code.as_deref(),
+                    detail: why,
+                },
+            );
         }
-        self.ctx
-            .recorder
-            .record(tool, outcome, latency, code.as_deref(), detail);
+        self.ctx.recorder.record(Call {
+            tool,
+            outcome,
+            latency,
+            code: code.as_deref(),
+            detail,
+        });
         outcome
     }
 

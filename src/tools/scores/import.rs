@@ -68,21 +68,15 @@ pub struct ImportArgs {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ImportOutput {
     pub score_id: String,
-    pub title: Option<String>,
-    pub composer: Option<String>,
-    pub parts: usize,
-    pub measures: usize,
-    pub notes: usize,
-    pub chords: usize,
-    pub rests: usize,
-    /// Length in quarter notes.
-    pub duration_quarters: f64,
+    /// What the engine read: title, composer, parts, measures, notes, chords, rests, length
+    /// (and, for a multi-tune ABC file, the tune).
+    #[serde(flatten)]
+    pub summary: crate::music::summary::Summary,
     pub format: Format,
     /// Size of the stored source in bytes.
     pub bytes: u64,
     pub sha256: String,
     pub origin: String,
-    pub tune: Option<i64>,
     /// Scores evicted to make room (least recently used first).
     pub evicted: Vec<Eviction>,
 }
@@ -151,19 +145,11 @@ fn import_score(ctx: &ToolContext, args: ImportArgs) -> ToolResult<ImportOutput>
     );
     Ok(ImportOutput {
         score_id: meta.score_id,
-        title: summary.title,
-        composer: summary.composer,
-        parts: summary.parts,
-        measures: summary.measures,
-        notes: summary.notes,
-        chords: summary.chords,
-        rests: summary.rests,
-        duration_quarters: summary.duration_quarters,
+        summary,
         format: source.format,
         bytes: meta.bytes,
         sha256: meta.sha256,
         origin: source.origin,
-        tune,
         evicted,
     })
 }
