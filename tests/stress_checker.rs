@@ -10,6 +10,7 @@ use std::time::Duration;
 use common::ServerProc;
 use music21_prod::stress::checker::{Acked, Ledger};
 use music21_prod::stress::client::{McpClient, Reply};
+use music21_prod::stress::evictions::EvictionWatch;
 use serde_json::json;
 
 const TUNE: &str = "X:1\nT:Checker\nM:4/4\nL:1/4\nK:C\nCDEF|GABc|]\n";
@@ -101,4 +102,55 @@ async fn checker_reports_what_was_done_behind_its_back() {
         problems.contains("rewritten: served with sha256"),
         "{problems}"
     );
+}
+
+/// Scores evicted by imports whose answers the harness never saw (another client's, or
+/// one a fault cut off) are read from the store's eviction log and not counted as lost;
+/// a score that is simply gone still is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evictions_the_harness_never_saw_are_not_losses() {
+    let server = ServerProc::start("[server.workers]\ncount = 1\n[store]\nmax_scores = 3\n");
+    let client = McpClient::connect(&server.url, Duration::from_secs(10))
+        .await
+        .expect("session");
+    let import = |id: &'static str| {
+        let client = &client;
+        async move {
+            let reply = client
+                .call(
+                    "import_score",
+                    json!({"score_id": id, "source": TUNE.replace("Checker", id)}),
+                    Duration::from_secs(20),
+                )
+                .await;
+            let Reply::Ok(v) = reply else {
+                panic!("import {id}: {}", reply.describe())
+            };
+            v
+        }
+    };
+    let ledger = Ledger::default();
+    for id in ["a", "b", "c"] {
+        ledger.ack(id, Acked::from_import(&import(id).await, 8, 1));
+    }
+    // Someone else's imports evict a and b; their answers never reach the ledger.
+    for id in ["x", "y"] {
+        import(id).await;
+    }
+    let before = ledger.check(&server.url, Duration::from_secs(20)).await;
+    assert_eq!(before.lost, 2, "without the log they look lost: {before:?}");
+
+    let mut watch = EvictionWatch::new(server.url.clone(), Duration::from_secs(10));
+    watch.catch_up(&ledger).await.expect("the eviction log");
+    let seen = ledger.eviction_cursor();
+    assert!(seen >= 2, "cursor {seen}");
+    // One more eviction: read from where the last read stopped.
+    import("z").await;
+    watch.catch_up(&ledger).await.expect("the eviction log");
+    assert!(ledger.eviction_cursor() > seen);
+    watch.close().await;
+    client.close().await;
+    let after = ledger.check(&server.url, Duration::from_secs(20)).await;
+    // The first check read c, so z evicted x (not acknowledged here), and c is still there.
+    assert_eq!((after.lost, after.ok), (0, 1), "{after:?}");
 }

@@ -22,6 +22,7 @@ macro_rules! suite {
             round_trip_and_duplicate_refused,
             least_recently_used_is_evicted_and_counted,
             byte_limit_evicts,
+            the_eviction_log_is_read_after_what_was_seen,
             a_corrupted_record_is_refused_reported_and_cleared_by_replace,
             two_handles_see_each_others_commits,
             list_pages_by_id,
@@ -108,6 +109,33 @@ pub(crate) fn least_recently_used_is_evicted_and_counted(h: &impl Harness) {
         store.recent_evictions(10).expect("evictions")[0].score_id,
         "b"
     );
+}
+
+pub(crate) fn the_eviction_log_is_read_after_what_was_seen(h: &impl Harness) {
+    let store = h.open(&limits(1, 1 << 20));
+    let other = h.open(&limits(1, 1 << 20));
+    for (i, id) in ["a", "b", "c", "d"].iter().enumerate() {
+        // Alternate handles: the log is the store's, whoever evicted.
+        put(if i % 2 == 0 { &store } else { &other }, id, b"1");
+    }
+    let all = store.evictions_after(0, 100).expect("evictions");
+    let ids: Vec<&str> = all.iter().map(|l| l.eviction.score_id.as_str()).collect();
+    assert_eq!(ids, ["a", "b", "c"], "oldest first");
+    assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
+    let after_first = other.evictions_after(all[0].seq, 1).expect("evictions");
+    assert_eq!(after_first.len(), 1);
+    assert_eq!(after_first[0].eviction.score_id, "b");
+    assert!(store
+        .evictions_after(all[2].seq, 100)
+        .expect("evictions")
+        .is_empty());
+    let newest: Vec<String> = store
+        .recent_evictions(2)
+        .expect("evictions")
+        .into_iter()
+        .map(|e| e.score_id)
+        .collect();
+    assert_eq!(newest, ["c", "b"], "newest first");
 }
 
 pub(crate) fn byte_limit_evicts(h: &impl Harness) {

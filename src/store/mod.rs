@@ -73,6 +73,44 @@ pub struct Eviction {
     pub bytes: u64,
 }
 
+/// An eviction with its place in the store's eviction log (`seq` grows with each one), so
+/// that a reader can ask for what came after what it has seen (`list_scores`'
+/// `evictions_after`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+pub struct LoggedEviction {
+    pub seq: u64,
+    #[serde(flatten)]
+    pub eviction: Eviction,
+}
+
+/// Which part of the eviction log to read.
+#[derive(Clone, Copy, Debug)]
+pub enum EvictionLog {
+    /// The newest `limit`, newest first.
+    Newest(usize),
+    /// Up to `limit` after `seq`, oldest first.
+    After { seq: u64, limit: usize },
+}
+
+impl EvictionLog {
+    /// The statement (with `$1` the seq to read after, `$2` the limit) and its arguments,
+    /// the same for both engines.
+    fn query(self) -> (&'static str, i64, i64) {
+        match self {
+            EvictionLog::Newest(limit) => (
+                "SELECT seq, id, evicted_at, reason, bytes FROM evictions WHERE seq > $1 ORDER BY seq DESC LIMIT $2",
+                0,
+                limit as i64,
+            ),
+            EvictionLog::After { seq, limit } => (
+                "SELECT seq, id, evicted_at, reason, bytes FROM evictions WHERE seq > $1 ORDER BY seq LIMIT $2",
+                seq.min(i64::MAX as u64) as i64,
+                limit as i64,
+            ),
+        }
+    }
+}
+
 impl Eviction {
     /// `id` evicted at `now` for `reason`, `bytes` freed (a size from the database).
     pub(crate) fn at(now: u64, id: String, reason: &str, bytes: i64) -> Self {
@@ -117,7 +155,7 @@ trait Backend: Send + Sync {
     fn exists(&self, id: &str) -> ToolResult<bool>;
     fn list(&self, limit: usize, cursor: Option<&str>) -> ToolResult<Vec<ScoreMeta>>;
     fn stats(&self) -> ToolResult<StoreStats>;
-    fn recent_evictions(&self, limit: usize) -> ToolResult<Vec<Eviction>>;
+    fn evictions(&self, which: EvictionLog) -> ToolResult<Vec<LoggedEviction>>;
     fn delete(&self, id: &str) -> ToolResult<bool>;
     fn delete_all(&self) -> ToolResult<Vec<String>>;
     /// The engine's own consistency check (SQLite's integrity check; for PostgreSQL, that
@@ -206,7 +244,15 @@ impl Store {
 
     /// The most recent evictions, newest first.
     pub fn recent_evictions(&self, limit: usize) -> ToolResult<Vec<Eviction>> {
-        self.backend.recent_evictions(limit)
+        let logged = self.backend.evictions(EvictionLog::Newest(limit))?;
+        Ok(logged.into_iter().map(|l| l.eviction).collect())
+    }
+
+    /// Up to `limit` evictions logged after `seq`, oldest first. The log keeps the last
+    /// `EVICTION_LOG_KEPT`; a reader that polls more often than that many evictions happen
+    /// sees every one.
+    pub fn evictions_after(&self, seq: u64, limit: usize) -> ToolResult<Vec<LoggedEviction>> {
+        self.backend.evictions(EvictionLog::After { seq, limit })
     }
 
     /// Deletes one score; `Ok(false)` when there was none. With SQLite this works on a

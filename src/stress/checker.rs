@@ -41,6 +41,8 @@ struct LedgerState {
     /// Deletes whose answer was lost: the score may or may not be gone.
     maybe_deleted: BTreeSet<String>,
     evicted: BTreeSet<String>,
+    /// The sequence number of the last eviction read from the store's log.
+    eviction_cursor: u64,
     /// Records the nemesis corrupted on disk: they must be detected, never served.
     corrupted_on_disk: BTreeSet<String>,
 }
@@ -82,6 +84,18 @@ impl Ledger {
 
     pub fn evicted(&self, id: &str) {
         self.lock().evicted.insert(id.to_string());
+    }
+
+    /// An eviction read from the store's log (`seq` its place there).
+    pub fn evicted_in_log(&self, seq: u64, id: &str) {
+        let mut s = self.lock();
+        s.evicted.insert(id.to_string());
+        s.eviction_cursor = s.eviction_cursor.max(seq);
+    }
+
+    /// Where reading the store's eviction log resumes.
+    pub fn eviction_cursor(&self) -> u64 {
+        self.lock().eviction_cursor
     }
 
     pub fn corrupted_on_disk(&self, id: &str) {

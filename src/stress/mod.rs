@@ -16,6 +16,7 @@ pub mod adversary;
 pub mod checker;
 pub mod client;
 pub mod ctx;
+pub mod evictions;
 pub mod nemesis;
 pub mod proxy;
 pub mod recorder;

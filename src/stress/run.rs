@@ -625,6 +625,7 @@ async fn load(ctx: &Arc<RunCtx>) -> bool {
                 ctx.cross_replica.clone(),
             ))
         });
+    let evictions = tokio::spawn(crate::stress::evictions::follow(ctx.clone()));
     let chaos = tokio::spawn(nemesis::run(ctx.clone(), firings));
     let adversaries = tokio::spawn(crate::stress::adversary::run(
         ctx.clone(),
@@ -646,6 +647,7 @@ async fn load(ctx: &Arc<RunCtx>) -> bool {
         let _ = tokio::time::timeout(ctx.call_timeout * 4, task).await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(90), adversaries).await;
+    let _ = tokio::time::timeout(ctx.call_timeout * 2, evictions).await;
     interrupted
 }
 
@@ -696,11 +698,34 @@ async fn heal(ctx: &RunCtx) -> bool {
     ctx.server.wait_ready(Duration::from_secs(30)).await
 }
 
+/// The store's eviction log read to its end, so that no eviction counts as a loss.
+async fn read_evictions_to_the_end(ctx: &RunCtx) {
+    let mut watch =
+        crate::stress::evictions::EvictionWatch::new(ctx.server.mcp_url(), Duration::from_secs(30));
+    let mut read = Ok(());
+    for attempt in 0..3 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        read = watch.catch_up(&ctx.ledger).await;
+        if read.is_ok() {
+            break;
+        }
+    }
+    if let Err(e) = read {
+        eprintln!(
+            "check: the store's eviction log could not be read ({e}); a score it evicted since the last read counts as lost"
+        );
+    }
+    watch.close().await;
+}
+
 /// Phase `check`: every acknowledged score read back (and, for a deployment with
 /// replicas, a sample read through each replica), the breakers looked at, and the server
 /// stopped.
 async fn check(ctx: &RunCtx) -> Checked {
     ctx.set_phase("check");
+    read_evictions_to_the_end(ctx).await;
     let checker = ctx
         .ledger
         .check(&ctx.server.mcp_url(), Duration::from_secs(30))

@@ -36,8 +36,8 @@ use tokio_postgres::{Client, Config, NoTls};
 
 use super::{
     already_exists, corrupted, eviction_reason, no_such_score, now_secs, scrub, Backend, Eviction,
-    NewScore, PreparedRecord, RawRecord, ScoreMeta, ScrubStep, StoreStats, StoredScore,
-    EVICTION_LOG_KEPT,
+    EvictionLog, LoggedEviction, NewScore, PreparedRecord, RawRecord, ScoreMeta, ScrubStep,
+    StoreStats, StoredScore, EVICTION_LOG_KEPT,
 };
 use crate::config::StoreConfig;
 use crate::error::{ErrorKind, ToolError, ToolResult};
@@ -679,21 +679,20 @@ impl Backend for PgStore {
         })
     }
 
-    fn recent_evictions(&self, limit: usize) -> ToolResult<Vec<Eviction>> {
+    fn evictions(&self, which: EvictionLog) -> ToolResult<Vec<LoggedEviction>> {
+        let (sql, after, limit) = which.query();
         on_database!(self, "reading evictions", retry_if_stale = true, |client| {
-            let rows = client
-                    .query(
-                        "SELECT id, evicted_at, reason, bytes FROM evictions ORDER BY seq DESC LIMIT $1",
-                        &[&(limit as i64)],
-                    )
-                    .await?;
+            let rows = client.query(sql, &[&after, &limit]).await?;
             let mut evictions = Vec::with_capacity(rows.len());
             for r in rows {
-                evictions.push(Eviction {
-                    score_id: r.try_get(0)?,
-                    evicted_at: r.try_get::<_, i64>(1)? as u64,
-                    reason: r.try_get(2)?,
-                    bytes: r.try_get::<_, i64>(3)? as u64,
+                evictions.push(LoggedEviction {
+                    seq: r.try_get::<_, i64>(0)? as u64,
+                    eviction: Eviction::at(
+                        r.try_get::<_, i64>(2)? as u64,
+                        r.try_get(1)?,
+                        r.try_get(3)?,
+                        r.try_get(4)?,
+                    ),
                 });
             }
             Ok(evictions)

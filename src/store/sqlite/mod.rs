@@ -15,8 +15,8 @@ pub(super) mod space;
 
 use super::{
     already_exists, corrupted, eviction_reason, no_such_score, now_secs, scrub, Backend, Eviction,
-    NewScore, PreparedRecord, RawRecord, ScoreMeta, ScrubStep, StoreStats, StoredScore,
-    EVICTION_LOG_KEPT,
+    EvictionLog, LoggedEviction, NewScore, PreparedRecord, RawRecord, ScoreMeta, ScrubStep,
+    StoreStats, StoredScore, EVICTION_LOG_KEPT,
 };
 use crate::config::StoreConfig;
 use crate::error::{ErrorKind, ToolError, ToolResult};
@@ -251,20 +251,22 @@ impl Backend for SqliteStore {
         })
     }
 
-    fn recent_evictions(&self, limit: usize) -> ToolResult<Vec<Eviction>> {
+    fn evictions(&self, which: EvictionLog) -> ToolResult<Vec<LoggedEviction>> {
+        let (sql, after, limit) = which.query();
         let conn = self.conn();
         let mut stmt = conn
-            .prepare(
-                "SELECT id, evicted_at, reason, bytes FROM evictions ORDER BY seq DESC LIMIT ?1",
-            )
+            .prepare(&sql.replace('$', "?"))
             .map_err(storage_err("reading evictions"))?;
         let rows = stmt
-            .query_map([limit as i64], |r| {
-                Ok(Eviction {
-                    score_id: r.get(0)?,
-                    evicted_at: r.get::<_, i64>(1)? as u64,
-                    reason: r.get(2)?,
-                    bytes: r.get::<_, i64>(3)? as u64,
+            .query_map([after, limit], |r| {
+                Ok(LoggedEviction {
+                    seq: r.get::<_, i64>(0)? as u64,
+                    eviction: Eviction::at(
+                        r.get::<_, i64>(2)? as u64,
+                        r.get(1)?,
+                        &r.get::<_, String>(3)?,
+                        r.get(4)?,
+                    ),
                 })
             })
             .map_err(storage_err("reading evictions"))?;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::StoredScore;
 use crate::error::{ToolError, ToolResult};
-use crate::store::Eviction;
+use crate::store::{Eviction, LoggedEviction};
 use crate::tools::{tool, ToolContext, ToolDef};
 
 pub(super) fn tool_def() -> ToolDef {
@@ -27,6 +27,11 @@ pub struct ListArgs {
     /// Return scores after this id (the `next_cursor` of the previous page).
     #[serde(default)]
     pub cursor: Option<String>,
+    /// Also return the evictions logged after this sequence number (0 for the oldest kept),
+    /// oldest first, up to 1000: pass the `seq` of the last one seen to follow every
+    /// eviction. The log keeps the last 1000.
+    #[serde(default)]
+    pub evictions_after: Option<u64>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -60,7 +65,13 @@ pub struct ListOutput {
     pub recent_evictions: Vec<Eviction>,
     /// Pass as `cursor` to get the next page; absent on the last page.
     pub next_cursor: Option<String>,
+    /// With `evictions_after`: the evictions logged after it, oldest first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evictions: Option<Vec<LoggedEviction>>,
 }
+
+/// Evictions returned at most per call with `evictions_after`.
+const EVICTIONS_PAGE: usize = 1000;
 
 fn list_scores(ctx: &ToolContext, args: ListArgs) -> ToolResult<ListOutput> {
     let limit = args.limit.unwrap_or(100);
@@ -87,6 +98,10 @@ fn list_scores(ctx: &ToolContext, args: ListArgs) -> ToolResult<ListOutput> {
         .then(|| scores.last().map(|s| s.stored.score_id.clone()))
         .flatten();
     let stats = ctx.store.stats()?;
+    let evictions = match args.evictions_after {
+        Some(seq) => Some(ctx.store.evictions_after(seq, EVICTIONS_PAGE)?),
+        None => None,
+    };
     Ok(ListOutput {
         scores,
         total: stats.scores,
@@ -97,5 +112,6 @@ fn list_scores(ctx: &ToolContext, args: ListArgs) -> ToolResult<ListOutput> {
         corrupted_total: stats.corrupted,
         recent_evictions: ctx.store.recent_evictions(20)?,
         next_cursor,
+        evictions,
     })
 }
