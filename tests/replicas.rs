@@ -8,7 +8,6 @@
 mod common;
 
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -18,27 +17,7 @@ use common::server::*;
 
 /// The database server's URL (its `music21` database), or `None` with the reason printed.
 fn database_url() -> Option<String> {
-    static URL: OnceLock<Option<String>> = OnceLock::new();
-    URL.get_or_init(|| {
-        if let Ok(url) = std::env::var("MUSIC21_PROD_TEST_PG_URL") {
-            return Some(url);
-        }
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/cluster");
-        let out = Command::new(script)
-            .arg("db-up")
-            .output()
-            .expect("run scripts/cluster db-up");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if !out.status.success() {
-            if stderr.contains("missing postgresql") {
-                eprintln!("SKIPPED: no PostgreSQL here and no root to install it: {stderr}");
-                return None;
-            }
-            panic!("scripts/cluster db-up failed: {stderr}");
-        }
-        Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    })
-    .clone()
+    music21_prod::store::test_database::url()
 }
 
 /// An id no other test or run uses: the tests share the database, and clean up after

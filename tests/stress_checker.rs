@@ -15,6 +15,21 @@ use serde_json::json;
 
 const TUNE: &str = "X:1\nT:Checker\nM:4/4\nL:1/4\nK:C\nCDEF|GABc|]\n";
 
+/// Imports the test tune under `id`, panicking if the server refuses; its answer.
+async fn import(client: &McpClient, id: &str) -> serde_json::Value {
+    let reply = client
+        .call(
+            "import_score",
+            json!({"score_id": id, "source": TUNE.replace("Checker", id)}),
+            Duration::from_secs(20),
+        )
+        .await;
+    let Reply::Ok(v) = reply else {
+        panic!("import {id}: {}", reply.describe())
+    };
+    v
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checker_reports_what_was_done_behind_its_back() {
     let server = ServerProc::start("[server.workers]\ncount = 1\n");
@@ -23,16 +38,7 @@ async fn checker_reports_what_was_done_behind_its_back() {
         .expect("session");
     let ledger = Ledger::default();
     for id in ["kept", "deleted", "flipped", "rewritten"] {
-        let reply = client
-            .call(
-                "import_score",
-                json!({"score_id": id, "source": TUNE.replace("Checker", id)}),
-                Duration::from_secs(20),
-            )
-            .await;
-        let Reply::Ok(v) = reply else {
-            panic!("import {id}: {}", reply.describe())
-        };
+        let v = import(&client, id).await;
         ledger.ack(
             id,
             Acked {
@@ -113,29 +119,13 @@ async fn evictions_the_harness_never_saw_are_not_losses() {
     let client = McpClient::connect(&server.url, Duration::from_secs(10))
         .await
         .expect("session");
-    let import = |id: &'static str| {
-        let client = &client;
-        async move {
-            let reply = client
-                .call(
-                    "import_score",
-                    json!({"score_id": id, "source": TUNE.replace("Checker", id)}),
-                    Duration::from_secs(20),
-                )
-                .await;
-            let Reply::Ok(v) = reply else {
-                panic!("import {id}: {}", reply.describe())
-            };
-            v
-        }
-    };
     let ledger = Ledger::default();
     for id in ["a", "b", "c"] {
-        ledger.ack(id, Acked::from_import(&import(id).await, 8, 1));
+        ledger.ack(id, Acked::from_import(&import(&client, id).await, 8, 1));
     }
     // Someone else's imports evict a and b; their answers never reach the ledger.
     for id in ["x", "y"] {
-        import(id).await;
+        import(&client, id).await;
     }
     let before = ledger.check(&server.url, Duration::from_secs(20)).await;
     assert_eq!(before.lost, 2, "without the log they look lost: {before:?}");
@@ -145,7 +135,7 @@ async fn evictions_the_harness_never_saw_are_not_losses() {
     let seen = ledger.eviction_cursor();
     assert!(seen >= 2, "cursor {seen}");
     // One more eviction: read from where the last read stopped.
-    import("z").await;
+    import(&client, "z").await;
     watch.catch_up(&ledger).await.expect("the eviction log");
     assert!(ledger.eviction_cursor() > seen);
     watch.close().await;

@@ -17,6 +17,9 @@
 mod postgres;
 mod scrub;
 mod sqlite;
+/// For tests only: the PostgreSQL server they share.
+#[doc(hidden)]
+pub mod test_database;
 
 pub use scrub::{spawn_scrub, ScrubReport, ScrubStep};
 pub use sqlite::space::{free_bytes, RESERVE_FILE};

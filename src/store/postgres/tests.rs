@@ -2,33 +2,10 @@ use super::*;
 use crate::store::conformance::{self, Harness};
 use crate::store::Store;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::OnceLock;
 
-/// The database server the tests use: `MUSIC21_PROD_TEST_PG_URL`, or the one
-/// `scripts/cluster db-up` starts (installing PostgreSQL when run as root). `None`, with
-/// a line saying why, only when neither is possible.
+/// The database server the tests use (see `store::test_database`).
 fn server_url() -> Option<String> {
-    static URL: OnceLock<Option<String>> = OnceLock::new();
-    URL.get_or_init(|| {
-        if let Ok(url) = std::env::var("MUSIC21_PROD_TEST_PG_URL") {
-            return Some(url);
-        }
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/cluster");
-        let out = std::process::Command::new(script)
-            .arg("db-up")
-            .output()
-            .expect("run scripts/cluster db-up");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if !out.status.success() {
-            if stderr.contains("missing postgresql") {
-                eprintln!("SKIPPED: the PostgreSQL half of the store suite: {stderr}");
-                return None;
-            }
-            panic!("scripts/cluster db-up failed: {stderr}");
-        }
-        Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    })
-    .clone()
+    crate::store::test_database::url()
 }
 
 /// A database of its own for each test, dropped at the end.
