@@ -470,6 +470,26 @@ fn adversaries(h: &mut String, s: &Sections) {
             .collect();
         let _ = writeln!(h, "<p>Their failures: {}</p>", parts.join(", "));
     }
+    if !a.beside_each.is_empty() {
+        let parts: Vec<String> = a
+            .beside_each
+            .iter()
+            .map(|b| {
+                format!(
+                    "<code>{}</code> p50 {} ms, p99 {} ms ({} calls)",
+                    esc(&b.kind),
+                    esc(&b.p50),
+                    esc(&b.p99),
+                    b.calls
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            h,
+            "<p>The users beside each kind: {}.</p>",
+            parts.join("; ")
+        );
+    }
     use Col::*;
     let columns = [
         Text("kind"),

@@ -141,6 +141,10 @@ fn adversaries(out: &mut String, s: &Sections) {
          p99 {} ms beside the adversaries, {} ms outside every window.\n",
         a.victim_calls, a.victim_success, a.inside_p99, a.outside_p99
     );
+    if !a.beside_each.is_empty() {
+        let each: Vec<String> = a.beside_each.iter().map(|b| b.describe()).collect();
+        let _ = writeln!(out, "The users beside each kind: {}.\n", each.join(", "));
+    }
     let _ = writeln!(
         out,
         "| kind | from | start s | tried | refused | served | misbehaved | detail |"

@@ -168,6 +168,23 @@ pub struct Adversaries<'a> {
     pub outside_p99: String,
     /// How the users' failed calls failed: `outcome:code` counts.
     pub victim_failures: &'a BTreeMap<String, u64>,
+    /// The users' successful calls beside each adversary kind: which one cost them most.
+    pub beside_each: Vec<BesideAdversary>,
+}
+
+/// The normal users' successful calls inside one adversary kind's windows.
+pub struct BesideAdversary {
+    pub kind: String,
+    pub calls: u64,
+    pub p50: String,
+    pub p99: String,
+}
+
+impl BesideAdversary {
+    /// "`kind` p99 N ms (n calls)", for the text and Markdown reports.
+    pub fn describe(&self) -> String {
+        format!("{} p99 {} ms ({} calls)", self.kind, self.p99, self.calls)
+    }
 }
 
 impl<'a> Sections<'a> {
@@ -508,6 +525,16 @@ fn adversaries(r: &Results) -> Option<Adversaries<'_>> {
         outside_p50: fmt_ms(f.outside.p50_ms),
         outside_p99: fmt_ms(f.outside.p99_ms),
         victim_failures: &f.victim_failures,
+        beside_each: f
+            .by_adversary
+            .iter()
+            .map(|(kind, l)| BesideAdversary {
+                kind: kind.clone(),
+                calls: l.count,
+                p50: fmt_ms(l.p50_ms),
+                p99: fmt_ms(l.p99_ms),
+            })
+            .collect(),
     })
 }
 

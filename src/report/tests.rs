@@ -850,3 +850,44 @@ fn a_budget_far_above_the_peak_is_stated_not_drawn() {
         "the caption says where the budget is"
     );
 }
+
+#[test]
+fn the_users_latency_beside_each_adversary_kind_is_shown_in_every_format() {
+    let mut report = fixture();
+    let r = &mut report.results;
+    r.adversaries.push(crate::stress::results::AdversaryReport {
+        kind: "greedy".into(),
+        source: "127.2.5.1".into(),
+        start_s: 90.0,
+        end_s: 97.0,
+        attempts: 50,
+        refused: 0,
+        served: 50,
+        misbehaved: 0,
+        detail: "import_score on 4 x 300-measure scores, 4 at a time".into(),
+        samples: Vec::new(),
+    });
+    r.fairness.victim_calls = 870;
+    r.fairness.victim_success = 870;
+    r.fairness.by_adversary.insert(
+        "greedy".into(),
+        crate::stress::recorder::LatencySummary {
+            count: 870,
+            p50_ms: 26.9,
+            p99_ms: 272.6,
+            ..Default::default()
+        },
+    );
+    let text = render(&report, Format::Text);
+    assert!(
+        text.contains("users beside each kind: greedy p99 273 ms (870 calls)"),
+        "{text}"
+    );
+    let md = render(&report, Format::Markdown);
+    assert!(md.contains("greedy p99 273 ms (870 calls)"), "{md}");
+    let html = render(&report, Format::Html);
+    assert!(
+        html.contains("<code>greedy</code> p50 26.9 ms, p99 273 ms (870 calls)"),
+        "the HTML report names the kind"
+    );
+}

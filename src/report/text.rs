@@ -162,6 +162,10 @@ fn adversaries(out: &mut String, s: &Sections) {
         "\nAdversaries (users beside them: {} calls, {} succeeded; p99 {} ms, {} ms outside)",
         a.victim_calls, a.victim_success, a.inside_p99, a.outside_p99
     );
+    if !a.beside_each.is_empty() {
+        let each: Vec<String> = a.beside_each.iter().map(|b| b.describe()).collect();
+        let _ = writeln!(out, "  users beside each kind: {}", each.join(", "));
+    }
     for w in a.windows {
         let _ = writeln!(
             out,

@@ -54,9 +54,20 @@ impl FaultWindows {
     }
 
     pub fn overlaps(&self, start: Instant, end: Instant) -> bool {
-        self.lock()
+        !self.overlapping(start, end).is_empty()
+    }
+
+    /// The kinds of the windows overlapping `start..=end`, sorted, each once.
+    pub fn overlapping(&self, start: Instant, end: Instant) -> Vec<String> {
+        let mut kinds: Vec<String> = self
+            .lock()
             .iter()
-            .any(|(_, s, e)| *s <= end && e.is_none_or(|e| e >= start))
+            .filter(|(_, s, e)| *s <= end && e.is_none_or(|e| e >= start))
+            .map(|(k, _, _)| k.clone())
+            .collect();
+        kinds.sort();
+        kinds.dedup();
+        kinds
     }
 
     /// Kinds active now.

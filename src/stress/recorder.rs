@@ -112,6 +112,9 @@ struct FairnessTally {
     outside_calls: u64,
     victim_codes: BTreeMap<String, u64>,
     victims: Vec<CallSample>,
+    /// Successful calls inside the windows of each adversary kind (a call overlapping two
+    /// kinds counts for both).
+    by_adversary: BTreeMap<String, Histogram<u64>>,
 }
 
 /// What the normal users saw while adversaries ran, for `results.json`.
@@ -127,6 +130,10 @@ pub struct FairnessReport {
     pub victim_failures: BTreeMap<String, u64>,
     /// A few failed calls.
     pub victim_samples: Vec<CallSample>,
+    /// Successful calls' latency inside the windows of each adversary kind: which one cost
+    /// the users most.
+    #[serde(default)]
+    pub by_adversary: BTreeMap<String, LatencySummary>,
 }
 
 pub struct Recorder {
@@ -179,6 +186,7 @@ impl Recorder {
                     outside_calls: 0,
                     victim_codes: BTreeMap::new(),
                     victims: Vec::new(),
+                    by_adversary: BTreeMap::new(),
                 },
             }),
         }
@@ -329,15 +337,16 @@ impl Recorder {
         out
     }
 
-    /// Records a normal user's call for the fairness figures: `inside` an adversary window
-    /// or outside every window (calls overlapping a chaos fault are not passed here).
-    pub fn record_fairness(&self, inside: bool, call: Call<'_>) {
+    /// Records a normal user's call for the fairness figures: inside the windows of the
+    /// adversary kinds `inside`, or outside every window when it is empty (calls overlapping
+    /// a chaos fault are not passed here).
+    pub fn record_fairness(&self, inside: &[String], call: Call<'_>) {
         let micros = call.micros();
         let t_s = self.elapsed_s();
         let mut inner = self.lock();
         let f = &mut inner.fairness;
         let success = call.outcome == Outcome::Success;
-        if !inside {
+        if inside.is_empty() {
             f.outside_calls += 1;
             if success {
                 let _ = f.outside_success.record(micros);
@@ -348,6 +357,13 @@ impl Recorder {
         if success {
             f.inside_ok += 1;
             let _ = f.inside_success.record(micros);
+            for kind in inside {
+                let _ = f
+                    .by_adversary
+                    .entry(kind.clone())
+                    .or_insert_with(histogram)
+                    .record(micros);
+            }
             return;
         }
         let code = call.code.unwrap_or("none");
@@ -375,6 +391,11 @@ impl Recorder {
             outside: summarize(&f.outside_success),
             victim_failures: f.victim_codes.clone(),
             victim_samples: f.victims.clone(),
+            by_adversary: f
+                .by_adversary
+                .iter()
+                .map(|(k, h)| (k.clone(), summarize(h)))
+                .collect(),
         }
     }
 

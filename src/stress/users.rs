@@ -195,14 +195,14 @@ impl User {
         // Fairness: did an adversary running now cost this user anything? Calls that met a
         // chaos fault say nothing about that.
         if !in_fault {
-            let inside = self.ctx.adversary_windows.overlaps(started, ended);
+            let inside = self.ctx.adversary_windows.overlapping(started, ended);
             let why = match (&detail, reply) {
                 (Some(d), _) => Some(d.clone()),
                 (None, Reply::Ok(_)) => None,
                 (None, r) => Some(r.describe()),
             };
             self.ctx.recorder.record_fairness(
-                inside,
+                &inside,
                 Call {
                     tool,
                     outcome,

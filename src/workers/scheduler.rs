@@ -2,8 +2,12 @@
 //!
 //! Each client may hold at most `quota` workers at once, and may have at most
 //! `client_queue_max` calls waiting; all clients together at most `queue_max`. A freed
-//! worker goes to the clients with waiting calls in turn (round robin), skipping clients at
-//! their quota, so one client's queued calls never all run before another client's first.
+//! worker goes to the waiting client that has used the workers least lately (worker time,
+//! decaying with a half-life of [`USAGE_HALF_LIFE`]), clients within [`USAGE_SLACK`] of
+//! each other in turn (round robin), skipping clients at their quota. So one client's queued
+//! calls never all run before another client's first, and a client whose calls are long
+//! (a greedy one) waits while clients with short calls are waiting: it gets the workers the
+//! others leave free, not half of them.
 //! A call that is refused, times out or is abandoned (its future dropped) gives back what it
 //! held; a worker handed to a caller that has just gone is passed on, never lost.
 //!
@@ -12,9 +16,30 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
+
+/// How fast a client's past worker time stops counting against it.
+pub const USAGE_HALF_LIFE: Duration = Duration::from_secs(10);
+/// Clients whose recent worker time differs by less than this are served in turn.
+pub const USAGE_SLACK: Duration = Duration::from_millis(50);
+/// Usage entries kept; past this the faded ones are dropped (a client may use many names).
+const USAGE_ENTRIES_MAX: usize = 4096;
+
+/// A client's worker time, decayed to `at`.
+#[derive(Clone, Copy)]
+struct Usage {
+    seconds: f64,
+    at: Instant,
+}
+
+impl Usage {
+    fn now(self, now: Instant) -> f64 {
+        let age = now.saturating_duration_since(self.at).as_secs_f64();
+        self.seconds * 0.5f64.powf(age / USAGE_HALF_LIFE.as_secs_f64())
+    }
+}
 
 /// Why a call got no worker.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,6 +66,8 @@ struct State<W> {
     turn: VecDeque<Arc<str>>,
     /// Workers each client holds now.
     holding: HashMap<Arc<str>, usize>,
+    /// Each client's recent worker time.
+    usage: HashMap<Arc<str>, Usage>,
     waiting: usize,
     next_id: u64,
     closed: bool,
@@ -59,11 +86,12 @@ pub struct FairScheduler<W> {
 pub struct Lease<W: Send + 'static> {
     scheduler: Arc<FairScheduler<W>>,
     client: Arc<str>,
+    since: Instant,
 }
 
 impl<W: Send + 'static> Drop for Lease<W> {
     fn drop(&mut self) {
-        self.scheduler.release(&self.client);
+        self.scheduler.release(&self.client, self.since.elapsed());
     }
 }
 
@@ -75,6 +103,7 @@ impl<W: Send + 'static> FairScheduler<W> {
                 queues: HashMap::new(),
                 turn: VecDeque::new(),
                 holding: HashMap::new(),
+                usage: HashMap::new(),
                 waiting: 0,
                 next_id: 0,
                 closed: false,
@@ -191,6 +220,7 @@ impl<W: Send + 'static> FairScheduler<W> {
         Lease {
             scheduler: self.clone(),
             client,
+            since: Instant::now(),
         }
     }
 
@@ -217,38 +247,48 @@ impl<W: Send + 'static> FairScheduler<W> {
         }
     }
 
-    /// The next waiter, round robin over clients, skipping clients at their quota.
+    /// The next waiter: of the clients under their quota, the one that used the workers
+    /// least lately; among those within [`USAGE_SLACK`] of it, the first in turn (round
+    /// robin).
     fn next_waiter(state: &mut State<W>, quota: usize) -> Option<(Arc<str>, Waiter<W>)> {
-        for _ in 0..state.turn.len() {
-            let client = state.turn.pop_front()?;
-            let holding = state.holding.get(&client).copied().unwrap_or(0);
-            if holding >= quota {
-                state.turn.push_back(client);
-                continue;
-            }
-            let Some(queue) = state.queues.get_mut(&client) else {
-                continue;
-            };
-            let Some(waiter) = queue.pop_front() else {
-                state.queues.remove(&client);
-                continue;
-            };
-            state.waiting -= 1;
-            if queue.is_empty() {
-                state.queues.remove(&client);
-            } else {
-                // Served once: to the back of the line.
-                state.turn.push_back(client.clone());
-            }
-            return Some((client, waiter));
+        let now = Instant::now();
+        let used = |state: &State<W>, client: &Arc<str>| {
+            state.usage.get(client).map_or(0.0, |u| u.now(now))
+        };
+        let eligible = |state: &State<W>, client: &Arc<str>| {
+            state.holding.get(client).copied().unwrap_or(0) < quota
+                && state.queues.get(client).is_some_and(|q| !q.is_empty())
+        };
+        let least = state
+            .turn
+            .iter()
+            .filter(|c| eligible(state, c))
+            .map(|c| used(state, c))
+            .fold(f64::INFINITY, f64::min);
+        if !least.is_finite() {
+            return None;
         }
-        None
+        let position = state.turn.iter().position(|c| {
+            eligible(state, c) && used(state, c) <= least + USAGE_SLACK.as_secs_f64()
+        })?;
+        let client = state.turn.remove(position)?;
+        let queue = state.queues.get_mut(&client)?;
+        let waiter = queue.pop_front()?;
+        state.waiting -= 1;
+        if queue.is_empty() {
+            state.queues.remove(&client);
+        } else {
+            // Served once: to the back of the line.
+            state.turn.push_back(client.clone());
+        }
+        Some((client, waiter))
     }
 
-    /// A lease ended: the client holds one worker fewer, which may let its next call run on
-    /// a worker that is idle now.
-    fn release(&self, client: &Arc<str>) {
+    /// A lease ended after `held`: the client holds one worker fewer, which may let its
+    /// next call run on a worker that is idle now, and its usage grows by `held`.
+    fn release(&self, client: &Arc<str>, held: Duration) {
         let mut state = self.lock();
+        Self::add_usage(&mut state, client, held);
         if let Some(n) = state.holding.get_mut(client) {
             *n = n.saturating_sub(1);
             if *n == 0 {
@@ -267,6 +307,38 @@ impl<W: Send + 'static> FairScheduler<W> {
                 }
             }
         }
+    }
+
+    fn add_usage(state: &mut State<W>, client: &Arc<str>, held: Duration) {
+        let now = Instant::now();
+        if state.usage.len() >= USAGE_ENTRIES_MAX && !state.usage.contains_key(client) {
+            // Faded entries say nothing any more; if none has faded, the oldest goes.
+            state.usage.retain(|_, u| u.now(now) > 0.001);
+            if state.usage.len() >= USAGE_ENTRIES_MAX {
+                if let Some(oldest) = state
+                    .usage
+                    .iter()
+                    .min_by_key(|(_, u)| u.at)
+                    .map(|(c, _)| c.clone())
+                {
+                    state.usage.remove(&oldest);
+                }
+            }
+        }
+        let before = state.usage.get(client).map_or(0.0, |u| u.now(now));
+        state.usage.insert(
+            client.clone(),
+            Usage {
+                seconds: before + held.as_secs_f64(),
+                at: now,
+            },
+        );
+    }
+
+    /// Recent worker time of `client`, in seconds (decayed).
+    pub fn usage(&self, client: &str) -> f64 {
+        let now = Instant::now();
+        self.lock().usage.get(client).map_or(0.0, |u| u.now(now))
     }
 
     /// Takes every idle worker out (to ping them, or to end them).
@@ -335,7 +407,7 @@ impl<W: Send + 'static> Drop for Waiting<'_, W> {
         if let Some(worker) = self.give_up() {
             // Abandoned with a worker in hand: the client no longer holds it.
             let client = self.client.clone();
-            self.scheduler.release(&client);
+            self.scheduler.release(&client, Duration::ZERO);
             self.scheduler.put(worker);
         }
     }
@@ -362,13 +434,16 @@ mod tests {
         let (_again, _lease) = s.acquire("a", WAIT).await.unwrap();
     }
 
-    #[tokio::test]
-    async fn freed_workers_go_round_robin_between_clients() {
-        let s = FairScheduler::new(1, 16, 64);
+    /// Queues one call per entry of `clients`, in that order, while no worker is free; then
+    /// gives the scheduler `worker` and returns the order the calls were served in.
+    async fn served_in_order(
+        s: &Arc<FairScheduler<u32>>,
+        clients: &[&'static str],
+        worker: u32,
+    ) -> Vec<&'static str> {
         let served = Arc::new(Mutex::new(Vec::new()));
         let mut tasks = Vec::new();
-        // a queues five calls, then b and c one each.
-        for (i, client) in ["a", "a", "a", "a", "a", "b", "c"].into_iter().enumerate() {
+        for (i, &client) in clients.iter().enumerate() {
             let sched = s.clone();
             let served = served.clone();
             tasks.push(tokio::spawn(async move {
@@ -382,12 +457,38 @@ mod tests {
                 tokio::task::yield_now().await;
             }
         }
-        s.put(0);
+        s.put(worker);
         for t in tasks {
             t.await.unwrap();
         }
         let order = served.lock().unwrap().clone();
+        order
+    }
+
+    #[tokio::test]
+    async fn freed_workers_go_round_robin_between_clients() {
+        let s = FairScheduler::new(1, 16, 64);
+        // a queues five calls, then b and c one each.
+        let order = served_in_order(&s, &["a", "a", "a", "a", "a", "b", "c"], 0).await;
         assert_eq!(order[..3], ["a", "b", "c"], "{order:?}");
+    }
+
+    #[tokio::test]
+    async fn a_client_that_held_workers_long_waits_while_light_clients_wait() {
+        let s = FairScheduler::new(1, 16, 64);
+        s.put(0);
+        // greedy held the worker for a long call; light made a short one.
+        let (w, lease) = s.acquire("greedy", WAIT).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        drop(lease);
+        s.put(w);
+        // light's short call; the worker stays out (busy) while the next two queue.
+        let (busy, lease) = s.acquire("light", WAIT).await.unwrap();
+        drop(lease);
+        assert!(s.usage("greedy") > s.usage("light") + USAGE_SLACK.as_secs_f64());
+        // greedy queues first, light after it; light is served first.
+        let order = served_in_order(&s, &["greedy", "light"], busy).await;
+        assert_eq!(order, ["light", "greedy"]);
     }
 
     #[tokio::test]
