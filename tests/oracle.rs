@@ -5,16 +5,17 @@
 //! `key_analysis`, `score_info` and `chord_analysis`; the answers must be music21's:
 //! - key: tonic, mode and correlation (within 1e-6), the five alternatives, and every
 //!   profile's answer (`keys_by_algorithm`);
-//! - parts, measures (first part), note objects;
+//! - parts, measures (first part), note objects and chord objects;
 //! - the chordified chords: their number, and for each in order its offset, length,
 //!   measure, pitches, commonName, pitchedCommonName and Roman numeral.
 //!
-//! Two differences of the engine are documented (the shared ENGINE-NOTES) and allowed, each
-//! by a narrow rule, and counted:
-//! - a chord on the raised sixth degree in minor: music21 writes the numeral first and the
-//!   alteration after it (`VI#65`), the engine the alteration first (`#VI6b5`);
-//! - the pitchedCommonName of a one-note chord: music21 writes a flat `-` (`A-`), the engine
-//!   `b` (`Ab`).
+//! No difference is allowed: the two the engine has (a chord on the raised sixth or seventh
+//! degree of a minor key, the pitchedCommonName of a one-note chord) are answered music21's
+//! way by the tools (`music::roman`, `tools::chords`).
+//!
+//! `MUSIC21_PROD_ORACLE=lines.jsonl MUSIC21_PROD_ORACLE_CORPUS=dir` compares against other
+//! oracle lines instead, e.g. music21's whole corpus (`setup --fetch-corpus`) with lines
+//! from `scripts/oracle-music21`.
 //!
 //! Without `../shared/oracle` the test says so and passes.
 
@@ -32,6 +33,15 @@ struct Shared {
 }
 
 fn shared() -> Option<Shared> {
+    if let (Some(oracle), Some(corpus)) = (
+        std::env::var_os("MUSIC21_PROD_ORACLE"),
+        std::env::var_os("MUSIC21_PROD_ORACLE_CORPUS"),
+    ) {
+        return Some(Shared {
+            oracle: oracle.into(),
+            corpus: corpus.into(),
+        });
+    }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared");
     let oracle = root.join("oracle/music21-10.5.1.jsonl");
     let corpus = root.join("corpus");
@@ -65,20 +75,8 @@ fn tool(data: &Path, config: &Path, name: &str, args: &Value) -> Result<Value, S
 struct Tally {
     files: usize,
     chords: usize,
-    /// Allowed differences by rule: how many, and the first few as examples.
-    allowed: BTreeMap<&'static str, (usize, Vec<String>)>,
     /// Mismatches by file.
     mismatches: BTreeMap<String, Vec<String>>,
-}
-
-impl Tally {
-    fn allow(&mut self, rule: &'static str, example: String) {
-        let entry = self.allowed.entry(rule).or_default();
-        entry.0 += 1;
-        if entry.1.len() < 3 {
-            entry.1.push(example);
-        }
-    }
 }
 
 fn close(a: f64, b: f64, tolerance: f64) -> bool {
@@ -106,63 +104,6 @@ fn compare_key(what: &str, expected: &Value, got: &Value, out: &mut Vec<String>)
             "{what}: music21 {et} {em} r={ec}, got {gt} {gm} r={gc}"
         ));
     }
-}
-
-/// The pitch class of the raised sixth degree above a minor tonic.
-fn raised_sixth_pc(tonic: &str) -> Option<i64> {
-    let mut chars = tonic.chars();
-    let base = match chars.next()? {
-        'C' => 0,
-        'D' => 2,
-        'E' => 4,
-        'F' => 5,
-        'G' => 7,
-        'A' => 9,
-        'B' => 11,
-        _ => return None,
-    };
-    let alter: i64 = chars.map(|c| if c == '#' { 1 } else { -1 }).sum();
-    Some((base + alter + 9).rem_euclid(12))
-}
-
-fn pitch_class(name: &str) -> Option<i64> {
-    raised_sixth_pc(name).map(|pc| (pc - 9).rem_euclid(12))
-}
-
-/// ENGINE-NOTES: on the raised sixth degree of a minor key music21 writes `VI#65`, the
-/// engine `#VI6b5`. Allowed only in a minor key, for a chord whose root is the raised sixth
-/// degree, music21's figure starting with the bare numeral (VI or vi) and a `#`, and the
-/// engine's with `#` and the same numeral.
-fn raised_sixth_difference(key: &Value, chord: &Value, expected: &str, got: &str) -> bool {
-    if key["mode"] != "minor" {
-        return false;
-    }
-    let Some(sixth) = key["tonic"].as_str().and_then(raised_sixth_pc) else {
-        return false;
-    };
-    let root = chord["root"].as_str().and_then(pitch_class);
-    if root != Some(sixth) {
-        return false;
-    }
-    ["VI", "vi"].iter().any(|numeral| {
-        let music21 = expected
-            .strip_prefix(numeral)
-            .is_some_and(|rest| rest.starts_with('#'));
-        let engine = got
-            .strip_prefix('#')
-            .and_then(|rest| rest.strip_prefix(numeral))
-            .is_some_and(|rest| !rest.starts_with('I') && !rest.starts_with('i'));
-        music21 && engine
-    })
-}
-
-/// ENGINE-NOTES: for a one-note chord music21's pitchedCommonName is the pitch name with a
-/// flat written `-` (`A-`), the engine's with `b` (`Ab`). Allowed only for a chord of one
-/// pitch whose names differ exactly so.
-fn one_note_name_difference(chord: &Value, expected: &str, got: &str) -> bool {
-    chord["pitches"].as_array().map(Vec::len) == Some(1)
-        && expected.contains('-')
-        && expected.replace('-', "b") == got
 }
 
 fn check_file(
@@ -232,6 +173,12 @@ fn check_file(
                     line["notes"]["note_objects"], info["notes"]
                 ));
             }
+            if info["chords"] != line["notes"]["chord_objects"] {
+                out.push(format!(
+                    "chords: music21 {} chord objects, got {}",
+                    line["notes"]["chord_objects"], info["chords"]
+                ));
+            }
         }
         Err(e) => out.push(format!("score_info: {e}")),
     }
@@ -287,33 +234,19 @@ fn check_file(
                     g["pitched_common_name"].as_str().unwrap_or(""),
                 );
                 if ep != gp {
-                    if one_note_name_difference(e, ep, gp) {
-                        tally.allow(
-                            "pitchedCommonName of a one-note chord (A- vs Ab)",
-                            format!("{file} {at}: music21 {ep:?}, got {gp:?}"),
-                        );
-                    } else {
-                        out.push(format!(
-                            "{at}: pitchedCommonName music21 {ep:?}, got {gp:?}"
-                        ));
-                    }
+                    out.push(format!(
+                        "{at}: pitchedCommonName music21 {ep:?}, got {gp:?}"
+                    ));
                 }
                 let (er, gr) = (
                     e["roman"].as_str().unwrap_or(""),
                     g["roman"].as_str().unwrap_or(""),
                 );
                 if er != gr {
-                    if raised_sixth_difference(&line["key"], e, er, gr) {
-                        tally.allow(
-                            "Roman numeral on the raised sixth in minor (VI#65 vs #VI6b5)",
-                            format!("{file} {at}: music21 {er:?}, got {gr:?}"),
-                        );
-                    } else {
-                        out.push(format!(
-                            "{at}: roman music21 {er:?}, got {gr:?} (pitches {})",
-                            e["pitches"]
-                        ));
-                    }
+                    out.push(format!(
+                        "{at}: roman music21 {er:?}, got {gr:?} (pitches {})",
+                        e["pitches"]
+                    ));
                 }
             }
             if expected.len() != got.len() {
@@ -375,12 +308,6 @@ fn binary_agrees_with_music21_on_the_shared_corpus() {
         tally.chords,
         tally.mismatches.len()
     );
-    for (rule, (count, examples)) in &tally.allowed {
-        println!("oracle: allowed documented difference: {rule}: {count}");
-        for example in examples {
-            println!("oracle:     e.g. {example}");
-        }
-    }
     if !tally.mismatches.is_empty() {
         let mut report = String::new();
         for (file, problems) in &tally.mismatches {

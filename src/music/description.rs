@@ -25,6 +25,7 @@ pub struct PartInfo {
     pub instrument: Option<String>,
     pub measures: usize,
     pub notes: usize,
+    /// Chords as music21 counts them (chord symbols included), as in `Summary::chords`.
     pub chords: usize,
     pub rests: usize,
     pub range: Option<PitchRange>,
@@ -67,7 +68,10 @@ pub struct ScoreDescription {
     pub parts: Vec<PartInfo>,
     /// Measures of the first part (a pickup counts as one, as music21 counts).
     pub measures: usize,
+    /// Note objects (music21's `notes` minus chords).
     pub notes: usize,
+    /// Chords as music21's `recurse().getElementsByClass('Chord')` counts them: chords of
+    /// one pitch and grace chords included, and chord symbols (`<harmony>`).
     pub chords: usize,
     pub rests: usize,
     pub time_signatures: Vec<TimeSignatureInfo>,

@@ -14,6 +14,7 @@ pub mod melody;
 pub mod notation;
 pub mod parse;
 pub mod pitch;
+pub mod roman;
 pub mod style;
 pub mod summary;
 pub mod timeline;

@@ -15,6 +15,9 @@ pub struct Summary {
     pub measures: usize,
     /// Note objects (music21's `notes` minus chords), tie continuations included.
     pub notes: usize,
+    /// Chord objects as music21's `recurse().getElementsByClass('Chord')` counts them: every
+    /// chord in any part, measure or voice (one of a single pitch, a grace chord) and every
+    /// chord symbol (`<harmony>` in MusicXML), which music21 counts as a chord.
     pub chords: usize,
     pub rests: usize,
     /// Length in quarter notes (music21's `highestTime`).
@@ -43,6 +46,12 @@ pub fn count_notes(stream: &Stream) -> NoteCounts {
             StreamElement::Chord(chord) => {
                 c.chords += 1;
                 c.pitches += chord.pitches().len();
+            }
+            // A chord symbol (MusicXML `<harmony>`) is a Chord to music21, counted in
+            // `getElementsByClass('Chord')` and in `notes`.
+            StreamElement::ChordSymbol(symbol) => {
+                c.chords += 1;
+                c.pitches += symbol.pitches().map_or(0, |p| p.len());
             }
             StreamElement::Rest(_) => c.rests += 1,
             _ => {}

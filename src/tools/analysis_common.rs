@@ -8,7 +8,7 @@
 //! `roman.romanNumeralFromChord(chord, key)` in that key.
 
 use music21_rs::analysis::{estimate_key_from_distribution, stream_distribution};
-use music21_rs::{roman_numeral_from_chord, Chord, Key, KeyEstimate, KeyProfile, RomanNumeral};
+use music21_rs::{Chord, Key, KeyEstimate, KeyProfile, RomanNumeral};
 use music21_rs::{Pitch, Stream, StreamElement};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -259,7 +259,7 @@ pub fn chordify(
 /// the engine cannot name it.
 pub fn roman_of(chord: &Chord, key: &Key) -> Option<RomanNumeral> {
     catch_engine("naming a Roman numeral", || {
-        roman_numeral_from_chord(chord, Some(key))
+        crate::music::roman::roman_numeral(chord, key)
     })
     .ok()?
     .ok()

@@ -57,7 +57,10 @@ pub struct ChordInfo {
     pub pitches: Vec<String>,
     /// music21's `commonName`, e.g. `major triad`, `dominant seventh chord`.
     pub common_name: String,
-    /// music21's `pitchedCommonName`, e.g. `A-major triad`.
+    /// music21's `pitchedCommonName`, exactly as music21 writes it: the root (or bass) with
+    /// a flat written `b` inside a chord's name (`Bb-major triad`, `Major Third above Eb`),
+    /// and for a single pitch (`note`, `unison`) that pitch's music21 name (`D-`). Every
+    /// other pitch name in the answers is music21's (`B-`, `C##`).
     pub pitched_common_name: String,
     /// Forte set class, e.g. `3-11B`.
     pub forte_class: Option<String>,
@@ -180,10 +183,14 @@ struct ChordNames {
 
 impl ChordNames {
     fn of(entry: &ChordEntry) -> Self {
-        Self {
-            common: entry.chord.common_name(),
-            pitched: entry.chord.pitched_common_name(),
-        }
+        let common = entry.chord.common_name();
+        // music21's pitchedCommonName returns `pitches[0].name` for these; the engine
+        // writes the flat as `b` there too.
+        let pitched = match (common.as_str(), entry.chord.pitches().first()) {
+            ("note" | "unison", Some(first)) => music21_name(first),
+            _ => entry.chord.pitched_common_name(),
+        };
+        Self { common, pitched }
     }
 }
 
@@ -370,6 +377,17 @@ mod tests {
         assert_eq!(out["total"], 2);
         assert_eq!(out["chords"][1]["offset"], 2.0);
         assert_eq!(out["chords"][1]["inversion"], json!(null));
+    }
+
+    #[test]
+    fn a_single_pitch_is_named_as_music21_names_it() {
+        let (_dir, ctx) = context();
+        // music21: Chord(['D-4']).pitchedCommonName == 'D-'.
+        import_text(&ctx, "f", "tinyNotation: 4/4 d-4 b-4 r2");
+        let out = call(&ctx, "chord_analysis", json!({"score_id": "f"})).expect("chords");
+        assert_eq!(out["chords"][0]["common_name"], "note");
+        assert_eq!(out["chords"][0]["pitched_common_name"], "D-");
+        assert_eq!(out["chords"][1]["pitched_common_name"], "B-");
     }
 
     #[test]
