@@ -9,7 +9,8 @@
 //! 4. the bytes of the body are promised from the memory budget before they are read, and a
 //!    body that would pass the hard limit is refused (503, `Retry-After`);
 //! 5. the body is read with an idle deadline (408) and the size cap (413);
-//! 6. it must be one JSON-RPC message (-32700 parse error, -32600 invalid request); a
+//! 6. it must be one JSON-RPC message (`jsonrpc::check`: -32700 parse error, -32600 invalid
+//!    request, -32602 for a `tools/call` naming no tool), each answered with HTTP 400; a
 //!    request id already in flight in the same session is refused (-32600), since the MCP
 //!    layer would answer only one of the two;
 //! 7. a request that opens a session makes room under the per-client and global session
@@ -29,25 +30,13 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::{Stream, StreamExt};
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::server::clients::{ClientId, SessionRefusal};
 use crate::server::guard::refuse;
 use crate::server::inflight::OpenResponse;
+use crate::server::jsonrpc;
 use crate::server::state::AppState;
-
-/// The parts of a JSON-RPC message admission looks at; the rest is skipped unparsed.
-#[derive(Deserialize)]
-struct Envelope {
-    #[serde(default)]
-    id: Option<Value>,
-    #[serde(default)]
-    method: Option<String>,
-    #[allow(dead_code)]
-    #[serde(default)]
-    params: serde::de::IgnoredAny,
-}
 
 fn jsonrpc_error(status: StatusCode, id: Option<&Value>, code: i64, message: &str) -> Response {
     let body = json!({
@@ -106,6 +95,9 @@ pub async fn admit_mcp(
             secs,
         );
     }
+    if request.method() == Method::DELETE {
+        return end_session(&state, session.as_deref(), request, next).await;
+    }
     if request.method() != Method::POST {
         return next.run(request).await;
     }
@@ -115,27 +107,11 @@ pub async fn admit_mcp(
         Ok(b) => b,
         Err(response) => return response,
     };
-    let envelope: Envelope = match serde_json::from_slice(&bytes) {
+    let envelope = match jsonrpc::check(&bytes) {
         Ok(e) => e,
-        Err(e) if e.is_data() => {
-            return jsonrpc_error(
-                StatusCode::BAD_REQUEST,
-                None,
-                -32600,
-                &format!("invalid request: not one JSON-RPC message object ({e})"),
-            )
-        }
-        Err(e) => {
-            return jsonrpc_error(
-                StatusCode::BAD_REQUEST,
-                None,
-                -32700,
-                &format!("parse error: the body is not valid JSON ({e})"),
-            )
-        }
+        Err(refusal) => return (StatusCode::BAD_REQUEST, Json(refusal.to_json())).into_response(),
     };
-    let is_request =
-        envelope.method.is_some() && envelope.id.as_ref().is_some_and(|id| !id.is_null());
+    let is_request = envelope.is_request();
     let mut guards: Vec<Box<dyn Send>> = Vec::new();
     guards.push(Box::new(open));
     // A request id already in flight in this session: the MCP layer keeps one answer per id
@@ -189,6 +165,34 @@ pub async fn admit_mcp(
     }
     let (parts, body) = response.into_parts();
     Response::from_parts(parts, Body::from_stream(Watched::new(body, guards)))
+}
+
+/// `DELETE /mcp`: ends the session it names with 204 No Content (rmcp answers 202, which
+/// clients read as a failure), or 404 when there is no such session (never opened, or
+/// ended already: a second DELETE is 404 too).
+async fn end_session(
+    state: &AppState,
+    session: Option<&str>,
+    request: Request<Body>,
+    next: Next,
+) -> Response {
+    let Some(id) = session else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "DELETE /mcp needs the Mcp-Session-Id header of the session to end",
+        );
+    };
+    if !state.sessions.exists(id).await {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            "no such MCP session: it ended, expired or never existed; open a new one with initialize",
+        );
+    }
+    let response = next.run(request).await;
+    if response.status() == StatusCode::ACCEPTED {
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    response
 }
 
 /// Reads a request body within the limits; the refusal is the response to send.

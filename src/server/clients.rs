@@ -182,6 +182,11 @@ impl Sessions {
         self.manager.sessions.read().await.len()
     }
 
+    /// Whether rmcp holds this session now (it was not closed, expired or never opened).
+    pub async fn exists(&self, id: &str) -> bool {
+        self.manager.sessions.read().await.contains_key(id)
+    }
+
     /// Sessions per client, most first.
     pub fn per_client(&self) -> Vec<(String, usize)> {
         let mut counts: HashMap<&str, usize> = HashMap::new();

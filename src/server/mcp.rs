@@ -7,6 +7,7 @@ use std::sync::Arc;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -34,8 +35,18 @@ impl McpHandler {
             .tools()
             .iter()
             .map(|t| {
-                Tool::new(t.name, t.description, as_object(&t.input_schema))
-                    .with_raw_output_schema(as_object(&t.output_schema))
+                let tool = Tool::new(t.name, t.description, as_object(&t.input_schema))
+                    .with_raw_output_schema(as_object(&t.output_schema));
+                match crate::tools::presentation::of(t.name) {
+                    Some((title, effect)) => tool.with_title(title).with_annotations(
+                        ToolAnnotations::with_title(title)
+                            .read_only(effect.read_only())
+                            .destructive(effect.destructive())
+                            .idempotent(effect.idempotent())
+                            .open_world(false),
+                    ),
+                    None => tool,
+                }
             })
             .collect();
         Self {
@@ -75,7 +86,10 @@ impl McpHandler {
 impl ServerHandler for McpHandler {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new("music21-prod", env!("CARGO_PKG_VERSION")))
+            .with_server_info(
+                Implementation::new("music21-prod", env!("CARGO_PKG_VERSION"))
+                    .with_title("music21-prod: music analysis"),
+            )
             .with_instructions(
                 "Music analysis over music21-rs. Import a score with import_score (a corpus name such as \
                  bach/bwv66.6 or builtin/chorale-g-major, inline MusicXML/ABC/Humdrum/tinyNotation text, or \
@@ -86,9 +100,19 @@ impl ServerHandler for McpHandler {
 
     async fn list_tools(
         &self,
-        _request: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
+        // One page holds every tool, so no cursor was ever given out.
+        if let Some(cursor) = request.and_then(|r| r.cursor) {
+            return Err(McpError::invalid_params(
+                format!(
+                    "invalid cursor '{}': tools/list answers every tool in one page and gives no cursor; call it without one",
+                    printable(&cursor, 64)
+                ),
+                None,
+            ));
+        }
         Ok(ListToolsResult::with_all_items(self.tools.as_ref().clone()))
     }
 

@@ -16,10 +16,12 @@ pub mod dispatch;
 pub mod guard;
 pub mod http;
 pub mod inflight;
+pub mod jsonrpc;
 pub mod listener;
 pub mod mcp;
 pub mod notify;
 pub mod state;
+pub mod stdio;
 pub mod supervise;
 
 use std::process::ExitCode;
@@ -29,7 +31,6 @@ use std::time::{Duration, Instant};
 
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use rmcp::ServiceExt;
 
 use anyhow::Context;
 
@@ -123,7 +124,7 @@ async fn serve(config: Config, stdio: bool) -> Result<(), String> {
     );
 
     if stdio {
-        return serve_stdio(dispatcher, pool).await;
+        return stdio::serve(dispatcher, pool).await;
     }
 
     let cancel = tokio_util::sync::CancellationToken::new();
@@ -234,23 +235,5 @@ async fn serve(config: Config, stdio: bool) -> Result<(), String> {
     .await;
     pool.shutdown(Duration::from_secs(2)).await;
     tracing::info!("stopped");
-    Ok(())
-}
-
-async fn serve_stdio(dispatcher: Arc<Dispatcher>, pool: Arc<Pool>) -> Result<(), String> {
-    let handler = McpHandler::new(dispatcher, true);
-    let service = handler
-        .serve(rmcp::transport::stdio())
-        .await
-        .map_err(|e| format!("MCP over stdio failed to start: {e}"))?;
-    tokio::select! {
-        result = service.waiting() => {
-            if let Err(e) = result {
-                tracing::warn!(error = %e, "stdio session ended with an error");
-            }
-        }
-        signal = shutdown_signal() => tracing::info!(signal, "stopping"),
-    }
-    pool.shutdown(Duration::from_secs(2)).await;
     Ok(())
 }

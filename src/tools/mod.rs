@@ -29,6 +29,7 @@ pub mod harmony;
 pub mod health;
 pub mod key;
 pub mod patterns;
+pub mod presentation;
 pub mod scores;
 pub mod style;
 #[cfg(test)]
@@ -280,7 +281,8 @@ where
     }
 }
 
-fn json_kind(v: &Value) -> &'static str {
+/// "a string", "an object": what kind of JSON value `v` is, for error messages.
+pub(crate) fn json_kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
