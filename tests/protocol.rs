@@ -217,3 +217,244 @@ async fn every_tool_has_a_title_and_annotations_and_the_server_a_title() {
     }
     let _ = timeout(Duration::from_secs(5), client.cancel()).await;
 }
+
+/// What a listening client heard: `updated <uri>`, `list_changed`, `log <level> <tool>`.
+#[derive(Clone, Default)]
+struct Heard(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Heard {
+    fn push(&self, what: String) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(what);
+    }
+    fn all(&self) -> Vec<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+    async fn until(&self, wanted: &str) -> bool {
+        let deadline = tokio::time::Instant::now() + EXCHANGE;
+        while tokio::time::Instant::now() < deadline {
+            if self.all().iter().any(|h| h.starts_with(wanted)) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+}
+
+#[allow(deprecated)] // MCP logging, as the server's logging module says.
+impl rmcp::ClientHandler for Heard {
+    async fn on_resource_updated(
+        &self,
+        params: rmcp::model::ResourceUpdatedNotificationParam,
+        _: rmcp::service::NotificationContext<rmcp::RoleClient>,
+    ) {
+        self.push(format!("updated {}", params.uri));
+    }
+    async fn on_resource_list_changed(
+        &self,
+        _: rmcp::service::NotificationContext<rmcp::RoleClient>,
+    ) {
+        self.push("list_changed".into());
+    }
+    async fn on_logging_message(
+        &self,
+        params: rmcp::model::LoggingMessageNotificationParam,
+        _: rmcp::service::NotificationContext<rmcp::RoleClient>,
+    ) {
+        self.push(format!("log {:?} {}", params.level, params.data["tool"]));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(deprecated)] // resources/subscribe and logging/setLevel: legacy in rmcp, used by clients.
+async fn resources_prompts_completions_and_logging_over_http() {
+    use rmcp::model::{
+        ArgumentInfo, CompleteRequestParams, GetPromptRequestParams, LoggingLevel,
+        ReadResourceRequestParams, Reference, SetLevelRequestParams, SubscribeRequestParams,
+    };
+    use rmcp::ServiceExt;
+
+    let server = Server::start(&config("", "", "")).await;
+    let heard = Heard::default();
+    let transport = rmcp::transport::StreamableHttpClientTransport::from_uri(server.url.clone());
+    let client = timeout(EXCHANGE, heard.clone().serve(transport))
+        .await
+        .expect("initialize in time")
+        .expect("initialize");
+    let imported = call(
+        &client,
+        "import_score",
+        json!({"score_id": "chorale", "source": "builtin/chorale-g-major"}),
+    )
+    .await;
+    assert_eq!(ok(&imported)["score_id"], "chorale");
+
+    // Listing: the stored score first, then corpus pieces.
+    let listed = timeout(EXCHANGE, client.list_all_resources())
+        .await
+        .expect("in time")
+        .expect("resources/list");
+    let uris: Vec<String> = listed.iter().map(|r| r.uri.clone()).collect();
+    assert_eq!(
+        uris.first().map(String::as_str),
+        Some("music21://scores/chorale"),
+        "{uris:?}"
+    );
+    assert!(
+        uris.contains(&"music21://corpus/builtin/twinkle".to_string()),
+        "{uris:?}"
+    );
+
+    // Reading: the summary as JSON, a text export, a binary export, a corpus file.
+    let read = |uri: &str| {
+        let client = &client;
+        let params = ReadResourceRequestParams::new(uri.to_string());
+        async move {
+            let result = timeout(EXCHANGE, client.read_resource(params))
+                .await
+                .expect("in time");
+            result.map(|r| serde_json::to_value(r).expect("json"))
+        }
+    };
+    let summary = read("music21://scores/chorale")
+        .await
+        .expect("read the score");
+    let contents = &summary["contents"][0];
+    assert_eq!(contents["mimeType"], "application/json");
+    let info: Value = serde_json::from_str(contents["text"].as_str().expect("text")).expect("JSON");
+    assert_eq!(info["parts"].as_array().map(Vec::len), Some(4), "{info}");
+    let abc = read("music21://scores/chorale/abc").await.expect("abc");
+    assert!(
+        abc["contents"][0]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("X:")),
+        "{abc}"
+    );
+    let midi = read("music21://scores/chorale/midi").await.expect("midi");
+    assert_eq!(midi["contents"][0]["mimeType"], "audio/midi");
+    assert!(midi["contents"][0]["blob"].is_string(), "{midi}");
+    let corpus = read("music21://corpus/builtin/twinkle")
+        .await
+        .expect("corpus");
+    assert!(corpus["contents"][0]["text"]
+        .as_str()
+        .is_some_and(|t| t.contains("Twinkle")));
+    let missing = read("music21://scores/no-such")
+        .await
+        .expect_err("not found");
+    assert!(format!("{missing}").contains("-32002"), "{missing}");
+    let foreign = read("file:///etc/passwd").await.expect_err("not ours");
+    assert!(!format!("{foreign}").contains("root:"), "{foreign}");
+
+    let templates = timeout(EXCHANGE, client.list_all_resource_templates())
+        .await
+        .expect("in time")
+        .expect("templates");
+    assert_eq!(templates.len(), 3);
+
+    // Following a score: replacing it and deleting it are heard.
+    timeout(
+        EXCHANGE,
+        client.subscribe(SubscribeRequestParams::new("music21://scores/chorale")),
+    )
+    .await
+    .expect("in time")
+    .expect("subscribe");
+    call(
+        &client,
+        "import_score",
+        json!({"score_id": "chorale", "source": "builtin/chorale-a-minor", "replace": true}),
+    )
+    .await;
+    assert!(
+        heard.until("updated music21://scores/chorale").await,
+        "{:?}",
+        heard.all()
+    );
+    assert!(heard.until("list_changed").await);
+
+    // Prompts, with their arguments completed.
+    let prompts = timeout(EXCHANGE, client.list_all_prompts())
+        .await
+        .expect("in time")
+        .expect("prompts/list");
+    let names: Vec<&str> = prompts.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "analyze_piece",
+            "harmonize_melody",
+            "write_counterpoint",
+            "compare_pieces"
+        ]
+    );
+    let mut args = serde_json::Map::new();
+    args.insert("piece".into(), json!("chorale"));
+    let prompt = timeout(
+        EXCHANGE,
+        client.get_prompt(GetPromptRequestParams::new("analyze_piece").with_arguments(args)),
+    )
+    .await
+    .expect("in time")
+    .expect("prompts/get");
+    let text = serde_json::to_value(&prompt.messages[0])
+        .expect("json")
+        .to_string();
+    assert!(
+        text.contains("key_analysis") && text.contains("chorale"),
+        "{text}"
+    );
+    let completed = timeout(
+        EXCHANGE,
+        client.complete(CompleteRequestParams::new(
+            Reference::for_prompt("analyze_piece"),
+            ArgumentInfo::new("piece", "cho"),
+        )),
+    )
+    .await
+    .expect("in time")
+    .expect("completion/complete");
+    assert!(completed.completion.values.contains(&"chorale".to_string()));
+    let styles = timeout(
+        EXCHANGE,
+        client.complete(CompleteRequestParams::new(
+            Reference::for_prompt("harmonize_melody"),
+            ArgumentInfo::new("style", "j"),
+        )),
+    )
+    .await
+    .expect("in time")
+    .expect("completion/complete");
+    assert_eq!(styles.completion.values, ["jazz"]);
+
+    // Logging: after setLevel, the session hears of its own calls.
+    timeout(
+        EXCHANGE,
+        client.set_level(SetLevelRequestParams::new(LoggingLevel::Info)),
+    )
+    .await
+    .expect("in time")
+    .expect("logging/setLevel");
+    call(&client, "list_scores", json!({})).await;
+    assert!(
+        heard.until("log Info \"list_scores\"").await,
+        "{:?}",
+        heard.all()
+    );
+
+    // Deleting the followed score is heard too.
+    call(&client, "delete_score", json!({"score_id": "chorale"})).await;
+    let updates = || {
+        heard
+            .all()
+            .iter()
+            .filter(|h| h.as_str() == "updated music21://scores/chorale")
+            .count()
+    };
+    let deadline = tokio::time::Instant::now() + EXCHANGE;
+    while updates() < 2 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(updates(), 2, "{:?}", heard.all());
+    let _ = timeout(Duration::from_secs(5), client.cancel()).await;
+}

@@ -349,9 +349,59 @@ fn score_files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// Every corpus name (`bach/bwv66.6`, `builtin/twinkle`) that starts with `prefix`, sorted,
+/// each once (a piece in two formats is one name, as `resolve` picks one): the configured
+/// directories' pieces (three levels deep, as music21's corpus is laid out) and the built-in
+/// ones. For listings and completions; nothing is read but directory entries.
+pub fn names(dirs: &[PathBuf], prefix: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for dir in dirs {
+        let mut files = Vec::new();
+        score_files(dir, 3, &mut files);
+        for path in files {
+            let Ok(relative) = path.strip_prefix(dir) else {
+                continue;
+            };
+            let name = relative.with_extension("").to_string_lossy().into_owned();
+            if name.starts_with(prefix) {
+                out.push(name);
+            }
+        }
+    }
+    out.extend(
+        BUILTIN
+            .iter()
+            .map(|p| p.name.to_string())
+            .filter(|n| n.starts_with(prefix)),
+    );
+    out.sort();
+    out.dedup();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_list_directories_and_builtins_once_each() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("bach")).unwrap();
+        for file in [
+            "bach/bwv1.mxl",
+            "bach/bwv1.krn",
+            "bach/bwv2.xml",
+            "bach/notes.txt",
+        ] {
+            std::fs::write(dir.path().join(file), b"x").unwrap();
+        }
+        let dirs = [dir.path().to_path_buf()];
+        assert_eq!(names(&dirs, "bach/"), ["bach/bwv1", "bach/bwv2"]);
+        let all = names(&dirs, "");
+        assert!(all.contains(&"builtin/twinkle".to_string()), "{all:?}");
+        assert_eq!(all.len(), 2 + BUILTIN.len());
+        assert_eq!(names(&dirs, "builtin/tw"), ["builtin/twinkle"]);
+    }
 
     #[test]
     fn builtin_pieces_resolve_by_name_with_or_without_prefix() {

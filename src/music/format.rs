@@ -53,6 +53,18 @@ impl Format {
         })
     }
 
+    /// The media type of a file in this format (a resource's `mimeType`).
+    pub fn mime_type(self) -> &'static str {
+        match self {
+            Format::Musicxml => "application/vnd.recordare.musicxml+xml",
+            Format::Mxl => "application/vnd.recordare.musicxml",
+            Format::Midi => "audio/midi",
+            Format::Abc => "text/vnd.abc",
+            Format::Humdrum => "text/x-humdrum",
+            Format::Tinynotation => "text/plain",
+        }
+    }
+
     /// Binary formats travel as base64.
     pub fn is_binary(self) -> bool {
         matches!(self, Format::Mxl | Format::Midi)

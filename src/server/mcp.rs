@@ -1,20 +1,30 @@
-//! The MCP face of the server: tools/list from the registry (with input and output schemas)
-//! and tools/call through the dispatcher. Tool failures are results with `isError: true`;
-//! unknown tools are protocol errors.
+//! The MCP face of the server: tools (from the registry, with input and output schemas,
+//! called through the dispatcher), the stored scores and the corpus as resources
+//! (`resources`), prompts (`prompts`), completions (`completions`) and logging to the
+//! session. Tool failures are results with `isError: true`; unknown tools, prompts and
+//! resources are protocol errors.
 
 use std::sync::Arc;
+use std::time::Instant;
 
+use rmcp::model::Extensions;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
-    ToolAnnotations,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
+    ContentBlock, GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, ServerCapabilities,
+    ServerConfig, SubscribeRequestParams, Tool, ToolAnnotations, UnsubscribeRequestParams,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+use serde_json::{json, Value};
 
 use crate::error::printable;
 use crate::server::clients::ClientId;
 use crate::server::dispatch::{Caller, Dispatcher};
+use crate::server::logging::SessionLogs;
+use crate::server::{completions, prompts, resources};
+use crate::tools::presentation::{self, Effect};
 
 #[derive(Clone)]
 pub struct McpHandler {
@@ -22,6 +32,16 @@ pub struct McpHandler {
     tools: Arc<Vec<Tool>>,
     /// Over stdio nothing in front limits the rate, so the handler does.
     rate_limit_here: bool,
+    /// Sessions to tell when scores change, shared by every session's handler.
+    followers: Arc<resources::Followers>,
+    /// The level each session asked for with `logging/setLevel`.
+    logs: Arc<SessionLogs>,
+}
+
+/// A typed rmcp value from JSON this module built (the shapes are MCP's, fixed here).
+fn typed<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, McpError> {
+    serde_json::from_value(value)
+        .map_err(|e| McpError::internal_error(format!("building the answer: {e}"), None))
 }
 
 fn as_object(value: &serde_json::Value) -> Arc<serde_json::Map<String, serde_json::Value>> {
@@ -29,7 +49,11 @@ fn as_object(value: &serde_json::Value) -> Arc<serde_json::Map<String, serde_jso
 }
 
 impl McpHandler {
-    pub fn new(dispatcher: Arc<Dispatcher>, rate_limit_here: bool) -> Self {
+    pub fn new(
+        dispatcher: Arc<Dispatcher>,
+        rate_limit_here: bool,
+        followers: Arc<resources::Followers>,
+    ) -> Self {
         let tools = dispatcher
             .registry
             .tools()
@@ -37,7 +61,7 @@ impl McpHandler {
             .map(|t| {
                 let tool = Tool::new(t.name, t.description, as_object(&t.input_schema))
                     .with_raw_output_schema(as_object(&t.output_schema));
-                match crate::tools::presentation::of(t.name) {
+                match presentation::of(t.name) {
                     Some((title, effect)) => tool.with_title(title).with_annotations(
                         ToolAnnotations::with_title(title)
                             .read_only(effect.read_only())
@@ -53,13 +77,20 @@ impl McpHandler {
             dispatcher,
             tools: Arc::new(tools),
             rate_limit_here,
+            followers,
+            logs: Arc::default(),
         }
+    }
+
+    /// The key a session's state is kept under: its id, or `stdio`.
+    fn session_key(caller: &Caller) -> String {
+        caller.session.clone().unwrap_or_else(|| "stdio".into())
     }
 
     /// Who is calling: the client the HTTP guard named (its token, else its address) and
     /// its session; over stdio, the one local client.
-    fn caller(context: &RequestContext<RoleServer>) -> Caller {
-        let Some(parts) = context.extensions.get::<http::request::Parts>() else {
+    fn caller(extensions: &Extensions) -> Caller {
+        let Some(parts) = extensions.get::<http::request::Parts>() else {
             return Caller::stdio();
         };
         let client = parts
@@ -85,7 +116,16 @@ impl McpHandler {
 
 impl ServerHandler for McpHandler {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        // Built from MCP's JSON: rmcp's typed builder takes the capabilities in a fixed order.
+        let capabilities: ServerCapabilities = serde_json::from_value(json!({
+            "tools": {},
+            "resources": {"subscribe": true, "listChanged": true},
+            "prompts": {},
+            "completions": {},
+            "logging": {},
+        }))
+        .unwrap_or_default();
+        ServerConfig::new(capabilities)
             .with_server_info(
                 Implementation::new("music21-prod", env!("CARGO_PKG_VERSION"))
                     .with_title("music21-prod: music analysis"),
@@ -94,7 +134,10 @@ impl ServerHandler for McpHandler {
                 "Music analysis over music21-rs. Import a score with import_score (a corpus name such as \
                  bach/bwv66.6 or builtin/chorale-g-major, inline MusicXML/ABC/Humdrum/tinyNotation text, or \
                  base64 MIDI/.mxl), then analyse it by its score_id: key_analysis, chord_analysis, \
-                 harmony_analysis, voice_leading_analysis, pattern_recognition; export_score returns the file.",
+                 harmony_analysis, voice_leading_analysis, pattern_recognition; export_score returns the file. \
+                 Stored scores and corpus pieces are also resources (music21://scores/{score_id}, \
+                 music21://corpus/{name}); the prompts analyze_piece, harmonize_melody, write_counterpoint \
+                 and compare_pieces start common tasks.",
             )
     }
 
@@ -137,13 +180,28 @@ impl ServerHandler for McpHandler {
             ));
         }
         let args = serde_json::Value::Object(request.arguments.unwrap_or_default());
-        let caller = Self::caller(&context);
-        let result = match self
+        let caller = Self::caller(&context.extensions);
+        let started = Instant::now();
+        let answer = self
             .dispatcher
-            .call(&name, args, &caller, self.rate_limit_here)
-            .await
-        {
-            Ok(value) => CallToolResult::structured(value),
+            .call(&name, args.clone(), &caller, self.rate_limit_here)
+            .await;
+        self.logs.call_done(
+            &Self::session_key(&caller),
+            &context.peer,
+            &name,
+            started,
+            answer.as_ref().err().map(|e| e.describe()).as_deref(),
+        );
+        let result = match answer {
+            Ok(value) => {
+                let writes = presentation::of(&name).is_some_and(|(_, e)| e != Effect::Reads);
+                if writes {
+                    let changed = resources::changed_by(&name, &args, &value);
+                    self.followers.scores_changed(changed.as_deref());
+                }
+                CallToolResult::structured(value)
+            }
             // Stopped by the shutdown: a JSON-RPC error, so no client mistakes it for an
             // answer of the tool's.
             Err(e) if e.protocol => {
@@ -156,5 +214,125 @@ impl ServerHandler for McpHandler {
             Err(e) => CallToolResult::error(vec![ContentBlock::text(e.describe())]),
         };
         Ok(result.into())
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        let caller = Self::caller(&context.extensions);
+        self.followers
+            .join(&Self::session_key(&caller), context.peer.clone());
+    }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let caller = Self::caller(&context.extensions);
+        let cursor = request.and_then(|r| r.cursor);
+        let page = resources::list(
+            &self.dispatcher,
+            &caller,
+            self.rate_limit_here,
+            cursor.as_deref(),
+        )
+        .await?;
+        typed(page)
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        typed(resources::templates())
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let caller = Self::caller(&context.extensions);
+        let contents = resources::read(
+            &self.dispatcher,
+            &caller,
+            self.rate_limit_here,
+            &request.uri,
+        )
+        .await?;
+        Ok(typed::<ReadResourceResult>(contents)?.into())
+    }
+
+    #[allow(deprecated)]
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let caller = Self::caller(&context.extensions);
+        self.followers.subscribe(
+            &Self::session_key(&caller),
+            context.peer.clone(),
+            &request.uri,
+        )
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let caller = Self::caller(&context.extensions);
+        self.followers
+            .unsubscribe(&Self::session_key(&caller), &request.uri);
+        Ok(())
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        typed(prompts::list())
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let prompt = prompts::get(&request.name, request.arguments)?;
+        Ok(typed::<rmcp::model::GetPromptResult>(prompt)?.into())
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
+        let caller = Self::caller(&context.extensions);
+        let reference = serde_json::to_value(&request.r#ref).unwrap_or(Value::Null);
+        let answer = completions::complete(
+            &self.dispatcher,
+            &caller,
+            self.rate_limit_here,
+            &reference,
+            &request.argument.name,
+            &request.argument.value,
+        )
+        .await?;
+        typed(answer)
+    }
+
+    #[allow(deprecated)] // MCP logging: see server::logging.
+    async fn set_level(
+        &self,
+        request: rmcp::model::SetLevelRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let caller = Self::caller(&context.extensions);
+        self.logs.set(&Self::session_key(&caller), &request);
+        Ok(())
     }
 }

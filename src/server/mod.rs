@@ -12,14 +12,18 @@
 
 pub mod admit;
 pub mod clients;
+pub mod completions;
 pub mod dispatch;
 pub mod guard;
 pub mod http;
 pub mod inflight;
 pub mod jsonrpc;
 pub mod listener;
+pub mod logging;
 pub mod mcp;
 pub mod notify;
+pub mod prompts;
+pub mod resources;
 pub mod state;
 pub mod stdio;
 pub mod supervise;
@@ -143,7 +147,7 @@ async fn serve(config: Config, stdio: bool) -> Result<(), String> {
     http_config.allowed_origins = Vec::new();
     http_config.max_request_body_bytes = config.server.max_body_bytes as usize;
     http_config.cancellation_token = cancel.child_token();
-    let handler = McpHandler::new(dispatcher.clone(), false);
+    let handler = McpHandler::new(dispatcher.clone(), false, Default::default());
     let mcp =
         StreamableHttpService::new(move || Ok(handler.clone()), sessions.clone(), http_config);
     let connections = listener::Connections::new(

@@ -22,7 +22,7 @@ use crate::workers::pool::Pool;
 const PIPE_BYTES: usize = 1 << 20;
 
 pub async fn serve(dispatcher: Arc<Dispatcher>, pool: Arc<Pool>) -> Result<(), String> {
-    let handler = McpHandler::new(dispatcher, true);
+    let handler = McpHandler::new(dispatcher, true, Default::default());
     let (to_rmcp, rmcp_in) = tokio::io::duplex(PIPE_BYTES);
     let (rmcp_out, from_rmcp) = tokio::io::duplex(PIPE_BYTES);
     let (errors_tx, errors_rx) = mpsc::channel::<String>(64);

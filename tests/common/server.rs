@@ -495,7 +495,11 @@ pub async fn connect(url: &str, token: Option<&str>) -> Client {
 
 /// One tools/call: the result as JSON (`isError`, `content`, `structuredContent`), or the
 /// protocol error as text.
-pub async fn try_call(client: &Client, tool: &str, args: Value) -> Result<Value, String> {
+pub async fn try_call(
+    client: &rmcp::service::Peer<RoleClient>,
+    tool: &str,
+    args: Value,
+) -> Result<Value, String> {
     let params = CallToolRequestParams::new(tool.to_string())
         .with_arguments(args.as_object().cloned().unwrap_or_default());
     match timeout(EXCHANGE, client.call_tool(params)).await {
@@ -505,7 +509,8 @@ pub async fn try_call(client: &Client, tool: &str, args: Value) -> Result<Value,
     }
 }
 
-pub async fn call(client: &Client, tool: &str, args: Value) -> Value {
+/// Any client's peer will do (`&Client` derefs to one), whatever its handler.
+pub async fn call(client: &rmcp::service::Peer<RoleClient>, tool: &str, args: Value) -> Value {
     try_call(client, tool, args)
         .await
         .unwrap_or_else(|e| panic!("{tool}: protocol error: {e}"))
