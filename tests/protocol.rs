@@ -127,9 +127,10 @@ async fn a_session_ends_with_204_and_is_404_afterwards() {
     assert_eq!(unnamed.status, 400, "{unnamed:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn over_stdio_a_bad_line_is_answered_and_the_session_goes_on() {
-    let env = Env::with_config(&config("", "", ""));
+/// Runs `serve --stdio` with `config`, writes `lines` (after initialize) and closes its
+/// input; every line it answered, as JSON.
+async fn stdio_exchange(config_toml: &str, lines: &[String]) -> Vec<Value> {
+    let env = Env::with_config(config_toml);
     let mut child = Command::new(env!("CARGO_BIN_EXE_music21-prod"))
         .arg("serve")
         .arg("--stdio")
@@ -146,14 +147,11 @@ async fn over_stdio_a_bad_line_is_answered_and_the_session_goes_on() {
         .expect("start serve --stdio");
     let mut stdin = child.stdin.take().expect("stdin");
     let stdout = child.stdout.take().expect("stdout");
-    let lines = [
-        "{not json".to_string(),
+    let opening = [
         String::from_utf8(initialize_body(0)).expect("utf-8"),
-        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.into(),
-        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{}}"#.into(),
-        r#"{"jsonrpc":"2.0","id":3,"method":"ping"}"#.into(),
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.to_string(),
     ];
-    for line in &lines {
+    for line in opening.iter().chain(lines) {
         writeln!(stdin, "{line}").expect("write a line");
     }
     drop(stdin);
@@ -170,6 +168,17 @@ async fn over_stdio_a_bad_line_is_answered_and_the_session_goes_on() {
         .expect("read");
     let _ = child.kill();
     let _ = child.wait();
+    answers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_stdio_a_bad_line_is_answered_and_the_session_goes_on() {
+    let lines = [
+        "{not json".to_string(),
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{}}"#.into(),
+        r#"{"jsonrpc":"2.0","id":3,"method":"ping"}"#.into(),
+    ];
+    let answers = stdio_exchange(&config("", "", ""), &lines).await;
     let by_id = |id: Value| answers.iter().find(|a| a["id"] == id).cloned();
     let parse = by_id(Value::Null).expect("an answer to the line that is not JSON");
     assert_eq!(parse["error"]["code"], -32700, "{parse}");
@@ -177,6 +186,43 @@ async fn over_stdio_a_bad_line_is_answered_and_the_session_goes_on() {
     assert_eq!(by_id(json!(2)).expect("answered")["error"]["code"], -32602);
     assert!(by_id(json!(3)).expect("ping answered")["result"].is_object());
     assert_eq!(answers.len(), 4, "{answers:?}");
+}
+
+fn health_calls(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            json!({"jsonrpc": "2.0", "id": 100 + i, "method": "tools/call",
+                   "params": {"name": "health_check", "arguments": {}}})
+            .to_string()
+        })
+        .collect()
+}
+
+fn refused(answers: &[Value]) -> usize {
+    answers
+        .iter()
+        .filter(|a| {
+            a["result"]["content"][0]["text"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("[rate_limited]"))
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stdio_client_is_not_rate_limited_unless_configured() {
+    // 400 calls at once: over HTTP's per-client default (100/s, burst 200) they would be
+    // refused in part; the one stdio client is not limited by default.
+    let answers = stdio_exchange(&config("", "", ""), &health_calls(400)).await;
+    assert_eq!(answers.len(), 401, "every call answered");
+    assert_eq!(refused(&answers), 0);
+    let limited = config(
+        "",
+        "",
+        "[server.rate_limit]\nstdio_per_second = 1.0\nstdio_burst = 2\n",
+    );
+    let answers = stdio_exchange(&limited, &health_calls(5)).await;
+    assert!(refused(&answers) >= 2, "{answers:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

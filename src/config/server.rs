@@ -195,6 +195,11 @@ pub struct RateLimitConfig {
     /// Sustained requests a second for all clients together.
     pub global_per_second: f64,
     pub global_burst: u32,
+    /// Over stdio (`serve --stdio`): tool calls a second from its one local client; 0 for
+    /// no limit. The per-client and global limits above are for HTTP, where clients share
+    /// the server.
+    pub stdio_per_second: f64,
+    pub stdio_burst: u32,
 }
 
 impl Default for RateLimitConfig {
@@ -204,6 +209,8 @@ impl Default for RateLimitConfig {
             client_burst: 200,
             global_per_second: 1000.0,
             global_burst: 2000,
+            stdio_per_second: 0.0,
+            stdio_burst: 1000,
         }
     }
 }

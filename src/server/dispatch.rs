@@ -223,7 +223,10 @@ pub struct Dispatcher {
     pub pool: Arc<Pool>,
     pub metrics: Arc<Metrics>,
     pub memory: Arc<MemoryGuard>,
+    /// HTTP's per-client and global limits (checked in `admit_mcp`).
     pub limiter: RateLimiter,
+    /// The stdio client's limit, when `rate_limit.stdio_per_second` sets one.
+    stdio_limiter: Option<RateLimiter>,
     /// One per tool, shared: opens only when several clients' calls fail.
     pub breakers: HashMap<&'static str, CircuitBreaker>,
     /// One per (tool, client) that has failed lately: a client whose calls keep failing is
@@ -263,12 +266,21 @@ impl Dispatcher {
             r.global_per_second,
             r.global_burst,
         );
+        let stdio_limiter = (r.stdio_per_second > 0.0).then(|| {
+            RateLimiter::new(
+                r.stdio_per_second,
+                r.stdio_burst,
+                r.stdio_per_second,
+                r.stdio_burst,
+            )
+        });
         metrics.memory_budget_bytes.set(memory.budget() as i64);
         let client_breaker_config = BreakerConfig {
             min_failing_clients: 1,
             ..config.server.breaker.clone()
         };
         Ok(Self {
+            stdio_limiter,
             local: LocalTools::open(&config)?,
             config,
             registry,
@@ -403,8 +415,8 @@ impl Dispatcher {
         if self.is_draining() {
             return Err(shutting_down());
         }
-        if rate_limit {
-            if let Err(limited) = self.limiter.check(caller.client.as_str(), Instant::now()) {
+        if let (true, Some(limiter)) = (rate_limit, &self.stdio_limiter) {
+            if let Err(limited) = limiter.check(caller.client.as_str(), Instant::now()) {
                 self.metrics.rate_limited.inc();
                 return Err(CallError::new(
                     outcome::RATE_LIMITED,

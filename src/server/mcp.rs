@@ -30,7 +30,8 @@ use crate::tools::presentation::{self, Effect};
 pub struct McpHandler {
     dispatcher: Arc<Dispatcher>,
     tools: Arc<Vec<Tool>>,
-    /// Over stdio nothing in front limits the rate, so the handler does.
+    /// Over stdio no HTTP layer checked a rate: the dispatcher applies
+    /// `rate_limit.stdio_per_second` (none by default).
     rate_limit_here: bool,
     /// Sessions to tell when scores change, shared by every session's handler.
     followers: Arc<resources::Followers>,

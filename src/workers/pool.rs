@@ -138,16 +138,14 @@ impl Pool {
         let count = worker_count(&config.server.workers);
         let worker_env = serde_json::to_string(config).map_err(std::io::Error::other)?;
         let admission = &config.server.admission;
-        let client_quota = if one_client {
-            count
+        // Over stdio the one client may use the whole pool and the whole queue: there is
+        // no one else to keep room for.
+        let (client_quota, client_queue_max) = if one_client {
+            (count, admission.queue_max)
         } else {
-            admission.client_workers(count)
+            (admission.client_workers(count), admission.client_queue_max)
         };
-        let sched = FairScheduler::new(
-            client_quota,
-            admission.client_queue_max,
-            admission.queue_max,
-        );
+        let sched = FairScheduler::new(client_quota, client_queue_max, admission.queue_max);
         let pool = Arc::new(Self {
             config: config.server.workers.clone(),
             exe,
