@@ -25,6 +25,7 @@ pub mod outcome {
     pub const WORKER_CRASHED: &str = "worker_crashed";
     pub const MEMORY_CAP: &str = "memory_cap";
     pub const DRAINING: &str = "draining";
+    pub const CANCELLED: &str = "cancelled";
 }
 
 pub struct Metrics {

@@ -504,3 +504,93 @@ async fn resources_prompts_completions_and_logging_over_http() {
     assert_eq!(updates(), 2, "{:?}", heard.all());
     let _ = timeout(Duration::from_secs(5), client.cancel()).await;
 }
+
+/// Starts a call that would run for minutes, then stops it: by `notifications/cancelled`
+/// (its stream kept open), or by dropping the connection once the stream has begun. Either
+/// way its worker must be killed and replaced, and nothing stored.
+async fn stop_a_hanging_call(by_notification: bool) {
+    let toml = config("", "", RELAXED_FIFTHS);
+    let server = Server::start(&toml).await;
+    let session = open_session(&server).await;
+    let before = worker_pids(&server.health().await);
+    let hang = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {
+        "name": "import_score",
+        "arguments": {"score_id": "hang", "source": hanging_score(), "source_type": "text"}}})
+    .to_string();
+    // The call's connection, held open while it runs.
+    let mut connection = Some(
+        tokio::net::TcpStream::connect(server.addr)
+            .await
+            .expect("connect"),
+    );
+    let request = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+         Accept: application/json, text/event-stream\r\nMcp-Session-Id: {session}\r\n\
+         Content-Length: {}\r\n\r\n{hang}",
+        server.addr,
+        hang.len()
+    );
+    if let Some(c) = connection.as_mut() {
+        tokio::io::AsyncWriteExt::write_all(c, request.as_bytes())
+            .await
+            .expect("send the call");
+    }
+    wait_health(&server, EXCHANGE, "a worker busy", |h| {
+        h["workers"]["slots"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|w| w["state"] == "busy"))
+    })
+    .await;
+    if !by_notification {
+        // The client hangs up.
+        connection = None;
+    }
+    if by_notification {
+        let cancelled = post(
+            &server,
+            Some(&session),
+            br#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":5,"reason":"no longer needed"}}"#,
+        )
+        .await;
+        assert!(cancelled.status < 300, "{cancelled:?}");
+    }
+    // The work really stopped: the worker that ran it is gone, and a fresh one took its slot.
+    assert!(
+        eventually(Duration::from_secs(10), || before
+            .iter()
+            .any(|&p| !alive(p)))
+        .await,
+        "no worker was stopped: {before:?} all alive"
+    );
+    wait_pool_whole(&server, HEAL).await;
+    let m = server.metrics().await;
+    let kills = metric(&m, "music21_worker_kills_total", &[("reason", "cancelled")]);
+    assert_eq!(kills, Some(1.0), "worker_kills_total{{reason=cancelled}}");
+    assert_eq!(
+        metric(
+            &m,
+            "music21_requests_total",
+            &[("tool", "import_score"), ("outcome", "cancelled")]
+        ),
+        Some(1.0)
+    );
+    drop(connection);
+    // Nothing was stored, and the session goes on.
+    let listed = post(
+        &server,
+        Some(&session),
+        br#"{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"list_scores","arguments":{}}}"#,
+    )
+    .await;
+    assert_eq!(message(&listed)["result"]["structuredContent"]["total"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_call_has_its_worker_stopped_and_the_pool_heals() {
+    stop_a_hanging_call(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_hangs_up_has_its_call_stopped() {
+    stop_a_hanging_call(false).await;
+}

@@ -32,6 +32,8 @@ use axum::Json;
 use futures::{Stream, StreamExt};
 use serde_json::{json, Value};
 
+use tokio_util::sync::CancellationToken;
+
 use crate::server::clients::{ClientId, SessionRefusal};
 use crate::server::guard::refuse;
 use crate::server::inflight::OpenResponse;
@@ -152,6 +154,12 @@ pub async fn admit_mcp(
     if let Some(s) = &session {
         guards.push(Box::new(state.sessions.begin(s, &client)));
     }
+    let gone = (is_request && envelope.method.as_deref() == Some("tools/call"))
+        .then(CancellationToken::new);
+    let mut parts = parts;
+    if let Some(token) = &gone {
+        parts.extensions.insert(ClientGone(token.clone()));
+    }
     let request = Request::from_parts(parts, Body::from(bytes));
     let response = next.run(request).await;
     if opening {
@@ -164,7 +172,7 @@ pub async fn admit_mcp(
         }
     }
     let (parts, body) = response.into_parts();
-    Response::from_parts(parts, Body::from_stream(Watched::new(body, guards)))
+    Response::from_parts(parts, Body::from_stream(Watched::new(body, guards, gone)))
 }
 
 /// `DELETE /mcp`: ends the session it names with 204 No Content (rmcp answers 202, which
@@ -348,16 +356,32 @@ async fn read_body(
 struct Watched<S> {
     inner: S,
     guards: Vec<Box<dyn Send>>,
+    /// Fired if the response is dropped before its end: the client went away.
+    gone: Option<CancellationToken>,
 }
 
 impl Watched<axum::body::BodyDataStream> {
-    fn new(body: Body, guards: Vec<Box<dyn Send>>) -> Self {
+    fn new(body: Body, guards: Vec<Box<dyn Send>>, gone: Option<CancellationToken>) -> Self {
         Self {
             inner: body.into_data_stream(),
             guards,
+            gone,
         }
     }
 }
+
+impl<S> Drop for Watched<S> {
+    fn drop(&mut self) {
+        if let Some(gone) = self.gone.take() {
+            gone.cancel();
+        }
+    }
+}
+
+/// In a `tools/call`'s request extensions: fired when its client disconnects before the
+/// answer was sent, so the call is stopped as if cancelled (`McpHandler::call_tool`).
+#[derive(Clone, Debug)]
+pub struct ClientGone(pub CancellationToken);
 
 impl<S: Stream + Unpin> Stream for Watched<S> {
     type Item = S::Item;
@@ -366,8 +390,9 @@ impl<S: Stream + Unpin> Stream for Watched<S> {
         let item = Pin::new(&mut self.inner).poll_next(cx);
         if let Poll::Ready(None) = item {
             // Ended: let go of the session, the id and the drain's count now, not when the
-            // connection is done with the body.
+            // connection is done with the body. The answer went out: nothing to cancel.
             self.guards.clear();
+            self.gone = None;
         }
         item
     }

@@ -64,19 +64,26 @@ impl CallError {
     }
 }
 
-/// Who made a call.
+/// Who made a call, and how it is called off.
 #[derive(Clone, Debug)]
 pub struct Caller {
     pub client: ClientId,
     pub session: Option<String>,
+    /// Fired when the client cancels the request (`notifications/cancelled`).
+    pub cancel: CancellationToken,
 }
 
 impl Caller {
-    pub fn stdio() -> Self {
+    pub fn new(client: ClientId, session: Option<String>) -> Self {
         Self {
-            client: ClientId::stdio(),
-            session: None,
+            client,
+            session,
+            cancel: CancellationToken::new(),
         }
+    }
+
+    pub fn stdio() -> Self {
+        Self::new(ClientId::stdio(), None)
     }
 }
 
@@ -466,7 +473,7 @@ impl Dispatcher {
                 ));
             }
         };
-        let result = self.run(def.name, def.heavy, args, &caller.client).await;
+        let result = self.run(def.name, def.heavy, args, caller).await;
         let failed = matches!(&result, Err(e) if e.is_tool_health_failure());
         let now = Instant::now();
         if let (Some(b), Some(p)) = (shared, shared_permit) {
@@ -577,7 +584,7 @@ impl Dispatcher {
         tool: &'static str,
         heavy: bool,
         args: Value,
-        client: &ClientId,
+        caller: &Caller,
     ) -> Result<Value, PoolError> {
         let to_pool_error = |e: ToolError| PoolError::Tool {
             kind: e.kind,
@@ -606,7 +613,9 @@ impl Dispatcher {
                 }
             }
             let deadline = self.config.server.deadlines.for_tool(tool);
-            self.pool.call(tool, args, deadline, client.as_str()).await
+            self.pool
+                .call(tool, args, deadline, caller.client.as_str(), &caller.cancel)
+                .await
         };
         tokio::select! {
             result = work => result,
@@ -681,6 +690,16 @@ impl Dispatcher {
                 )
             },
             PoolError::ShuttingDown => shutting_down(),
+            PoolError::Cancelled { running } => CallError::new(
+                outcome::CANCELLED,
+                "cancelled",
+                if running {
+                    format!("{tool}: cancelled by the client; its worker was stopped")
+                } else {
+                    format!("{tool}: cancelled by the client before it started")
+                },
+                None,
+            ),
         }
     }
 }

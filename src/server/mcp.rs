@@ -18,8 +18,10 @@ use rmcp::model::{
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
 
 use crate::error::printable;
+use crate::server::admit::ClientGone;
 use crate::server::clients::ClientId;
 use crate::server::dispatch::{Caller, Dispatcher};
 use crate::server::logging::SessionLogs;
@@ -37,6 +39,32 @@ pub struct McpHandler {
     followers: Arc<resources::Followers>,
     /// The level each session asked for with `logging/setLevel`.
     logs: Arc<SessionLogs>,
+}
+
+/// A token fired when the request is cancelled or its client disconnects; its watcher
+/// ends with `done`.
+fn cancelled_by(
+    context: &RequestContext<RoleServer>,
+    done: CancellationToken,
+) -> CancellationToken {
+    let gone = context
+        .extensions
+        .get::<http::request::Parts>()
+        .and_then(|p| p.extensions.get::<ClientGone>())
+        .map(|g| g.0.clone());
+    let Some(gone) = gone else {
+        return context.ct.clone();
+    };
+    let either = CancellationToken::new();
+    let (fire, request) = (either.clone(), context.ct.clone());
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = request.cancelled() => fire.cancel(),
+            _ = gone.cancelled() => fire.cancel(),
+            _ = done.cancelled() => {}
+        }
+    });
+    either
 }
 
 /// A typed rmcp value from JSON this module built (the shapes are MCP's, fixed here).
@@ -111,7 +139,7 @@ impl McpHandler {
             .get("mcp-session-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        Caller { client, session }
+        Caller::new(client, session)
     }
 }
 
@@ -181,7 +209,12 @@ impl ServerHandler for McpHandler {
             ));
         }
         let args = serde_json::Value::Object(request.arguments.unwrap_or_default());
-        let caller = Self::caller(&context.extensions);
+        let mut caller = Self::caller(&context.extensions);
+        // Stopped when the client cancels (rmcp fires the request's token on
+        // notifications/cancelled) or goes away before the answer (admit's ClientGone).
+        let call_done = CancellationToken::new();
+        let _call_done = call_done.clone().drop_guard();
+        caller.cancel = cancelled_by(&context, call_done);
         let started = Instant::now();
         let answer = self
             .dispatcher

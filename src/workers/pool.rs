@@ -20,6 +20,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::io::BufReader;
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio_util::sync::CancellationToken;
 
 /// The environment variable that hands a worker its configuration (JSON).
 pub const WORKER_CONFIG_ENV: &str = "MUSIC21_PROD_WORKER_CONFIG";
@@ -49,6 +50,9 @@ pub enum PoolError {
     Crashed { detail: String },
     /// The pool is shutting down.
     ShuttingDown,
+    /// The caller cancelled the call (`notifications/cancelled`): a queued call never
+    /// started, a running one had its worker killed.
+    Cancelled { running: bool },
 }
 
 impl PoolError {
@@ -465,19 +469,26 @@ impl Pool {
     }
 
     /// Runs one tool call on a worker, within `deadline`.
+    /// Runs `tool` on a worker for `client`. When `cancel` fires, a call still queued leaves
+    /// the queue (it never starts) and a running one has its worker killed and replaced (the
+    /// work really stops, counted in `music21_worker_kills_total{reason="cancelled"}`).
     pub async fn call(
         self: &Arc<Self>,
         tool: &str,
         args: Value,
         deadline: Duration,
         client: &str,
+        cancel: &CancellationToken,
     ) -> Result<Value, PoolError> {
         // A request that never reached a worker (its pipe was already broken) is safe to
         // send to another one; a request that did reach one is not retried.
         for _attempt in 0..3 {
             // The lease says this client holds a worker; it ends with this iteration, after
             // the worker went back (or was replaced).
-            let (mut worker, _lease) = self.checkout(client).await?;
+            let (mut worker, _lease) = tokio::select! {
+                got = self.checkout(client) => got?,
+                _ = cancel.cancelled() => return Err(PoolError::Cancelled { running: false }),
+            };
             if let Ok(Some(status)) = worker.child.try_wait() {
                 tracing::warn!(slot = worker.slot, %status, "idle worker found dead");
                 self.replace(worker, "died_idle", false);
@@ -506,7 +517,7 @@ impl Pool {
                 self.replace(worker, "died_idle", true);
                 continue;
             }
-            return self.await_answer(worker, id, deadline).await;
+            return self.await_answer(worker, id, deadline, cancel).await;
         }
         Err(PoolError::Crashed {
             detail: "no worker could take the task: each one was found dead".into(),
@@ -518,6 +529,7 @@ impl Pool {
         mut worker: Worker,
         id: u64,
         deadline: Duration,
+        cancel: &CancellationToken,
     ) -> Result<Value, PoolError> {
         let rss_limit = self.config.rss_limit_mb * 1024 * 1024;
         let pid = worker.pid;
@@ -543,6 +555,10 @@ impl Pool {
                     rss_mb: rss / (1024 * 1024),
                     limit_mb: self.config.rss_limit_mb,
                 });
+            }
+            _ = cancel.cancelled() => {
+                self.replace(worker, "cancelled", true);
+                return Err(PoolError::Cancelled { running: true });
             }
         };
         match outcome {
