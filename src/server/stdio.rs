@@ -102,7 +102,17 @@ where
         tokio::select! {
             read = rmcp_lines.read_until(b'\n', &mut line) => {
                 match read {
-                    Ok(0) | Err(_) => break,
+                    Ok(0) | Err(_) => {
+                        // rmcp is done; errors for the last lines it never saw still go out.
+                        if errors_open {
+                            while let Some(text) = errors.recv().await {
+                                if write_line(&mut out, text.as_bytes()).await.is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                        break;
+                    }
                     Ok(_) => {
                         if out.write_all(&line).await.is_err() || out.flush().await.is_err() {
                             break;
@@ -114,12 +124,7 @@ where
             error = errors.recv(), if errors_open => {
                 match error {
                     Some(text) => {
-                        let written = async {
-                            out.write_all(text.as_bytes()).await?;
-                            out.write_all(b"\n").await?;
-                            out.flush().await
-                        };
-                        if written.await.is_err() {
+                        if write_line(&mut out, text.as_bytes()).await.is_err() {
                             break;
                         }
                     }
@@ -128,6 +133,12 @@ where
             }
         }
     }
+}
+
+async fn write_line<W: AsyncWrite + Unpin>(out: &mut W, text: &[u8]) -> std::io::Result<()> {
+    out.write_all(text).await?;
+    out.write_all(b"\n").await?;
+    out.flush().await
 }
 
 #[cfg(test)]
