@@ -13,7 +13,8 @@ pub struct Summary {
     pub parts: usize,
     /// Measures of the first part, a pickup counted as one (music21's count).
     pub measures: usize,
-    /// Note objects (music21's `notes` minus chords), tie continuations included.
+    /// Note objects (music21's `notes` minus chords), tie continuations and unpitched
+    /// (percussion) strokes included.
     pub notes: usize,
     /// Chord objects as music21's `recurse().getElementsByClass('Chord')` counts them: every
     /// chord in any part, measure or voice (one of a single pitch, a grace chord) and every
@@ -53,6 +54,9 @@ pub fn count_notes(stream: &Stream) -> NoteCounts {
                 c.chords += 1;
                 c.pitches += symbol.pitches().map_or(0, |p| p.len());
             }
+            // Strokes with no pitch are in music21's `notes` (they are NotRest) but are not
+            // Chords: note objects, of no pitch.
+            StreamElement::Unpitched(_) | StreamElement::PercussionChord(_) => c.notes += 1,
             StreamElement::Rest(_) => c.rests += 1,
             _ => {}
         }
@@ -93,5 +97,33 @@ pub fn summarize(score: &Stream, tune: Option<i64>) -> Summary {
         rests: counts.rests,
         duration_quarters: round(score.end_offset()),
         tune,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ImportLimits;
+    use crate::music::format::Format;
+    use crate::music::parse::parse_score;
+
+    const PERCUSSION: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<score-partwise version="3.1"><part-list><score-part id="P1"><part-name>Drums</part-name></score-part></part-list>
+<part id="P1"><measure number="1"><attributes><divisions>1</divisions><time><beats>2</beats><beat-type>4</beat-type></time><clef><sign>percussion</sign></clef></attributes>
+<note><unpitched><display-step>C</display-step><display-octave>5</display-octave></unpitched><duration>1</duration><type>quarter</type></note>
+<note><unpitched><display-step>F</display-step><display-octave>4</display-octave></unpitched><duration>1</duration><type>quarter</type></note>
+</measure></part></score-partwise>"#;
+
+    #[test]
+    fn unpitched_strokes_are_note_objects_as_music21_counts_them() {
+        let score = parse_score(
+            PERCUSSION.as_bytes(),
+            Format::Musicxml,
+            None,
+            &ImportLimits::default(),
+        )
+        .expect("parses");
+        let counts = count_notes(&score);
+        assert_eq!((counts.notes, counts.chords, counts.pitches), (2, 0, 0));
     }
 }
