@@ -381,4 +381,88 @@ mod schema_tests {
         assert!(!found.is_empty(), "int64 and the like stay");
         assert!(found.iter().all(|f| !f.starts_with("uint")), "{found:?}");
     }
+
+    /// Keywords that constrain a value; a subschema with none of them accepts anything.
+    const VALIDATION: [&str; 10] = [
+        "type",
+        "$ref",
+        "anyOf",
+        "oneOf",
+        "allOf",
+        "enum",
+        "const",
+        "items",
+        "properties",
+        "not",
+    ];
+
+    /// Paths of subschemas that accept anything (`true`, `{}`, or only annotations such as a
+    /// description), which strict validators (MCP Inspector --strict) reject or warn of:
+    /// every property, item and definition must say what it holds.
+    fn open_subschemas(value: &Value, path: &str, found: &mut Vec<String>) {
+        let Value::Object(map) = value else {
+            return;
+        };
+        for key in ["properties", "$defs"] {
+            for (name, sub) in map
+                .get(key)
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+            {
+                let here = format!("{path}.{name}");
+                match sub {
+                    Value::Bool(true) => found.push(here),
+                    Value::Object(m) if !VALIDATION.iter().any(|k| m.contains_key(*k)) => {
+                        found.push(here)
+                    }
+                    _ => open_subschemas(sub, &here, found),
+                }
+            }
+        }
+        if let Some(items) = map.get("items") {
+            if items == &Value::Bool(true) {
+                found.push(format!("{path}[]"));
+            }
+            open_subschemas(items, &format!("{path}[]"), found);
+        }
+        for key in ["anyOf", "oneOf", "allOf"] {
+            for (n, sub) in map
+                .get(key)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                open_subschemas(sub, &format!("{path}.{key}{n}"), found);
+            }
+        }
+    }
+
+    #[test]
+    fn no_schema_accepts_anything_where_a_shape_is_expected() {
+        let mut found = Vec::new();
+        for def in Registry::new().tools() {
+            open_subschemas(&def.input_schema, &format!("{}.in", def.name), &mut found);
+            open_subschemas(&def.output_schema, &format!("{}.out", def.name), &mut found);
+        }
+        assert!(found.is_empty(), "open subschemas: {found:?}");
+    }
+
+    #[test]
+    fn a_field_left_out_when_false_is_not_required() {
+        // list_scores writes `corrupted` only when true; a schema requiring it made every
+        // listing with a score invalid against its own output schema.
+        let registry = Registry::new();
+        let list = registry.get("list_scores").expect("list_scores");
+        let required = &list.output_schema["$defs"]["ListedScore"]["required"];
+        let required: Vec<&str> = required
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(required.contains(&"score_id"), "{required:?}");
+        assert!(!required.contains(&"corrupted"), "{required:?}");
+    }
 }

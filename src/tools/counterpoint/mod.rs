@@ -107,6 +107,7 @@ pub struct VoiceLeadingReport {
     pub error: Option<String>,
     /// Its counts per kind (parallel fifths, octaves, unisons, hidden fifths and octaves,
     /// crossings, overlaps, leaps over an octave).
+    #[schemars(with = "Option<crate::tools::voice_leading::KindCounts>")]
     pub counts: Option<Value>,
     /// True when it found no parallel or hidden perfect interval, crossing or overlap.
     pub clean: Option<bool>,

@@ -145,12 +145,16 @@ pub struct VoiceLeadingOut {
     /// Why it did not, when it did not.
     pub error: Option<String>,
     /// Its counts per kind (parallel_fifths, parallel_octaves, ..., voice_crossings).
+    #[schemars(with = "Option<crate::tools::voice_leading::KindCounts>")]
     pub counts: Option<Value>,
     /// Its counts per pair of parts.
+    #[schemars(with = "Option<Vec<crate::tools::voice_leading::PairCounts>>")]
     pub by_pair: Option<Value>,
     /// Its findings per kind, with measure, beat, parts and the four notes.
+    #[schemars(with = "Option<crate::tools::voice_leading::Findings>")]
     pub findings: Option<Value>,
     /// music21's raw quartet counts.
+    #[schemars(with = "Option<crate::tools::voice_leading::Music21Counts>")]
     pub music21: Option<Value>,
     /// What it can and cannot see in this texture.
     pub note: String,

@@ -41,10 +41,14 @@ pub struct ListedScore {
     pub origin: String,
     pub created_at: u64,
     pub last_used_at: u64,
+    /// The summary stored with the score (import_score's: title, composer, parts, measures,
+    /// notes, chords, rests, duration_quarters); records from older versions may lack
+    /// fields, so only its being an object is promised.
+    #[schemars(schema_with = "any_object")]
     pub summary: serde_json::Value,
     /// Present (true) when the record fails its checksum (found by the background scrub or
     /// a read): it will not be served; delete it and import it again.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub corrupted: bool,
 }
 
@@ -68,6 +72,12 @@ pub struct ListOutput {
     /// With `evictions_after`: the evictions logged after it, oldest first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evictions: Option<Vec<LoggedEviction>>,
+}
+
+/// `{"type": "object"}`: a JSON object of no promised shape (schemars writes a bare `true`
+/// schema for `Value`, which strict validators reject).
+fn any_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "object"})
 }
 
 /// Evictions returned at most per call with `evictions_after`.
