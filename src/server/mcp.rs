@@ -209,6 +209,9 @@ impl ServerHandler for McpHandler {
             ));
         }
         let args = serde_json::Value::Object(request.arguments.unwrap_or_default());
+        // What an announcement of changed scores needs of the arguments, kept before they
+        // go to the dispatcher (they may hold a 50 MB score: no copy of them is made).
+        let ids_asked = json!({"score_id": args["score_id"], "new_score_id": args["new_score_id"]});
         let mut caller = Self::caller(&context.extensions);
         // Stopped when the client cancels (rmcp fires the request's token on
         // notifications/cancelled) or goes away before the answer (admit's ClientGone).
@@ -218,7 +221,7 @@ impl ServerHandler for McpHandler {
         let started = Instant::now();
         let answer = self
             .dispatcher
-            .call(&name, args.clone(), &caller, self.rate_limit_here)
+            .call(&name, args, &caller, self.rate_limit_here)
             .await;
         self.logs.call_done(
             &Self::session_key(&caller),
@@ -231,7 +234,7 @@ impl ServerHandler for McpHandler {
             Ok(value) => {
                 let writes = presentation::of(&name).is_some_and(|(_, e)| e != Effect::Reads);
                 if writes {
-                    let changed = resources::changed_by(&name, &args, &value);
+                    let changed = resources::changed_by(&name, &ids_asked, &value);
                     self.followers.scores_changed(changed.as_deref());
                 }
                 CallToolResult::structured(value)
