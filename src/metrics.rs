@@ -45,6 +45,10 @@ pub struct Metrics {
     pub workers_busy: IntGauge,
     pub worker_tasks: IntCounter,
     pub cache_shrinks: IntCounter,
+    pub replay_bytes: IntGauge,
+    pub replay_streams: IntGauge,
+    pub replay_evicted: IntCounter,
+    pub replays: IntCounter,
     pub memory_bytes: IntGaugeVec,
     pub memory_budget_bytes: IntGauge,
     pub worker_rss_bytes: IntGaugeVec,
@@ -195,6 +199,26 @@ const CACHE_SHRINKS: Def = Def {
     help: "Workers asked to drop their parsed-score caches under memory pressure.",
     labels: &[],
 };
+const REPLAY_BYTES: Def = Def {
+    name: metric::REPLAY_BYTES,
+    help: "Bytes of SSE events kept for clients that reconnect with Last-Event-ID.",
+    labels: &[],
+};
+const REPLAY_STREAMS: Def = Def {
+    name: metric::REPLAY_STREAMS,
+    help: "SSE streams whose events are kept for a reconnect.",
+    labels: &[],
+};
+const REPLAY_EVICTED: Def = Def {
+    name: metric::REPLAY_EVICTED_TOTAL,
+    help: "Kept SSE events dropped by the replay limits (per stream, per session, in all) before they expired.",
+    labels: &[],
+};
+const REPLAYS: Def = Def {
+    name: metric::REPLAYS_TOTAL,
+    help: "Reconnects with Last-Event-ID answered from the kept events.",
+    labels: &[],
+};
 const MEMORY_BYTES: Def = Def {
     name: metric::MEMORY_BYTES,
     help: "Resident memory, by component (server, workers).",
@@ -328,6 +352,10 @@ impl Metrics {
             workers_busy: r.gauge(WORKERS_BUSY),
             worker_tasks: r.counter(WORKER_TASKS),
             cache_shrinks: r.counter(CACHE_SHRINKS),
+            replay_bytes: r.gauge(REPLAY_BYTES),
+            replay_streams: r.gauge(REPLAY_STREAMS),
+            replay_evicted: r.counter(REPLAY_EVICTED),
+            replays: r.counter(REPLAYS),
             memory_bytes: r.gauge_vec(MEMORY_BYTES),
             memory_budget_bytes: r.gauge(MEMORY_BUDGET_BYTES),
             worker_rss_bytes: r.gauge_vec(WORKER_RSS_BYTES),

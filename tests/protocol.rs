@@ -130,6 +130,16 @@ async fn a_session_ends_with_204_and_is_404_afterwards() {
 /// Runs `serve --stdio` with `config`, writes `lines` (after initialize) and closes its
 /// input; every line it answered, as JSON.
 async fn stdio_exchange(config_toml: &str, lines: &[String]) -> Vec<Value> {
+    stdio_exchange_until(config_toml, lines, None).await
+}
+
+/// The same, but like a desktop client keeps its input open until the answer with id
+/// `until` (when given) has come.
+async fn stdio_exchange_until(
+    config_toml: &str,
+    lines: &[String],
+    until: Option<u64>,
+) -> Vec<Value> {
     let env = Env::with_config(config_toml);
     let mut child = Command::new(env!("CARGO_BIN_EXE_music21-prod"))
         .arg("serve")
@@ -154,14 +164,31 @@ async fn stdio_exchange(config_toml: &str, lines: &[String]) -> Vec<Value> {
     for line in opening.iter().chain(lines) {
         writeln!(stdin, "{line}").expect("write a line");
     }
-    drop(stdin);
+    let (seen_tx, seen_rx) = std::sync::mpsc::channel::<Value>();
     let read = tokio::task::spawn_blocking(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .map(|l| serde_json::from_str::<Value>(&l).expect("every output line is JSON"))
-            .collect::<Vec<Value>>()
+        let mut all = Vec::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let value: Value = serde_json::from_str(&line).expect("every output line is JSON");
+            let _ = seen_tx.send(value.clone());
+            all.push(value);
+        }
+        all
     });
+    if let Some(id) = until {
+        let deadline = std::time::Instant::now() + EXCHANGE;
+        let waited = tokio::task::spawn_blocking(move || loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match seen_rx.recv_timeout(left) {
+                Ok(v) if v["id"] == id => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        })
+        .await
+        .expect("wait");
+        assert!(waited, "no answer with id {id} in time");
+    }
+    drop(stdin);
     let answers = timeout(EXCHANGE, read)
         .await
         .expect("answers in time")
@@ -509,7 +536,12 @@ async fn resources_prompts_completions_and_logging_over_http() {
 /// (its stream kept open), or by dropping the connection once the stream has begun. Either
 /// way its worker must be killed and replaced, and nothing stored.
 async fn stop_a_hanging_call(by_notification: bool) {
-    let toml = config("", "", RELAXED_FIFTHS);
+    // A client that hung up has half a second to come back for its answer.
+    let toml = config(
+        "",
+        "",
+        &format!("[server.replay]\nhangup_grace_secs = 0.5\n{RELAXED_FIFTHS}"),
+    );
     let server = Server::start(&toml).await;
     let session = open_session(&server).await;
     let before = worker_pids(&server.health().await);
@@ -593,4 +625,265 @@ async fn a_cancelled_call_has_its_worker_stopped_and_the_pool_heals() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_hangs_up_has_its_call_stopped() {
     stop_a_hanging_call(false).await;
+}
+
+/// The id of the first event of an SSE text (the stream's priming event).
+fn first_event_id(sse: &str) -> Option<String> {
+    sse.lines()
+        .find_map(|l| l.strip_prefix("id:"))
+        .map(|id| id.trim().to_string())
+}
+
+/// `GET /mcp` with `Last-Event-ID`: a reconnect to a dropped stream; read to its end.
+async fn resume(server: &Server, session: &str, last_event_id: &str) -> Raw {
+    raw(
+        server.addr,
+        "GET",
+        "/mcp",
+        &[
+            ("Accept", "text/event-stream"),
+            ("Mcp-Session-Id", session),
+            ("Last-Event-ID", last_event_id),
+        ],
+        b"",
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_after_the_answer_replays_it_to_its_own_session_only() {
+    let server = Server::start(&config("", "", "")).await;
+    let session = open_session(&server).await;
+    let call = post(
+        &server,
+        Some(&session),
+        br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_scores","arguments":{}}}"#,
+    )
+    .await;
+    assert_eq!(call.status, 200, "{call:?}");
+    // The stream opens with an event id and a retry hint: an invitation to reconnect.
+    assert!(call.body.contains("retry:"), "{:?}", call.body);
+    let first = first_event_id(&call.body).expect("an event id on the stream");
+    let answer = message(&call);
+    assert_eq!(answer["id"], 7, "{answer}");
+
+    // The client missed everything after the priming event: the answer comes again.
+    let again = resume(&server, &session, &first).await;
+    assert_eq!(again.status, 200, "{again:?}");
+    let replayed = message(&again);
+    assert_eq!(replayed["id"], 7, "{:?}", again.body);
+    assert_eq!(replayed["result"], answer["result"]);
+    // Resuming after the answer's own id: nothing is left to send.
+    let last = call
+        .body
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("id:"))
+        .expect("the answer's id")
+        .trim()
+        .to_string();
+    assert_ne!(last, first);
+    let after_all = resume(&server, &session, &last).await;
+    assert!(!after_all.body.contains("\"id\":7"), "{:?}", after_all.body);
+
+    // Another session presenting the id gets nothing, nor does a made-up id.
+    let other = open_session(&server).await;
+    let stolen = resume(&server, &other, &first).await;
+    assert!(!stolen.body.contains("\"id\":7"), "{:?}", stolen.body);
+    let made_up = resume(&server, &session, "00000000000000000000000000000000_0").await;
+    assert!(!made_up.body.contains("data:"), "{:?}", made_up.body);
+
+    let m = server.metrics().await;
+    assert_eq!(metric(&m, "music21_replays_total", &[]), Some(2.0));
+    assert!(metric(&m, "music21_replay_streams", &[]).is_some_and(|n| n >= 1.0));
+}
+
+/// Reads `connection` until an SSE event id has arrived; returns it.
+async fn read_event_id(connection: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&seen);
+        if let Some(at) = text.find("\nid:") {
+            if let Some(end) = text[at + 4..].find('\n') {
+                return text[at + 4..at + 4 + end].trim().to_string();
+            }
+        }
+        let n = timeout(EXCHANGE, connection.read(&mut buf))
+            .await
+            .expect("the stream's first event in time")
+            .expect("read the stream");
+        assert!(n > 0, "the stream ended before an event id: {text}");
+        seen.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// A client whose connection dropped mid-call and that reconnects with `Last-Event-ID`
+/// keeps its call running; once nobody listens for the grace, the call is stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_goes_on_while_its_client_resumes_the_stream() {
+    let toml = config(
+        "",
+        "",
+        &format!("[server.replay]\nhangup_grace_secs = 1.0\n{RELAXED_FIFTHS}"),
+    );
+    let server = Server::start(&toml).await;
+    let session = open_session(&server).await;
+    let hang = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {
+        "name": "import_score",
+        "arguments": {"score_id": "hang", "source": hanging_score(), "source_type": "text"}}})
+    .to_string();
+    let request = |method: &str, extra: &str, body: &str| {
+        format!(
+            "{method} /mcp HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+             Accept: application/json, text/event-stream\r\nMcp-Session-Id: {session}\r\n{extra}\
+             Content-Length: {}\r\n\r\n{body}",
+            server.addr,
+            body.len()
+        )
+    };
+    let mut call = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    tokio::io::AsyncWriteExt::write_all(&mut call, request("POST", "", &hang).as_bytes())
+        .await
+        .expect("send the call");
+    let first = read_event_id(&mut call).await;
+    wait_health(&server, EXCHANGE, "a worker busy", |h| {
+        h["workers"]["slots"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|w| w["state"] == "busy"))
+    })
+    .await;
+    let busy = worker_pids(&server.health().await);
+
+    // The connection drops; the client comes back for the rest of the stream.
+    drop(call);
+    let mut back = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    let header = format!("Last-Event-ID: {first}\r\n");
+    tokio::io::AsyncWriteExt::write_all(&mut back, request("GET", &header, "").as_bytes())
+        .await
+        .expect("send the reconnect");
+    {
+        use tokio::io::AsyncReadExt;
+        let mut buf = [0u8; 256];
+        let n = timeout(EXCHANGE, back.read(&mut buf))
+            .await
+            .expect("the reconnect's answer in time")
+            .expect("read");
+        let head = String::from_utf8_lossy(&buf[..n]);
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    }
+    // Three graces later the call still runs: someone listens.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let m = server.metrics().await;
+    assert_eq!(
+        metric(&m, "music21_worker_kills_total", &[("reason", "cancelled")]),
+        None,
+        "the call was stopped although its client came back"
+    );
+    assert!(busy.iter().all(|&p| alive(p)), "{busy:?}");
+
+    // Gone for good: the call is stopped.
+    drop(back);
+    assert!(
+        eventually(Duration::from_secs(15), || busy.iter().any(|&p| !alive(p))).await,
+        "no worker was stopped: {busy:?} all alive"
+    );
+    wait_pool_whole(&server, HEAL).await;
+    let m = server.metrics().await;
+    assert_eq!(
+        metric(&m, "music21_worker_kills_total", &[("reason", "cancelled")]),
+        Some(1.0)
+    );
+}
+
+/// The `notifications/progress` of `token` among `messages`, in order, checked: each names
+/// the token, has a total of 100 and a message, and the values rise.
+fn progress_of(messages: &[Value], token: &str) -> Vec<Value> {
+    let notes: Vec<Value> = messages
+        .iter()
+        .filter(|m| m["method"] == "notifications/progress")
+        .map(|m| m["params"].clone())
+        .collect();
+    for n in &notes {
+        assert_eq!(n["progressToken"], token, "{n}");
+        assert_eq!(n["total"], 100.0, "{n}");
+        assert!(n["message"].as_str().is_some_and(|m| !m.is_empty()), "{n}");
+    }
+    let values: Vec<f64> = notes.iter().filter_map(|n| n["progress"].as_f64()).collect();
+    assert!(values.windows(2).all(|w| w[0] < w[1]), "{values:?}");
+    notes
+}
+
+fn import_with_progress(id: u64, token: &str) -> String {
+    let source = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/two-part.musicxml"
+    ))
+    .expect("the fixture");
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+        "name": "import_score",
+        "arguments": {"score_id": format!("progress-{id}"), "source": source, "source_type": "text"},
+        "_meta": {"progressToken": token}}})
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_with_a_progress_token_reports_progress_before_its_answer() {
+    // Over HTTP: the notifications ride the call's own stream, before the answer.
+    let server = Server::start(&config("", "", "")).await;
+    let session = open_session(&server).await;
+    let call = post(
+        &server,
+        Some(&session),
+        import_with_progress(11, "http-token").as_bytes(),
+    )
+    .await;
+    let messages: Vec<Value> = call
+        .body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|l| serde_json::from_str(l.trim()).ok())
+        .collect();
+    let notes = progress_of(&messages, "http-token");
+    assert!(!notes.is_empty(), "no progress: {:?}", call.body);
+    let answer_at = messages
+        .iter()
+        .position(|m| m["id"] == 11)
+        .expect("the answer");
+    assert_eq!(answer_at, messages.len() - 1, "the answer comes last");
+    assert_eq!(messages[answer_at]["result"]["isError"], false);
+    assert_eq!(notes[0]["message"], "import_score: started");
+
+    // Without a token, none.
+    let plain = post(
+        &server,
+        Some(&session),
+        br#"{"jsonrpc":"2.0","id":12,"method":"tools/call","params":{"name":"list_scores","arguments":{}}}"#,
+    )
+    .await;
+    assert!(!plain.body.contains("notifications/progress"), "{:?}", plain.body);
+
+    // Over stdio: the same, as lines before the answer.
+    let answers = stdio_exchange_until(
+        &config("", "", ""),
+        &[import_with_progress(13, "stdio-token")],
+        Some(13),
+    )
+    .await;
+    let notes = progress_of(&answers, "stdio-token");
+    assert!(!notes.is_empty(), "no progress over stdio: {answers:?}");
+    let answer_at = answers
+        .iter()
+        .position(|m| m["id"] == 13)
+        .expect("the answer");
+    let last_note = answers
+        .iter()
+        .rposition(|m| m["method"] == "notifications/progress")
+        .expect("a note");
+    assert!(last_note < answer_at, "{answers:?}");
 }

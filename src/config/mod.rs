@@ -19,7 +19,8 @@ pub mod stress;
 
 pub use server::{
     new_token, token_entropy_bits, AdmissionConfig, BodyConfig, BreakerConfig, ConnectionConfig,
-    DeadlineConfig, MemoryConfig, RateLimitConfig, ServerConfig, WorkerConfig, MIN_TOKEN_BITS,
+    DeadlineConfig, MemoryConfig, RateLimitConfig, ReplayConfig, ServerConfig, WorkerConfig,
+    MIN_TOKEN_BITS,
 };
 
 /// The whole configuration. Sections a subcommand does not use are simply ignored by it.

@@ -57,6 +57,7 @@ pub struct ServerConfig {
     pub memory: MemoryConfig,
     pub breaker: BreakerConfig,
     pub deadlines: DeadlineConfig,
+    pub replay: ReplayConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -239,6 +240,45 @@ impl Default for MemoryConfig {
     }
 }
 
+/// Resumable answers over Streamable HTTP: the events of each SSE stream are kept so a
+/// client whose stream dropped reconnects with `Last-Event-ID` and gets what it missed.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReplayConfig {
+    /// How long a finished stream's events are kept for a reconnect, in seconds. 0 turns
+    /// replay off: streams then carry no event ids and no `retry` invitation.
+    pub retention_secs: f64,
+    /// A `tools/call` whose client went away (no stream open for its answer, neither the
+    /// POST's nor a resumed one) is stopped after this many seconds, unless the client
+    /// reconnects to it first. Without replay it is stopped at once.
+    pub hangup_grace_secs: f64,
+    /// Events kept per stream (the oldest progress notifications go first; an answer is
+    /// the last event of its stream and is kept).
+    pub max_events_per_stream: usize,
+    /// Bytes of kept events per MCP session; beyond it the session's oldest streams go.
+    pub max_session_bytes: u64,
+    /// Bytes of kept events in all; beyond it the oldest streams of all go.
+    pub max_bytes: u64,
+}
+
+impl Default for ReplayConfig {
+    fn default() -> Self {
+        Self {
+            retention_secs: 60.0,
+            hangup_grace_secs: 10.0,
+            max_events_per_stream: 256,
+            max_session_bytes: 8 << 20,
+            max_bytes: 64 << 20,
+        }
+    }
+}
+
+impl ReplayConfig {
+    pub fn enabled(&self) -> bool {
+        self.retention_secs > 0.0
+    }
+}
+
 /// How long each tool may run before its worker is killed, in seconds.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -304,6 +344,7 @@ impl Default for ServerConfig {
             memory: MemoryConfig::default(),
             breaker: BreakerConfig::default(),
             deadlines: DeadlineConfig::default(),
+            replay: ReplayConfig::default(),
         }
     }
 }
@@ -403,6 +444,33 @@ impl ServerConfig {
             if !(value > 0.0 && value.is_finite()) {
                 return Err(Invalid::new(key, "must be a positive number of seconds"));
             }
+        }
+        for (key, value) in [
+            ("server.replay.retention_secs", self.replay.retention_secs),
+            (
+                "server.replay.hangup_grace_secs",
+                self.replay.hangup_grace_secs,
+            ),
+        ] {
+            if !(value >= 0.0 && value.is_finite()) {
+                return Err(Invalid::new(
+                    key,
+                    "must be 0 or a positive number of seconds",
+                ));
+            }
+        }
+        if self.replay.enabled() {
+            at_least_one([
+                (
+                    "server.replay.max_events_per_stream",
+                    self.replay.max_events_per_stream as u64,
+                ),
+                (
+                    "server.replay.max_session_bytes",
+                    self.replay.max_session_bytes,
+                ),
+                ("server.replay.max_bytes", self.replay.max_bytes),
+            ])?;
         }
         self.validate_resilience()
     }

@@ -32,7 +32,7 @@ use axum::Json;
 use futures::{Stream, StreamExt};
 use serde_json::{json, Value};
 
-use tokio_util::sync::CancellationToken;
+use crate::server::replay::{Listeners, Listening};
 
 use crate::server::clients::{ClientId, SessionRefusal};
 use crate::server::guard::refuse;
@@ -154,12 +154,14 @@ pub async fn admit_mcp(
     if let Some(s) = &session {
         guards.push(Box::new(state.sessions.begin(s, &client)));
     }
-    let gone = (is_request && envelope.method.as_deref() == Some("tools/call"))
-        .then(CancellationToken::new);
+    let listeners =
+        (is_request && envelope.method.as_deref() == Some("tools/call")).then(Listeners::new);
     let mut parts = parts;
-    if let Some(token) = &gone {
-        parts.extensions.insert(ClientGone(token.clone()));
+    if let Some(l) = &listeners {
+        parts.extensions.insert(ClientGone(l.clone()));
     }
+    // The POST's own response is the call's first listener.
+    let gone = listeners.as_ref().map(Listeners::listen);
     let request = Request::from_parts(parts, Body::from(bytes));
     let response = next.run(request).await;
     if opening {
@@ -356,12 +358,13 @@ async fn read_body(
 struct Watched<S> {
     inner: S,
     guards: Vec<Box<dyn Send>>,
-    /// Fired if the response is dropped before its end: the client went away.
-    gone: Option<CancellationToken>,
+    /// Let go when the response ends or is dropped: if nobody else listens (a resumed
+    /// stream), the call is abandoned after the grace (`McpHandler::call_tool`).
+    gone: Option<Listening>,
 }
 
 impl Watched<axum::body::BodyDataStream> {
-    fn new(body: Body, guards: Vec<Box<dyn Send>>, gone: Option<CancellationToken>) -> Self {
+    fn new(body: Body, guards: Vec<Box<dyn Send>>, gone: Option<Listening>) -> Self {
         Self {
             inner: body.into_data_stream(),
             guards,
@@ -370,18 +373,12 @@ impl Watched<axum::body::BodyDataStream> {
     }
 }
 
-impl<S> Drop for Watched<S> {
-    fn drop(&mut self) {
-        if let Some(gone) = self.gone.take() {
-            gone.cancel();
-        }
-    }
-}
-
-/// In a `tools/call`'s request extensions: fired when its client disconnects before the
-/// answer was sent, so the call is stopped as if cancelled (`McpHandler::call_tool`).
+/// In a `tools/call`'s request extensions: who listens for its answer. When its client
+/// disconnects before the answer and does not resume the stream within
+/// `server.replay.hangup_grace_secs`, the call is stopped as if cancelled
+/// (`McpHandler::call_tool`).
 #[derive(Clone, Debug)]
-pub struct ClientGone(pub CancellationToken);
+pub struct ClientGone(pub Listeners);
 
 impl<S: Stream + Unpin> Stream for Watched<S> {
     type Item = S::Item;

@@ -65,12 +65,24 @@ impl CallError {
 }
 
 /// Who made a call, and how it is called off.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Caller {
     pub client: ClientId,
     pub session: Option<String>,
     /// Fired when the client cancels the request (`notifications/cancelled`).
     pub cancel: CancellationToken,
+    /// Where the call's progress goes, when its client asked for it (a `progressToken`).
+    pub progress: Option<crate::workers::pool::ProgressSink>,
+}
+
+impl std::fmt::Debug for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caller")
+            .field("client", &self.client)
+            .field("session", &self.session)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
 }
 
 impl Caller {
@@ -79,6 +91,7 @@ impl Caller {
             client,
             session,
             cancel: CancellationToken::new(),
+            progress: None,
         }
     }
 
@@ -614,7 +627,14 @@ impl Dispatcher {
             }
             let deadline = self.config.server.deadlines.for_tool(tool);
             self.pool
-                .call(tool, args, deadline, caller.client.as_str(), &caller.cancel)
+                .call(
+                    tool,
+                    args,
+                    deadline,
+                    caller.client.as_str(),
+                    &caller.cancel,
+                    caller.progress.as_ref(),
+                )
                 .await
         };
         tokio::select! {

@@ -5,7 +5,7 @@
 //! resources are protocol errors.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rmcp::model::Extensions;
 use rmcp::model::{
@@ -41,18 +41,20 @@ pub struct McpHandler {
     logs: Arc<SessionLogs>,
 }
 
-/// A token fired when the request is cancelled or its client disconnects; its watcher
-/// ends with `done`.
+/// A token fired when the request is cancelled, or when nobody has listened for its answer
+/// for `grace` (its client hung up and did not resume the stream); its watcher ends with
+/// `done`.
 fn cancelled_by(
     context: &RequestContext<RoleServer>,
     done: CancellationToken,
+    grace: Duration,
 ) -> CancellationToken {
-    let gone = context
+    let listeners = context
         .extensions
         .get::<http::request::Parts>()
         .and_then(|p| p.extensions.get::<ClientGone>())
         .map(|g| g.0.clone());
-    let Some(gone) = gone else {
+    let Some(listeners) = listeners else {
         return context.ct.clone();
     };
     let either = CancellationToken::new();
@@ -60,11 +62,39 @@ fn cancelled_by(
     tokio::spawn(async move {
         tokio::select! {
             _ = request.cancelled() => fire.cancel(),
-            _ = gone.cancelled() => fire.cancel(),
+            _ = listeners.abandoned(grace) => fire.cancel(),
             _ = done.cancelled() => {}
         }
     });
     either
+}
+
+/// A sink for a call's progress reports, and the task that sends them, in order, as
+/// `notifications/progress` with the client's `token`; the task ends when the sink is
+/// dropped and what it holds is sent.
+fn progress_to(
+    token: rmcp::model::ProgressToken,
+    peer: rmcp::Peer<RoleServer>,
+) -> (
+    crate::workers::pool::ProgressSink,
+    tokio::task::JoinHandle<()>,
+) {
+    let (steps, mut pending) =
+        tokio::sync::mpsc::unbounded_channel::<crate::tools::progress::Step>();
+    let forwarder = tokio::spawn(async move {
+        while let Some(step) = pending.recv().await {
+            let note = rmcp::model::ProgressNotificationParam::new(token.clone(), step.progress)
+                .with_total(step.total)
+                .with_message(step.message);
+            if peer.notify_progress(note).await.is_err() {
+                return;
+            }
+        }
+    });
+    let sink: crate::workers::pool::ProgressSink = Arc::new(move |step| {
+        let _ = steps.send(step);
+    });
+    (sink, forwarder)
 }
 
 /// A typed rmcp value from JSON this module built (the shapes are MCP's, fixed here).
@@ -78,6 +108,17 @@ fn as_object(value: &serde_json::Value) -> Arc<serde_json::Map<String, serde_jso
 }
 
 impl McpHandler {
+    /// How long a call whose client went away waits for it to resume the stream. With no
+    /// replay there is nothing to resume: it is stopped at once.
+    fn hangup_grace(&self) -> Duration {
+        let replay = &self.dispatcher.config.server.replay;
+        if replay.enabled() {
+            Duration::from_secs_f64(replay.hangup_grace_secs)
+        } else {
+            Duration::ZERO
+        }
+    }
+
     pub fn new(
         dispatcher: Arc<Dispatcher>,
         rate_limit_here: bool,
@@ -214,15 +255,26 @@ impl ServerHandler for McpHandler {
         let ids_asked = json!({"score_id": args["score_id"], "new_score_id": args["new_score_id"]});
         let mut caller = Self::caller(&context.extensions);
         // Stopped when the client cancels (rmcp fires the request's token on
-        // notifications/cancelled) or goes away before the answer (admit's ClientGone).
+        // notifications/cancelled) or goes away before the answer and does not come back
+        // (admit's ClientGone).
         let call_done = CancellationToken::new();
         let _call_done = call_done.clone().drop_guard();
-        caller.cancel = cancelled_by(&context, call_done);
+        caller.cancel = cancelled_by(&context, call_done, self.hangup_grace());
+        let forwarding = context.meta.get_progress_token().map(|token| {
+            let (sink, forwarder) = progress_to(token, context.peer.clone());
+            caller.progress = Some(sink);
+            forwarder
+        });
         let started = Instant::now();
         let answer = self
             .dispatcher
             .call(&name, args, &caller, self.rate_limit_here)
             .await;
+        // Every progress notification goes out before the answer, none after it.
+        caller.progress = None;
+        if let Some(forwarder) = forwarding {
+            let _ = tokio::time::timeout(Duration::from_secs(2), forwarder).await;
+        }
         self.logs.call_done(
             &Self::session_key(&caller),
             &context.peer,

@@ -23,6 +23,7 @@ pub mod logging;
 pub mod mcp;
 pub mod notify;
 pub mod prompts;
+pub mod replay;
 pub mod resources;
 pub mod state;
 pub mod stdio;
@@ -132,12 +133,24 @@ async fn serve(config: Config, stdio: bool) -> Result<(), String> {
     }
 
     let cancel = tokio_util::sync::CancellationToken::new();
+    // Resumable streams: events are kept for a reconnect with Last-Event-ID; without the
+    // store no stream invites one (no event id, no `retry`).
+    let replay = config
+        .server
+        .replay
+        .enabled()
+        .then(|| replay::ReplayStore::new(config.server.replay.clone(), metrics.clone()));
+    let sse_retry = replay.is_some().then(|| Duration::from_secs(3));
     let sessions = Arc::new({
         let mut manager = LocalSessionManager::default();
         manager.session_config.keep_alive = Some(Duration::from_secs_f64(
             config.server.session_idle_secs.max(1.0),
         ));
-        manager
+        manager.session_config.sse_retry = sse_retry;
+        match &replay {
+            Some(store) => manager.with_event_store(store.clone()),
+            None => manager,
+        }
     });
     let allowed_hosts = http::allowed_hosts(&config.server.bind, &config.server.allowed_hosts);
     let mut http_config = StreamableHttpServerConfig::default();
@@ -147,9 +160,10 @@ async fn serve(config: Config, stdio: bool) -> Result<(), String> {
     http_config.allowed_origins = Vec::new();
     http_config.max_request_body_bytes = config.server.max_body_bytes as usize;
     http_config.cancellation_token = cancel.child_token();
+    http_config.sse_retry = sse_retry;
     let handler = McpHandler::new(dispatcher.clone(), false, Default::default());
-    let mcp =
-        StreamableHttpService::new(move || Ok(handler.clone()), sessions.clone(), http_config);
+    let resumable = Arc::new(replay::ResumableSessions::new(sessions.clone(), replay));
+    let mcp = StreamableHttpService::new(move || Ok(handler.clone()), resumable, http_config);
     let connections = listener::Connections::new(
         &config.server.connections,
         &config.server.trusted_proxies,

@@ -30,6 +30,7 @@ pub mod health;
 pub mod key;
 pub mod patterns;
 pub mod presentation;
+pub mod progress;
 pub mod scores;
 pub mod style;
 #[cfg(test)]
@@ -78,6 +79,13 @@ impl ToolContext {
             crate::store::corrupted(score_id, "its format field names no known format")
         })?;
         let tune = stored.meta.summary.get("tune").and_then(Value::as_i64);
+        progress::report(5.0, || {
+            format!(
+                "parsing score '{score_id}' ({} bytes of {})",
+                stored.source.len(),
+                stored.meta.format
+            )
+        });
         let score = Arc::new(parse_score(
             &stored.source,
             format,
@@ -85,6 +93,7 @@ impl ToolContext {
             &self.config.limits,
         )?);
         self.cache.put(key, score.clone());
+        progress::report(40.0, || format!("score '{score_id}' parsed"));
         Ok(LoadedScore {
             meta: stored.meta,
             score,
@@ -343,6 +352,7 @@ impl Registry {
                 self.names().join(", ")
             ))
         })?;
+        progress::report(0.0, || format!("{name}: started"));
         (tool.handler)(ctx, args)
     }
 }

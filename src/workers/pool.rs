@@ -15,6 +15,9 @@ use crate::config::{Config, WorkerConfig};
 use crate::error::ErrorKind;
 use crate::metrics::Metrics;
 use crate::workers::protocol::{read_frame, write_frame, Request, Response};
+
+/// Where a call's progress reports go (`notifications/progress` to its client).
+pub type ProgressSink = std::sync::Arc<dyn Fn(crate::tools::progress::Step) + Send + Sync>;
 use crate::workers::scheduler::{FairScheduler, Refusal};
 use serde::Serialize;
 use serde_json::Value;
@@ -468,10 +471,10 @@ impl Pool {
         self.metrics.queue_depth.set(0);
     }
 
-    /// Runs one tool call on a worker, within `deadline`.
     /// Runs `tool` on a worker for `client`. When `cancel` fires, a call still queued leaves
     /// the queue (it never starts) and a running one has its worker killed and replaced (the
     /// work really stops, counted in `music21_worker_kills_total{reason="cancelled"}`).
+    /// The worker's progress reports go to `progress` as they come.
     pub async fn call(
         self: &Arc<Self>,
         tool: &str,
@@ -479,6 +482,7 @@ impl Pool {
         deadline: Duration,
         client: &str,
         cancel: &CancellationToken,
+        progress: Option<&ProgressSink>,
     ) -> Result<Value, PoolError> {
         // A request that never reached a worker (its pipe was already broken) is safe to
         // send to another one; a request that did reach one is not retried.
@@ -517,7 +521,9 @@ impl Pool {
                 self.replace(worker, "died_idle", true);
                 continue;
             }
-            return self.await_answer(worker, id, deadline, cancel).await;
+            return self
+                .await_answer(worker, id, deadline, cancel, progress)
+                .await;
         }
         Err(PoolError::Crashed {
             detail: "no worker could take the task: each one was found dead".into(),
@@ -530,6 +536,7 @@ impl Pool {
         id: u64,
         deadline: Duration,
         cancel: &CancellationToken,
+        progress: Option<&ProgressSink>,
     ) -> Result<Value, PoolError> {
         let rss_limit = self.config.rss_limit_mb * 1024 * 1024;
         let pid = worker.pid;
@@ -546,19 +553,31 @@ impl Pool {
                 }
             }
         };
-        let outcome = tokio::select! {
-            frame = read_frame::<_, Response>(&mut worker.stdout) => Some(frame),
-            _ = tokio::time::sleep(deadline) => None,
-            rss = watch_rss => {
-                self.replace(worker, "memory_cap", true);
-                return Err(PoolError::MemoryCap {
-                    rss_mb: rss / (1024 * 1024),
-                    limit_mb: self.config.rss_limit_mb,
-                });
-            }
-            _ = cancel.cancelled() => {
-                self.replace(worker, "cancelled", true);
-                return Err(PoolError::Cancelled { running: true });
+        let expiry = tokio::time::sleep(deadline);
+        tokio::pin!(expiry, watch_rss);
+        let outcome = loop {
+            tokio::select! {
+                frame = read_frame::<_, Response>(&mut worker.stdout) => match frame {
+                    // Progress of this call: passed on, and the answer is still to come.
+                    Ok(Some(Response::Progress { id: of, step })) if of == id => {
+                        if let Some(progress) = progress {
+                            progress(step);
+                        }
+                    }
+                    frame => break Some(frame),
+                },
+                _ = &mut expiry => break None,
+                rss = &mut watch_rss => {
+                    self.replace(worker, "memory_cap", true);
+                    return Err(PoolError::MemoryCap {
+                        rss_mb: rss / (1024 * 1024),
+                        limit_mb: self.config.rss_limit_mb,
+                    });
+                }
+                _ = cancel.cancelled() => {
+                    self.replace(worker, "cancelled", true);
+                    return Err(PoolError::Cancelled { running: true });
+                }
             }
         };
         match outcome {
@@ -575,7 +594,7 @@ impl Pool {
                 let result = match response {
                     Response::Ok { result, .. } => Ok(result),
                     Response::Err { kind, message, .. } => Err(PoolError::Tool { kind, message }),
-                    Response::Pong { .. } => Err(PoolError::Crashed {
+                    Response::Pong { .. } | Response::Progress { .. } => Err(PoolError::Crashed {
                         detail: "the worker answered out of turn".into(),
                     }),
                 };

@@ -52,9 +52,27 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             }
             Request::Call { id, tool, args } => {
                 let ctx = ctx.clone();
-                // The engine is synchronous; run it off the I/O thread.
-                let result =
-                    tokio::task::spawn_blocking(move || registry.call(&ctx, &tool, args)).await;
+                // The engine is synchronous; run it off the I/O thread. Its progress reports
+                // come back here and go out as frames while it runs.
+                let (steps, mut reported) = tokio::sync::mpsc::unbounded_channel();
+                let work = tokio::task::spawn_blocking(move || {
+                    let send = move |step| {
+                        let _ = steps.send(step);
+                    };
+                    crate::tools::progress::with_reporter(send, || registry.call(&ctx, &tool, args))
+                });
+                tokio::pin!(work);
+                let result = loop {
+                    tokio::select! {
+                        result = &mut work => break result,
+                        Some(step) = reported.recv() => {
+                            write_frame(&mut stdout, &Response::Progress { id, step })
+                                .await
+                                .map_err(anyhow::Error::msg)
+                                .context("cannot report progress to the server")?;
+                        }
+                    }
+                };
                 match result {
                     Ok(Ok(result)) => Response::Ok { id, result },
                     Ok(Err(e)) => Response::Err {

@@ -43,12 +43,20 @@ pub enum Response {
         id: u64,
         rss_bytes: u64,
     },
+    /// How far call `id` is; any number of these may come before its answer.
+    Progress {
+        id: u64,
+        step: crate::tools::progress::Step,
+    },
 }
 
 impl Response {
     pub fn id(&self) -> u64 {
         match self {
-            Response::Ok { id, .. } | Response::Err { id, .. } | Response::Pong { id, .. } => *id,
+            Response::Ok { id, .. }
+            | Response::Err { id, .. }
+            | Response::Pong { id, .. }
+            | Response::Progress { id, .. } => *id,
         }
     }
 }

@@ -266,6 +266,9 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
     let (mode, mode_source) = choose_mode(&cf, sharps, mode_arg)?;
     let voice = args.voice.voice();
     let seed = args.seed.unwrap_or(0);
+    crate::tools::progress::report(45.0, || {
+        format!("writing species {species} counterpoint above or below {} notes", cf.len())
+    });
     let generated = cp::generate(&cf, &mode, species, voice, seed).ok_or_else(|| {
         ToolError::internal(
             "the counterpoint search found nothing, not even with the rules as costs",

@@ -388,11 +388,15 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
         style,
         seed,
     };
+    crate::tools::progress::report(45.0, || {
+        format!("searching chords for {} melody notes", notes.len())
+    });
     let result =
         catch_engine("harmonising", || harmony_gen::harmonize(&request))?.map_err(|why| {
             ToolError::unsupported(format!("cannot harmonise score '{}': {why}", args.score_id))
         })?;
 
+    crate::tools::progress::report(70.0, || "writing the score".into());
     let symbols = chord_symbols(&result, style)?;
     let title = crate::music::summary::title(score).unwrap_or_else(|| args.score_id.clone());
     let stream = harmonized_score(&title, style, &result, &barring, &key_def, &symbols)?;
@@ -412,6 +416,7 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
     )?;
 
     // The project's voice-leading analysis of what was stored.
+    crate::tools::progress::report(90.0, || "checking the voice leading".into());
     let analysis = Registry::shared().call(
         ctx,
         "voice_leading_analysis",

@@ -208,6 +208,7 @@ fn export_score(ctx: &ToolContext, args: ExportArgs) -> ToolResult<ExportOutput>
     let score: &Stream = &loaded.score;
     let source_bytes = loaded.meta.bytes;
     check_export_size(ctx, score, source_bytes, args.format)?;
+    crate::tools::progress::report(50.0, || format!("writing {}", args.format.name()));
     let bytes = args.format.write(score, &loaded.meta.format)?;
     check_written_size(ctx, bytes.len(), source_bytes)?;
     let sha256 = crate::store::sha256_hex(&bytes);

@@ -131,7 +131,15 @@ fn import_score(ctx: &ToolContext, args: ImportArgs) -> ToolResult<ImportOutput>
             id
         }
     };
+    crate::tools::progress::report(5.0, || {
+        format!(
+            "parsing {} bytes of {}",
+            source.bytes.len(),
+            source.format.name()
+        )
+    });
     let score = parse_score(&source.bytes, source.format, args.tune, &ctx.config.limits)?;
+    crate::tools::progress::report(60.0, || format!("parsed; storing '{score_id}'"));
     let tune = (source.format == Format::Abc)
         .then(|| resolved_tune(&source.bytes, args.tune))
         .flatten();

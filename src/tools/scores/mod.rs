@@ -127,6 +127,7 @@ pub(crate) fn store_generated(
     origin: &str,
     replace: bool,
 ) -> ToolResult<StoredResult> {
+    crate::tools::progress::report(80.0, || format!("storing '{id}'"));
     let xml = to_musicxml(score, source_format)?;
     let max = ctx.config.limits.max_export_bytes;
     if xml.len() as u64 > max {

@@ -137,6 +137,7 @@ fn transpose_score(ctx: &ToolContext, args: TransposeArgs) -> ToolResult<Transpo
         loaded.meta.bytes,
         ExportFormat::Musicxml,
     )?;
+    crate::tools::progress::report(50.0, || "transposing".into());
     let transposed = catch_engine("transposing", || loaded.score.transpose(&interval))?
         .map_err(|e| ToolError::unsupported(format!("cannot transpose this score: {e}")))?;
     // Stored as MusicXML: the one format that writes everything back.

@@ -456,6 +456,9 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
     learned.midis.sort_unstable();
     let median_midi = percentile(&learned.midis, 0.5);
 
+    crate::tools::progress::report(50.0, || {
+        format!("learning from {} melodic lines", learned.lines.len())
+    });
     let model = Model::learn(&learned.lines, request.order);
     let frame = Frame {
         bar_ticks: setting.bar_ticks,
