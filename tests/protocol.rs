@@ -814,7 +814,10 @@ fn progress_of(messages: &[Value], token: &str) -> Vec<Value> {
         assert_eq!(n["total"], 100.0, "{n}");
         assert!(n["message"].as_str().is_some_and(|m| !m.is_empty()), "{n}");
     }
-    let values: Vec<f64> = notes.iter().filter_map(|n| n["progress"].as_f64()).collect();
+    let values: Vec<f64> = notes
+        .iter()
+        .filter_map(|n| n["progress"].as_f64())
+        .collect();
     assert!(values.windows(2).all(|w| w[0] < w[1]), "{values:?}");
     notes
 }
@@ -866,7 +869,11 @@ async fn a_call_with_a_progress_token_reports_progress_before_its_answer() {
         br#"{"jsonrpc":"2.0","id":12,"method":"tools/call","params":{"name":"list_scores","arguments":{}}}"#,
     )
     .await;
-    assert!(!plain.body.contains("notifications/progress"), "{:?}", plain.body);
+    assert!(
+        !plain.body.contains("notifications/progress"),
+        "{:?}",
+        plain.body
+    );
 
     // Over stdio: the same, as lines before the answer.
     let answers = stdio_exchange_until(

@@ -157,6 +157,7 @@ pub async fn admit_mcp(
     let listeners =
         (is_request && envelope.method.as_deref() == Some("tools/call")).then(Listeners::new);
     let mut parts = parts;
+    name_subscription(&mut parts.headers, envelope.method.as_deref(), &bytes);
     if let Some(l) = &listeners {
         parts.extensions.insert(ClientGone(l.clone()));
     }
@@ -175,6 +176,51 @@ pub async fn admit_mcp(
     }
     let (parts, body) = response.into_parts();
     Response::from_parts(parts, Body::from_stream(Watched::new(body, guards, gone)))
+}
+
+/// Protocol 2026-07-28 asks clients to mirror a request's target in an `Mcp-Name` header
+/// (SEP-2243), and rmcp refuses `resources/subscribe` and `resources/unsubscribe` without
+/// it, but clients disagree on those two: the official Python SDK (2.3) names only
+/// tools/call, prompts/get and resources/read, so its subscriptions failed with
+/// "missing required Mcp-Name header". The header carries nothing the body does not, so
+/// when it is absent it is written here from the body; a header that is present is left
+/// for rmcp to check against the body.
+fn name_subscription(headers: &mut axum::http::HeaderMap, method: Option<&str>, body: &[u8]) {
+    if !matches!(
+        method,
+        Some("resources/subscribe" | "resources/unsubscribe")
+    ) || headers.contains_key("mcp-name")
+    {
+        return;
+    }
+    #[derive(serde::Deserialize)]
+    struct Subscription {
+        params: Params,
+    }
+    #[derive(serde::Deserialize)]
+    struct Params {
+        uri: String,
+    }
+    let Ok(sub) = serde_json::from_slice::<Subscription>(body) else {
+        return;
+    };
+    let uri = sub.params.uri;
+    // SEP-2243's encoding: printable ASCII as it is, anything else as a base64 sentinel.
+    let plain = uri.bytes().all(|b| (0x20..0x7f).contains(&b))
+        && uri.trim() == uri
+        && !uri.starts_with("=?base64?");
+    let value = if plain {
+        uri
+    } else {
+        use base64::Engine;
+        format!(
+            "=?base64?{}?=",
+            base64::engine::general_purpose::STANDARD.encode(uri.as_bytes())
+        )
+    };
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        headers.insert("mcp-name", value);
+    }
 }
 
 /// `DELETE /mcp`: ends the session it names with 204 No Content (rmcp answers 202, which

@@ -98,7 +98,13 @@ fn progress_to(
 }
 
 /// A typed rmcp value from JSON this module built (the shapes are MCP's, fixed here).
-fn typed<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, McpError> {
+/// Results are complete answers (`resultType`, required from protocol 2026-07-28 on; rmcp
+/// drops it for clients of older versions, and types without the field ignore it).
+fn typed<T: serde::de::DeserializeOwned>(mut value: Value) -> Result<T, McpError> {
+    if let Value::Object(map) = &mut value {
+        map.entry("resultType")
+            .or_insert_with(|| Value::String("complete".into()));
+    }
     serde_json::from_value(value)
         .map_err(|e| McpError::internal_error(format!("building the answer: {e}"), None))
 }

@@ -220,7 +220,67 @@ fn schema_of<T: JsonSchema>() -> Value {
     let schema = schemars::schema_for!(T);
     let mut value = serde_json::to_value(schema).unwrap_or(Value::Null);
     drop_rust_only_formats(&mut value);
+    split_type_unions(&mut value);
     value
+}
+
+/// Keywords that describe a value rather than constrain it: they stay beside an `anyOf`.
+const ANNOTATIONS: [&str; 8] = [
+    "description",
+    "title",
+    "default",
+    "examples",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+    "$comment",
+];
+
+/// schemars writes an `Option<T>` as `"type": ["string", "null"]`: legal JSON Schema, but
+/// clients that read `type` as one string (Gemini's OpenAPI subset among them; MCP Inspector
+/// --strict warns of each) reject the tool or drop the constraint. The same schema as
+/// `anyOf` branches of one type each: the constraints go with their type's branch, the
+/// annotations stay outside, and a `null` in an `enum` becomes the `null` branch.
+fn split_type_unions(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.values_mut().for_each(split_type_unions);
+            let Some(Value::Array(types)) = map.get("type").cloned() else {
+                return;
+            };
+            map.remove("type");
+            let constraints: Vec<(String, Value)> = map
+                .iter()
+                .filter(|(k, _)| !ANNOTATIONS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            for (k, _) in &constraints {
+                map.remove(k);
+            }
+            let branches: Vec<Value> = types
+                .iter()
+                .map(|t| {
+                    let mut branch = serde_json::Map::new();
+                    branch.insert("type".into(), t.clone());
+                    if t != "null" {
+                        for (k, v) in &constraints {
+                            let v = match (k.as_str(), v) {
+                                ("enum", Value::Array(items)) => Value::Array(
+                                    items.iter().filter(|i| !i.is_null()).cloned().collect(),
+                                ),
+                                _ => v.clone(),
+                            };
+                            branch.insert(k.clone(), v);
+                        }
+                    }
+                    Value::Object(branch)
+                })
+                .collect();
+            map.insert("anyOf".into(), Value::Array(branches));
+        }
+        Value::Array(items) => items.iter_mut().for_each(split_type_unions),
+        _ => {}
+    }
 }
 
 /// schemars marks unsigned Rust integers with formats such as `uint64` that no JSON Schema
@@ -366,6 +426,7 @@ impl Default for Registry {
 #[cfg(test)]
 mod schema_tests {
     use super::*;
+    use serde_json::json;
 
     fn formats(value: &Value, found: &mut Vec<String>) {
         match value {
@@ -378,6 +439,57 @@ mod schema_tests {
             Value::Array(items) => items.iter().for_each(|v| formats(v, found)),
             _ => {}
         }
+    }
+
+    fn type_unions(value: &Value, path: &str, found: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if map.get("type").is_some_and(Value::is_array) {
+                    found.push(path.to_string());
+                }
+                for (k, v) in map {
+                    type_unions(v, &format!("{path}/{k}"), found);
+                }
+            }
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    type_unions(v, &format!("{path}/{i}"), found);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn no_schema_spells_a_type_as_an_array() {
+        let registry = Registry::new();
+        let mut found = Vec::new();
+        for def in registry.tools() {
+            type_unions(&def.input_schema, def.name, &mut found);
+            type_unions(&def.output_schema, def.name, &mut found);
+        }
+        assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
+    fn a_nullable_type_becomes_branches_with_its_constraints() {
+        let mut schema = json!({
+            "description": "how many",
+            "type": ["integer", "null"],
+            "minimum": 1,
+            "enum": [1, 2, null],
+        });
+        split_type_unions(&mut schema);
+        assert_eq!(
+            schema,
+            json!({
+                "description": "how many",
+                "anyOf": [
+                    {"type": "integer", "minimum": 1, "enum": [1, 2]},
+                    {"type": "null"},
+                ],
+            })
+        );
     }
 
     #[test]

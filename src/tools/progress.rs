@@ -107,13 +107,18 @@ mod tests {
             .iter()
             .map(|s| (s.progress, s.message.as_str()))
             .collect();
-        assert_eq!(got, vec![(0.0, "started"), (50.0, "half"), (100.0, "clamped")]);
+        assert_eq!(
+            got,
+            vec![(0.0, "started"), (50.0, "half"), (100.0, "clamped")]
+        );
         assert!(steps.iter().all(|s| s.total == TOTAL));
     }
 
     #[test]
     fn without_a_reporter_nothing_happens_and_it_is_removed_after_the_call() {
-        report(5.0, || unreachable!("no reporter: the message is never built"));
+        report(5.0, || {
+            unreachable!("no reporter: the message is never built")
+        });
         let steps = collect(|| report(1.0, || "in".into()));
         assert_eq!(steps.len(), 1);
         report(99.0, || unreachable!("the reporter was removed"));
