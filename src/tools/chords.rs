@@ -45,8 +45,9 @@ pub struct Args {
 pub struct ChordInfo {
     /// Index among all the chords of the score, from 0.
     pub index: usize,
-    /// Measure number as written (a pickup is usually 0).
-    pub measure: i64,
+    /// Measure number as written (a pickup is usually 0); null when the score has no
+    /// measures (an ABC tune without bar lines), as music21's `measureNumber` is None.
+    pub measure: Option<i64>,
     /// Beat within the measure, from 1.
     pub beat: f64,
     /// Offset from the start of the score, in quarter notes.
@@ -161,7 +162,13 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
     let chords = entries[offset..end]
         .iter()
         .zip(&names[offset..end])
-        .map(|(entry, names)| chord_info(entry, names, key.as_ref().map(|k| &k.key)))
+        .map(|(entry, names)| {
+            let mut info = chord_info(entry, names, key.as_ref().map(|k| &k.key));
+            if grid.count() == 0 {
+                info.measure = None;
+            }
+            info
+        })
         .collect();
     Ok(Output {
         score_id: args.score_id,
@@ -198,7 +205,7 @@ fn chord_info(entry: &ChordEntry, names: &ChordNames, key: Option<&music21_rs::K
     let chord = &entry.chord;
     ChordInfo {
         index: entry.index,
-        measure: entry.measure,
+        measure: Some(entry.measure),
         beat: entry.beat,
         offset: display(entry.offset),
         duration: display(entry.duration),

@@ -566,8 +566,18 @@ fn check_abc(text: &str, limits: &ImportLimits) -> ToolResult<()> {
         }
         let music = abc_music(trimmed);
         let mut digits = 0usize;
-        for c in music.chars() {
+        let chars: Vec<char> = music.chars().collect();
+        for (i, &c) in chars.iter().enumerate() {
+            let next = chars.get(i + 1).copied();
+            let previous = i.checked_sub(1).and_then(|p| chars.get(p)).copied();
             match c {
+                // Not groups, though they open with a bracket: a tuplet `(3abc`, a volta
+                // `[1`, a thick barline `[|` (and its `|]`). Counted as groups they made
+                // every tune with a few triplets "too deeply nested" (22 of music21's ABC
+                // files were refused).
+                '(' if next.is_some_and(|n| n.is_ascii_digit()) => {}
+                '[' if next.is_some_and(|n| n.is_ascii_digit() || n == '|') => {}
+                ']' if previous == Some('|') => {}
                 '(' | '[' | '{' => {
                     depth += 1;
                     max_depth = max_depth.max(depth);

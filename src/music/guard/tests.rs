@@ -658,6 +658,12 @@ fn abc_voices_nesting_and_lengths_refused() {
     let nest = format!("X:1\nK:C\n{}C", "(".repeat(500));
     let err = check_text(&nest, Format::Abc, &limits()).unwrap_err();
     assert!(err.message.contains("max_abc_nesting"));
+    // Tuplets, voltas and thick barlines open with a bracket but nest nothing.
+    let tuplets = format!(
+        "X:1\nK:G\n[|{} |[1 G2 :|[2 g2 |]\n",
+        "(3Bcd (3efg ".repeat(40)
+    );
+    check_text(&tuplets, Format::Abc, &limits()).expect("tuplets are not nesting");
     let long = "X:1\nL:1/16\nK:C\na |c99999999|\n";
     let err = check_text(long, Format::Abc, &limits()).unwrap_err();
     assert!(err.message.contains("max_abc_length_digits"));
