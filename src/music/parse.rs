@@ -274,8 +274,13 @@ mod tests {
         }
         assert_eq!(decode_humdrum(b"el\xe8ison").unwrap(), "el\u{e8}ison");
         // Other text formats stay strict: a wrong byte is an error that says where.
-        let err = parse_score(b"tinyNotation: 4/4 c4 \xe8", Format::Tinynotation, None, &limits)
-            .unwrap_err();
+        let err = parse_score(
+            b"tinyNotation: 4/4 c4 \xe8",
+            Format::Tinynotation,
+            None,
+            &limits,
+        )
+        .unwrap_err();
         assert!(err.message.contains("not valid UTF-8"), "{}", err.message);
     }
 

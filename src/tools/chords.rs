@@ -280,7 +280,9 @@ mod tests {
     use serde_json::json;
 
     use crate::error::ErrorKind;
-    use crate::tools::test_kit::{bwv66_context, call, context, g_major_chorale, import_text};
+    use crate::tools::test_kit::{
+        bwv66_context, call, context, g_major_chorale, import_text, import_text_as,
+    };
 
     #[test]
     fn bwv66_chords_match_music21() {
@@ -384,6 +386,24 @@ mod tests {
         assert_eq!(out["total"], 2);
         assert_eq!(out["chords"][1]["offset"], 2.0);
         assert_eq!(out["chords"][1]["inversion"], json!(null));
+    }
+
+    #[test]
+    fn a_tune_without_bar_lines_has_chords_without_measures() {
+        let (_dir, ctx) = context();
+        // As essenFolksong/lot.abc: music21 makes no measures, its measureNumber is None.
+        import_text_as(&ctx, "free", "X:1\nT:Free\nL:1/4\nK:C\nCDEF GABc\n", "abc");
+        let out = call(&ctx, "chord_analysis", json!({"score_id": "free"})).expect("chords");
+        assert_eq!(out["total"], 8);
+        assert_eq!(out["chords"][0]["measure"], json!(null));
+        import_text_as(
+            &ctx,
+            "barred",
+            "X:1\nT:Barred\nL:1/4\nK:C\nCDEF|GABc|\n",
+            "abc",
+        );
+        let out = call(&ctx, "chord_analysis", json!({"score_id": "barred"})).expect("chords");
+        assert_eq!(out["chords"][4]["measure"], 2);
     }
 
     #[test]
