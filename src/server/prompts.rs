@@ -169,7 +169,7 @@ fn write_counterpoint(a: &Args) -> String {
     let position = a.or("position", "above");
     format!(
         "Write species counterpoint (species {species}, {position} the cantus firmus) on \"{cantus}\" with the music21-prod tools. {}\n\
-         1. generate_counterpoint with score_id \"{id}\", species {species}, position \"{position}\", new_score_id \"{id}-species{species}\" and seed 1.\n\
+         1. generate_counterpoint with score_id \"{id}\", species {species}, voice \"{position}\", new_score_id \"{id}-species{species}\" and seed 1.\n\
          2. Go through its rule checks: say which rules pass, and for any violation the measure and notes.\n\
          3. export_score \"{id}-species{species}\" as musicxml or abc for the user.\n\
          Explain the line's shape (climax, leaps and their recovery, the cadence) as a counterpoint teacher would.",
@@ -278,9 +278,15 @@ mod tests {
         .unwrap();
         let text = got["messages"][0]["content"]["text"].as_str().unwrap();
         assert!(
-            text.contains("species 3") && text.contains("\"below\""),
+            text.contains("species 3") && text.contains("voice \"below\""),
             "{text}"
         );
+        // The argument the prompt names is one the tool takes (it once said `position`,
+        // which generate_counterpoint refuses as unknown).
+        let tool = crate::tools::Registry::shared()
+            .get("generate_counterpoint")
+            .expect("the tool");
+        assert!(tool.input_schema["properties"]["voice"].is_object());
         for p in PROMPTS {
             let all: Map<String, Value> = p
                 .arguments

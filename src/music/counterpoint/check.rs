@@ -3,7 +3,7 @@
 //! measure and beat, between which notes. Each rule is one function.
 
 use super::rhythm::species_rhythm;
-use super::theory::{harmonic, melodic, Harmonic};
+use super::theory::{harmonic, melodic, Harmonic, Melodic};
 use super::violation::{cf_label, cp_label, violation, Violation};
 use super::{CpNote, Voice, BAR};
 use crate::music::pitch::SpelledPitch;
@@ -16,15 +16,23 @@ pub struct RuleResult {
     pub passed: bool,
     pub violations: Vec<Violation>,
     /// Places where a licence was taken (the rule still holds): the broken syncopations of
-    /// 4th species, a 5th-species cadence without its suspension.
+    /// 4th species, a 5th-species cadence without its suspension, a dissonant neighbour
+    /// tone in 2nd species.
     pub licences: Vec<Violation>,
 }
 
+impl RuleResult {
+    /// Passed without any licence taken.
+    pub fn kept_strictly(&self) -> bool {
+        self.passed && self.licences.is_empty()
+    }
+}
+
 /// The rules, in the order they are reported.
-pub const RULES: [(&str, &str); 15] = [
+pub const RULES: [(&str, &str); 16] = [
     ("species_rhythm", "The rhythm of the species: 1st whole notes; 2nd two halves; 3rd four quarters; 4th a half rest, then halves tied over every barline (breaking the species, a bar of two halves, is a licence taken only where the syncopation cannot go on, at most once in four bars, and listed); 5th a mix of halves, quarters, tied syncopes and eighth pairs on weak beats, with no gaps and a suspension at the cadence (listed as a licence where none can be prepared); the last note a whole note."),
     ("consonant_strong_beats", "Every downbeat is consonant (unison, third, fifth, sixth, octave or compound), except a prepared suspension in 4th and 5th species."),
-    ("dissonance_treatment", "A dissonance is a passing or neighbour tone on a weak beat, approached and left by step, or (4th and 5th species) a suspension: prepared by a consonance, held over the barline, resolving down by step to a consonance (7-6 or 4-3 above, 2-3 or 4-5 below)."),
+    ("dissonance_treatment", "A dissonance is a passing or neighbour tone on a weak beat, approached and left by step (in 2nd species Fux admits only the passing tone: a dissonant neighbour there is listed as a licence), or (4th and 5th species) a suspension: prepared by a consonance, held over the barline, resolving down by step to a consonance (7-6 or 4-3 above, 2-3 or 4-5 below)."),
     ("no_parallel_perfects", "No parallel (or antiparallel) fifths, octaves or unisons between neighbouring notes, nor on successive downbeats (2nd, 3rd, 5th species) or successive syncopations (4th species)."),
     ("no_direct_perfects", "No direct (hidden) fifths or octaves: a perfect consonance is not reached by similar motion."),
     ("no_inner_unisons", "Unisons only on the first and the last note."),
@@ -32,6 +40,7 @@ pub const RULES: [(&str, &str); 15] = [
     ("leaps_limited", "Melodic intervals are steps, thirds, perfect fourths, fifths, octaves or an ascending minor sixth; a leap of a fourth or more is recovered by a step in the opposite direction; no two leaps in a row in one direction unless both are thirds, never three."),
     ("single_climax", "The counterpoint's highest note is reached once."),
     ("no_tritone_leaps", "No melodic tritone (augmented fourth or diminished fifth)."),
+    ("no_augmented_or_diminished_outlines", "The line outlines no augmented or diminished interval (an augmented fourth F-B, a diminished fifth, an augmented fifth C-G#, a diminished fourth C#-F, a diminished seventh): neither the span of two or more leaps in a row in one direction, nor the interval from one turning point of the line to the next (the first note, every note where the line changes direction, the last note)."),
     ("perfect_beginning_and_end", "The first note makes a perfect consonance with the cantus firmus (unison, fifth or octave above; unison or octave below), the last a unison or octave."),
     ("cadence", "The cadence (clausula vera): both voices reach the final unison or octave by step in contrary motion, one of them by a half step (the leading tone; in phrygian the half step above)."),
     ("no_voice_crossing", "The counterpoint stays on its side of the cantus firmus; no voice overlaps the other's previous note."),
@@ -58,39 +67,53 @@ pub fn check(cf: &[SpelledPitch], cp: &[CpNote], species: u8, voice: Voice) -> V
             .enumerate()
             .map(|(i, (id, _))| {
                 if i == 0 || matches!(*id, "perfect_beginning_and_end" | "cadence") {
-                    vec![violation(0, vec![], "the counterpoint has no notes")]
+                    (
+                        vec![violation(0, vec![], "the counterpoint has no notes")],
+                        Vec::new(),
+                    )
                 } else {
-                    Vec::new()
+                    (Vec::new(), Vec::new())
                 }
             })
             .collect();
-        return finish(found, Vec::new());
+        return finish(found);
     }
 
     let mut rhythm = Vec::new();
-    let licences = species_rhythm(&piece.notes, piece.bars(), species, &mut rhythm);
+    let mut rhythm_licences = species_rhythm(&piece.notes, piece.bars(), species, &mut rhythm);
     let found = RULES
         .iter()
         .map(|(id, _)| match *id {
-            "species_rhythm" => std::mem::take(&mut rhythm),
-            "consonant_strong_beats" => consonant_strong_beats(&piece),
+            "species_rhythm" => (
+                std::mem::take(&mut rhythm),
+                std::mem::take(&mut rhythm_licences),
+            ),
             "dissonance_treatment" => dissonance_treatment(&piece),
-            "no_parallel_perfects" => no_parallel_perfects(&piece),
-            "no_direct_perfects" => no_direct_perfects(&piece),
-            "no_inner_unisons" => no_inner_unisons(&piece),
-            "contrary_motion_preferred" => contrary_motion_preferred(&piece),
-            "leaps_limited" => leaps_limited(&piece),
-            "single_climax" => single_climax(&piece),
-            "no_tritone_leaps" => no_tritone_leaps(&piece),
-            "perfect_beginning_and_end" => perfect_beginning_and_end(&piece),
-            "cadence" => cadence(&piece),
-            "no_voice_crossing" => no_voice_crossing(&piece),
-            "no_repeated_notes" => no_repeated_notes(&piece),
-            "range" => range(&piece),
-            other => unreachable!("the rule {other} has no check"),
+            other => (faults_of(&piece, other), Vec::new()),
         })
         .collect();
-    finish(found, licences)
+    finish(found)
+}
+
+/// The faults of a rule that grants no licence.
+fn faults_of(piece: &Piece, id: &str) -> Vec<Violation> {
+    match id {
+        "consonant_strong_beats" => consonant_strong_beats(piece),
+        "no_parallel_perfects" => no_parallel_perfects(piece),
+        "no_direct_perfects" => no_direct_perfects(piece),
+        "no_inner_unisons" => no_inner_unisons(piece),
+        "contrary_motion_preferred" => contrary_motion_preferred(piece),
+        "leaps_limited" => leaps_limited(piece),
+        "single_climax" => single_climax(piece),
+        "no_tritone_leaps" => no_tritone_leaps(piece),
+        "no_augmented_or_diminished_outlines" => outlines(&piece.notes),
+        "perfect_beginning_and_end" => perfect_beginning_and_end(piece),
+        "cadence" => cadence(piece),
+        "no_voice_crossing" => no_voice_crossing(piece),
+        "no_repeated_notes" => no_repeated_notes(piece),
+        "range" => range(piece),
+        other => unreachable!("the rule {other} has no check"),
+    }
 }
 
 /// What the rules look at: the counterpoint's notes in time order, the cantus firmus, and
@@ -247,8 +270,11 @@ fn consonant_strong_beats(p: &Piece) -> Vec<Violation> {
         .collect()
 }
 
-fn dissonance_treatment(p: &Piece) -> Vec<Violation> {
+/// The faults, then the licences: a dissonant neighbour tone in 2nd species, where Fux
+/// admits only the passing tone.
+fn dissonance_treatment(p: &Piece) -> (Vec<Violation>, Vec<Violation>) {
     let mut out = Vec::new();
+    let mut licences = Vec::new();
     for (v, h) in p.dissonances().filter(|(v, _)| !p.wants_consonance(v)) {
         let note = p.notes[v.idx];
         let prev = v.idx.checked_sub(1).map(|i| p.notes[i]);
@@ -258,15 +284,28 @@ fn dissonance_treatment(p: &Piece) -> Vec<Violation> {
         } else {
             suspension_fault(p, v, h, note, next)
         };
+        let mut who = pair_labels(v);
+        if let Some(before) = prev.filter(|_| v.onset) {
+            who.insert(0, cp_label(before.tone));
+        }
         if let Some(detail) = problem {
-            let mut who = pair_labels(v);
-            if let Some(before) = prev.filter(|_| v.onset) {
-                who.insert(0, cp_label(before.tone));
-            }
             out.push(violation(v.t, who, detail));
+        } else if v.onset && p.species == 2 && prev.zip(next).is_some_and(|(a, x)| a.tone == x.tone)
+        {
+            if let Some(after) = next {
+                who.insert(2, cp_label(after.tone));
+            }
+            licences.push(violation(
+                v.t,
+                who,
+                format!(
+                    "a dissonant {} as a neighbour tone in 2nd species (licence): Fux admits only the passing tone here",
+                    h.name()
+                ),
+            ));
         }
     }
-    out
+    (out, licences)
 }
 
 /// What is wrong with a dissonance struck on a weak beat, if anything: it must be a passing
@@ -556,6 +595,82 @@ fn leaps_limited(p: &Piece) -> Vec<Violation> {
     out
 }
 
+/// Augmented and diminished intervals the line outlines: the span of two or more leaps in a
+/// row in one direction, and the interval from one turning point to the next (the first
+/// note, each note where the direction changes, the last note). Spans of two moves or
+/// more only: a single move is judged by `leaps_limited` and `no_tritone_leaps`.
+fn outlines(notes: &[CpNote]) -> Vec<Violation> {
+    let moves: Vec<Melodic> = notes
+        .windows(2)
+        .map(|w| melodic(w[0].tone, w[1].tone))
+        .collect();
+    // (first note, last note, outlined by leaps)
+    let mut spans: Vec<(usize, usize, bool)> = Vec::new();
+    let mut i = 0;
+    while i < moves.len() {
+        let dir = moves[i].dir();
+        if !moves[i].is_leap() || dir == 0 {
+            i += 1;
+            continue;
+        }
+        let mut j = i + 1;
+        while moves.get(j).is_some_and(|m| m.is_leap() && m.dir() == dir) {
+            j += 1;
+        }
+        // Moves i..j are leaps in one direction, over notes i..=j.
+        for a in i..j {
+            spans.extend((a + 2..=j).map(|b| (a, b, true)));
+        }
+        i = j;
+    }
+    let mut turns = vec![0];
+    let mut dir = 0;
+    for (k, m) in moves.iter().enumerate() {
+        let d = m.dir();
+        if d == 0 {
+            continue;
+        }
+        if dir != 0 && d != dir {
+            turns.push(k);
+        }
+        dir = d;
+    }
+    if notes.len() > 1 {
+        turns.push(notes.len() - 1);
+    }
+    spans.extend(
+        turns
+            .windows(2)
+            .filter(|w| w[1] >= w[0] + 2)
+            .map(|w| (w[0], w[1], false)),
+    );
+    spans.sort_by_key(|&(a, b, leaps)| (b, a, !leaps));
+    spans.dedup_by_key(|&mut (a, b, _)| (a, b));
+    spans
+        .into_iter()
+        .filter_map(|(a, b, leaps)| {
+            let (from, to) = (notes[a].tone, notes[b].tone);
+            let m = melodic(from, to);
+            m.is_augmented_or_diminished().then(|| {
+                let (interval, ends) = (m.name(), format!("{} to {}", from.name(), to.name()));
+                let detail = if leaps {
+                    format!(
+                        "{} leaps in a row in one direction outline {interval} ({ends})",
+                        b - a
+                    )
+                } else {
+                    format!("the line outlines {interval} between its turning points ({ends})")
+                };
+                violation(
+                    notes[b].start,
+                    notes[a..=b].iter().map(|x| cp_label(x.tone)).collect(),
+                    detail,
+                )
+            })
+        })
+        .collect()
+}
+
 fn single_climax(p: &Piece) -> Vec<Violation> {
     let (_, peaks) = p.peaks();
     peaks
@@ -734,30 +849,36 @@ fn range(p: &Piece) -> Vec<Violation> {
     out
 }
 
-fn finish(found: Vec<Vec<Violation>>, mut licences: Vec<Violation>) -> Vec<RuleResult> {
+/// The rules' results from each rule's faults and licences, in the order of [`RULES`].
+fn finish(found: Vec<(Vec<Violation>, Vec<Violation>)>) -> Vec<RuleResult> {
     RULES
         .iter()
         .zip(found)
-        .map(|((id, description), violations)| RuleResult {
+        .map(|((id, description), (violations, licences))| RuleResult {
             id,
             description,
             passed: violations.is_empty(),
             violations,
-            licences: if *id == "species_rhythm" {
-                std::mem::take(&mut licences)
-            } else {
-                Vec::new()
-            },
+            licences,
         })
         .collect()
 }
 
-/// Passed rules over all rules, as a fraction.
+/// Passed rules over all rules, as a fraction; a licence taken does not count against a
+/// rule.
 pub fn compliance(results: &[RuleResult]) -> f64 {
     if results.is_empty() {
         return 0.0;
     }
     results.iter().filter(|r| r.passed).count() as f64 / results.len() as f64
+}
+
+/// Rules kept strictly (passed, and no licence taken) over all rules, as a fraction.
+pub fn strict_compliance(results: &[RuleResult]) -> f64 {
+    if results.is_empty() {
+        return 0.0;
+    }
+    results.iter().filter(|r| r.kept_strictly()).count() as f64 / results.len() as f64
 }
 
 #[cfg(test)]
@@ -782,7 +903,7 @@ mod tests {
     fn the_checker_passes_fux_and_finds_planted_faults() {
         let cf = tones("D4 F4 E4 D4 G4 F4 A4 G4 F4 E4 D4");
         // A first-species line above the Dorian cantus firmus that keeps every rule.
-        let good = tones("A4 D5 C5 F5 E5 D5 C5 B4 D5 C#5 D5");
+        let good = tones("A4 D5 C5 F5 E5 D5 C5 E5 D5 C#5 D5");
         let notes = whole_notes(&good);
         let results = check(&cf, &notes, 1, Voice::Above);
         let failed: Vec<&RuleResult> = results.iter().filter(|r| !r.passed).collect();
@@ -865,5 +986,120 @@ mod tests {
                 .any(|r| !r.passed && matches!(r.id, "dissonance_treatment" | "cadence")),
             "{results:#?}"
         );
+    }
+
+    fn outlined(names: &str) -> Vec<Violation> {
+        outlines(&whole_notes(&tones(names)))
+    }
+
+    #[test]
+    fn outlined_augmented_and_diminished_intervals_are_found() {
+        // Two rising thirds C-E-G#: an augmented fifth.
+        let found = outlined("B3 C4 E4 G#4 A4");
+        assert_eq!(found.len(), 1, "{found:#?}");
+        let v = &found[0];
+        assert_eq!((v.measure, v.beat), (4, 1.0));
+        assert_eq!(v.notes, ["CP C4", "CP E4", "CP G#4"]);
+        assert!(
+            v.detail.contains("2 leaps") && v.detail.contains("A5 up"),
+            "{}",
+            v.detail
+        );
+        // The same sound spelled as a minor sixth is no fault: C-Eb-Ab.
+        assert!(outlined("Bb3 C4 Eb4 Ab4 G4").is_empty());
+
+        // By steps, between turning points: C up to G# and back (A5), F up to B (A4), a
+        // descent from F5 to B4 (d5) before the line turns up.
+        let found = outlined("C4 D4 E4 F#4 G#4 E4");
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0].measure, 5);
+        assert!(
+            found[0].detail.contains("turning points") && found[0].detail.contains("A5 up"),
+            "{}",
+            found[0].detail
+        );
+        let found = outlined("F4 G4 A4 B4 A4");
+        assert!(
+            found.len() == 1 && found[0].detail.contains("A4 up"),
+            "{found:#?}"
+        );
+        let found = outlined("A4 D5 C5 F5 E5 D5 C5 B4 D5 C#5 D5");
+        assert!(
+            found.len() == 1 && found[0].detail.contains("d5 down") && found[0].measure == 8,
+            "{found:#?}"
+        );
+        // A descent G4-C#4 before the final D4 (d5); the last note is a turning point: a
+        // rise G#4-D5 into it (d5); the leap run F-A-C# into the cadence (A5).
+        let found = outlined("G4 F4 E4 D4 C#4 D4");
+        assert!(
+            found.len() == 1 && found[0].detail.contains("d5 down") && found[0].measure == 5,
+            "{found:#?}"
+        );
+        let found = outlined("A4 G#4 A4 B4 C5 D5");
+        assert!(
+            found.len() == 1 && found[0].detail.contains("d5 up") && found[0].measure == 6,
+            "{found:#?}"
+        );
+        let found = outlined("G3 E3 F3 A3 C#4 D4");
+        assert!(
+            found.iter().any(|v| v.detail.contains("A5 up")),
+            "{found:#?}"
+        );
+        // A diminished seventh by three leaps down: F5-D5-B4-G#4.
+        let found = outlined("E5 F5 D5 B4 G#4 A4");
+        assert!(
+            found.iter().any(|v| v.detail.contains("d7 down")),
+            "{found:#?}"
+        );
+        // Clean lines: a consonant triad outlined, steps inside a fifth, Fux-like shapes.
+        for clean in [
+            "A4 D5 C5 F5 E5 D5 C5 E5 D5 C#5 D5",
+            "C4 E4 G4 F4 E4 D4 C4",
+            "D4 E4 F4 G4 A4 G4 F4 E4 D4",
+            "A3 C4 B3 E4 D4 C4 D4 B3 A3",
+            "D4 F4 E4 D4 G4 F4 A4 G4 F4 E4 D4",
+        ] {
+            let found = outlined(clean);
+            assert!(found.is_empty(), "{clean}: {found:#?}");
+        }
+    }
+
+    #[test]
+    fn licences_are_counted_apart_from_faults() {
+        let cf = tones("D4 F4 E4 D4 G4 F4 A4 G4 F4 E4 D4");
+        let good = whole_notes(&tones("A4 D5 C5 F5 E5 D5 C5 E5 D5 C#5 D5"));
+        let results = check(&cf, &good, 1, Voice::Above);
+        assert!(results.iter().all(RuleResult::kept_strictly));
+        assert_eq!(strict_compliance(&results), 1.0);
+        // Second species with a dissonant lower neighbour: A4 G4 A4 over D4 and F4, the
+        // G4 a fourth above D4 on the third beat.
+        let halves = |names: &str| -> Vec<CpNote> {
+            tones(names)
+                .iter()
+                .enumerate()
+                .map(|(i, t)| CpNote {
+                    start: i as u32 * 4,
+                    dur: 4,
+                    tone: *t,
+                })
+                .collect()
+        };
+        let cf = tones("D4 F4 E4");
+        let mut line = halves("A4 G4 A4 C5");
+        line.push(CpNote {
+            start: 2 * BAR,
+            dur: BAR,
+            tone: SpelledPitch::parse("E5").unwrap(),
+        });
+        let results = check(&cf, &line, 2, Voice::Above);
+        let diss = results
+            .iter()
+            .find(|r| r.id == "dissonance_treatment")
+            .unwrap();
+        assert!(diss.passed, "{diss:#?}");
+        assert_eq!(diss.licences.len(), 1, "{diss:#?}");
+        assert_eq!((diss.licences[0].measure, diss.licences[0].beat), (1, 3.0));
+        assert!(!diss.kept_strictly());
+        assert!(strict_compliance(&results) < compliance(&results));
     }
 }

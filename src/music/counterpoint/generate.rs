@@ -7,7 +7,8 @@ use std::collections::HashSet;
 
 use super::check::{check, RuleResult, RULES};
 use super::figures::{figures, Figure};
-use super::theory::{harmonic, melodic, Harmonic, Mode};
+use super::rhythm::allowed_breaks;
+use super::theory::{harmonic, melodic, Harmonic, Melodic, Mode};
 use super::{CpNote, Voice, BAR};
 use crate::music::pitch::SpelledPitch;
 use crate::rng::mix;
@@ -58,6 +59,12 @@ struct Head {
     prev_int: Option<(i32, i32)>,
     /// Direction and count of the leaps in a row just made.
     leap_run: (i32, u8),
+    /// The direction of the last move (0 before the line has moved).
+    dir: i32,
+    /// The line's last turning point: its first note until it changes direction.
+    turn: Option<SpelledPitch>,
+    /// Where the leaps in a row just made began (none after a step).
+    run_from: Option<SpelledPitch>,
     pending: Pending,
     par_run: u8,
     moves: u16,
@@ -78,6 +85,9 @@ impl Head {
             accent: None,
             prev_int: None,
             leap_run: (0, 0),
+            dir: 0,
+            turn: None,
+            run_from: None,
             pending: Pending::None,
             par_run: 0,
             moves: 0,
@@ -107,7 +117,9 @@ impl State {
         key.extend(vert(h.last_vert));
         key.extend(vert(h.accent));
         let (ps, pm) = h.prev_int.unwrap_or((99, 99));
-        key.extend([ps, pm, h.leap_run.0, i32::from(h.leap_run.1)]);
+        key.extend([ps, pm, h.leap_run.0, i32::from(h.leap_run.1), h.dir]);
+        key.extend(tone(h.turn));
+        key.extend(tone(h.run_from));
         match h.pending {
             Pending::None => key.push(0),
             Pending::Suspension => key.push(1),
@@ -124,6 +136,7 @@ impl State {
             i32::from(h.hi_n),
             h.lo,
             i32::from(h.par_run),
+            h.broken.count_ones() as i32,
         ]);
         key
     }
@@ -168,6 +181,10 @@ impl Best {
 /// Counterpoints this close in cost to the cheapest are equally good; the seed picks one.
 const SEED_MARGIN: f64 = 3.0;
 const SOFT_PENALTY: f64 = 80.0;
+/// The last bars, where the cadence leaves few ways on, keep a beam this many times wider,
+/// so that enough lines reach the final.
+const END_BARS: usize = 4;
+const END_WIDEN: usize = 2;
 
 /// One note the search is about to place, and where.
 struct Placing {
@@ -336,7 +353,10 @@ impl Search<'_> {
         self.place_against_cf(&mut g, &c)?;
         let step_in = match c.prev {
             Some(p) => self.place_melody(&mut g, head, notes, p, &c)?,
-            None => false,
+            None => {
+                g.turn = Some(t);
+                false
+            }
         };
         self.place_dissonance(&mut g, head, &c, step_in)?;
         self.place_motion(&mut g, head, &c)?;
@@ -436,6 +456,7 @@ impl Search<'_> {
             g.leap_run = (0, 0);
         }
         g.prev_int = Some((m.steps, m.semis));
+        self.place_outline(g, head, p, c, m)?;
         let mut cost = match m.size() {
             0 | 1 => 0.0,
             2 => 0.7,
@@ -459,6 +480,55 @@ impl Search<'_> {
             };
         }
         Some(m.is_step())
+    }
+
+    /// What the line outlines, moving by `m` from `p`: no augmented or diminished interval
+    /// as the span of leaps in a row in one direction, nor from one turning point to the
+    /// next (the first note is one, and so is the final).
+    fn place_outline(
+        &self,
+        g: &mut Head,
+        head: &Head,
+        p: CpNote,
+        c: &Placing,
+        m: Melodic,
+    ) -> Option<()> {
+        let d = m.dir();
+        if d == 0 {
+            return Some(());
+        }
+        let outlined =
+            |from: SpelledPitch, to: SpelledPitch| melodic(from, to).is_augmented_or_diminished();
+        if head.dir != 0 && d != head.dir {
+            // `p` is a turning point.
+            if head.turn.is_some_and(|turn| outlined(turn, p.tone))
+                && self.reject(g, "outlined between turning points")
+            {
+                return None;
+            }
+            g.turn = Some(p.tone);
+        }
+        g.dir = d;
+        if m.is_leap() {
+            match head.run_from {
+                Some(from) if head.dir == d => {
+                    if outlined(from, c.t) && self.reject(g, "outlined by leaps") {
+                        return None;
+                    }
+                }
+                _ => g.run_from = Some(p.tone),
+            }
+        } else {
+            g.run_from = None;
+        }
+        // The final is a turning point too.
+        if c.last_bar
+            && g.turn.is_some_and(|turn| outlined(turn, c.t))
+            && self.reject(g, "outlined into the final")
+        {
+            return None;
+        }
+        Some(())
     }
 
     /// Consonance, or a dissonance that may pass on a weak beat (and the duty it leaves).
@@ -700,6 +770,13 @@ impl Search<'_> {
             h.fig = figure.id;
             if figure.broken {
                 h.broken |= 1u64 << bar.min(63);
+                // Fux's licence of breaking the species, at most once in four bars.
+                if self.species == 4
+                    && h.broken.count_ones() as usize > allowed_breaks(self.n)
+                    && self.reject(&mut h, "too many broken syncopations")
+                {
+                    continue;
+                }
             }
             let mut notes = state.notes.clone();
             self.dfs(bar, &figure, 0, h, &mut notes, &mut best);
@@ -720,7 +797,11 @@ impl Search<'_> {
             next.sort_by(|a, b| a.head.cost.total_cmp(&b.head.cost));
             let mut seen = HashSet::new();
             next.retain(|s| seen.insert(s.key()));
-            next.truncate(self.beam);
+            next.truncate(if bar + END_BARS >= self.n {
+                self.beam * END_WIDEN
+            } else {
+                self.beam
+            });
             if next.is_empty() {
                 return next;
             }
@@ -879,6 +960,7 @@ pub fn generate(
                 let rules = check(cf, &s.notes, species, voice);
                 let broken_bars = rules
                     .iter()
+                    .filter(|r| r.id == "species_rhythm")
                     .flat_map(|r| r.licences.iter().map(|l| l.measure - 1))
                     .collect();
                 let mut relaxations: Vec<String> =
@@ -955,5 +1037,49 @@ mod tests {
             }
         }
         assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    /// The line as `pitch@onset:length`, for failure messages.
+    fn line(notes: &[CpNote]) -> String {
+        notes
+            .iter()
+            .map(|n| format!("{}@{}:{}", n.tone.name(), n.start, n.dur))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[test]
+    fn second_species_below_outlines_no_augmented_or_diminished_interval() {
+        // Fux's Dorian and Aeolian canti firmi: below them the counterpoint used to rise by
+        // two thirds into the leading tone (F-A-C#, C-E-G#), an augmented fifth.
+        for (cf, final_) in [
+            ("D4 F4 E4 D4 G4 F4 A4 G4 F4 E4 D4", "D dorian"),
+            ("A3 C4 B3 D4 C4 E4 F4 E4 D4 C4 B3 A3", "A aeolian"),
+        ] {
+            let cf = tones(cf);
+            let mode = detect_mode(&cf, Some(0));
+            assert_eq!(mode.label(), final_);
+            for seed in 0..10 {
+                let g = generate(&cf, &mode, 2, Voice::Below, seed).expect("a counterpoint");
+                let outline = g
+                    .rules
+                    .iter()
+                    .find(|r| r.id == "no_augmented_or_diminished_outlines")
+                    .expect("the rule");
+                assert!(
+                    outline.passed,
+                    "{final_} seed {seed}: {:#?}\n{}",
+                    outline.violations,
+                    line(&g.notes)
+                );
+                let failed: Vec<&str> =
+                    g.rules.iter().filter(|r| !r.passed).map(|r| r.id).collect();
+                assert!(
+                    failed.is_empty(),
+                    "{final_} seed {seed}: {failed:?}\n{}",
+                    line(&g.notes)
+                );
+            }
+        }
     }
 }

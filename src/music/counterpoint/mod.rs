@@ -20,7 +20,7 @@ mod score;
 mod theory;
 mod violation;
 
-pub use check::{check, compliance, RuleResult, RULES};
+pub use check::{check, compliance, strict_compliance, RuleResult, RULES};
 pub use generate::{generate, Generated};
 pub use rhythm::allowed_breaks;
 pub use score::two_part_score;

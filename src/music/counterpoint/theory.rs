@@ -131,6 +131,22 @@ impl Melodic {
         self.semis.abs() == 6
     }
 
+    /// More than a whole step: a third or more, or an augmented second.
+    pub fn is_leap(self) -> bool {
+        self.size() >= 2 || self.semis.abs() > 2
+    }
+
+    /// Augmented or diminished, of any size (A4, d5, A5, d4, d7, A2, A1...), by its
+    /// spelling: C-G# is an augmented fifth, C-Ab a minor sixth.
+    pub fn is_augmented_or_diminished(self) -> bool {
+        let q = self.directed_quality();
+        if matches!(self.size() % 7, 0 | 3 | 4) {
+            q != 0
+        } else {
+            !matches!(q, 0 | -1)
+        }
+    }
+
     /// The leaps Fux allows: thirds, perfect fourths, fifths and octaves, the minor sixth
     /// upwards only.
     pub fn is_allowed_leap(self) -> bool {
@@ -364,6 +380,21 @@ mod tests {
         assert_eq!(interval_name(3, 6), "A4");
         assert_eq!(interval_name(4, 6), "d5");
         assert_eq!(interval_name(9, 15), "m10");
+        let altered = |a: &str, b: &str| melodic(pitch(a), pitch(b)).is_augmented_or_diminished();
+        assert!(
+            altered("C4", "G#4") && altered("G#4", "C4"),
+            "A5 up and down"
+        );
+        assert!(
+            !altered("C4", "Ab4") && !altered("Ab4", "C4"),
+            "m6 up and down"
+        );
+        assert!(altered("F4", "B4") && altered("B4", "F5") && altered("C#5", "F5"));
+        assert!(altered("G#4", "F5") && altered("C4", "C#4") && altered("F4", "G#4"));
+        assert!(!altered("D4", "A4") && !altered("E4", "C5") && !altered("B3", "D4"));
+        assert!(!altered("C4", "C5") && !altered("A4", "G4") && !altered("C#4", "D4"));
+        assert!(melodic(pitch("F4"), pitch("G#4")).is_leap());
+        assert!(!melodic(pitch("F4"), pitch("G4")).is_leap());
     }
 
     #[test]
