@@ -32,7 +32,7 @@ use axum::Json;
 use futures::{Stream, StreamExt};
 use serde_json::{json, Value};
 
-use crate::server::replay::{Listeners, Listening};
+use crate::server::replay::{ClientGone, Listeners, Listening};
 
 use crate::server::clients::{ClientId, SessionRefusal};
 use crate::server::guard::refuse;
@@ -418,13 +418,6 @@ impl Watched<axum::body::BodyDataStream> {
         }
     }
 }
-
-/// In a `tools/call`'s request extensions: who listens for its answer. When its client
-/// disconnects before the answer and does not resume the stream within
-/// `server.replay.hangup_grace_secs`, the call is stopped as if cancelled
-/// (`McpHandler::call_tool`).
-#[derive(Clone, Debug)]
-pub struct ClientGone(pub Listeners);
 
 impl<S: Stream + Unpin> Stream for Watched<S> {
     type Item = S::Item;

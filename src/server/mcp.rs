@@ -21,10 +21,10 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::printable;
-use crate::server::admit::ClientGone;
 use crate::server::clients::ClientId;
 use crate::server::dispatch::{Caller, Dispatcher};
 use crate::server::logging::SessionLogs;
+use crate::server::replay::ClientGone;
 use crate::server::{completions, prompts, resources};
 use crate::tools::presentation::{self, Effect};
 

@@ -34,7 +34,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
 use anyhow::Context;
@@ -133,25 +132,7 @@ async fn serve(config: Config, stdio: bool) -> Result<(), String> {
     }
 
     let cancel = tokio_util::sync::CancellationToken::new();
-    // Resumable streams: events are kept for a reconnect with Last-Event-ID; without the
-    // store no stream invites one (no event id, no `retry`).
-    let replay = config
-        .server
-        .replay
-        .enabled()
-        .then(|| replay::ReplayStore::new(config.server.replay.clone(), metrics.clone()));
-    let sse_retry = replay.is_some().then(|| Duration::from_secs(3));
-    let sessions = Arc::new({
-        let mut manager = LocalSessionManager::default();
-        manager.session_config.keep_alive = Some(Duration::from_secs_f64(
-            config.server.session_idle_secs.max(1.0),
-        ));
-        manager.session_config.sse_retry = sse_retry;
-        match &replay {
-            Some(store) => manager.with_event_store(store.clone()),
-            None => manager,
-        }
-    });
+    let (sessions, resumable, sse_retry) = replay::session_managers(&config, &metrics);
     let allowed_hosts = http::allowed_hosts(&config.server.bind, &config.server.allowed_hosts);
     let mut http_config = StreamableHttpServerConfig::default();
     http_config.allowed_hosts = allowed_hosts.clone();
@@ -162,7 +143,6 @@ async fn serve(config: Config, stdio: bool) -> Result<(), String> {
     http_config.cancellation_token = cancel.child_token();
     http_config.sse_retry = sse_retry;
     let handler = McpHandler::new(dispatcher.clone(), false, Default::default());
-    let resumable = Arc::new(replay::ResumableSessions::new(sessions.clone(), replay));
     let mcp = StreamableHttpService::new(move || Ok(handler.clone()), resumable, http_config);
     let connections = listener::Connections::new(
         &config.server.connections,

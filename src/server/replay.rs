@@ -32,7 +32,13 @@ use tokio::sync::{watch, Notify};
 
 use crate::config::ReplayConfig;
 use crate::metrics::Metrics;
-use crate::server::admit::ClientGone;
+
+/// In a `tools/call`'s request extensions (put there by `admit`): who listens for its
+/// answer. When its client disconnects before the answer and does not resume the stream
+/// within `server.replay.hangup_grace_secs`, the call is stopped as if cancelled
+/// (`McpHandler::call_tool`).
+#[derive(Clone, Debug)]
+pub struct ClientGone(pub Listeners);
 
 /// Who is waiting for a `tools/call`'s answer: the POST's own response stream, and any
 /// replay of it. When nobody has been for the grace period, the call is abandoned.
@@ -537,6 +543,36 @@ impl EventStore for ReplayStore {
         // Only reached through `ResumableSessions::resume`, which knows the session.
         Err("resume through ResumableSessions".into())
     }
+}
+
+/// rmcp's session table (which `clients::Sessions` watches), the manager the HTTP service
+/// uses (with replay when `server.replay` keeps events), and the `retry` hint streams carry:
+/// none without replay, so no client is invited to reconnect to nothing.
+pub fn session_managers(
+    config: &crate::config::Config,
+    metrics: &Arc<Metrics>,
+) -> (
+    Arc<LocalSessionManager>,
+    Arc<ResumableSessions>,
+    Option<Duration>,
+) {
+    let store = config
+        .server
+        .replay
+        .enabled()
+        .then(|| ReplayStore::new(config.server.replay.clone(), metrics.clone()));
+    let sse_retry = store.is_some().then(|| Duration::from_secs(3));
+    let mut manager = LocalSessionManager::default();
+    manager.session_config.keep_alive = Some(Duration::from_secs_f64(
+        config.server.session_idle_secs.max(1.0),
+    ));
+    manager.session_config.sse_retry = sse_retry;
+    let manager = Arc::new(match &store {
+        Some(store) => manager.with_event_store(store.clone()),
+        None => manager,
+    });
+    let resumable = Arc::new(ResumableSessions::new(manager.clone(), store));
+    (manager, resumable, sse_retry)
 }
 
 /// rmcp's session manager with resumption through `ReplayStore` (see the module comment).

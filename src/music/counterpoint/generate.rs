@@ -1,3 +1,5 @@
+//! size: the beam search with its hard rules, costs and last-resort fallback, beside
+//! 75 lines of tests; the search reads best in one file.
 //! The generator: a beam search, bar by bar, over the counterpoint's notes, with Fux's
 //! rules as hard constraints and his preferences (contrary motion, steps, imperfect
 //! consonances, one climax, a compact range) as costs, ties broken by a noise drawn from the
