@@ -532,6 +532,49 @@ async fn resources_prompts_completions_and_logging_over_http() {
     let _ = timeout(Duration::from_secs(5), client.cancel()).await;
 }
 
+/// A `tools/call` of `import_score` that would run for minutes (a key signature of 10^8
+/// fifths), as a JSON-RPC request with `id`.
+fn hanging_call(id: u64) -> String {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+        "name": "import_score",
+        "arguments": {"score_id": "hang", "source": hanging_score(), "source_type": "text"}}})
+    .to_string()
+}
+
+/// A connection that has sent `method /mcp` for `session` with `extra` header lines and
+/// `body`, left open for its answer.
+async fn send_raw(
+    server: &Server,
+    session: &str,
+    method: &str,
+    extra: &str,
+    body: &str,
+) -> tokio::net::TcpStream {
+    let request = format!(
+        "{method} /mcp HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+         Accept: application/json, text/event-stream\r\nMcp-Session-Id: {session}\r\n{extra}\
+         Content-Length: {}\r\n\r\n{body}",
+        server.addr,
+        body.len()
+    );
+    let mut connection = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    tokio::io::AsyncWriteExt::write_all(&mut connection, request.as_bytes())
+        .await
+        .expect("send the request");
+    connection
+}
+
+async fn wait_a_worker_busy(server: &Server) {
+    wait_health(server, EXCHANGE, "a worker busy", |h| {
+        h["workers"]["slots"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|w| w["state"] == "busy"))
+    })
+    .await;
+}
+
 /// Starts a call that would run for minutes, then stops it: by `notifications/cancelled`
 /// (its stream kept open), or by dropping the connection once the stream has begun. Either
 /// way its worker must be killed and replaced, and nothing stored.
@@ -545,34 +588,9 @@ async fn stop_a_hanging_call(by_notification: bool) {
     let server = Server::start(&toml).await;
     let session = open_session(&server).await;
     let before = worker_pids(&server.health().await);
-    let hang = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {
-        "name": "import_score",
-        "arguments": {"score_id": "hang", "source": hanging_score(), "source_type": "text"}}})
-    .to_string();
     // The call's connection, held open while it runs.
-    let mut connection = Some(
-        tokio::net::TcpStream::connect(server.addr)
-            .await
-            .expect("connect"),
-    );
-    let request = format!(
-        "POST /mcp HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
-         Accept: application/json, text/event-stream\r\nMcp-Session-Id: {session}\r\n\
-         Content-Length: {}\r\n\r\n{hang}",
-        server.addr,
-        hang.len()
-    );
-    if let Some(c) = connection.as_mut() {
-        tokio::io::AsyncWriteExt::write_all(c, request.as_bytes())
-            .await
-            .expect("send the call");
-    }
-    wait_health(&server, EXCHANGE, "a worker busy", |h| {
-        h["workers"]["slots"]
-            .as_array()
-            .is_some_and(|s| s.iter().any(|w| w["state"] == "busy"))
-    })
-    .await;
+    let mut connection = Some(send_raw(&server, &session, "POST", "", &hanging_call(5)).await);
+    wait_a_worker_busy(&server).await;
     if !by_notification {
         // The client hangs up.
         connection = None;
@@ -730,43 +748,15 @@ async fn a_call_goes_on_while_its_client_resumes_the_stream() {
     );
     let server = Server::start(&toml).await;
     let session = open_session(&server).await;
-    let hang = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {
-        "name": "import_score",
-        "arguments": {"score_id": "hang", "source": hanging_score(), "source_type": "text"}}})
-    .to_string();
-    let request = |method: &str, extra: &str, body: &str| {
-        format!(
-            "{method} /mcp HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
-             Accept: application/json, text/event-stream\r\nMcp-Session-Id: {session}\r\n{extra}\
-             Content-Length: {}\r\n\r\n{body}",
-            server.addr,
-            body.len()
-        )
-    };
-    let mut call = tokio::net::TcpStream::connect(server.addr)
-        .await
-        .expect("connect");
-    tokio::io::AsyncWriteExt::write_all(&mut call, request("POST", "", &hang).as_bytes())
-        .await
-        .expect("send the call");
+    let mut call = send_raw(&server, &session, "POST", "", &hanging_call(9)).await;
     let first = read_event_id(&mut call).await;
-    wait_health(&server, EXCHANGE, "a worker busy", |h| {
-        h["workers"]["slots"]
-            .as_array()
-            .is_some_and(|s| s.iter().any(|w| w["state"] == "busy"))
-    })
-    .await;
+    wait_a_worker_busy(&server).await;
     let busy = worker_pids(&server.health().await);
 
     // The connection drops; the client comes back for the rest of the stream.
     drop(call);
-    let mut back = tokio::net::TcpStream::connect(server.addr)
-        .await
-        .expect("connect");
     let header = format!("Last-Event-ID: {first}\r\n");
-    tokio::io::AsyncWriteExt::write_all(&mut back, request("GET", &header, "").as_bytes())
-        .await
-        .expect("send the reconnect");
+    let mut back = send_raw(&server, &session, "GET", &header, "").await;
     {
         use tokio::io::AsyncReadExt;
         let mut buf = [0u8; 256];

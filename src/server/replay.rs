@@ -109,6 +109,16 @@ struct Kept {
     listeners: Option<Listeners>,
 }
 
+impl Kept {
+    /// The kept events after `seq`, with their numbers.
+    fn after(&self, seq: u64) -> impl Iterator<Item = (u64, ServerSseMessage)> + '_ {
+        self.events
+            .iter()
+            .filter(move |(n, _, _)| *n > seq)
+            .map(|(n, e, _)| (*n, e.clone()))
+    }
+}
+
 #[derive(Default)]
 struct Inner {
     /// By the random key in the stream's event ids.
@@ -176,7 +186,7 @@ impl ReplayStore {
     /// Keeps `event` for `stream_id` and returns its id.
     fn keep(&self, stream_id: &str, event: &ServerSseMessage) -> String {
         let now = Instant::now();
-        let size = event_size(event);
+        let size = event_size(event, self.limits.max_session_bytes as usize);
         let mut inner = self.lock();
         self.sweep(&mut inner, now);
         let key = match inner.keys.get(stream_id) {
@@ -288,45 +298,18 @@ impl ReplayStore {
     /// written) until its share fits; if `keep` alone is over, its oldest events go.
     fn bound_session(&self, inner: &mut Inner, session: &str, keep: &str) -> u64 {
         let cap = self.limits.max_session_bytes as usize;
-        let mut evicted = 0;
-        while inner.session_bytes.get(session).copied().unwrap_or(0) > cap {
-            let oldest = inner
-                .streams
-                .iter()
-                .filter(|(key, k)| k.session.as_deref() == Some(session) && key.as_str() != keep)
-                .min_by_key(|(_, k)| (!k.done, k.last_event))
-                .map(|(key, _)| key.clone());
-            match oldest {
-                Some(key) => evicted += remove_stream(inner, &key),
-                None => {
-                    evicted += trim_front(inner, keep);
-                    break;
-                }
-            }
-        }
-        evicted
+        evict_until(
+            inner,
+            keep,
+            |i| i.session_bytes.get(session).copied().unwrap_or(0) <= cap,
+            |k| k.session.as_deref() == Some(session),
+        )
     }
 
     /// The same for the whole store.
     fn bound_total(&self, inner: &mut Inner, keep: &str) -> u64 {
         let cap = self.limits.max_bytes as usize;
-        let mut evicted = 0;
-        while inner.bytes > cap {
-            let oldest = inner
-                .streams
-                .iter()
-                .filter(|(key, _)| key.as_str() != keep)
-                .min_by_key(|(_, k)| (!k.done, k.last_event))
-                .map(|(key, _)| key.clone());
-            match oldest {
-                Some(key) => evicted += remove_stream(inner, &key),
-                None => {
-                    evicted += trim_front(inner, keep);
-                    break;
-                }
-            }
-        }
-        evicted
+        evict_until(inner, keep, |i| i.bytes <= cap, |_| true)
     }
 
     /// Drops expired streams, at most once a second.
@@ -380,44 +363,28 @@ impl ReplayStore {
         if kept.session.as_deref().is_some_and(|s| s != session) {
             return Err("this Last-Event-ID belongs to another session".into());
         }
-        let missed: Vec<ServerSseMessage> = kept
-            .events
-            .iter()
-            .filter(|(n, _, _)| *n > seq)
-            .map(|(_, e, _)| e.clone())
-            .collect();
         self.metrics.replays.inc();
         if kept.done {
+            let missed: Vec<ServerSseMessage> = kept.after(seq).map(|(_, e)| e).collect();
             return Ok(Box::pin(futures::stream::iter(missed)));
         }
-        // Still open: send what was missed, then follow the stream to its end.
+        // Still open: a follower sends what was missed, then what follows, to the answer.
         let listening = kept.listeners.as_ref().map(Listeners::listen);
         let changed = kept.changed.clone();
-        let after = missed
-            .last()
-            .and_then(|e| e.event_id.as_deref())
-            .and_then(|id| id.rsplit_once('_'))
-            .and_then(|(_, n)| n.parse().ok())
-            .unwrap_or(seq);
         drop(inner);
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         let store = self.weak.clone();
         tokio::spawn(async move {
             let _listening = listening;
-            for e in missed {
-                if tx.send(e).await.is_err() {
-                    return;
-                }
-            }
-            let mut after = after;
+            let mut after = seq;
             loop {
+                // Registered before reading, so an event kept in between still wakes it.
                 let notified = changed.notified();
                 tokio::pin!(notified);
                 notified.as_mut().enable();
-                let Some(store) = store.upgrade() else { return };
-                let (next, done) = store.after(&key, after);
-                drop(store);
-                let Some(next) = next else { return };
+                let Some((next, done)) = store.upgrade().and_then(|s| s.after(&key, after)) else {
+                    return;
+                };
                 for (n, e) in next {
                     after = n;
                     if tx.send(e).await.is_err() {
@@ -439,22 +406,39 @@ impl ReplayStore {
 
     /// A stream's events after `seq`, and whether it is finished; `None` once it is gone.
     #[allow(clippy::type_complexity)]
-    fn after(&self, key: &str, seq: u64) -> (Option<Vec<(u64, ServerSseMessage)>>, bool) {
+    fn after(&self, key: &str, seq: u64) -> Option<(Vec<(u64, ServerSseMessage)>, bool)> {
         let inner = self.lock();
-        match inner.streams.get(key) {
-            None => (None, true),
-            Some(k) => (
-                Some(
-                    k.events
-                        .iter()
-                        .filter(|(n, _, _)| *n > seq)
-                        .map(|(n, e, _)| (*n, e.clone()))
-                        .collect(),
-                ),
-                k.done,
-            ),
+        let kept = inner.streams.get(key)?;
+        Some((kept.after(seq).collect(), kept.done))
+    }
+}
+
+/// Removes streams chosen by `candidate` (never `keep`), finished and least recently active
+/// first, until `fits`; if only `keep` is left, its oldest events go. Returns how many
+/// events were dropped.
+fn evict_until(
+    inner: &mut Inner,
+    keep: &str,
+    fits: impl Fn(&Inner) -> bool,
+    candidate: impl Fn(&Kept) -> bool,
+) -> u64 {
+    let mut evicted = 0;
+    while !fits(inner) {
+        let oldest = inner
+            .streams
+            .iter()
+            .filter(|(key, k)| key.as_str() != keep && candidate(k))
+            .min_by_key(|(_, k)| (!k.done, k.last_event))
+            .map(|(key, _)| key.clone());
+        match oldest {
+            Some(key) => evicted += remove_stream(inner, &key),
+            None => {
+                evicted += trim_front(inner, keep);
+                break;
+            }
         }
     }
+    evicted
 }
 
 /// Removes one stream; returns how many events went with it.
@@ -506,24 +490,34 @@ fn is_answer(event: &ServerSseMessage) -> bool {
     )
 }
 
-/// Bytes an event takes as JSON (what a replay would send), counted without building it.
-fn event_size(event: &ServerSseMessage) -> usize {
-    struct Count(usize);
+/// Bytes an event takes as JSON (what a replay would send), counted without building it
+/// and only up to `limit`: past it the count is `limit + 1` (an event that large is not
+/// kept, so a 20 MB export is not serialised a second time to the end).
+fn event_size(event: &ServerSseMessage, limit: usize) -> usize {
+    struct Count {
+        n: usize,
+        limit: usize,
+    }
     impl std::io::Write for Count {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
+            self.n += buf.len();
+            if self.n > self.limit {
+                return Err(std::io::Error::other("over the limit"));
+            }
             Ok(buf.len())
         }
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
     }
-    let mut count = Count(64);
+    let mut count = Count { n: 64, limit };
     if let Some(m) = &event.message {
-        // Serialising rmcp's own message type cannot fail; a failure would only undercount.
-        let _ = serde_json::to_writer(&mut count, m.as_ref());
+        // A failure is the limit reached (rmcp's message types always serialise).
+        if serde_json::to_writer(&mut count, m.as_ref()).is_err() {
+            return limit.saturating_add(1);
+        }
     }
-    count.0
+    count.n
 }
 
 #[async_trait::async_trait]
@@ -765,7 +759,7 @@ mod tests {
 
     #[test]
     fn a_session_over_its_share_loses_its_oldest_streams_not_other_sessions() {
-        let one = event_size(&answer(1)) + event_size(&priming());
+        let one = event_size(&answer(1), usize::MAX) + event_size(&priming(), usize::MAX);
         let s = store(16, (one * 2) as u64, 1 << 20);
         let theirs = s.keep("b-call", &priming());
         s.bind(&theirs, "b", None);
@@ -786,7 +780,7 @@ mod tests {
 
     #[test]
     fn the_whole_store_is_bounded_and_forgets_ended_sessions() {
-        let one = event_size(&answer(1)) + event_size(&priming());
+        let one = event_size(&answer(1), usize::MAX) + event_size(&priming(), usize::MAX);
         let s = store(16, 1 << 20, (one * 3) as u64);
         for n in 0..10 {
             let name = format!("call-{n}");
@@ -847,6 +841,14 @@ mod tests {
                 .expect("the follow ends after the answer");
             assert!(end.is_none());
         });
+    }
+
+    #[test]
+    fn sizes_are_counted_only_up_to_the_limit() {
+        let whole = event_size(&answer(1), usize::MAX);
+        assert!(whole > 64);
+        assert_eq!(event_size(&answer(1), whole), whole);
+        assert_eq!(event_size(&answer(1), 70), 71);
     }
 
     #[test]

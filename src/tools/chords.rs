@@ -156,19 +156,15 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
         None
     };
     let end = offset.saturating_add(limit).min(total);
+    // A score with no measures (an ABC tune without bar lines) has no measure numbers.
+    let barred = grid.count() > 0;
     // Naming a chord is the engine's dearest step; each name is computed once, for the
     // page and the summary alike.
     let names: Vec<ChordNames> = entries.iter().map(ChordNames::of).collect();
     let chords = entries[offset..end]
         .iter()
         .zip(&names[offset..end])
-        .map(|(entry, names)| {
-            let mut info = chord_info(entry, names, key.as_ref().map(|k| &k.key));
-            if grid.count() == 0 {
-                info.measure = None;
-            }
-            info
-        })
+        .map(|(entry, names)| chord_info(entry, names, key.as_ref().map(|k| &k.key), barred))
         .collect();
     Ok(Output {
         score_id: args.score_id,
@@ -201,11 +197,16 @@ impl ChordNames {
     }
 }
 
-fn chord_info(entry: &ChordEntry, names: &ChordNames, key: Option<&music21_rs::Key>) -> ChordInfo {
+fn chord_info(
+    entry: &ChordEntry,
+    names: &ChordNames,
+    key: Option<&music21_rs::Key>,
+    barred: bool,
+) -> ChordInfo {
     let chord = &entry.chord;
     ChordInfo {
         index: entry.index,
-        measure: Some(entry.measure),
+        measure: barred.then_some(entry.measure),
         beat: entry.beat,
         offset: display(entry.offset),
         duration: display(entry.duration),

@@ -566,10 +566,10 @@ fn check_abc(text: &str, limits: &ImportLimits) -> ToolResult<()> {
         }
         let music = abc_music(trimmed);
         let mut digits = 0usize;
-        let chars: Vec<char> = music.chars().collect();
-        for (i, &c) in chars.iter().enumerate() {
-            let next = chars.get(i + 1).copied();
-            let previous = i.checked_sub(1).and_then(|p| chars.get(p)).copied();
+        let mut chars = music.chars().peekable();
+        let mut previous = None;
+        while let Some(c) = chars.next() {
+            let next = chars.peek().copied();
             match c {
                 // Not groups, though they open with a bracket: a tuplet `(3abc`, a volta
                 // `[1`, a thick barline `[|` (and its `|]`). Counted as groups they made
@@ -598,6 +598,7 @@ fn check_abc(text: &str, limits: &ImportLimits) -> ToolResult<()> {
             } else {
                 digits = 0;
             }
+            previous = Some(c);
         }
         if max_depth > limits.max_abc_nesting {
             return Err(over(
