@@ -68,6 +68,8 @@ pub struct Metrics {
     pub client_breaker_opened: IntCounterVec,
     pub store_corrupted: IntGauge,
     pub store_write_failures: IntCounter,
+    /// Large parses that waited for their memory reservation.
+    pub parse_waits: IntCounter,
     pub sessions_evicted: IntCounterVec,
 }
 
@@ -117,6 +119,11 @@ const CLIENT_BREAKER_OPENED: Def = Def {
 const STORE_CORRUPTED: Def = Def {
     name: metric::STORE_CORRUPTED,
     help: "Stored records known to fail their checksum (found by the scrub or a read).",
+    labels: &[],
+};
+const PARSE_WAITS: Def = Def {
+    name: metric::PARSE_WAITS_TOTAL,
+    help: "Large parses that waited for memory (another large parse held the room they need).",
     labels: &[],
 };
 const STORE_WRITE_FAILURES: Def = Def {
@@ -221,7 +228,7 @@ const REPLAYS: Def = Def {
 };
 const MEMORY_BYTES: Def = Def {
     name: metric::MEMORY_BYTES,
-    help: "Resident memory, by component (server, workers).",
+    help: "Resident memory, by component (server, workers; held: reserved for large parses).",
     labels: &["component"],
 };
 const MEMORY_BUDGET_BYTES: Def = Def {
@@ -337,6 +344,7 @@ impl Metrics {
             client_breaker_opened: r.counter_vec(CLIENT_BREAKER_OPENED),
             store_corrupted: r.gauge(STORE_CORRUPTED),
             store_write_failures: r.counter(STORE_WRITE_FAILURES),
+            parse_waits: r.counter(PARSE_WAITS),
             sessions_evicted: r.counter_vec(SESSIONS_EVICTED),
             requests: r.counter_vec(REQUESTS),
             in_flight: r.gauge(IN_FLIGHT),

@@ -62,6 +62,9 @@ pub struct StoreConfig {
     pub max_bytes: u64,
     /// Parsed scores kept in memory per process.
     pub parsed_cache_entries: usize,
+    /// Memory the parsed scores kept per process may take together, in MiB, as estimated
+    /// from their sources (`resilience::parse_cost`): a score over it is not kept at all.
+    pub parsed_cache_mb: u64,
     /// How long a writer waits for another process's lock, in milliseconds.
     pub busy_timeout_ms: u64,
     /// Space kept in reserve (a file in the data dir), in MiB: when the disk is full it is
@@ -85,6 +88,7 @@ impl Default for StoreConfig {
             max_scores: 10_000,
             max_bytes: 2 * 1024 * 1024 * 1024,
             parsed_cache_entries: 64,
+            parsed_cache_mb: 256,
             busy_timeout_ms: 10_000,
             reserve_mb: 8,
             min_free_mb: 64,
@@ -469,6 +473,7 @@ mod tests {
             "quick_test_config",
             "moderate_test_config",
             "full_test_config",
+            "soak_test_config",
         ] {
             let path = Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("configs")

@@ -65,10 +65,14 @@ pub struct ServerConfig {
 pub struct WorkerConfig {
     /// Worker processes; 0 means one per CPU core.
     pub count: usize,
-    /// Address-space cap of each worker (RLIMIT_AS), in MiB; 0 for none.
-    pub address_space_mb: u64,
-    /// Resident memory at which a busy worker is killed, in MiB; 0 for no watch.
-    pub rss_limit_mb: u64,
+    /// Address-space cap of each worker (RLIMIT_AS), in MiB; 0 for none. Unset: derived
+    /// from the memory budget (`budget_mb + 2048`: virtual memory runs ahead of resident).
+    pub address_space_mb: Option<u64>,
+    /// Resident memory at which a busy worker is killed, in MiB; 0 for no watch. Unset:
+    /// derived from the memory budget (its hard limit, less 256 MiB for the server and
+    /// 64 MiB for each other worker), so one worker may take the room the parse admission
+    /// gave it, and no more than the budget holds.
+    pub rss_limit_mb: Option<u64>,
     /// A worker is replaced after this many tasks.
     pub max_tasks: u64,
     /// Idle workers are pinged this often, in seconds.
@@ -77,12 +81,43 @@ pub struct WorkerConfig {
     pub ping_timeout_secs: f64,
 }
 
+/// Resident memory the server process itself is allowed for, when worker caps are derived.
+pub const SERVER_SHARE_MB: u64 = 256;
+/// Resident memory of an idle worker, when worker caps are derived.
+pub const IDLE_WORKER_MB: u64 = 64;
+
+impl WorkerConfig {
+    /// This configuration with the unset caps derived from `memory` for `workers` workers.
+    pub fn resolved(&self, memory: &MemoryConfig, workers: usize) -> Self {
+        let hard_mb = memory.budget_mb * memory.hard_percent as u64 / 100;
+        let others = IDLE_WORKER_MB * workers.saturating_sub(1) as u64;
+        Self {
+            address_space_mb: Some(self.address_space_mb.unwrap_or(memory.budget_mb + 2048)),
+            rss_limit_mb: Some(
+                self.rss_limit_mb
+                    .unwrap_or_else(|| hard_mb.saturating_sub(SERVER_SHARE_MB + others).max(256)),
+            ),
+            ..self.clone()
+        }
+    }
+
+    /// The address-space cap in MiB (0: none), once [`Self::resolved`].
+    pub fn address_space_cap_mb(&self) -> u64 {
+        self.address_space_mb.unwrap_or(0)
+    }
+
+    /// The resident-memory cap in MiB (0: none), once [`Self::resolved`].
+    pub fn rss_cap_mb(&self) -> u64 {
+        self.rss_limit_mb.unwrap_or(0)
+    }
+}
+
 impl Default for WorkerConfig {
     fn default() -> Self {
         Self {
             count: 0,
-            address_space_mb: 6144,
-            rss_limit_mb: 2048,
+            address_space_mb: None,
+            rss_limit_mb: None,
             max_tasks: 1000,
             ping_secs: 5.0,
             ping_timeout_secs: 2.0,
@@ -227,15 +262,24 @@ pub struct MemoryConfig {
     pub hard_percent: u8,
     /// How often memory is sampled, in milliseconds.
     pub sample_ms: u64,
+    /// A parse estimated to need at least this many MiB (see `server::memory_cost`)
+    /// reserves its memory before it starts; smaller ones are covered by the sampled
+    /// memory and the soft and hard limits.
+    pub reserve_from_mb: u64,
+    /// How long a parse may wait for its reservation (another large parse finishing)
+    /// before it is refused with `memory_pressure`, in seconds.
+    pub admission_wait_secs: f64,
 }
 
 impl Default for MemoryConfig {
     fn default() -> Self {
         Self {
-            budget_mb: 8192,
+            budget_mb: 4096,
             soft_percent: 75,
             hard_percent: 90,
             sample_ms: 250,
+            reserve_from_mb: 64,
+            admission_wait_secs: 30.0,
         }
     }
 }

@@ -18,6 +18,10 @@ pub const DEFAULT_CONFIGS: &[(&str, &str)] = &[
         include_str!("../../configs/full_test_config.toml"),
     ),
     (
+        "soak_test_config.toml",
+        include_str!("../../configs/soak_test_config.toml"),
+    ),
+    (
         "cluster_smoke.toml",
         include_str!("../../configs/cluster_smoke.toml"),
     ),

@@ -4,3 +4,4 @@
 pub mod breaker;
 pub mod limiter;
 pub mod memory;
+pub mod parse_cost;

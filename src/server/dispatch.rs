@@ -16,7 +16,8 @@ use crate::error::{printable, ErrorKind, ToolError, ToolResult};
 use crate::metrics::{outcome, Metrics};
 use crate::resilience::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
 use crate::resilience::limiter::RateLimiter;
-use crate::resilience::memory::{MemoryGuard, Pressure};
+use crate::resilience::memory::{HoldRefusal, MemoryGuard, ParseHold, Pressure};
+use crate::resilience::parse_cost;
 use crate::server::clients::ClientId;
 use crate::tools::{Registry, ToolContext};
 use crate::workers::pool::{Pool, PoolError};
@@ -447,6 +448,8 @@ impl Dispatcher {
             }
         }
         self.refuse_under_memory_pressure(tool, def.heavy)?;
+        // Held until the call ends: the parse's memory is promised to it.
+        let _parse_memory = self.reserve_parse_memory(tool, &args, caller).await?;
         if tool != "health_check" {
             self.refuse_while_store_down()?;
         }
@@ -569,6 +572,91 @@ impl Dispatcher {
                     ),
                 )),
             _ => Ok(()),
+        }
+    }
+
+    /// A call that parses a large inline source waits for memory to be free for it (up to
+    /// `server.memory.admission_wait_secs`), so two large parses never start together when
+    /// the budget holds one; it is refused with `memory_pressure` if the room does not come,
+    /// and with `limit_exceeded` if the budget could never hold it.
+    async fn reserve_parse_memory(
+        &self,
+        tool: &str,
+        args: &Value,
+        caller: &Caller,
+    ) -> Result<Option<ParseHold>, CallError> {
+        let settings = &self.config.server.memory;
+        let Some(cost) = parse_cost::of_call(args, &self.config.limits) else {
+            return Ok(None);
+        };
+        if cost < settings.reserve_from_mb << 20 {
+            return Ok(None);
+        }
+        let wait = Duration::from_secs_f64(settings.admission_wait_secs.max(0.0));
+        let client = caller.client.as_str();
+        let held = match self.memory.hold(client, cost, Duration::ZERO).await {
+            Err(HoldRefusal::NotNow { .. }) if !wait.is_zero() => {
+                self.metrics.parse_waits.inc();
+                tracing::info!(client, mib = cost >> 20, "a large parse waits for memory");
+                None
+            }
+            other => Some(other),
+        };
+        let held = tokio::select! {
+            held = async {
+                match held {
+                    Some(now) => now,
+                    None => self.memory.hold(client, cost, wait).await,
+                }
+            } => held,
+            _ = caller.cancel.cancelled() => return Err(CallError::new(
+                outcome::TOOL_ERROR,
+                "cancelled",
+                "the call was cancelled while it waited for memory; nothing was stored".into(),
+                None,
+            )),
+        };
+        let mib = |b: u64| b >> 20;
+        match held {
+            Ok(hold) => Ok(Some(hold)),
+            Err(HoldRefusal::NeverFits { needed, limit }) => {
+                self.metrics
+                    .shed
+                    .with_label_values(&["memory_never_fits"])
+                    .inc();
+                Err(CallError::new(
+                    outcome::TOOL_ERROR,
+                    "limit_exceeded",
+                    format!(
+                        "{tool}: this source would need about {} MiB to parse, more than the server's memory budget can ever give one parse ({} MiB under its hard limit, server.memory.budget_mb); nothing was stored. Send a smaller score, or raise the budget",
+                        mib(needed),
+                        mib(limit)
+                    ),
+                    None,
+                ))
+            }
+            Err(HoldRefusal::NotNow {
+                needed,
+                in_use,
+                limit,
+            }) => {
+                self.metrics
+                    .shed
+                    .with_label_values(&["memory_reservation"])
+                    .inc();
+                Err(CallError::new(
+                    outcome::MEMORY_SHED,
+                    "memory_pressure",
+                    format!(
+                        "{tool}: this source needs about {} MiB to parse and the server has {} of its {} MiB in use or promised to other parses; waited {:.0} s for room, nothing was stored. Retry later",
+                        mib(needed),
+                        mib(in_use),
+                        mib(limit),
+                        wait.as_secs_f64()
+                    ),
+                    Some(Duration::from_secs(5)),
+                ))
+            }
         }
     }
 

@@ -84,6 +84,10 @@ fn spawn_memory_sampler(
                 .memory_bytes
                 .with_label_values(&["server"])
                 .set(server as i64);
+            metrics
+                .memory_bytes
+                .with_label_values(&["held"])
+                .set(memory.held() as i64);
             tokio::time::sleep(every).await;
         }
     });

@@ -91,6 +91,31 @@ impl FaultWindows {
     }
 }
 
+/// What became of the huge-score imports: each is stored (and read back by the checker),
+/// refused by a protection with a clear code, excused by another fault overlapping it, or
+/// failed (which fails the run).
+#[derive(Default)]
+pub struct HugeTally {
+    pub sent: AtomicU64,
+    pub stored: AtomicU64,
+    pub refused: AtomicU64,
+    pub excused: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+impl HugeTally {
+    pub fn figures(&self) -> [(&'static str, f64); 5] {
+        let get = |a: &AtomicU64| a.load(Ordering::SeqCst) as f64;
+        [
+            ("huge_scores_sent", get(&self.sent)),
+            ("huge_scores_stored", get(&self.stored)),
+            ("huge_scores_refused", get(&self.refused)),
+            ("huge_scores_excused", get(&self.excused)),
+            ("huge_scores_failed", get(&self.failed)),
+        ]
+    }
+}
+
 /// Everything the users, the nemesis and the status endpoint share.
 pub struct RunCtx {
     pub config: StressConfig,
@@ -117,6 +142,12 @@ pub struct RunCtx {
     pub exe: PathBuf,
     pub data_dir: PathBuf,
     pub kills: AtomicU64,
+    /// What became of the huge-score imports (`huge_scores` chaos).
+    pub huge: HugeTally,
+    /// Open fds and threads of the harness and the server when the load started, and once
+    /// it has stopped and the server has healed (before the checker's reads).
+    pub resources_at_start: Mutex<Option<crate::stress::leaks::ProcessCounts>>,
+    pub resources_at_end: Mutex<Option<crate::stress::leaks::ProcessCounts>>,
     /// Put before every score id this run makes: empty for a run's own fresh server; for a
     /// `--target` deployment, whose store outlives runs, a tag of this run, so that ids of
     /// two runs with one seed do not meet.

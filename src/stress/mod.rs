@@ -17,6 +17,7 @@ pub mod checker;
 pub mod client;
 pub mod ctx;
 pub mod evictions;
+pub mod leaks;
 pub mod nemesis;
 pub mod proxy;
 pub mod recorder;

@@ -18,6 +18,7 @@ use crate::config::{Config, ConfigError, Invalid};
 use crate::stress::checker::{CheckerReport, Ledger};
 use crate::stress::client::{McpClient, Reply};
 use crate::stress::ctx::{FaultWindows, KnownPiece, RunCtx};
+use crate::stress::leaks::{self, ProcessCounts};
 use crate::stress::nemesis;
 use crate::stress::proxy::{FaultProxy, ProxyHandle};
 use crate::stress::recorder::{Outcome, Recorder};
@@ -417,8 +418,14 @@ async fn drive(
     spawn_sampler(ctx.clone());
     // Nobody listening (no --monitor) is fine.
     let _ = publish_ctx.send(ctx.clone());
+    *ctx.resources_at_start
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = Some(ProcessCounts::now(ctx.server.pid()));
     let interrupted = load(&ctx).await;
     let ready = heal(&ctx).await;
+    *ctx.resources_at_end
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = Some(ProcessCounts::now(ctx.server.pid()));
     let checked = check(&ctx).await;
     let at_end = AtEnd {
         ready,
@@ -586,6 +593,9 @@ fn run_ctx(
         exe: started.exe,
         data_dir,
         kills: AtomicU64::new(0),
+        huge: Default::default(),
+        resources_at_start: Default::default(),
+        resources_at_end: Default::default(),
         id_prefix,
         skipped_faults: Mutex::new(Default::default()),
         replica_faults: Mutex::new(Vec::new()),
@@ -840,7 +850,35 @@ fn figures(ctx: &RunCtx, checker: &CheckerReport, at_end: &AtEnd) -> BTreeMap<St
     }
     put("p50_ms", success_lat.p50_ms);
     put("p99_ms", success_lat.p99_ms);
+    if r.timeline().iter().any(|e| e.kind == "huge_scores") {
+        for (k, v) in ctx.huge.figures() {
+            put(k, v);
+        }
+    }
+    leak_figures(ctx, &mut figures);
     figures
+}
+
+/// The resident-memory slopes of a long run, and open files and threads at the start and
+/// at the end (see `stress::leaks`).
+fn leak_figures(ctx: &RunCtx, figures: &mut BTreeMap<String, f64>) {
+    if let Some(slopes) = leaks::slopes(&ctx.recorder.series(), &ctx.recorder.timeline()) {
+        slopes.figures(figures);
+    }
+    let start = *ctx
+        .resources_at_start
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let end = ctx
+        .resources_at_end
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .unwrap_or_else(|| ProcessCounts::now(ctx.server.pid()));
+    end.figures("end", figures);
+    if let Some(start) = start {
+        start.figures("start", figures);
+        end.growth_since(&start, figures);
+    }
 }
 
 /// The fairness figures (what the normal users saw while the adversaries ran) and the

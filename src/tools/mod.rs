@@ -55,7 +55,10 @@ pub struct LoadedScore {
 impl ToolContext {
     pub fn open(config: Config) -> ToolResult<Self> {
         let store = Store::open(&config.server.data_dir, &config.store)?;
-        let cache = ParsedCache::new(config.store.parsed_cache_entries);
+        let cache = ParsedCache::new(
+            config.store.parsed_cache_entries,
+            config.store.parsed_cache_mb << 20,
+        );
         Ok(Self {
             config: Arc::new(config),
             store,
@@ -92,7 +95,12 @@ impl ToolContext {
             tune,
             &self.config.limits,
         )?);
-        self.cache.put(key, score.clone());
+        let cost = crate::resilience::parse_cost::of_stored(
+            format,
+            stored.source.len() as u64,
+            &self.config.limits,
+        );
+        self.cache.put(key, score.clone(), cost);
         progress::report(40.0, || format!("score '{score_id}' parsed"));
         Ok(LoadedScore {
             meta: stored.meta,
@@ -140,16 +148,19 @@ pub fn validate_score_id(id: &str) -> ToolResult<()> {
 /// replaced score is never served stale.
 pub struct ParsedCache {
     capacity: Mutex<usize>,
+    /// Estimated bytes the entries may take together.
+    max_bytes: u64,
     entries: Mutex<Vec<CacheEntry>>,
 }
 
-/// (score id, source checksum) and the parsed score.
-type CacheEntry = ((String, String), Arc<Stream>);
+/// (score id, source checksum), the parsed score and its estimated size in memory.
+type CacheEntry = ((String, String), Arc<Stream>, u64);
 
 impl ParsedCache {
-    pub fn new(capacity: usize) -> Self {
+    pub fn new(capacity: usize, max_bytes: u64) -> Self {
         Self {
             capacity: Mutex::new(capacity),
+            max_bytes,
             entries: Mutex::new(Vec::new()),
         }
     }
@@ -160,29 +171,34 @@ impl ParsedCache {
 
     pub fn get(&self, key: &(String, String)) -> Option<Arc<Stream>> {
         let mut entries = self.lock();
-        let idx = entries.iter().position(|(k, _)| k == key)?;
+        let idx = entries.iter().position(|(k, _, _)| k == key)?;
         let entry = entries.remove(idx);
         let score = entry.1.clone();
         entries.push(entry);
         Some(score)
     }
 
-    pub fn put(&self, key: (String, String), score: Arc<Stream>) {
+    /// Keeps a parsed score of an estimated `bytes` in memory (see
+    /// `resilience::parse_cost::of_stored`); the least recently used go first when the
+    /// count or the bytes pass their bounds, and a score larger than all the room is not
+    /// kept (a 50 MB score's parse would hold a worker's memory long after its import).
+    pub fn put(&self, key: (String, String), score: Arc<Stream>, bytes: u64) {
         let capacity = *self.capacity.lock().unwrap_or_else(|p| p.into_inner());
         let mut entries = self.lock();
-        entries.retain(|(k, _)| k.0 != key.0);
-        if capacity == 0 {
+        entries.retain(|(k, _, _)| k.0 != key.0);
+        if capacity == 0 || bytes > self.max_bytes {
             return;
         }
-        entries.push((key, score));
-        while entries.len() > capacity {
+        entries.push((key, score, bytes));
+        let total = |e: &Vec<CacheEntry>| e.iter().map(|x| x.2).sum::<u64>();
+        while entries.len() > capacity || total(&entries) > self.max_bytes {
             entries.remove(0);
         }
     }
 
     /// Drops everything cached for one id (after delete or replace).
     pub fn forget(&self, id: &str) {
-        self.lock().retain(|(k, _)| k.0 != id);
+        self.lock().retain(|(k, _, _)| k.0 != id);
     }
 
     /// Shrinks the cache (the memory guard calls this under pressure).

@@ -31,6 +31,7 @@ pub const REPLAY_STREAMS: &str = "music21_replay_streams";
 pub const REPLAY_EVICTED_TOTAL: &str = "music21_replay_evicted_events_total";
 pub const REPLAYS_TOTAL: &str = "music21_replays_total";
 pub const MEMORY_BYTES: &str = "music21_memory_bytes";
+pub const PARSE_WAITS_TOTAL: &str = "music21_parse_waits_total";
 pub const MEMORY_BUDGET_BYTES: &str = "music21_memory_budget_bytes";
 pub const WORKER_RSS_BYTES: &str = "music21_worker_rss_bytes";
 pub const STORE_SCORES: &str = "music21_store_scores";

@@ -154,7 +154,7 @@ impl Pool {
         };
         let sched = FairScheduler::new(client_quota, client_queue_max, admission.queue_max);
         let pool = Arc::new(Self {
-            config: config.server.workers.clone(),
+            config: config.server.workers.resolved(&config.server.memory, count),
             exe,
             worker_env,
             metrics,
@@ -281,7 +281,7 @@ impl Pool {
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
             .kill_on_drop(true);
-        let address_space = self.config.address_space_mb * 1024 * 1024;
+        let address_space = self.config.address_space_cap_mb() * 1024 * 1024;
         // SAFETY: between fork and exec only async-signal-safe calls (prctl, setrlimit).
         unsafe {
             cmd.pre_exec(move || {
@@ -538,7 +538,7 @@ impl Pool {
         cancel: &CancellationToken,
         progress: Option<&ProgressSink>,
     ) -> Result<Value, PoolError> {
-        let rss_limit = self.config.rss_limit_mb * 1024 * 1024;
+        let rss_limit = self.config.rss_cap_mb() * 1024 * 1024;
         let pid = worker.pid;
         let watch_rss = async move {
             if rss_limit == 0 {
@@ -571,7 +571,7 @@ impl Pool {
                     self.replace(worker, "memory_cap", true);
                     return Err(PoolError::MemoryCap {
                         rss_mb: rss / (1024 * 1024),
-                        limit_mb: self.config.rss_limit_mb,
+                        limit_mb: self.config.rss_cap_mb(),
                     });
                 }
                 _ = cancel.cancelled() => {
@@ -621,7 +621,7 @@ impl Pool {
                     tokio::time::timeout(Duration::from_secs(2), worker.child.wait()).await;
                 let detail = describe_exit(
                     status.ok().and_then(Result::ok),
-                    self.config.address_space_mb,
+                    self.config.address_space_cap_mb(),
                 );
                 self.replace(worker, "crashed", false);
                 Err(PoolError::Crashed { detail })

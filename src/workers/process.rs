@@ -10,6 +10,9 @@ use crate::config::Config;
 use crate::tools::{Registry, ToolContext};
 use crate::workers::protocol::{read_frame, write_frame, Request, Response};
 
+/// Resident memory above which a worker trims its heap after answering.
+const TRIM_ABOVE_BYTES: u64 = 128 << 20;
+
 /// Runs the worker loop until stdin closes (success), or until it cannot go on (an error
 /// saying why; the server sees the exit and starts another worker).
 pub fn run(config: Config) -> anyhow::Result<ExitCode> {
@@ -88,9 +91,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 }
             }
         };
+        let answered_a_call = matches!(response, Response::Ok { .. } | Response::Err { .. });
         write_frame(&mut stdout, &response)
             .await
             .map_err(anyhow::Error::msg)
             .context("cannot answer the server")?;
+        drop(response);
+        // After a large call the freed heap goes back to the system, so the sampled memory
+        // (and the parse admission) sees what the worker really holds.
+        if answered_a_call
+            && crate::sysmem::rss_bytes(std::process::id()).unwrap_or(0) > TRIM_ABOVE_BYTES
+        {
+            crate::sysmem::give_back_free_memory();
+        }
     }
 }

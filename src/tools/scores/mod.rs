@@ -144,9 +144,15 @@ pub(crate) fn store_generated(
         origin: origin.to_string(),
     };
     let (meta, evicted) = store_score(ctx, id, &source, &summary, &reparsed, replace)?;
+    let cost = crate::resilience::parse_cost::of_stored(
+        source.format,
+        source.bytes.len() as u64,
+        &ctx.config.limits,
+    );
     ctx.cache.put(
         (meta.score_id.clone(), meta.sha256.clone()),
         std::sync::Arc::new(reparsed),
+        cost,
     );
     Ok(StoredResult {
         summary,
