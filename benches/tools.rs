@@ -99,6 +99,116 @@ fn engine_pipeline(bytes: &[u8], format: Format, config: &Config) -> usize {
     n
 }
 
+/// The pipeline through the real server (`serve --stdio`, 2 workers, a fresh store): each
+/// chorale imported from its file, then `key_analysis` and `chord_analysis`, one chorale at
+/// a time and then two at a time (one per worker), against the bare engine's time.
+fn server_pipeline(corpus: &Path, chorales: &[PathBuf], engine: Duration) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    let exe = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/music21-prod");
+    if !exe.is_file() {
+        println!("(server pipeline skipped: build target/release/music21-prod first; scripts/bench-tools does)");
+        return;
+    }
+    for lanes in [1usize, 2] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("server.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[server.workers]\ncount = 2\n[corpus]\nallowed_dirs = [{:?}]\n",
+                corpus.display().to_string()
+            ),
+        )
+        .expect("config");
+        let mut child = Command::new(&exe)
+            .args(["serve", "--stdio", "--config"])
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("serve --stdio");
+        let mut input = child.stdin.take().expect("stdin");
+        let mut output = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut send = |m: serde_json::Value| {
+            writeln!(input, "{m}").expect("write");
+            input.flush().expect("flush");
+        };
+        let mut recv = || {
+            let mut line = String::new();
+            output.read_line(&mut line).expect("read");
+            serde_json::from_str::<serde_json::Value>(&line).expect("JSON line")
+        };
+        send(
+            json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench-tools", "version": "1"}}}),
+        );
+        recv();
+        send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        // Each chorale's three calls, in order; a lane sends its next call when the last one
+        // is answered.
+        let steps = |i: usize| -> Vec<(&'static str, serde_json::Value)> {
+            let id = format!("p{i}");
+            vec![
+                (
+                    "import_score",
+                    json!({"score_id": id, "source": chorales[i].display().to_string(), "source_type": "file"}),
+                ),
+                ("key_analysis", json!({"score_id": id})),
+                ("chord_analysis", json!({"score_id": id, "limit": 5000})),
+            ]
+        };
+        let calls: Vec<Vec<(&str, serde_json::Value)>> = (0..lanes)
+            .map(|lane| {
+                (lane..chorales.len())
+                    .step_by(lanes)
+                    .flat_map(steps)
+                    .collect()
+            })
+            .collect();
+        let mut next = vec![0usize; lanes];
+        let mut failures = 0;
+        let start = Instant::now();
+        let mut call = |lane: usize, next: &mut Vec<usize>| -> bool {
+            let Some((tool, args)) = calls[lane].get(next[lane]) else {
+                return false;
+            };
+            let id = (lane << 32) | next[lane];
+            send(
+                json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": args}}),
+            );
+            next[lane] += 1;
+            true
+        };
+        let mut in_flight = 0;
+        for lane in 0..lanes {
+            in_flight += usize::from(call(lane, &mut next));
+        }
+        while in_flight > 0 {
+            let answer = recv();
+            let Some(id) = answer.get("id").and_then(serde_json::Value::as_u64) else {
+                continue;
+            };
+            if answer["result"]["isError"] == json!(true) || answer.get("error").is_some() {
+                failures += 1;
+            }
+            in_flight -= 1;
+            in_flight += usize::from(call((id >> 32) as usize, &mut next));
+        }
+        let took = start.elapsed();
+        let _ = child.kill();
+        let _ = child.wait();
+        println!(
+            "server (stdio, 2 workers), {lanes} chorale(s) at a time: import + key + chords {:>8.1} ms  ratio {:.2}x{}",
+            took.as_secs_f64() * 1e3,
+            took.as_secs_f64() / engine.as_secs_f64(),
+            if failures > 0 { format!("  ({failures} failed)") } else { String::new() }
+        );
+    }
+}
+
 fn main() {
     let Some(corpus) = shared_corpus() else {
         println!("bench-tools: ../shared/corpus not found; nothing to measure");
@@ -206,6 +316,7 @@ fn main() {
         (import_total + analyse_warm).as_secs_f64() / engine.as_secs_f64()
     );
     println!("{}", import.line("import_score"));
+    server_pipeline(&corpus, &chorales, engine);
 
     // 2. Every analysis tool on every file of the shared corpus.
     let all = files(&corpus, "");

@@ -112,6 +112,12 @@ pub struct StressArgs {
     /// Seed for every random choice of the run (overrides stress.seed)
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Run the config's schedule N times faster: its duration and every chaos and adversary
+    /// time (first firing, repeat, how long a fault lasts; at least 1 s) divided by N, so
+    /// `--config full_test_config --time-scale 12` is its day in 2 hours (see
+    /// docs/operations.md: soak_test_config is the tuned compression)
+    #[arg(long, value_name = "N")]
+    pub time_scale: Option<f64>,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -165,6 +165,7 @@ fn run_stress(args: StressArgs) -> anyhow::Result<ExitCode> {
         seed: args.seed,
         monitor: args.monitor,
         target: args.target,
+        time_scale: args.time_scale,
     })
 }
 

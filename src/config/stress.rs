@@ -482,6 +482,27 @@ pub fn firing_times(
 pub use crate::wire::threshold::Threshold;
 
 impl StressConfig {
+    /// The schedule `n` times faster: the run's duration and every chaos and adversary time
+    /// (first firing, repeat, length) divided by `n`; a lasting fault or adversary keeps at
+    /// least a second, so it still happens. Ramp-up, heal and timeouts are not scaled.
+    pub fn compress(&mut self, n: f64) {
+        let scale = |d: Duration| Duration::from_secs_f64(d.as_secs_f64() / n);
+        let lasting = |d: Duration| scale(d).max(Duration::from_secs(1).min(d));
+        self.duration = scale(self.duration);
+        for event in &mut self.chaos {
+            event.at = scale(event.at);
+            event.every = event.every.map(lasting);
+            event.duration = event.duration.map(lasting);
+        }
+        for adversary in &mut self.adversaries {
+            adversary.at = scale(adversary.at);
+            adversary.every = adversary.every.map(lasting);
+            adversary.duration = lasting(adversary.duration);
+        }
+    }
+}
+
+impl StressConfig {
     pub fn validate(&self) -> Result<(), Invalid> {
         let bad = |k: &str, m: String| Err(Invalid::new(k, m));
         if self.users == 0 {
@@ -570,6 +591,34 @@ impl StressConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_compressed_day_keeps_its_shape() {
+        let mut config = crate::config::Config::load(Some("full_test_config"))
+            .expect("shipped")
+            .stress;
+        let kill = |c: &StressConfig| {
+            c.chaos
+                .iter()
+                .find(|e| matches!(e.action, ChaosAction::KillServer))
+                .cloned()
+                .expect("a kill")
+        };
+        assert_eq!(kill(&config).every, Some(Duration::from_secs(3600)));
+        config.compress(12.0);
+        assert_eq!(config.duration, Duration::from_secs(7200));
+        assert_eq!(kill(&config).every, Some(Duration::from_secs(300)));
+        assert_eq!(kill(&config).at, Duration::from_secs(295));
+        // A 5 s blackhole every 10 minutes becomes 1 s (its floor) every 50 s.
+        let blackhole = config
+            .chaos
+            .iter()
+            .find(|e| matches!(e.action, ChaosAction::Blackhole))
+            .expect("a blackhole");
+        assert_eq!(blackhole.duration, Some(Duration::from_secs(1)));
+        assert_eq!(blackhole.every, Some(Duration::from_secs(50)));
+        config.validate().expect("still a valid config");
+    }
 
     #[test]
     fn thresholds_parse_and_hold() {

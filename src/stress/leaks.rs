@@ -125,7 +125,7 @@ pub fn slopes(series: &[SeriesPoint], timeline: &[TimelineEvent]) -> Option<Slop
         return None;
     }
     // `end` is the last second's start: the series covers end + 1 seconds.
-    let window_s = WINDOW_MAX_S.min((end + 1) / 2);
+    let window_s = WINDOW_MAX_S.min(end.div_ceil(2));
     let from = end + 1 - window_s;
     let bursts: Vec<(f64, f64)> = timeline
         .iter()

@@ -30,6 +30,7 @@ pub mod synth;
 pub mod target;
 pub mod target_faults;
 pub mod users;
+mod verdict;
 
 /// The generator of a user's, the nemesis's or a corruption's choices. The salt is the one
 /// these seeds have always had (`stress --seed N` must mean the same run as before).

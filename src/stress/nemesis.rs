@@ -300,21 +300,16 @@ async fn huge_scores(ctx: &RunCtx, count: u32, mb: u64, seed: u64) {
         ctx.huge.sent.fetch_add(1, Ordering::SeqCst);
         let started = Instant::now();
         let timeout = huge_import_timeout(ctx.call_timeout, text.len());
-        let reply = match McpClient::connect(&ctx.proxy_url, ctx.call_timeout).await {
-            Ok(client) => {
-                let r = client
-                    .call(
-                        "import_score",
-                        json!({"score_id": id, "source": text, "source_type": "text", "format": "musicxml"}),
-                        timeout,
-                    )
-                    .await;
-                client.close().await;
-                r
-            }
-            Err(r) => r,
-        };
+        let args =
+            json!({"score_id": id, "source": text, "source_type": "text", "format": "musicxml"});
         drop(text);
+        let (reply, retries) = import_retrying(ctx, args, started + timeout).await;
+        if retries > 0 {
+            ctx.recorder.add_detail(
+                event,
+                &format!("{id}: sent again {retries} time(s) after a busy refusal"),
+            );
+        }
         let expected = synth::expected_notes(&spec) as u64;
         let other_faults: Vec<String> = ctx
             .windows
@@ -367,6 +362,37 @@ async fn huge_scores(ctx: &RunCtx, count: u32, mb: u64, seed: u64) {
     crate::sysmem::give_back_free_memory();
     ctx.windows.close(window, Duration::from_secs(1));
     ctx.recorder.end_event(event);
+}
+
+/// Imports like a well-behaved client: a refusal that says "busy, retry" (`overloaded`,
+/// `rate_limited`, HTTP 429/503) is retried a second later until `deadline`; anything else
+/// is the answer. Returns it and how many times the import was sent again.
+async fn import_retrying(ctx: &RunCtx, args: Value, deadline: Instant) -> (Reply, u32) {
+    let mut retries = 0;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let reply = match McpClient::connect(&ctx.proxy_url, ctx.call_timeout).await {
+            Ok(client) => {
+                let r = client.call("import_score", args.clone(), left).await;
+                client.close().await;
+                r
+            }
+            Err(r) => r,
+        };
+        let busy = match &reply {
+            Reply::ToolError { code, .. } => matches!(code.as_str(), "overloaded" | "rate_limited"),
+            Reply::Transport {
+                status: Some(s), ..
+            } => matches!(s, 429 | 503),
+            _ => false,
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if !busy || left < Duration::from_secs(5) || ctx.stopping() {
+            return (reply, retries);
+        }
+        retries += 1;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 /// A huge import may wait for another to finish (the server parses one at a time when only

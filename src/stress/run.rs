@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -12,19 +12,19 @@ use anyhow::{anyhow, bail, Context};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::stress::AdversaryAction;
 use crate::config::stress::StressConfig;
 use crate::config::{Config, ConfigError, Invalid};
 use crate::stress::checker::{CheckerReport, Ledger};
 use crate::stress::client::{McpClient, Reply};
 use crate::stress::ctx::{FaultWindows, KnownPiece, RunCtx};
-use crate::stress::leaks::{self, ProcessCounts};
+use crate::stress::leaks::ProcessCounts;
 use crate::stress::nemesis;
 use crate::stress::proxy::{FaultProxy, ProxyHandle};
-use crate::stress::recorder::{Outcome, Recorder};
+use crate::stress::recorder::Recorder;
 use crate::stress::results::{judge_with_skips, verdict_table, Results, SCHEMA_VERSION};
 use crate::stress::server::{free_port, ServerUnderTest};
 use crate::stress::users::User;
+use crate::stress::verdict::{figures, AtEnd};
 
 /// What `stress` is asked to do: `main` builds it from the command line, whose flags
 /// override the config.
@@ -38,6 +38,8 @@ pub struct StressOptions {
     pub monitor: bool,
     /// A deployment to test instead of starting a server (its MCP URL).
     pub target: Option<String>,
+    /// The schedule this many times faster (`--time-scale`).
+    pub time_scale: Option<f64>,
 }
 
 fn now_nanos() -> u128 {
@@ -233,6 +235,12 @@ pub fn run(options: StressOptions) -> anyhow::Result<ExitCode> {
 /// The configuration with the command line's overrides, checked again.
 fn configure(options: &StressOptions) -> anyhow::Result<Config> {
     let mut base = Config::load(options.config.as_deref())?;
+    if let Some(n) = options.time_scale {
+        if !(n.is_finite() && n >= 1.0) {
+            bail!("--time-scale must be a number of at least 1 (the schedule runs N times faster), not {n}");
+        }
+        base.stress.compress(n);
+    }
     if let Some(d) = options.duration {
         base.stress.duration = d;
     }
@@ -781,149 +789,6 @@ struct Checked {
     /// The sample read through every replica.
     everywhere: crate::stress::replicas::CrossReplica,
     replicas: Vec<crate::stress::target::ReplicaReport>,
-}
-
-/// How the server stood at the end, for the figures.
-struct AtEnd {
-    ready: bool,
-    breakers_closed: bool,
-    /// The budget the server under test enforced (its effective config).
-    memory_budget_mb: Option<f64>,
-}
-
-fn flag(b: bool) -> f64 {
-    if b {
-        1.0
-    } else {
-        0.0
-    }
-}
-
-/// The figures the thresholds judge: those the dashboard also shows (`wire::figures`), then
-/// the ones only the end of the run knows.
-fn figures(ctx: &RunCtx, checker: &CheckerReport, at_end: &AtEnd) -> BTreeMap<String, f64> {
-    let r = &ctx.recorder;
-    let counts = r.counts();
-    let get = |o: Outcome| counts.get(&o).copied().unwrap_or(0) as f64;
-    let (peak_server, peak_total) = r.peak_rss_mb();
-    let success_lat = r.success_latency();
-    let mut figures = crate::wire::figures(&crate::wire::RunSoFar {
-        success: get(Outcome::Success),
-        expected_refusal: get(Outcome::ExpectedRefusal),
-        fault_induced: get(Outcome::FaultInduced),
-        unexpected: get(Outcome::Unexpected),
-        recoveries: r
-            .recoveries()
-            .iter()
-            .map(|rec| rec.first_success_after_s)
-            .collect(),
-        server_restarts: ctx.server.restarts() as f64,
-        users: ctx.config.users as f64,
-        elapsed_s: ctx.start.elapsed().as_secs_f64(),
-        checker: Some(checker.figures()),
-    });
-    let mut put = |k: &str, v: f64| {
-        figures.insert(k.to_string(), v);
-    };
-    put("server_kills", ctx.kills.load(Ordering::SeqCst) as f64);
-    put("server_rss_mb_max", peak_server);
-    put("server_and_workers_rss_mb_max", peak_total);
-    put("harness_rss_mb_max", r.peak_harness_rss_mb());
-    // For the memory chart.
-    if let Some(mb) = at_end.memory_budget_mb {
-        put("memory_budget_mb", mb);
-    }
-    put("breakers_closed_at_end", flag(at_end.breakers_closed));
-    put("ready_at_end", flag(at_end.ready));
-    put(
-        "fault_kinds_injected",
-        crate::wire::fault::kinds_injected(
-            ctx.windows.kinds_injected().iter().map(String::as_str),
-            r.timeline().iter().map(|e| e.kind.as_str()),
-        ) as f64,
-    );
-    if !ctx.config.adversaries.is_empty() {
-        adversary_figures(ctx, &mut put);
-    }
-    if let Some(budget) = at_end.memory_budget_mb {
-        put("rss_within_budget", flag(peak_total <= budget));
-    }
-    put("p50_ms", success_lat.p50_ms);
-    put("p99_ms", success_lat.p99_ms);
-    if r.timeline().iter().any(|e| e.kind == "huge_scores") {
-        for (k, v) in ctx.huge.figures() {
-            put(k, v);
-        }
-    }
-    leak_figures(ctx, &mut figures);
-    figures
-}
-
-/// The resident-memory slopes of a long run, and open files and threads at the start and
-/// at the end (see `stress::leaks`).
-fn leak_figures(ctx: &RunCtx, figures: &mut BTreeMap<String, f64>) {
-    if let Some(slopes) = leaks::slopes(&ctx.recorder.series(), &ctx.recorder.timeline()) {
-        slopes.figures(figures);
-    }
-    let start = *ctx
-        .resources_at_start
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    let end = ctx
-        .resources_at_end
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .unwrap_or_else(|| ProcessCounts::now(ctx.server.pid()));
-    end.figures("end", figures);
-    if let Some(start) = start {
-        start.figures("start", figures);
-        end.growth_since(&start, figures);
-    }
-}
-
-/// The fairness figures (what the normal users saw while the adversaries ran) and the
-/// adversaries' own tally.
-fn adversary_figures(ctx: &RunCtx, put: &mut impl FnMut(&str, f64)) {
-    let fairness = ctx.recorder.fairness();
-    put("victim_calls", fairness.victim_calls as f64);
-    put(
-        "victim_unexpected",
-        (fairness.victim_calls - fairness.victim_success) as f64,
-    );
-    if fairness.victim_calls > 0 {
-        put(
-            "victim_success_rate",
-            fairness.victim_success as f64 / fairness.victim_calls as f64,
-        );
-    }
-    if fairness.inside.count > 0 && fairness.outside.count > 0 {
-        put("victim_p99_ms", fairness.inside.p99_ms);
-        put("outside_p99_ms", fairness.outside.p99_ms);
-        put(
-            "victim_p99_ratio",
-            fairness.inside.p99_ms / fairness.outside.p99_ms.max(0.001),
-        );
-    }
-    if ctx
-        .config
-        .adversaries
-        .iter()
-        .any(|a| matches!(a.action, AdversaryAction::Garbage { .. }))
-    {
-        put(
-            "breakers_opened_by_garbage",
-            ctx.breakers_opened_by_garbage.load(Ordering::SeqCst) as f64,
-        );
-    }
-    let reports = ctx.adversary_reports();
-    let mut kinds: Vec<&str> = reports.iter().map(|a| a.kind.as_str()).collect();
-    kinds.sort();
-    kinds.dedup();
-    put("adversary_kinds", kinds.len() as f64);
-    put(
-        "adversary_misbehaved",
-        reports.iter().map(|a| a.misbehaved).sum::<u64>() as f64,
-    );
 }
 
 /// Phase `done`: the thresholds judged, the verdict and everything recorded.

@@ -6,6 +6,7 @@
 //! is recycled after a number of tasks. Every such event is counted in the metrics and
 //! logged.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -120,6 +121,68 @@ pub struct Pool {
     shrink_now: tokio::sync::Notify,
     queue_wait: Duration,
     client_quota: usize,
+    /// Which worker last parsed each score (its cache holds it).
+    affinity: Affinity,
+}
+
+/// The scores a call reads and writes, by its arguments.
+struct ScoreIds {
+    /// `score_id`: the score the call reads (or, for an import, stores).
+    read: Option<String>,
+    /// `new_score_id`: a score the call stores (a transposition, a harmonisation).
+    written: Option<String>,
+}
+
+impl ScoreIds {
+    fn of(args: &Value) -> Self {
+        let get = |key: &str| args.get(key).and_then(Value::as_str).map(str::to_string);
+        Self {
+            read: get("score_id"),
+            written: get("new_score_id"),
+        }
+    }
+}
+
+/// Score id -> the pid of the worker whose cache holds its parse, so a score's calls go to
+/// the worker that parsed it (an analysis right after an import does not parse again). Only
+/// a preference: a busy or replaced worker is not waited for. Bounded: past
+/// [`AFFINITY_ENTRIES`] the least recently noted half is forgotten.
+#[derive(Default)]
+struct Affinity {
+    map: Mutex<(u64, AffinityMap)>,
+}
+
+/// Score id -> (worker pid, when it was noted: a running count).
+type AffinityMap = HashMap<String, (u32, u64)>;
+
+const AFFINITY_ENTRIES: usize = 8192;
+
+impl Affinity {
+    fn worker_of(&self, score_id: &str) -> Option<u32> {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.1.get(score_id).map(|(pid, _)| *pid)
+    }
+
+    fn note(&self, tool: &str, ids: &ScoreIds, pid: u32) {
+        let mut guard = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let (tick, map) = &mut *guard;
+        if tool == "delete_score" {
+            if let Some(id) = &ids.read {
+                map.remove(id);
+            }
+            return;
+        }
+        for id in ids.read.iter().chain(ids.written.iter()) {
+            *tick += 1;
+            map.insert(id.clone(), (pid, *tick));
+        }
+        if map.len() > AFFINITY_ENTRIES {
+            let mut ticks: Vec<u64> = map.values().map(|(_, t)| *t).collect();
+            ticks.sort_unstable();
+            let cut = ticks[ticks.len() / 2];
+            map.retain(|_, (_, t)| *t > cut);
+        }
+    }
 }
 
 fn worker_count(config: &WorkerConfig) -> usize {
@@ -179,6 +242,7 @@ impl Pool {
             shrink_now: tokio::sync::Notify::new(),
             queue_wait: Duration::from_millis(admission.queue_wait_ms),
             client_quota,
+            affinity: Affinity::default(),
         });
         for slot in 0..count {
             let worker = pool.spawn_worker(slot)?;
@@ -435,6 +499,7 @@ impl Pool {
     async fn checkout(
         &self,
         client: &str,
+        preferred_pid: Option<u32>,
     ) -> Result<(Worker, crate::workers::scheduler::Lease<Worker>), PoolError> {
         if self.shutting_down.load(Ordering::SeqCst) {
             return Err(PoolError::ShuttingDown);
@@ -443,7 +508,12 @@ impl Pool {
         self.metrics
             .queue_depth
             .set((self.sched.waiting() + 1) as i64);
-        let got = self.sched.acquire(client, self.queue_wait).await;
+        let got = self
+            .sched
+            .acquire_preferring(client, self.queue_wait, |w: &Worker| {
+                Some(w.pid) == preferred_pid
+            })
+            .await;
         self.metrics
             .queue_wait
             .observe(started.elapsed().as_secs_f64());
@@ -484,13 +554,24 @@ impl Pool {
         cancel: &CancellationToken,
         progress: Option<&ProgressSink>,
     ) -> Result<Value, PoolError> {
+        let score_ids = ScoreIds::of(&args);
+        let preferred_pid = score_ids
+            .read
+            .as_deref()
+            .and_then(|id| self.affinity.worker_of(id));
+        // Built once: a 50 MB source is not copied for each attempt.
+        let mut request = Request::Call {
+            id: 0,
+            tool: tool.to_string(),
+            args,
+        };
         // A request that never reached a worker (its pipe was already broken) is safe to
         // send to another one; a request that did reach one is not retried.
         for _attempt in 0..3 {
             // The lease says this client holds a worker; it ends with this iteration, after
             // the worker went back (or was replaced).
             let (mut worker, _lease) = tokio::select! {
-                got = self.checkout(client) => got?,
+                got = self.checkout(client, preferred_pid) => got?,
                 _ = cancel.cancelled() => return Err(PoolError::Cancelled { running: false }),
             };
             if let Ok(Some(status)) = worker.child.try_wait() {
@@ -510,20 +591,24 @@ impl Pool {
                 continue;
             }
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            if let Request::Call { id: of, .. } = &mut request {
+                *of = id;
+            }
             self.set_state(worker.slot, "busy", Some(tool));
             self.metrics.worker_tasks.inc();
-            let request = Request::Call {
-                id,
-                tool: tool.to_string(),
-                args: args.clone(),
-            };
             if write_frame(&mut worker.stdin, &request).await.is_err() {
                 self.replace(worker, "died_idle", true);
                 continue;
             }
-            return self
+            drop(request);
+            let pid = worker.pid;
+            let answer = self
                 .await_answer(worker, id, deadline, cancel, progress)
                 .await;
+            if answer.is_ok() {
+                self.affinity.note(tool, &score_ids, pid);
+            }
+            return answer;
         }
         Err(PoolError::Crashed {
             detail: "no worker could take the task: each one was found dead".into(),
@@ -707,5 +792,50 @@ fn describe_exit(status: Option<std::process::ExitStatus>, address_space_mb: u64
             None => format!("the worker exited with status {} while running the task", s.code().unwrap_or(-1)),
         },
         None => "the worker stopped answering while running the task".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ids(args: Value) -> ScoreIds {
+        ScoreIds::of(&args)
+    }
+
+    #[test]
+    fn a_score_goes_back_to_the_worker_that_parsed_it() {
+        let a = Affinity::default();
+        a.note("import_score", &ids(json!({"score_id": "s"})), 11);
+        assert_eq!(a.worker_of("s"), Some(11));
+        a.note(
+            "transpose_score",
+            &ids(json!({"score_id": "s", "new_score_id": "t"})),
+            12,
+        );
+        assert_eq!((a.worker_of("s"), a.worker_of("t")), (Some(12), Some(12)));
+        a.note("delete_score", &ids(json!({"score_id": "s"})), 12);
+        assert_eq!(a.worker_of("s"), None);
+        assert_eq!(a.worker_of("never"), None);
+    }
+
+    #[test]
+    fn the_affinity_map_is_bounded() {
+        let a = Affinity::default();
+        for i in 0..AFFINITY_ENTRIES + 1 {
+            a.note(
+                "import_score",
+                &ids(json!({"score_id": format!("s{i}")})),
+                1,
+            );
+        }
+        let len = a.map.lock().map(|m| m.1.len()).unwrap_or(0);
+        assert!(len <= AFFINITY_ENTRIES / 2 + 1, "{len}");
+        assert_eq!(
+            a.worker_of(&format!("s{AFFINITY_ENTRIES}")),
+            Some(1),
+            "the newest stays"
+        );
     }
 }

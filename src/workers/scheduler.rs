@@ -152,6 +152,17 @@ impl<W: Send + 'static> FairScheduler<W> {
         client: &str,
         wait: Duration,
     ) -> Result<(W, Lease<W>), Refusal> {
+        self.acquire_preferring(client, wait, |_| false).await
+    }
+
+    /// [`Self::acquire`], taking the idle worker `preferred` picks when there is one (the
+    /// worker that already holds the call's score parsed); any idle worker otherwise.
+    pub async fn acquire_preferring(
+        self: &Arc<Self>,
+        client: &str,
+        wait: Duration,
+        preferred: impl Fn(&W) -> bool,
+    ) -> Result<(W, Lease<W>), Refusal> {
         let client: Arc<str> = Arc::from(client);
         let (id, rx) = {
             let mut state = self.lock();
@@ -162,7 +173,12 @@ impl<W: Send + 'static> FairScheduler<W> {
             // A client under its quota takes an idle worker at once: if others are waiting
             // while a worker is idle, they are all at their own quota.
             if holding < self.quota {
-                if let Some(worker) = state.idle.pop() {
+                let pick = state
+                    .idle
+                    .iter()
+                    .position(&preferred)
+                    .or_else(|| state.idle.len().checked_sub(1));
+                if let Some(worker) = pick.map(|i| state.idle.swap_remove(i)) {
                     *state.holding.entry(client.clone()).or_insert(0) += 1;
                     return Ok((worker, self.lease(client)));
                 }
@@ -418,6 +434,18 @@ mod tests {
     use super::*;
 
     const WAIT: Duration = Duration::from_secs(5);
+
+    #[tokio::test]
+    async fn the_preferred_idle_worker_is_taken() {
+        let s = FairScheduler::new(2, 8, 64);
+        for w in [1u32, 2, 3] {
+            s.put(w);
+        }
+        let (w, _lease) = s.acquire_preferring("a", WAIT, |w| *w == 1).await.unwrap();
+        assert_eq!(w, 1, "worker 1 holds the score");
+        let (w, _lease2) = s.acquire_preferring("a", WAIT, |w| *w == 1).await.unwrap();
+        assert_ne!(w, 1, "busy: another worker serves");
+    }
 
     #[tokio::test]
     async fn a_client_at_its_quota_waits_while_others_take_idle_workers() {

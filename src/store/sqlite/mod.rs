@@ -230,7 +230,7 @@ impl Backend for SqliteStore {
         let conn = self.conn();
         let (scores, bytes): (i64, i64) = conn
             .query_row(
-                "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM scores",
+                "SELECT COUNT(*), COALESCE(SUM(length(source)), 0) FROM scores",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
@@ -501,7 +501,7 @@ fn evict_beyond_limits(
     loop {
         let (count, bytes): (i64, i64) = tx
             .query_row(
-                "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM scores",
+                "SELECT COUNT(*), COALESCE(SUM(length(source)), 0) FROM scores",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
