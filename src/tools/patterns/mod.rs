@@ -3,11 +3,23 @@
 //!
 //! Each part is read as its melodic line (`crate::music::melody`): a tied note once, a
 //! chord by its top note, the highest voice where a part has several. Motifs never span a
-//! rest. Lengths are counted in notes. The work is bounded: motifs of `min_length` to
-//! `min(min_length + 5, 12)` notes, occurrences of one motif never overlap, only maximal
-//! motifs are kept, and every list is capped with its full count beside it.
+//! rest. Lengths are counted in notes, and occurrences of one motif never overlap.
+//!
+//! Melodic motifs are maximal repeats (`repeats::maximal_repeats`): a repeat is followed as
+//! far as all its occurrences keep matching, to at most [`LONGEST_REPEAT`] notes, so that a
+//! repeated phrase is one motif at its full length; a shorter repeat inside one longer
+//! repeat at every occurrence is left out. They are ranked by information: length x
+//! occurrences x the surprisal of their intervals in the piece, so a long distinctive
+//! repeat outranks a common scale fragment. Rhythmic motifs are windows of `min_length` to
+//! `min(min_length + 5, 12)` notes (the same lengths as a sequence's unit), a window left
+//! out when one a note longer holds all its occurrences, ranked by occurrences x length.
+//! A sequence needs three statements of a unit that moves (`sequences`). Every list is
+//! capped with its full count beside it.
 
-use std::collections::{BTreeMap, HashMap};
+mod repeats;
+mod sequences;
+
+use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 
 use music21_rs::{Interval, Stream};
@@ -21,6 +33,8 @@ use crate::music::melody::{
 use crate::music::timeline::{parts_of, round, MeasureGrid, Position};
 use crate::tools::analysis_common::{check_note_limit, PartRef, Parts};
 use crate::tools::{tool, ToolContext, ToolDef};
+use repeats::{maximal_repeats, rank, rank_by_information, repeated, Found};
+use sequences::{find_sequences, melodic_sequence};
 
 /// Motifs (and sequences) returned per category.
 pub const MAX_PER_CATEGORY: usize = 50;
@@ -28,8 +42,11 @@ pub const MAX_PER_CATEGORY: usize = 50;
 pub const MAX_OCCURRENCES: usize = 100;
 /// Phrases returned.
 pub const MAX_PHRASES: usize = 500;
-/// The longest motif looked for, whatever `min_length` is (unless `min_length` is longer).
+/// The longest rhythmic motif (and melodic sequence unit) looked for, whatever `min_length`
+/// is (unless `min_length` is longer).
 pub const LONGEST_MOTIF: usize = 12;
+/// The longest melodic motif: a repeat is followed this far at most.
+pub const LONGEST_REPEAT: usize = 256;
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -52,8 +69,10 @@ pub struct Args {
     /// always given.
     #[serde(default)]
     pub pattern_type: PatternType,
-    /// The shortest motif, in notes (2-16, default 3). Motifs up to min_length + 5 notes
-    /// (at most 12, or min_length itself when that is longer) are looked for.
+    /// The shortest motif, in notes (2-16, default 3). A melodic motif is followed as far
+    /// as its repeat goes (up to 256 notes); rhythmic motifs and the units of melodic
+    /// sequences are looked for up to min_length + 5 notes (at most 12, or min_length
+    /// itself when that is longer).
     #[serde(default = "default_min_length")]
     #[schemars(range(min = 2, max = 16))]
     pub min_length: i64,
@@ -108,8 +127,13 @@ pub struct MelodicMotif {
     pub exact_repeats: usize,
     /// Occurrences at a new pitch level after the first (pitch levels - 1).
     pub transposed_repeats: usize,
-    /// The ranking score: occurrences x length.
+    /// Occurrences x length (motifs are ranked by `information`).
     pub score: usize,
+    /// The ranking score: length x occurrences x the surprisal of the motif's intervals in
+    /// bits, the surprisal being -log2 of the product of each interval's share (in
+    /// semitones) of all the melodic intervals of the piece. Long, recurring and
+    /// distinctive motifs score high; a scale fragment of common steps scores low.
+    pub information: f64,
     /// The occurrences, in score order, at most 100.
     pub occurrences: Vec<MelodicOccurrence>,
     pub occurrences_truncated: bool,
@@ -124,14 +148,15 @@ pub struct Statement {
     pub pitches: Vec<String>,
 }
 
-/// A melodic sequence: a motif stated again straight after itself, each time moved by the
-/// same diatonic step.
+/// A melodic sequence: a motif stated at least twice more straight after itself, each time
+/// moved by the same diatonic step (not a unison). The motif must move: repeated notes are
+/// no sequence, nor is a plain run (a scale, an arpeggio) with or without repeated notes.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct MelodicSequence {
     pub part: PartRef,
     /// Notes in each statement.
     pub length: usize,
-    /// How many statements follow one another (at least 2).
+    /// How many statements follow one another (at least 3).
     pub statements: usize,
     /// Notes covered by the whole sequence.
     pub notes: usize,
@@ -154,13 +179,18 @@ pub struct MelodicSequence {
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct MelodicPatterns {
+    /// The longest motif looked for, in notes: a repeat is followed as far as all its
+    /// occurrences keep matching, up to this.
+    pub max_length: usize,
     /// Maximal repeated motifs found (before the cap).
     pub motifs_total: usize,
     /// Of those, motifs with at least one exact repeat.
     pub motifs_with_exact_repeats: usize,
     /// Of those, motifs heard at two or more pitch levels.
     pub motifs_with_transposed_repeats: usize,
-    /// The top motifs by occurrences x length, at most 50.
+    /// The top motifs by information, at most 50: each the longest repeat its occurrences
+    /// share (a phrase stated twice is one motif), none lying inside a longer one at every
+    /// occurrence.
     pub motifs: Vec<MelodicMotif>,
     /// Melodic sequences found (before the cap).
     pub sequences_total: usize,
@@ -253,7 +283,8 @@ pub struct Output {
     pub score_id: String,
     pub pattern_type: PatternType,
     pub min_length: usize,
-    /// The longest motif looked for.
+    /// The longest rhythmic motif and melodic sequence unit looked for (melodic motifs go
+    /// further: see `melodic.max_length`).
     pub max_length: usize,
     pub parts: Vec<PartRef>,
     /// Notes in the melodic lines read (tied notes once).
@@ -270,7 +301,7 @@ pub struct Output {
 pub fn tool_def() -> ToolDef {
     tool(
         "pattern_recognition",
-        "Patterns in each part's melodic line (tied notes once, the top note of chords): repeated melodic motifs as interval sequences (semitones and music21 interval names) with exact and transposed repeats, melodic sequences (a motif restated straight after itself a consistent step away), rhythmic motifs (recurring duration patterns), and phrases (split at rests, fermatas, and long notes ending at a barline). Lengths in notes, min_length 2-16 (default 3); the top 50 per category by occurrences x length, each occurrence with part, measure and beat.",
+        "Patterns in each part's melodic line (tied notes once, the top note of chords): repeated melodic motifs as interval sequences (semitones and music21 interval names) with exact and transposed repeats, each the longest repeat its occurrences share (a repeated phrase once, at its full length), melodic sequences (a moving motif stated three or more times in a row, each a consistent step away), rhythmic motifs (recurring duration patterns), and phrases (split at rests, fermatas, and long notes ending at a barline). Lengths in notes, min_length 2-16 (default 3); the top 50 per category, melodic motifs by information (length x occurrences x the surprisal of their intervals), rhythmic motifs by occurrences x length, each occurrence with part, measure and beat.",
         true,
         run,
     )
@@ -280,106 +311,6 @@ pub fn tool_def() -> ToolDef {
 struct Segment<'a> {
     part: usize,
     notes: Vec<&'a MelodyNote>,
-}
-
-/// A recurring window of elements: its length in notes and where it occurs, as
-/// (segment, first note) pairs.
-struct Found {
-    length: usize,
-    occurrences: Vec<(usize, usize)>,
-}
-
-/// Windows of elements and where each occurs, as (segment, first note) pairs.
-type Windows<'a> = HashMap<&'a [i64], Vec<(usize, usize)>>;
-
-/// Finds every window of `elements` (one vector per segment) that recurs, for motifs of
-/// `lengths` notes, a motif of L notes being L - `shift` elements. Occurrences of one window
-/// never overlap within a segment (taken greedily from the left). A motif is dropped when
-/// a motif one note longer, within `lengths`, holds every occurrence of it.
-fn repeated(elements: &[Vec<i64>], lengths: RangeInclusive<usize>, shift: usize) -> Vec<Found> {
-    let (lo, hi) = (*lengths.start(), *lengths.end());
-    let mut maps: Vec<Windows<'_>> = Vec::new();
-    for length in lo..=hi {
-        let width = length - shift;
-        let mut map: Windows<'_> = HashMap::new();
-        for (s, els) in elements.iter().enumerate() {
-            if width == 0 || els.len() < width {
-                continue;
-            }
-            for i in 0..=els.len() - width {
-                let list = map.entry(&els[i..i + width]).or_default();
-                if let Some(&(ls, li)) = list.last() {
-                    if ls == s && i < li + length {
-                        continue;
-                    }
-                }
-                list.push((s, i));
-            }
-        }
-        map.retain(|_, occ| occ.len() >= 2);
-        maps.push(map);
-    }
-    let mut out = Vec::new();
-    for (level, map) in maps.iter().enumerate() {
-        let length = lo + level;
-        let width = length - shift;
-        let longer = maps.get(level + 1);
-        for occurrences in map.values() {
-            if let Some(longer) = longer {
-                let same = |next: Vec<Option<i64>>| -> Option<i64> {
-                    let first = (*next.first()?)?;
-                    next.iter().all(|e| *e == Some(first)).then_some(first)
-                };
-                let right = same(
-                    occurrences
-                        .iter()
-                        .map(|&(s, i)| elements[s].get(i + width).copied())
-                        .collect(),
-                );
-                if right.is_some() {
-                    let (s, i) = occurrences[0];
-                    let key = &elements[s][i..i + width + 1];
-                    if longer
-                        .get(key)
-                        .is_some_and(|o| o.len() == occurrences.len())
-                    {
-                        continue;
-                    }
-                }
-                let left = same(
-                    occurrences
-                        .iter()
-                        .map(|&(s, i)| i.checked_sub(1).and_then(|j| elements[s].get(j).copied()))
-                        .collect(),
-                );
-                if left.is_some() {
-                    let (s, i) = occurrences[0];
-                    let key = &elements[s][i - 1..i + width];
-                    if longer
-                        .get(key)
-                        .is_some_and(|o| o.len() == occurrences.len())
-                    {
-                        continue;
-                    }
-                }
-            }
-            out.push(Found {
-                length,
-                occurrences: occurrences.clone(),
-            });
-        }
-    }
-    out
-}
-
-/// Ranks by occurrences x length, then length, then the first occurrence.
-fn rank(found: &mut [Found]) {
-    found.sort_by(|a, b| {
-        (b.occurrences.len() * b.length)
-            .cmp(&(a.occurrences.len() * a.length))
-            .then(b.length.cmp(&a.length))
-            .then(a.occurrences.first().cmp(&b.occurrences.first()))
-    });
 }
 
 /// Rhythm keys: quarter lengths in units fine enough for any usual tuplet.
@@ -482,8 +413,11 @@ fn melodic_patterns(
                 .collect()
         })
         .collect();
-    let mut found = repeated(&intervals, lengths.clone(), 1);
-    rank(&mut found);
+    let ranked = rank_by_information(
+        maximal_repeats(&intervals, *lengths.start(), 1),
+        &intervals,
+        1,
+    );
     let levels_of = |f: &Found| {
         let mut starts: Vec<i64> = f
             .occurrences
@@ -494,20 +428,23 @@ fn melodic_patterns(
         starts.dedup();
         starts.len()
     };
-    let levels: Vec<usize> = found.iter().map(levels_of).collect();
-    let motifs = found
+    let levels: Vec<usize> = ranked.iter().map(|(f, _)| levels_of(f)).collect();
+    let motifs = ranked
         .iter()
         .zip(&levels)
         .take(MAX_PER_CATEGORY)
-        .map(|(f, &pitch_levels)| melodic_motif(f, pitch_levels, segs, places))
+        .map(|((f, information), &pitch_levels)| {
+            melodic_motif(f, pitch_levels, *information, segs, places)
+        })
         .collect();
     let sequences = find_sequences(segs, lengths);
     MelodicPatterns {
-        motifs_total: found.len(),
-        motifs_with_exact_repeats: found
+        max_length: LONGEST_REPEAT,
+        motifs_total: ranked.len(),
+        motifs_with_exact_repeats: ranked
             .iter()
             .zip(&levels)
-            .filter(|(f, l)| f.occurrences.len() > **l)
+            .filter(|((f, _), l)| f.occurrences.len() > **l)
             .count(),
         motifs_with_transposed_repeats: levels.iter().filter(|l| **l > 1).count(),
         motifs,
@@ -564,6 +501,7 @@ fn rhythmic_patterns(
 fn melodic_motif(
     f: &Found,
     pitch_levels: usize,
+    information: f64,
     segs: &[Segment<'_>],
     places: &Places,
 ) -> MelodicMotif {
@@ -594,6 +532,7 @@ fn melodic_motif(
         exact_repeats: total - pitch_levels,
         transposed_repeats: pitch_levels.saturating_sub(1),
         score: total * f.length,
+        information: round(information),
         occurrences: f
             .occurrences
             .iter()
@@ -608,133 +547,6 @@ fn melodic_motif(
             })
             .collect(),
         occurrences_truncated: total > MAX_OCCURRENCES,
-    }
-}
-
-/// A sequence found: segment, first note, notes per statement, statements.
-struct SeqFound {
-    seg: usize,
-    start: usize,
-    length: usize,
-    statements: usize,
-}
-
-/// Melodic sequences: a window of `length` notes followed at once by windows with the same
-/// generic intervals, each starting the same diatonic step (not a unison) from the one
-/// before. A plain run of one interval (a scale, an arpeggio, a repeated note) is not a
-/// sequence. Overlapping finds keep the one covering most notes.
-fn find_sequences(segs: &[Segment<'_>], lengths: RangeInclusive<usize>) -> Vec<SeqFound> {
-    let mut candidates = Vec::new();
-    for (si, seg) in segs.iter().enumerate() {
-        let n = seg.notes.len();
-        let generic: Vec<i64> = seg
-            .notes
-            .windows(2)
-            .map(|w| generic_directed(&w[0].pitch, &w[1].pitch))
-            .collect();
-        let step = |a: usize, b: usize| generic_directed(&seg.notes[a].pitch, &seg.notes[b].pitch);
-        for length in lengths.clone() {
-            let width = length - 1;
-            let mut i = 0;
-            while i + 2 * length <= n {
-                let pattern = &generic[i..i + width];
-                let first_step = step(i, i + length);
-                let mut statements = 1;
-                if first_step != 1 {
-                    while i + (statements + 1) * length <= n {
-                        let at = i + statements * length;
-                        if generic[at..at + width] != *pattern
-                            || step(at - length, at) != first_step
-                        {
-                            break;
-                        }
-                        statements += 1;
-                    }
-                }
-                let covered = statements * length;
-                let span = &generic[i..i + covered - 1];
-                let plain = span.iter().all(|g| *g == span[0]);
-                if statements >= 2 && !plain {
-                    candidates.push(SeqFound {
-                        seg: si,
-                        start: i,
-                        length,
-                        statements,
-                    });
-                }
-                i += 1;
-            }
-        }
-    }
-    candidates.sort_by(|a, b| {
-        (b.statements * b.length)
-            .cmp(&(a.statements * a.length))
-            .then(b.length.cmp(&a.length))
-            .then((a.seg, a.start).cmp(&(b.seg, b.start)))
-    });
-    let mut covered: Vec<Vec<bool>> = segs.iter().map(|s| vec![false; s.notes.len()]).collect();
-    let mut taken: Vec<SeqFound> = Vec::new();
-    for c in candidates {
-        let end = c.start + c.statements * c.length;
-        let Some(span) = covered.get_mut(c.seg).and_then(|n| n.get_mut(c.start..end)) else {
-            continue;
-        };
-        if span.iter().any(|taken| *taken) {
-            continue;
-        }
-        span.fill(true);
-        taken.push(c);
-    }
-    taken
-}
-
-fn melodic_sequence(c: &SeqFound, segs: &[Segment<'_>], places: &Places) -> MelodicSequence {
-    let grid = &places.grid;
-    let seg = &segs[c.seg];
-    let statement = |k: usize| &seg.notes[c.start + k * c.length..c.start + (k + 1) * c.length];
-    let cents = |notes: &[&MelodyNote]| -> Vec<i64> {
-        notes
-            .windows(2)
-            .map(|w| cents_between(&w[0].pitch, &w[1].pitch))
-            .collect()
-    };
-    let first = statement(0);
-    let steps: Vec<f64> = (1..c.statements)
-        .map(|k| round(statement(k)[0].pitch.ps() - statement(k - 1)[0].pitch.ps()))
-        .collect();
-    let real = (1..c.statements).all(|k| cents(statement(k)) == cents(first))
-        && steps.iter().all(|s| (s - steps[0]).abs() < EPS);
-    let last = c.start + c.statements * c.length - 1;
-    MelodicSequence {
-        part: places.parts.part_ref(seg.part),
-        length: c.length,
-        statements: c.statements,
-        notes: c.statements * c.length,
-        generic: first
-            .windows(2)
-            .map(|w| generic_directed(&w[0].pitch, &w[1].pitch))
-            .collect(),
-        intervals_semitones: first
-            .windows(2)
-            .map(|w| round(w[1].pitch.ps() - w[0].pitch.ps()))
-            .collect(),
-        step_generic: generic_directed(&statement(0)[0].pitch, &statement(1)[0].pitch),
-        step_semitones: steps,
-        real,
-        start: grid.position(first[0].offset),
-        end: grid.position(seg.notes[last].offset),
-        statements_at: (0..c.statements)
-            .map(|k| {
-                let notes = statement(k);
-                let pos = grid.position(notes[0].offset);
-                Statement {
-                    measure: pos.measure,
-                    beat: pos.beat,
-                    offset: pos.offset,
-                    pitches: notes.iter().map(|n| pitch_label(&n.pitch)).collect(),
-                }
-            })
-            .collect(),
     }
 }
 
