@@ -4,39 +4,48 @@
 use music21_rs::notation::TieType;
 use music21_rs::{Stream, TimeSignature};
 
-use super::model::Melody;
+use super::draw::{Melody, Scale};
 use super::TICKS_PER_QUARTER;
 use crate::error::ToolResult;
 use crate::music::counterpoint::Mode;
 use crate::music::notation::{clef_for, new_measure, new_part, new_score, note_of};
 use crate::music::pitch::SpelledPitch;
 
-/// Pitches for the drawn staff positions: from the tonic (the mode's final) at or below the
-/// sources' median pitch, in the mode; in minor the sixth and seventh rise on the way to the tonic.
-pub fn spell(melody: &Melody, mode: &Mode, minor: bool, median_midi: i32) -> Vec<SpelledPitch> {
+/// The tonic (the mode's final) at or below the sources' median pitch: the staff position
+/// 0 of the drawn melody.
+pub fn reference_tonic(mode: &Mode, median_midi: i32) -> SpelledPitch {
     let mut reference = SpelledPitch::new(mode.final_letter as i32 + 7 * 9, mode.final_alter);
     while reference.midi() > median_midi && reference.dia > 7 {
         reference = SpelledPitch::new(reference.dia - 7, reference.alter);
     }
-    let mut tones: Vec<SpelledPitch> = melody
+    reference
+}
+
+/// The mode's pitches from `reference` as the draw counts them; in minor the sixth and
+/// seventh may be raised.
+pub fn scale_of(mode: &Mode, reference: SpelledPitch, minor: bool) -> Scale {
+    let mut degrees = [0; 7];
+    for (d, semis) in degrees.iter_mut().enumerate() {
+        *semis = mode.tone(reference.dia + d as i32).midi() - reference.midi();
+    }
+    Scale {
+        tonic_midi: reference.midi(),
+        degrees,
+        raisable: [false, false, false, false, false, minor, minor],
+    }
+}
+
+/// Pitches for the drawn staff positions, from `reference` in the mode, a raised note
+/// (minor's sixth or seventh) sharpened on its own letter.
+pub fn spell(melody: &Melody, mode: &Mode, reference: SpelledPitch) -> Vec<SpelledPitch> {
+    melody
         .notes
         .iter()
-        .map(|n| mode.tone(reference.dia + n.pos))
-        .collect();
-    if minor {
-        // Harmonic and melodic minor: the seventh rises to the tonic, and the sixth with it.
-        for i in (0..tones.len().saturating_sub(1)).rev() {
-            let (t, next) = (tones[i], tones[i + 1]);
-            let degree = mode.degree(t);
-            let rising = next.dia == t.dia + 1;
-            let leading = degree == 6 && mode.degree(next) == 0;
-            let raised_sixth = degree == 5 && mode.degree(next) == 6 && !mode.contains(next);
-            if rising && (leading || raised_sixth) {
-                tones[i] = SpelledPitch::new(t.dia, t.alter + 1);
-            }
-        }
-    }
-    tones
+        .map(|n| {
+            let tone = mode.tone(reference.dia + n.pos);
+            SpelledPitch::new(tone.dia, tone.alter + n.alter)
+        })
+        .collect()
 }
 
 /// The melody as a one-part score under `title`, in `meter` (`bar_ticks` long) with `sharps`

@@ -1,15 +1,19 @@
 //! `imitate_style`: learn a melody model from sources and write a new melody in their style.
 //!
 //! The sources are stored scores or a corpus prefix (`bach/`, `builtin/`): the configured
-//! corpus directories and the built-in corpus, capped in files and notes. The melodic line
-//! of each source's top part (ties joined, chords by their top note, split at rests) is read
-//! in the source's own key as scale-degree intervals, jointly with durations and metric
-//! positions; [`crate::music::style`] learns a back-off Markov chain of order two or
-//! more over those tokens and draws a melody from it that starts and ends on the tonic and
-//! fills its bars exactly. The melody is stored, and its statistics are compared with the
-//! sources' and with a uniform random walk's.
+//! corpus directories and the built-in corpus, capped in files and notes. Each source's
+//! melodic voice is found (the part named Soprano, else the highest part named as a voice,
+//! else the highest part not doubling another: [`crate::music::style::voice`]) and its line
+//! (ties joined, chords by their top note, split at rests) is read in the source's own key
+//! as intervals in scale degrees and in semitones, jointly with durations and metric
+//! positions; [`crate::music::style`] learns a back-off Markov chain of order two or more
+//! over those tokens and draws a melody from it that starts and ends on the tonic, fills
+//! its bars exactly and stays within the 5th to 95th percentile pitches of the sources'
+//! voices. The melody is stored, and its statistics are compared with the sources' and
+//! with a uniform random walk's.
 
 mod output;
+mod statistics;
 
 pub use output::*;
 use std::collections::BTreeMap;
@@ -24,13 +28,14 @@ use crate::music::corpus::{check_prefix, read_prefix, BUILTIN};
 use crate::music::counterpoint::{Mode, ModeKind};
 use crate::music::parse::{catch_engine, parse_score};
 use crate::music::pitch::SpelledPitch;
-use crate::music::style::model::{generate, register, Frame, Line, Melody, Model, ATTEMPTS};
-use crate::music::style::score::{bars_exact, melody_score, spell};
-use crate::music::style::sources::{quantise, source_lines, SourceLines};
-use crate::music::style::stats::{
-    align, duration_label, interval_histogram, jensen_shannon, l1, label_histogram, percentile,
-    random_walk_steps, uniform_histogram, MAX_STEP,
+use crate::music::style::draw::{
+    generate, kept_register, percentile_register, position_near, Frame, Melody, ATTEMPTS,
 };
+use crate::music::style::model::{Line, Model};
+use crate::music::style::score::{bars_exact, melody_score, reference_tonic, scale_of, spell};
+use crate::music::style::sources::{quantise, source_lines, SourceLines};
+use crate::music::style::stats::percentile;
+use crate::music::style::voice::VoiceReason;
 use crate::music::style::TICKS_PER_QUARTER;
 use crate::music::summary::count_notes;
 use crate::music::timeline::round;
@@ -89,7 +94,7 @@ pub struct Args {
 pub fn tool_def() -> ToolDef {
     tool(
         "imitate_style",
-        "Write a new melody in the style of some sources: stored score ids, or a corpus prefix such as \"bach/\" or \"builtin/\". Learns a Markov chain of order 2 or more (with back-off) over scale-degree intervals joined with durations and metric positions from the sources' top lines, then draws a melody of the given number of measures that starts and ends on the tonic and fills its bars exactly, in the given or most common key mode and time signature. Stores it and compares its statistics with the sources': interval histogram, range, rhythm histogram, and their distances, with the distance of a uniform random walk for reference. Deterministic for the same input and seed.",
+        "Write a new melody in the style of some sources: stored score ids, or a corpus prefix such as \"bach/\" or \"builtin/\". Learns a Markov chain of order 2 or more (with back-off) over intervals in scale degrees and semitones joined with durations and metric positions from each source's melodic voice (the part named Soprano, else the highest part named as a voice, else the highest part not doubling another), then draws a melody of the given number of measures that starts and ends on the tonic, fills its bars exactly and keeps within the sources' 5th to 95th percentile pitches, in the given or most common key mode and time signature. Stores it and compares its statistics with the sources': interval histogram, range and register, tritone leaps, rhythm histogram, and their distances, with the distance of a uniform random walk for reference. Deterministic for the same input and seed.",
         true,
         run,
     )
@@ -136,13 +141,6 @@ fn parse_meter(text: &str) -> ToolResult<TimeSignature> {
         TimeSignature::new(num, den)
     })?
     .map_err(|e| bad(&e.to_string()))
-}
-
-fn distance(p: &[f64], q: &[f64]) -> Distance {
-    Distance {
-        jensen_shannon: round(jensen_shannon(p, q)),
-        l1: round(l1(p, q)),
-    }
 }
 
 /// The arguments, checked, before any source is read.
@@ -314,7 +312,10 @@ struct Learned {
     keys_major: usize,
     keys_minor: usize,
     meters: BTreeMap<String, usize>,
-    midis: Vec<i32>,
+    /// Every note of the lines.
+    pitches: Vec<SpelledPitch>,
+    /// The part each used source was learned from: (source, part, why).
+    voices: Vec<(String, String, VoiceReason)>,
 }
 
 fn learn_lines(ctx: &ToolContext, sources: &mut Sources) -> ToolResult<Learned> {
@@ -348,8 +349,11 @@ fn learn_lines(ctx: &ToolContext, sources: &mut Sources) -> ToolResult<Learned> 
                 if let Some(m) = found.meter {
                     *learned.meters.entry(m).or_default() += 1;
                 }
-                learned.midis.extend(found.median_midi);
+                learned.pitches.extend(found.pitches);
                 learned.lines.extend(found.lines);
+                if let Some((part, reason)) = found.voice {
+                    learned.voices.push((source.name.clone(), part, reason));
+                }
                 learned.used.push(source.name.clone());
             }
             Ok(_) => skipped.push(SkippedSource {
@@ -452,9 +456,15 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
     let mut sources = read_sources(ctx, &args.source)?;
     let mut learned = learn_lines(ctx, &mut sources)?;
     let setting = Setting::choose(&request, &learned)?;
-    let (lo, hi, center) = register(&learned.lines);
-    learned.midis.sort_unstable();
-    let median_midi = percentile(&learned.midis, 0.5);
+    learned
+        .pitches
+        .sort_unstable_by_key(|p| (p.midi(), p.dia, p.alter));
+    let midis: Vec<i32> = learned.pitches.iter().map(|p| p.midi()).collect();
+    let median_midi = percentile(&midis, 0.5);
+    let reference = reference_tonic(&setting.mode, median_midi);
+    let scale = scale_of(&setting.mode, reference, setting.minor);
+    let (p5, p95) = percentile_register(&midis);
+    let (low_midi, high_midi) = kept_register(p5, p95, &scale);
 
     crate::tools::progress::report(50.0, || {
         format!("learning from {} melodic lines", learned.lines.len())
@@ -463,13 +473,14 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
     let frame = Frame {
         bar_ticks: setting.bar_ticks,
         measures: request.measures,
-        lo,
-        hi,
-        center,
         beat_ticks: setting.beat_ticks,
+        scale,
+        low_midi,
+        high_midi,
+        center: position_near(median_midi, &scale),
     };
     let melody = generate(&model, &frame, args.seed);
-    let tones = spell(&melody, &setting.mode, setting.minor, median_midi);
+    let tones = spell(&melody, &setting.mode, reference);
 
     let title = format!(
         "In the style of {}",
@@ -497,20 +508,22 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
         request.replace,
     )?;
 
-    let statistics = statistics(&learned.lines, &melody, &tones, args.seed, (lo, hi));
-    let limitations = limitations(
+    let statistics = statistics::statistics(
+        &learned.lines,
         &melody,
-        &request,
-        &setting,
-        statistics.interval_distances.closer_than_random,
-        sources.capped,
+        &tones,
+        args.seed,
+        frame.degree_range(),
+        statistics::register(&learned.pitches, (low_midi, high_midi)),
     );
+    let limitations = limitations(&melody, &request, &setting, &statistics, sources.capped);
     let Learned {
         lines,
         used,
         keys_major,
         keys_minor,
         meters,
+        voices,
         ..
     } = learned;
     let p = &melody.provenance;
@@ -537,6 +550,7 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
             keys_major,
             keys_minor,
             time_signatures: meters,
+            voices: voices_report(voices),
         },
         model: ModelReport {
             order: request.order,
@@ -572,111 +586,23 @@ fn melody_notes(melody: &Melody, tones: &[SpelledPitch], setting: &Setting) -> V
         .collect()
 }
 
-/// The melody's statistics against the sources' and the random baselines'. `register` is
-/// the scale-step register it was kept in.
-fn statistics(
-    lines: &[Line],
-    melody: &Melody,
-    tones: &[SpelledPitch],
-    seed: u64,
-    register: (i32, i32),
-) -> Statistics {
-    let source_steps: Vec<i32> = lines
-        .iter()
-        .flat_map(|l| l.tokens.iter().skip(1).map(|t| i32::from(t.step)))
-        .collect();
-    let result_steps: Vec<i32> = melody
-        .notes
-        .windows(2)
-        .map(|w| w[1].pos - w[0].pos)
-        .collect();
-    let (src_h, res_h, uni_h) = (
-        interval_histogram(&source_steps),
-        interval_histogram(&result_steps),
-        uniform_histogram(),
-    );
-    let walk_h = interval_histogram(&random_walk_steps(result_steps.len().max(1), seed));
-    let interval_bins = (-MAX_STEP..=MAX_STEP)
-        .enumerate()
-        .map(|(i, steps)| IntervalBin {
-            steps,
-            result: round(res_h[i]),
-            source: round(src_h[i]),
-            uniform: round(uni_h[i]),
-            random_walk: round(walk_h[i]),
-        })
-        .collect();
-    let result_to_source = distance(&res_h, &src_h);
-    let uniform_to_source = distance(&uni_h, &src_h);
-    let random_walk_to_source = distance(&walk_h, &src_h);
-    let result_to_uniform = distance(&res_h, &uni_h);
-    let closer_than_random = result_to_source.jensen_shannon < result_to_uniform.jensen_shannon
-        && result_to_source.jensen_shannon < uniform_to_source.jensen_shannon
-        && result_to_source.jensen_shannon < random_walk_to_source.jensen_shannon;
-    let (rhythm_histogram, rhythm_distance) = rhythm_statistics(lines, melody);
-    let mut spans: Vec<i32> = lines.iter().map(|l| l.span).collect();
-    spans.sort_unstable();
-    Statistics {
-        interval_histogram: interval_bins,
-        interval_distances: IntervalDistances {
-            result_to_source,
-            uniform_to_source,
-            random_walk_to_source,
-            result_to_uniform,
-            closer_than_random,
-        },
-        rhythm_histogram,
-        rhythm_distance,
-        result_range: result_range(tones),
-        source_range: SourceRange {
-            median_span: percentile(&spans, 0.5),
-            max_span: spans.last().copied().unwrap_or(0),
-            degree_low: register.0,
-            degree_high: register.1,
-        },
+/// Which part each source was learned from: counted by reason, and the first few.
+fn voices_report(voices: Vec<(String, String, VoiceReason)>) -> VoicesReport {
+    let mut by_reason = BTreeMap::new();
+    for (_, _, reason) in &voices {
+        *by_reason.entry(reason.label().to_string()).or_insert(0) += 1;
     }
-}
-
-fn rhythm_statistics(lines: &[Line], melody: &Melody) -> (Vec<RhythmBin>, Distance) {
-    let src_rhythm = label_histogram(
-        lines
-            .iter()
-            .flat_map(|l| l.tokens.iter().map(|t| duration_label(u32::from(t.dur)))),
-    );
-    let res_rhythm = label_histogram(melody.notes.iter().map(|n| duration_label(n.dur)));
-    let (rr, rs) = align(&res_rhythm, &src_rhythm);
-    let mut labels: Vec<&String> = res_rhythm.keys().chain(src_rhythm.keys()).collect();
-    labels.sort_by(|a, b| {
-        a.parse::<f64>()
-            .unwrap_or(0.0)
-            .total_cmp(&b.parse::<f64>().unwrap_or(0.0))
-    });
-    labels.dedup();
-    let bins = labels
-        .iter()
-        .map(|l| RhythmBin {
-            quarters: (*l).clone(),
-            result: round(res_rhythm.get(*l).copied().unwrap_or(0.0)),
-            source: round(src_rhythm.get(*l).copied().unwrap_or(0.0)),
-        })
-        .collect();
-    (bins, distance(&rr, &rs))
-}
-
-fn result_range(tones: &[SpelledPitch]) -> RangeStats {
-    let (low_i, high_i) = (
-        (0..tones.len())
-            .min_by_key(|i| tones[*i].midi())
-            .unwrap_or(0),
-        (0..tones.len())
-            .max_by_key(|i| tones[*i].midi())
-            .unwrap_or(0),
-    );
-    RangeStats {
-        lowest: tones.get(low_i).map(|t| t.name()).unwrap_or_default(),
-        highest: tones.get(high_i).map(|t| t.name()).unwrap_or_default(),
-        span: tones.get(high_i).map(|t| t.midi()).unwrap_or(0)
-            - tones.get(low_i).map(|t| t.midi()).unwrap_or(0),
+    VoicesReport {
+        by_reason,
+        first: voices
+            .into_iter()
+            .take(10)
+            .map(|(source, part, reason)| ChosenVoice {
+                source,
+                part,
+                reason: reason.label().to_string(),
+            })
+            .collect(),
     }
 }
 
@@ -685,9 +611,10 @@ fn limitations(
     melody: &Melody,
     request: &Request,
     setting: &Setting,
-    closer_than_random: bool,
+    statistics: &Statistics,
     capped: bool,
 ) -> Vec<String> {
+    let closer_than_random = statistics.interval_distances.closer_than_random;
     let (p, order) = (&melody.provenance, request.order);
     let mut limitations = Vec::new();
     let drawn: usize = p.by_order.iter().sum();
@@ -727,7 +654,17 @@ fn limitations(
             "only part of the sources was read (at most {MAX_SOURCE_FILES} files and {MAX_SOURCE_NOTES} notes)"
         ));
     }
-    limitations.push("chromatic notes of the sources are read as their diatonic degree; the melody is diatonic (with the raised sixth and seventh rising to the tonic in minor)".into());
+    let register = &statistics.register;
+    if register.widened {
+        limitations.push(format!(
+            "the sources' register ({} to {}, 5th to 95th percentile) was widened to {} to {} to be a sixth wide and hold a tonic",
+            register.source_low.name,
+            register.source_high.name,
+            register.kept_low.name,
+            register.kept_high.name
+        ));
+    }
+    limitations.push("the melody stays in its key (in minor the seventh, and the sixth before it, are raised only rising to the tonic): the sources' chromatic notes count only through intervals that also lead to a note of the key".into());
     limitations
 }
 

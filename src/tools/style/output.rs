@@ -70,6 +70,50 @@ pub struct RangeStats {
     pub highest: String,
     /// Semitones from lowest to highest.
     pub span: i32,
+    /// `lowest` and `highest` as MIDI numbers.
+    pub lowest_midi: i32,
+    pub highest_midi: i32,
+}
+
+/// A pitch, named as music21 names it (`D4`, `F#5`) and as a MIDI number.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct NamedPitch {
+    pub name: String,
+    pub midi: i32,
+}
+
+/// The register of the sources' melodic voices, and the one the melody was kept in.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct Register {
+    /// The 5th percentile pitch of the notes of the sources' melodic voices.
+    pub source_low: NamedPitch,
+    /// The 95th percentile pitch of those notes.
+    pub source_high: NamedPitch,
+    /// The bounds every note of the melody was kept within: `source_low` and
+    /// `source_high`, unless those are less than a major sixth apart or hold no tonic of
+    /// the melody's key, when they are widened (see `widened`).
+    pub kept_low: NamedPitch,
+    pub kept_high: NamedPitch,
+    /// Whether the kept bounds are wider than the sources' percentiles.
+    pub widened: bool,
+}
+
+/// Tritone leaps (6 semitones or a compound tritone: augmented fourths and diminished
+/// fifths), in the sources' melodic voices and in the melody.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct TritoneLeaps {
+    /// Melodic intervals between consecutive notes of the sources' phrases (not across
+    /// rests).
+    pub source_intervals: usize,
+    /// Those a tritone.
+    pub source_tritones: usize,
+    /// Tritone leaps per melodic interval in the sources (0 with no intervals).
+    pub source_rate: f64,
+    /// Melodic intervals of the melody, as written (raised sixths and sevenths included).
+    pub result_intervals: usize,
+    pub result_tritones: usize,
+    /// Tritone leaps per melodic interval in the melody.
+    pub result_rate: f64,
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
@@ -92,6 +136,9 @@ pub struct Statistics {
     pub rhythm_distance: Distance,
     pub result_range: RangeStats,
     pub source_range: SourceRange,
+    /// The sources' register in pitches, and the bounds the melody was kept within.
+    pub register: Register,
+    pub tritone_leaps: TritoneLeaps,
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
@@ -115,6 +162,32 @@ pub struct SourcesReport {
     pub keys_minor: usize,
     /// Time signatures of the sources, counted.
     pub time_signatures: BTreeMap<String, usize>,
+    /// Which part of each source was learned from.
+    pub voices: VoicesReport,
+}
+
+/// Which part of each source was learned from: its melodic voice.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct VoicesReport {
+    /// Sources learned from, counted by why their part was chosen: `soprano_by_name` (a
+    /// part named Soprano, Sopran, S., Cantus, Discantus, Canto or Superius, by its part or
+    /// instrument name), `highest_vocal_part` (no soprano: the highest by mean pitch of the
+    /// parts named as voices, such as Alto, Tenor, Bass, Voice or Chor),
+    /// `highest_part` (no part named as a voice: the highest part by mean pitch, leaving out
+    /// a part named as an instrument that doubles a lower part), `only_part` (one part has
+    /// notes).
+    pub by_reason: BTreeMap<String, usize>,
+    /// The first sources learned from (at most 10), with the part used.
+    pub first: Vec<ChosenVoice>,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct ChosenVoice {
+    pub source: String,
+    /// The part's name (else its id, else `Part N`).
+    pub part: String,
+    /// One of the reasons counted in `by_reason`.
+    pub reason: String,
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
