@@ -1,12 +1,14 @@
 //! Leak figures for long runs: how fast resident memory grows over the last hour, and the
 //! open files and threads of the harness and the server at the start and at the end.
 //!
-//! A slope is fitted by least squares over the per-second series. Server restarts (the
-//! chaos kills it every few minutes in a soak) cut the series into segments, and each
-//! segment keeps its own level: the slope is the one common to all of them (a "within"
-//! regression), so a sawtooth of restarts is neither mistaken for a leak nor hides one.
-//! The seconds during and just after a huge-score burst, and just after a restart, are left
-//! out: memory rises there by design (a 50 MB parse, caches filling) and falls back.
+//! A slope is fitted by least squares over the per-second series of the last hour. The
+//! seconds during and just after a huge-score burst, and just after a restart, are left
+//! out: memory rises there by design (a 50 MB parse, caches filling) and falls back. Across
+//! restarts the fit is over the sawtooth as it is: a server killed every few minutes cannot
+//! pile up a leak of its own, so the question over the hour is whether its level drifts
+//! (shared state, the store, the harness). A fit within each life instead would read every
+//! restart's warm-up as a leak: the first soak measured 430 MB/h that way while the median
+//! of each server life stayed between 180 and 260 MB for two hours.
 
 use std::collections::BTreeMap;
 
@@ -132,62 +134,53 @@ pub fn slopes(series: &[SeriesPoint], timeline: &[TimelineEvent]) -> Option<Slop
         .filter(|e| e.kind == "huge_scores")
         .map(|e| (e.start_s, e.end_s.unwrap_or(f64::MAX) + AFTER_HUGE_S))
         .collect();
-    let mut restarts: Vec<f64> = timeline
+    let restarts: Vec<f64> = timeline
         .iter()
         .filter(|e| RESTARTS.contains(&e.kind.as_str()))
         .map(|e| e.start_s)
         .collect();
-    restarts.sort_by(f64::total_cmp);
     let usable = |t: f64| {
         !bursts.iter().any(|(s, e)| t >= *s && t <= *e)
             && !restarts.iter().any(|r| t >= *r && t <= r + AFTER_RESTART_S)
     };
-    // Segment = how many restarts came before the point.
-    let mut points: Vec<(usize, f64, &SeriesPoint)> = Vec::new();
+    let mut points: Vec<(f64, &SeriesPoint)> = Vec::new();
     for p in series.iter().filter(|p| p.t >= from) {
         let t = p.t as f64;
         // A second with no sample of the server (it was down) says nothing.
         if !usable(t) || p.server_rss_mb <= 0.0 {
             continue;
         }
-        let segment = restarts.partition_point(|r| *r <= t);
-        points.push((segment, t / 3600.0, p));
+        points.push((t / 3600.0, p));
     }
     if (points.len() as u64) < window_s / 4 {
         return None;
     }
-    let fit = |value: fn(&SeriesPoint) -> f64, by_segment: bool| {
-        within_slope(
-            points
-                .iter()
-                .map(|(s, x, p)| (if by_segment { *s } else { 0 }, *x, value(p))),
-        )
-    };
+    let fit = |value: fn(&SeriesPoint) -> f64| slope(points.iter().map(|(x, p)| (*x, value(p))));
     Some(Slopes {
-        server: fit(|p| p.server_rss_mb, true),
-        workers: fit(|p| p.workers_rss_mb, true),
-        // The harness is never restarted: one segment.
-        harness: fit(|p| p.harness_rss_mb, false),
+        server: fit(|p| p.server_rss_mb),
+        workers: fit(|p| p.workers_rss_mb),
+        harness: fit(|p| p.harness_rss_mb),
         window_s,
         seconds_used: points.len() as u64,
     })
 }
 
-/// The least-squares slope common to all segments, each with its own intercept.
-fn within_slope(points: impl Iterator<Item = (usize, f64, f64)> + Clone) -> f64 {
-    let mut sums: BTreeMap<usize, (f64, f64, f64)> = BTreeMap::new();
-    for (s, x, y) in points.clone() {
-        let e = sums.entry(s).or_default();
-        e.0 += x;
-        e.1 += y;
-        e.2 += 1.0;
+/// The least-squares slope of `(x, y)` points.
+fn slope(points: impl Iterator<Item = (f64, f64)> + Clone) -> f64 {
+    let (mut n, mut sx, mut sy) = (0.0, 0.0, 0.0);
+    for (x, y) in points.clone() {
+        n += 1.0;
+        sx += x;
+        sy += y;
     }
+    if n < 2.0 {
+        return 0.0;
+    }
+    let (mx, my) = (sx / n, sy / n);
     let (mut sxy, mut sxx) = (0.0, 0.0);
-    for (s, x, y) in points {
-        let (sx, sy, n) = sums[&s];
-        let (dx, dy) = (x - sx / n, y - sy / n);
-        sxy += dx * dy;
-        sxx += dx * dx;
+    for (x, y) in points {
+        sxy += (x - mx) * (y - my);
+        sxx += (x - mx) * (x - mx);
     }
     if sxx > 0.0 {
         sxy / sxx
@@ -235,21 +228,31 @@ mod tests {
     }
 
     #[test]
-    fn restarts_are_a_new_level_not_a_fall() {
-        // The server grows 20 MB/h inside each 5-minute life and restarts at 120 MB each
-        // time: a plain fit over the sawtooth would read ~0.
-        let series: Vec<SeriesPoint> = (0..7200)
-            .map(|t| point(t, 120.0 + (t % 300) as f64 * 20.0 / 3600.0, 300.0, 50.0))
-            .collect();
+    fn a_restart_warm_up_is_no_leak_but_a_drifting_level_is() {
+        // The server warms up by 20 MB in each 5-minute life, from the same level each time:
+        // no leak over the hour.
         let kills: Vec<TimelineEvent> = (1..24)
             .map(|k| event("kill_server", k as f64 * 300.0, k as f64 * 300.0 + 1.0))
             .collect();
+        let warm = |t: u64| (t % 300) as f64 * 20.0 / 300.0;
+        let series: Vec<SeriesPoint> = (0..7200)
+            .map(|t| point(t, 120.0 + warm(t), 300.0, 50.0))
+            .collect();
         let s = slopes(&series, &kills).expect("long enough");
-        assert!((s.server - 20.0).abs() < 0.5, "{s:?}");
+        assert!(s.server.abs() < 5.0, "{s:?}");
         assert!(
             s.seconds_used < 3600,
             "the minute after each restart is left out"
         );
+        // The same, each life starting 30 MB/h higher than the last: the drift shows.
+        let series: Vec<SeriesPoint> = (0..7200)
+            .map(|t| {
+                let life_start = (t - t % 300) as f64;
+                point(t, 120.0 + warm(t) + life_start * 30.0 / 3600.0, 300.0, 50.0)
+            })
+            .collect();
+        let s = slopes(&series, &kills).expect("long enough");
+        assert!((s.server - 30.0).abs() < 5.0, "{s:?}");
     }
 
     #[test]
