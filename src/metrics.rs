@@ -395,8 +395,8 @@ impl Metrics {
         if let Some(cpu) = crate::sysmem::cpu_seconds(pid) {
             self.process_cpu_seconds.set(cpu);
         }
-        if let Ok(entries) = std::fs::read_dir("/proc/self/fd") {
-            self.process_open_fds.set(entries.count() as i64);
+        if let Some(fds) = crate::sysmem::open_fds(pid) {
+            self.process_open_fds.set(fds as i64);
         }
     }
 }

@@ -39,6 +39,31 @@ impl Reply {
         }
     }
 
+    /// A "busy, retry shortly" refusal: a queue or rate limit, not a judgement of the call.
+    pub fn is_busy(&self) -> bool {
+        match self {
+            Reply::ToolError { code, .. } => matches!(code.as_str(), "overloaded" | "rate_limited"),
+            Reply::Transport {
+                status: Some(s), ..
+            } => matches!(s, 429 | 503),
+            _ => false,
+        }
+    }
+
+    /// A refusal that protects the server's memory or size limits (memory pressure, a limit
+    /// under the input's size): what a huge score may meet without anything being wrong.
+    pub fn is_size_or_memory_refusal(&self) -> bool {
+        match self {
+            Reply::ToolError { code, .. } => {
+                matches!(code.as_str(), "memory_pressure" | "limit_exceeded")
+            }
+            Reply::Transport {
+                status: Some(s), ..
+            } => *s == 413,
+            _ => false,
+        }
+    }
+
     /// Whether a protection refused on purpose (the server is fine and said so).
     pub fn is_expected_refusal(&self) -> bool {
         match self {

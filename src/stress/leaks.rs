@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 
 use crate::stress::recorder::{SeriesPoint, TimelineEvent};
+use crate::sysmem;
 
 /// The longest stretch at the end of a run the slopes are fitted over.
 pub const WINDOW_MAX_S: u64 = 3600;
@@ -40,10 +41,10 @@ impl ProcessCounts {
     pub fn now(server: Option<u32>) -> Self {
         let me = std::process::id();
         Self {
-            harness_fds: open_fds(me).unwrap_or(0),
-            harness_threads: threads(me).unwrap_or(0),
-            server_fds: server.and_then(open_fds),
-            server_threads: server.and_then(threads),
+            harness_fds: sysmem::open_fds(me).unwrap_or(0),
+            harness_threads: sysmem::threads(me).unwrap_or(0),
+            server_fds: server.and_then(sysmem::open_fds),
+            server_threads: server.and_then(sysmem::threads),
         }
     }
 
@@ -84,18 +85,6 @@ impl ProcessCounts {
         put("server_fds", self.server_fds, start.server_fds);
         put("server_threads", self.server_threads, start.server_threads);
     }
-}
-
-fn open_fds(pid: u32) -> Option<u64> {
-    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64)
-}
-
-fn threads(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .and_then(|n| n.trim().parse().ok())
 }
 
 /// Resident-memory slopes, in MB per hour, and the stretch they were fitted over.

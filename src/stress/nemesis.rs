@@ -330,7 +330,7 @@ async fn huge_scores(ctx: &RunCtx, count: u32, mb: u64, seed: u64) {
                     Err(_) => Outcome::Unexpected,
                 }
             }
-            r if refused_by_a_protection(r) => {
+            r if r.is_size_or_memory_refusal() => {
                 refused += 1;
                 ctx.huge.refused.fetch_add(1, Ordering::SeqCst);
                 Outcome::ExpectedRefusal
@@ -379,13 +379,7 @@ async fn import_retrying(ctx: &RunCtx, args: Value, deadline: Instant) -> (Reply
             }
             Err(r) => r,
         };
-        let busy = match &reply {
-            Reply::ToolError { code, .. } => matches!(code.as_str(), "overloaded" | "rate_limited"),
-            Reply::Transport {
-                status: Some(s), ..
-            } => matches!(s, 429 | 503),
-            _ => false,
-        };
+        let busy = reply.is_busy();
         let left = deadline.saturating_duration_since(Instant::now());
         if !busy || left < Duration::from_secs(5) || ctx.stopping() {
             return (reply, retries);
@@ -400,20 +394,6 @@ async fn import_retrying(ctx: &RunCtx, args: Value, deadline: Instant) -> (Reply
 fn huge_import_timeout(call_timeout: Duration, bytes: usize) -> Duration {
     let per_mb = Duration::from_secs(4) * (bytes / (1024 * 1024)) as u32;
     (call_timeout + per_mb).max(Duration::from_secs(120))
-}
-
-/// A refusal the server gives on purpose to protect itself, with a code saying so: memory
-/// pressure, or a size limit under the score's size.
-fn refused_by_a_protection(reply: &Reply) -> bool {
-    match reply {
-        Reply::ToolError { code, .. } => {
-            matches!(code.as_str(), "memory_pressure" | "limit_exceeded")
-        }
-        Reply::Transport {
-            status: Some(s), ..
-        } => *s == 413,
-        _ => false,
-    }
 }
 
 /// Corrupted scores (flipped, truncated or duplicated bytes): refused cleanly or, if still
