@@ -4,7 +4,9 @@
 //!
 //! A large parse reserves its memory before it starts (a [`ParseHold`], sized by
 //! [`crate::resilience::parse_cost`]): it waits while the reservation would pass the hard
-//! limit, and each client has at most one large parse reserved at a time. The held bytes
+//! limit, and each client has at most one large parse reserved or waiting at a time (a
+//! second is refused at once: its body is already in memory, and waiting would keep it
+//! there for no one's benefit). The held bytes
 //! count toward the total until the sampled memory of the workers catches up with them,
 //! so a parse under way is not counted twice.
 
@@ -44,6 +46,32 @@ struct Holds {
     next_id: u64,
     /// (id, client, bytes, the workers' sampled memory when it was granted).
     list: Vec<(u64, String, u64, u64)>,
+    /// (id, client, bytes) of the large parses waiting for room.
+    waiting: Vec<(u64, String, u64)>,
+}
+
+impl Holds {
+    /// What the client has reserved or is waiting for, if anything.
+    fn of_client(&self, client: &str) -> Option<u64> {
+        self.list
+            .iter()
+            .find(|h| h.1 == client)
+            .map(|h| h.2)
+            .or_else(|| self.waiting.iter().find(|w| w.1 == client).map(|w| w.2))
+    }
+}
+
+/// A large parse's place among those waiting; it leaves when dropped (granted, refused or
+/// cancelled).
+struct Waiting<'a> {
+    guard: &'a MemoryGuard,
+    id: u64,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.guard.lock_holds().waiting.retain(|w| w.0 != self.id);
+    }
 }
 
 /// Memory reserved for one large parse; given back when dropped (the call ended).
@@ -72,6 +100,8 @@ impl Drop for ParseHold {
 pub enum HoldRefusal {
     /// It would not fit even with nothing else running: `needed` over `limit` (bytes).
     NeverFits { needed: u64, limit: u64 },
+    /// The client already has a large parse reserved or waiting (`its_other` bytes).
+    ClientHasOne { its_other: u64 },
     /// It did not fit within the wait: `in_use` of `limit` bytes, `needed` more.
     NotNow {
         needed: u64,
@@ -174,7 +204,8 @@ impl MemoryGuard {
     }
 
     /// Reserves `bytes` for a large parse by `client`, waiting up to `wait` for room (other
-    /// large parses ending, memory falling, the client's own other parse ending).
+    /// large parses ending, memory falling); refused at once while the client has another
+    /// large parse reserved or waiting.
     pub async fn hold(
         self: &Arc<Self>,
         client: &str,
@@ -182,6 +213,16 @@ impl MemoryGuard {
         wait: Duration,
     ) -> Result<ParseHold, HoldRefusal> {
         let deadline = Instant::now() + wait;
+        let _waiting = {
+            let mut holds = self.lock_holds();
+            if let Some(its_other) = holds.of_client(client) {
+                return Err(HoldRefusal::ClientHasOne { its_other });
+            }
+            holds.next_id += 1;
+            let id = holds.next_id;
+            holds.waiting.push((id, client.to_string(), bytes));
+            Waiting { guard: self, id }
+        };
         loop {
             let changed = self.changed.notified();
             tokio::pin!(changed);
@@ -394,10 +435,40 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_client_waiting_for_room_cannot_queue_a_second_large_parse() {
+        // Hard limit 1,600 MiB: b's 1,200 leave no room for a's 500 until b ends.
+        let g = guard(2000);
+        let _other = g.hold("b", 1200 << 20, Duration::ZERO).await.expect("fits");
+        let waiter = {
+            let g = g.clone();
+            tokio::spawn(async move { g.hold("a", 500 << 20, Duration::from_secs(30)).await })
+        };
+        // Let the first of client a's parses start waiting.
+        while g.lock_holds().waiting.is_empty() {
+            tokio::task::yield_now().await;
+        }
+        assert!(matches!(
+            g.hold("a", 10 << 20, Duration::from_secs(30)).await,
+            Err(HoldRefusal::ClientHasOne { its_other }) if its_other == 500 << 20
+        ));
+        waiter.abort();
+        let _ = waiter.await;
+        // The cancelled waiter left the queue: client a may ask again.
+        assert!(g.lock_holds().waiting.is_empty());
+        assert!(g.hold("a", 10 << 20, Duration::ZERO).await.is_ok());
+    }
+
+    #[tokio::test]
     async fn a_client_has_one_large_parse_at_a_time_and_too_large_is_said_at_once() {
         let g = guard(4000);
         let _a = g.hold("a", 100 << 20, Duration::ZERO).await.expect("fits");
-        assert!(g.hold("a", 100 << 20, Duration::ZERO).await.is_err());
+        assert_eq!(
+            g.hold("a", 100 << 20, Duration::from_secs(60)).await.err(),
+            Some(HoldRefusal::ClientHasOne {
+                its_other: 100 << 20
+            }),
+            "refused at once, not after the wait"
+        );
         assert!(g.hold("b", 100 << 20, Duration::ZERO).await.is_ok());
         let never = g.hold("c", 4000 << 20, Duration::from_secs(60)).await;
         assert!(

@@ -619,6 +619,22 @@ impl Dispatcher {
         let mib = |b: u64| b >> 20;
         match held {
             Ok(hold) => Ok(Some(hold)),
+            Err(HoldRefusal::ClientHasOne { its_other }) => {
+                self.metrics
+                    .shed
+                    .with_label_values(&["client_large_parse"])
+                    .inc();
+                Err(CallError::new(
+                    outcome::RATE_LIMITED,
+                    "rate_limited",
+                    format!(
+                        "{tool}: you already have a large parse under way or waiting for memory (about {} MiB); each client may have one at a time (this one needs about {} MiB). Nothing was stored: send it again when the other has finished",
+                        mib(its_other),
+                        mib(cost)
+                    ),
+                    Some(Duration::from_secs(5)),
+                ))
+            }
             Err(HoldRefusal::NeverFits { needed, limit }) => {
                 self.metrics
                     .shed
