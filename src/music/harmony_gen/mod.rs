@@ -10,6 +10,9 @@
 //! chooses among paths of equal cost.
 
 pub mod check;
+pub mod learn;
+pub mod melody_key;
+pub mod model;
 pub mod search;
 pub mod spans;
 pub mod theory;
@@ -55,6 +58,8 @@ pub struct Request<'a> {
     pub key: KeyDef,
     pub style: Style,
     pub seed: u64,
+    /// In a minor key, end on the major tonic chord (as Bach mostly does).
+    pub picardy: bool,
 }
 
 /// One note of a rendered line (a rest is a gap between notes).
@@ -187,6 +192,16 @@ pub struct Stats {
 }
 
 /// Harmonises a melody. An error says why nothing could be made.
+/// The chorale style follows Bach's habits as [`model`] learnt them; the others keep their
+/// hand-written grammar (the chorales say nothing of pop or jazz).
+fn learned_model(style: Style, vocab: &[ChordDef]) -> Option<search::Learned<'static>> {
+    let model = model::BachModel::embedded();
+    (style == Style::Chorale && !model.is_empty()).then(|| search::Learned {
+        model,
+        labels: vocab.iter().map(|c| c.figure(0)).collect(),
+    })
+}
+
 pub fn harmonize(request: &Request<'_>) -> Result<Harmonization, String> {
     let style = request.style;
     let key = request.key;
@@ -232,6 +247,9 @@ pub fn harmonize(request: &Request<'_>) -> Result<Harmonization, String> {
         spans: &spans,
         seed: request.seed,
         weights: search::Weights::of(style),
+        model: learned_model(style, &vocab),
+        ending: melody_key::ending(request.notes, &key),
+        picardy: request.picardy,
     };
     let solution = search::solve(&problem, &candidates).map_err(|k| {
         let span = &spans[k.min(spans.len() - 1)];

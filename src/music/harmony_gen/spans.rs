@@ -52,6 +52,9 @@ pub struct Span {
     pub fit: Vec<FitNote>,
     /// The next span ends a phrase: this one holds its penultimate chord.
     pub before_cadence: bool,
+    /// The span starts on a beat inside a melody note held from the span before (the
+    /// chorale style moves its lower voices on every beat, as Bach does under long notes).
+    pub melody_held: bool,
 }
 
 /// Finds the bar holding `offset`.
@@ -109,7 +112,9 @@ fn stats(notes: &[&MelodyNote], start: f64, end: f64) -> Option<MelStats> {
 
 /// The spans of a melody for a style.
 pub fn spans(notes: &[MelodyNote], bars: &[Bar], end: f64, style: Style) -> Vec<Span> {
-    if style.four_part() {
+    if style == Style::Chorale {
+        split_at_beats(note_spans(notes, bars), bars)
+    } else if style.four_part() {
         note_spans(notes, bars)
     } else {
         slot_spans(notes, bars, end)
@@ -171,9 +176,53 @@ fn note_spans(notes: &[MelodyNote], bars: &[Bar]) -> Vec<Span> {
             phrase_start: gap_before,
             fit: Vec::new(),
             before_cadence: false,
+            melody_held: false,
         });
     }
     mark_phrase_starts(&mut out);
+    out
+}
+
+/// Cuts spans at the beats inside a long melody note, so the chord may change under it;
+/// not at a phrase end, where the cadence's chord holds.
+fn split_at_beats(spans: Vec<Span>, bars: &[Bar]) -> Vec<Span> {
+    let mut out = Vec::with_capacity(spans.len());
+    for span in spans {
+        if span.phrase_end || span.last {
+            out.push(span);
+            continue;
+        }
+        let beat_length = bar_at(bars, span.start).map_or(1.0, |b| b.beat_length);
+        let mut cuts = Vec::new();
+        let mut t = span.start + beat_length;
+        while t < span.end - EPS {
+            if metric(bars, t).0 {
+                cuts.push(t);
+            }
+            t += beat_length;
+        }
+        if cuts.is_empty() {
+            out.push(span);
+            continue;
+        }
+        let mut bounds = vec![span.start];
+        bounds.extend(cuts);
+        bounds.push(span.end);
+        for (i, w) in bounds.windows(2).enumerate() {
+            let mut piece = span.clone();
+            piece.start = w[0];
+            piece.end = w[1];
+            if i > 0 {
+                piece.weight = metric(bars, w[0]).1;
+                piece.phrase_start = false;
+                piece.melody_held = true;
+            }
+            if i + 2 < bounds.len() {
+                piece.before_cadence = false;
+            }
+            out.push(piece);
+        }
+    }
     out
 }
 
@@ -275,6 +324,7 @@ fn slot_spans(notes: &[MelodyNote], bars: &[Bar], end: f64) -> Vec<Span> {
             phrase_start: k == 0,
             fit,
             before_cadence: false,
+            melody_held: false,
         });
     }
     mark_phrase_starts(&mut out);

@@ -77,6 +77,7 @@ fn run(notes: &[MelodyNote], bars: &[Bar], key: KeyDef, style: Style, seed: u64)
         key,
         style,
         seed,
+        picardy: false,
     })
     .expect("a harmonisation")
 }

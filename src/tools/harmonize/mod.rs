@@ -9,6 +9,8 @@
 
 use std::collections::BTreeMap;
 
+mod key_choice;
+
 use music21_rs::chordsymbol::ChordSymbol;
 use music21_rs::{Chord, Key, Metadata, Pitch, Stream, StreamElement, StreamKind};
 use schemars::JsonSchema;
@@ -67,10 +69,17 @@ pub struct Args {
     /// chorale (default), classical, pop or jazz.
     #[serde(default)]
     pub style: StyleArg,
-    /// The key to harmonise in: "G" (major), "g" (minor), "F# minor", "B- major". Default: the
-    /// whole-score key of `key_analysis` (AardenEssen over every part of the score).
+    /// The key to harmonise in: "G" (major), "g" (minor), "F# minor", "B- major". Default:
+    /// the key the melody implies: `key_analysis`'s ranking of keys (AardenEssen over every
+    /// part of the score) weighed with the melody's final note, its fermatas and its key
+    /// signature (reported with source `melody`).
     #[serde(default)]
     pub key: Option<String>,
+    /// In a minor key, end on the major tonic chord (the Picardy third), as Bach mostly does,
+    /// when the melody's last note allows it. Default: true in the chorale style, false in
+    /// the others.
+    #[serde(default)]
+    pub picardy: Option<bool>,
     /// Id to store the harmonisation under.
     pub new_score_id: String,
     /// Chooses among harmonisations of equal cost; the same seed gives the same result.
@@ -278,7 +287,7 @@ pub struct Output {
 pub fn tool_def() -> ToolDef {
     tool(
         "harmonize_melody",
-        "Harmonise a melody (the top part, or `part`) and store the result under new_score_id. chorale and classical: soprano, alto, tenor and bass in their ranges, chords and voicings chosen together by a dynamic programme with costs for music21's voice-leading faults (parallel and hidden fifths and octaves, crossings, overlaps, spacing, doubled leading tones, unresolved sevenths) and functional progressions with cadences; classical also holds chords over weak beats and uses the cadential 6-4. pop: melody, chord symbols and block chords (C3-C5). jazz: seventh chords with ii-V-I tendencies, guide-tone piano voicings and a bass on the roots. Returns the chords per beat (Roman numeral and symbol, every voice's pitch), the cadences, voice_leading_analysis of the stored result and every fault that remains. Deterministic for a seed.",
+        "Harmonise a melody (the top part, or `part`) and store the result under new_score_id. chorale and classical: soprano, alto, tenor and bass in their ranges, chords and voicings chosen together by a dynamic programme with costs for music21's voice-leading faults (parallel and hidden fifths and octaves, crossings, overlaps, spacing, doubled leading tones, unresolved sevenths) and functional progressions with cadences; chorale follows Bach's chord succession, harmony under each melody note and choice of bass, learnt from his chorales, and in a minor key ends on the major tonic chord (picardy, default true) or, where the tune ends on the dominant, on the major dominant (a Phrygian or half close); without `key`, the key is read from the melody (final note, fermatas, key signature) with key_analysis's ranking; classical also holds chords over weak beats and uses the cadential 6-4. pop: melody, chord symbols and block chords (C3-C5). jazz: seventh chords with ii-V-I tendencies, guide-tone piano voicings and a bass on the roots. Returns the chords per beat (Roman numeral and symbol, every voice's pitch), the cadences, voice_leading_analysis of the stored result and every fault that remains. Deterministic for a seed.",
         true,
         run,
     )
@@ -305,7 +314,7 @@ fn spelled_of(pitch: &Pitch) -> ToolResult<SpelledPitch> {
     Ok(tone.at(pitch.ps().round() as i32))
 }
 
-fn key_def(key: &Key) -> ToolResult<KeyDef> {
+pub(crate) fn key_def(key: &Key) -> ToolResult<KeyDef> {
     let tonic = spelled_of(key.tonic_pitch())?.pitch_name();
     Ok(KeyDef {
         tonic,
@@ -368,8 +377,14 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
         )));
     };
     let notes = read_melody(part, index, &args.score_id)?;
-    let (key, key_used) = KeyUsed::resolve(given_key, score)?;
-    let key_def = key_def(&key)?;
+    let (key, key_def, key_used) = match given_key {
+        Some(given) => {
+            let (key, used) = KeyUsed::resolve(Some(given), score)?;
+            let def = key_def(&key)?;
+            (key, def, used)
+        }
+        None => key_choice::melody_key(score, part, &notes)?,
+    };
     let melody_end = notes
         .iter()
         .map(|n| n.offset + n.duration)
@@ -387,6 +402,7 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
         key: key_def,
         style,
         seed,
+        picardy: args.picardy.unwrap_or(style == Style::Chorale),
     };
     crate::tools::progress::report(45.0, || {
         format!("searching chords for {} melody notes", notes.len())
@@ -425,9 +441,17 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
     let voice_leading = voice_leading_out(&analysis, style);
     let remaining_faults = remaining(&result.faults, analysis.as_ref().ok(), style);
     let mut notes_out = result.notes.clone();
-    if key_used.source == "key_analysis" {
+    if key_used.source == "melody" {
         notes_out.push(format!(
-            "the key {} was found by key_analysis over the whole score; pass `key` to choose another",
+            "the key {} was read from the melody (its final note, fermatas and key signature, with key_analysis's ranking over the whole score); pass `key` to choose another",
+            key_used.name
+        ));
+    }
+    if harmony_gen::melody_key::ending(&notes, &key_def)
+        == harmony_gen::melody_key::Ending::MajorDominant
+    {
+        notes_out.push(format!(
+            "the melody ends on the dominant of {}, so the last chord is that dominant's major chord (a Phrygian or half close, as Bach ends such tunes)",
             key_used.name
         ));
     }

@@ -511,7 +511,7 @@ fn chorale_output_reports_chords_cadences_and_search() {
         json!({"score_id": "g", "new_score_id": "h", "seed": 1}),
     );
     assert_eq!(out["key"]["name"], "G major");
-    assert_eq!(out["key"]["source"], "key_analysis");
+    assert_eq!(out["key"]["source"], "melody");
     assert_eq!(out["parts"], json!(["Soprano", "Alto", "Tenor", "Bass"]));
     let chords = out["chords"].as_array().expect("chords");
     assert!(!chords.is_empty());

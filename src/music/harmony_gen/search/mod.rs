@@ -9,6 +9,8 @@
 //! Costs compare first; the seed only adds a second, tie-breaking key, so two paths of equal
 //! cost are chosen between by the seed and a path of lower cost is never lost to it.
 
+use super::melody_key::Ending;
+use super::model::{BachModel, Place};
 use super::spans::{MelStats, Span};
 use super::theory::{ChordDef, KeyDef, Member, Quality, Role, Style};
 use crate::music::pitch::PitchName;
@@ -205,6 +207,45 @@ pub struct Problem<'a> {
     pub spans: &'a [Span],
     pub seed: u64,
     pub weights: Weights,
+    /// Bach's habits (chorale style): what each chord costs under the melody, after the
+    /// chord before it, and over each bass. `None` leaves the hand-written costs alone.
+    pub model: Option<Learned<'a>>,
+    /// How the last chord must stand.
+    pub ending: Ending,
+    /// In minor, end on the major tonic chord when the melody allows it.
+    pub picardy: bool,
+}
+
+/// The learned model, with the vocabulary's chords named as the model names them.
+pub struct Learned<'a> {
+    pub model: &'a BachModel,
+    /// Each vocabulary chord's root-position figure.
+    pub labels: Vec<String>,
+}
+
+impl Learned<'_> {
+    /// The model's name for a chord on a span. The Picardy third colours the last tonic
+    /// of a minor piece, so there it is read as the tonic the model knows (Bach's minor
+    /// cadences are learnt on `i`), and its cost is [`final_chord_cost`]'s to judge.
+    pub fn label(&self, chord: usize, span: &Span, key: &KeyDef) -> &str {
+        let label = self.labels[chord].as_str();
+        if span.last && key.minor && label == "I" {
+            "i"
+        } else {
+            label
+        }
+    }
+
+    /// Where a span falls for the model's tables.
+    pub fn place(span: &Span) -> Place {
+        if span.phrase_end || span.last {
+            Place::Cadence
+        } else if span.before_cadence {
+            Place::Approach
+        } else {
+            Place::Inside
+        }
+    }
 }
 
 /// What the search found.
@@ -259,6 +300,14 @@ pub fn chord_cost(problem: &Problem<'_>, span: &Span, chord_index: usize) -> Opt
     if problem.style.four_part() {
         let mel = span.mel.as_ref()?;
         chord.member_of(mel.first.pitch_name().pc())?;
+        if let Some(learned) = &problem.model {
+            let above_tonic = (mel.first.pitch_name().pc() - key.tonic.pc()).rem_euclid(12);
+            cost = learned.model.melody_cost(
+                key.minor,
+                above_tonic,
+                learned.label(chord_index, span, key),
+            );
+        }
         if matches!(chord.role, Role::Cadential64) && span.weight == 0 {
             cost += 30;
         }
@@ -292,17 +341,8 @@ pub fn chord_cost(problem: &Problem<'_>, span: &Span, chord_index: usize) -> Opt
     }
     // Phrase ends and the end of the piece.
     if span.last {
-        // The tonic; where the melody ends off it, the dominant (a Phrygian or half close).
-        if chord.is_tonic(key) {
-            if chord.quality.is_seventh() && problem.style != Style::Jazz {
-                cost += 40;
-            }
-        } else if chord.is_dominant() && chord.degree == 4 && !chord.quality.is_seventh() {
-            cost += 120;
-        } else {
-            cost += if chord.quality.is_seventh() { 240 } else { 200 };
-        }
-    } else if span.phrase_end {
+        cost += final_chord_cost(problem, chord);
+    } else if span.phrase_end && problem.model.is_none() {
         let ok = chord.is_tonic(key)
             || (chord.is_dominant() && chord.degree == 4)
             || (matches!(chord.role, Role::Diatonic)
@@ -315,6 +355,8 @@ pub fn chord_cost(problem: &Problem<'_>, span: &Span, chord_index: usize) -> Opt
         if chord.quality.is_seventh() && problem.style.four_part() {
             cost += 30;
         }
+    } else if span.phrase_end && chord.quality.is_seventh() {
+        cost += 30;
     }
     if span.phrase_start && !span.last && problem.style.four_part() {
         let start_of_piece = span.start <= problem.spans.first().map_or(0.0, |s| s.start) + 1e-9;
@@ -323,6 +365,37 @@ pub fn chord_cost(problem: &Problem<'_>, span: &Span, chord_index: usize) -> Opt
         }
     }
     Some(cost)
+}
+
+/// What the last chord costs: the tonic (in minor, with the Picardy third when asked), or,
+/// where a minor tune ends on its dominant, that dominant's major chord; anything else only where the
+/// melody leaves nothing better (a tune ending off the tonic chord in the key given).
+fn final_chord_cost(problem: &Problem<'_>, chord: &ChordDef) -> i64 {
+    let key = &problem.key;
+    let major_dominant =
+        chord.is_dominant() && chord.degree == 4 && chord.quality == Quality::Major;
+    if problem.ending == Ending::MajorDominant {
+        return if major_dominant { 0 } else { 400 };
+    }
+    if chord.is_tonic(key) {
+        let seventh = chord.quality.is_seventh() && problem.style != Style::Jazz;
+        let picardy_third = key.minor && chord.quality == Quality::Major;
+        return if seventh { 40 } else { 0 }
+            + match (key.minor && problem.picardy, picardy_third) {
+                (true, false) => 150,
+                (false, true) => 60,
+                _ => 0,
+            };
+    }
+    if major_dominant {
+        // A half close: a tune that stops on the dominant's note.
+        return 300;
+    }
+    if chord.quality.is_seventh() {
+        440
+    } else {
+        400
+    }
 }
 
 /// Chromatic triads for a melody note no chord of the vocabulary holds.
@@ -494,6 +567,23 @@ fn cadence_voicing_cost(problem: &Problem<'_>, span: &Span, chord: usize, v: &Vo
     }
 }
 
+/// What Bach's basses say of this chord's inversion here.
+fn learned_bass_cost(problem: &Problem<'_>, span: &Span, chord: usize, v: &Voicing) -> i64 {
+    let Some(learned) = &problem.model else {
+        return 0;
+    };
+    if v.n == 0 {
+        return 0;
+    }
+    let bass = problem.palettes[chord][v.tone[v.n as usize - 1] as usize].1;
+    learned.model.bass_cost(
+        problem.key.minor,
+        Learned::place(span),
+        learned.label(chord, span, &problem.key),
+        bass,
+    )
+}
+
 fn build_layer(
     problem: &Problem<'_>,
     k: usize,
@@ -509,6 +599,7 @@ fn build_layer(
             };
             for (voicing, mut cost) in voicings(problem, span, c, relaxed, keep) {
                 cost += cadence_voicing_cost(problem, span, c, &voicing);
+                cost += learned_bass_cost(problem, span, c, &voicing);
                 layer.push(State {
                     chord: c,
                     voicing,

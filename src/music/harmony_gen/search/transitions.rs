@@ -27,7 +27,19 @@ pub fn progression_cost(
         next: &problem.vocab[next],
         next_span: &problem.spans[k],
     };
-    let core = progression_core(problem, change, same_voicing);
+    let core = match &problem.model {
+        Some(learned) if prev != next => learned.model.succession_cost(
+            problem.key.minor,
+            if change.next_span.phrase_end || change.next_span.last {
+                Place::Cadence
+            } else {
+                Place::Inside
+            },
+            learned.label(prev, change.prev_span, &problem.key),
+            learned.label(next, change.next_span, &problem.key),
+        ),
+        _ => progression_core(problem, change, same_voicing),
+    };
     if change.next_span.last && change.prev != change.next {
         core + final_cadence_cost(problem, change.prev, change.next)
     } else {
@@ -185,7 +197,10 @@ fn held_chord_cost(style: Style, prev_span: &Span, next_span: &Span, same_voicin
     let weak_to_strong = next_span.weight > prev_span.weight && next_span.weight == 2;
     match style {
         Style::Chorale => {
-            if weak_to_strong {
+            if next_span.melody_held && same_voicing {
+                // The whole chord held with the melody's long note.
+                4
+            } else if weak_to_strong {
                 60
             } else if same_voicing {
                 20
