@@ -109,6 +109,15 @@ impl MeasureGrid {
         }
     }
 
+    /// Quarter notes per beat under the meter in force at `offset` (1.0 when none is known).
+    pub fn beat_length_at(&self, offset: f64) -> f64 {
+        let idx = self
+            .slots
+            .partition_point(|s| s.start <= offset + 1e-9)
+            .saturating_sub(1);
+        self.slots.get(idx).map_or(1.0, |slot| slot.beat_length)
+    }
+
     pub fn count(&self) -> usize {
         self.slots.len()
     }

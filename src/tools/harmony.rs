@@ -36,6 +36,25 @@
 //! - `deceptive`: V(7) to vi or VI.
 //!
 //! A phrase end matching none of these is listed among `phrase_ends` with no cadence.
+//!
+//! ## Local keys
+//!
+//! Everything above reads the whole piece in one key, as music21 does, and stays so:
+//! `chords[].roman`, `phrase_ends[].cadence` and `cadences` are music21's answers. But a
+//! chorale's inner phrases close in other keys (the dominant, the relative), and read at
+//! home such a close is mislabelled (`V/V -> V` a half cadence where the music makes a full
+//! close in the dominant) or not seen at all. So the tool also reads each phrase in its own
+//! key (`local`): `local_keys` lists the regions and their keys (found per phrase by
+//! `music::local_keys`: the phrase's pitch classes, the home key and its closely related
+//! keys preferred, the key of a convincing `V(7) -> I` at the phrase end chosen);
+//! `chords[].local_roman` is each chord in its phrase's key, chromatic dominants of other
+//! degrees written as applied chords (`V7/V`, `viio/V`, `V/vi`); each phrase end has its
+//! `local_key`, `local_cadence` and `local_progression`, and `local_cadences` lists the
+//! cadences so read. The cadence rules are the ones above, applied in the local key between
+//! harmonies: the penultimate harmony passes over passing sonorities (a slice shorter than
+//! a beat off the beat, or one that is no triad or seventh chord over a neighbour's bass
+//! whose other tones are passing, neighbour or suspended tones: `music::sonority`), so an
+//! eighth-note slice before the final chord does not hide the cadence.
 
 use music21_rs::expressions::Expression;
 use music21_rs::{Key, RomanNumeral, Stream, StreamElement};
@@ -48,6 +67,10 @@ use crate::tools::analysis_common::{
     chordify, display, key_label, parse_key_arg, roman_of, tonic_name, whole_score_key, ChordEntry,
 };
 use crate::tools::{tool, ToolContext, ToolDef};
+
+mod local;
+
+pub use local::{LocalCadence, LocalKeyRegion};
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -151,6 +174,9 @@ pub struct HarmonyChord {
     pub roman: Option<String>,
     /// T, S, D or other.
     pub function: Function,
+    /// The Roman numeral in the local key of the chord's phrase, chromatic dominants of
+    /// other degrees written as applied chords (`V7/V`); null when the chord has no root.
+    pub local_roman: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize, JsonSchema)]
@@ -173,6 +199,13 @@ pub struct PhraseEnd {
     pub reason: PhraseEndReason,
     /// The cadence found here, if any.
     pub cadence: Option<CadenceType>,
+    /// The key of the phrase ending here, e.g. `C# major` (see `local_keys`).
+    pub local_key: String,
+    /// The cadence read in `local_key`, passing sonorities passed over.
+    pub local_cadence: Option<CadenceType>,
+    /// The last two harmonies in local numerals, e.g. `V7 -> I`, `V/V -> V`; null when
+    /// the phrase has no earlier harmony or one of the two has no root.
+    pub local_progression: Option<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -199,12 +232,16 @@ pub struct Output {
     pub phrase_rule: String,
     pub phrase_ends: Vec<PhraseEnd>,
     pub cadences: Vec<Cadence>,
+    /// The key of each stretch of phrases, in order, covering the score.
+    pub local_keys: Vec<LocalKeyRegion>,
+    /// The cadences read in the local keys.
+    pub local_cadences: Vec<LocalCadence>,
 }
 
 pub fn tool_def() -> ToolDef {
     tool(
         "harmony_analysis",
-        "Roman-numeral harmony of a stored score: each chordified chord's Roman numeral in a key (given, e.g. \"G\", \"f# minor\", or the whole-score key) with its function (T, S, D, other), and the cadences at phrase ends (fermatas, else the end and long chords before a barline): authentic_perfect, authentic_imperfect, half, plagal, deceptive, with measure and beat.",
+        "Roman-numeral harmony of a stored score: each chordified chord's Roman numeral in a key (given, e.g. \"G\", \"f# minor\", or the whole-score key) with its function (T, S, D, other), and the cadences at phrase ends (fermatas, else the end and long chords before a barline): authentic_perfect, authentic_imperfect, half, plagal, deceptive, with measure and beat. Also a reading in local keys: local_keys (each phrase's key, e.g. the dominant a phrase modulates to, as regions with measure and beat), each chord's local_roman with applied chords (V7/V, viio/V), and each phrase end's local_key, local_cadence and local_progression (listed in local_cadences), passing sonorities skipped.",
         true,
         run,
     )
@@ -229,6 +266,9 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
         .map(|rn| rn.as_ref().and_then(Numeral::of))
         .collect();
     let functions = functions_of(&numerals);
+    let (rule, ends) = phrase_ends(score, &entries, &grid);
+    let end_indices: Vec<usize> = ends.iter().map(|(end, _)| *end).collect();
+    let local = local::read(&entries, &grid, &end_indices, &key);
     let mut counts = FunctionCounts::default();
     for f in &functions {
         match f {
@@ -242,7 +282,8 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
         .iter()
         .zip(&romans)
         .zip(&functions)
-        .map(|((entry, rn), function)| HarmonyChord {
+        .zip(local.chord_figures)
+        .map(|(((entry, rn), function), local_roman)| HarmonyChord {
             index: entry.index,
             measure: entry.measure,
             beat: entry.beat,
@@ -250,13 +291,13 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
             duration: display(entry.duration),
             roman: rn.as_ref().map(|r| r.figure().to_string()),
             function: *function,
+            local_roman,
         })
         .collect();
-    let (rule, ends) = phrase_ends(score, &entries, &grid);
     let mut phrase_list = Vec::with_capacity(ends.len());
     let mut cadences = Vec::new();
     let mut phrase_start = 0;
-    for (end, reason) in ends {
+    for ((end, reason), reading) in ends.into_iter().zip(local.phrases) {
         let found = cadence_at(&entries, &numerals, &key, phrase_start, end);
         let entry = &entries[end];
         if let Some((cadence_type, penult)) = found {
@@ -282,6 +323,9 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
             offset: display(entry.offset),
             reason,
             cadence: found.map(|f| f.0),
+            local_key: reading.key,
+            local_cadence: reading.cadence,
+            local_progression: reading.progression,
         });
         phrase_start = end;
     }
@@ -293,6 +337,8 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
         phrase_rule: rule.into(),
         phrase_ends: phrase_list,
         cadences,
+        local_keys: local.regions,
+        local_cadences: local.cadences,
     })
 }
 
@@ -577,10 +623,21 @@ fn cadence_at(
         .rev()
         .find(|&j| numerals[j].as_ref().is_none_or(|n| !n.same_harmony(last)))?;
     let penult = numerals[penult_index].as_ref()?;
+    classify_cadence(penult, last, &entries[end], key).map(|c| (c, penult_index))
+}
+
+/// The cadence `penult -> last` makes in `key`, `final_chord` being the last chord (its top
+/// voice tells a perfect authentic cadence from an imperfect one); see the module doc.
+fn classify_cadence(
+    penult: &Numeral,
+    last: &Numeral,
+    final_chord: &ChordEntry,
+    key: &Key,
+) -> Option<CadenceType> {
     let cadence = if last.is_tonic_chord() {
         if penult.is_dominant() {
             let tonic_pc = key.tonic().ps().rem_euclid(12.0).round() as i64 % 12;
-            let soprano_pc = entries[end]
+            let soprano_pc = final_chord
                 .chord
                 .pitches()
                 .iter()
@@ -606,240 +663,8 @@ fn cadence_at(
     } else {
         return None;
     };
-    Some((cadence, penult_index))
+    Some(cadence)
 }
 
 #[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::{Function, Numeral};
-    use crate::error::ErrorKind;
-    use crate::tools::test_kit::{
-        bwv66_context, call, context, four_parts, g_major_chorale, import_text,
-    };
-
-    #[test]
-    fn figures_are_read() {
-        let n = Numeral::parse("viio7").expect("viio7");
-        assert_eq!((n.degree, n.upper), (7, false));
-        assert!(n.is_leading_tone());
-        let n = Numeral::parse("bVII6").expect("bVII6");
-        assert_eq!(n.accidental, "b");
-        assert_eq!(n.base_function(), Function::Other);
-        assert_eq!(
-            Numeral::parse("V65").map(|n| n.base_function()),
-            Some(Function::D)
-        );
-        assert_eq!(
-            Numeral::parse("ii65").map(|n| n.base_function()),
-            Some(Function::S)
-        );
-        assert_eq!(
-            Numeral::parse("iiø7").map(|n| n.base_function()),
-            Some(Function::S)
-        );
-        assert_eq!(
-            Numeral::parse("II7").map(|n| n.base_function()),
-            Some(Function::S)
-        );
-        assert_eq!(
-            Numeral::parse("#ivo7").map(|n| n.base_function()),
-            Some(Function::S)
-        );
-        assert_eq!(
-            Numeral::parse("bII6").map(|n| n.base_function()),
-            Some(Function::S)
-        );
-        assert_eq!(
-            Numeral::parse("Ger65").map(|n| n.base_function()),
-            Some(Function::S)
-        );
-        assert_eq!(
-            Numeral::parse("VI").map(|n| n.base_function()),
-            Some(Function::T)
-        );
-        assert_eq!(
-            Numeral::parse("iii").map(|n| n.base_function()),
-            Some(Function::T)
-        );
-        assert_eq!(
-            Numeral::parse("v").map(|n| n.base_function()),
-            Some(Function::Other)
-        );
-        assert_eq!(
-            Numeral::parse("III+").map(|n| n.base_function()),
-            Some(Function::Other)
-        );
-    }
-
-    #[test]
-    fn chorale_cadences_and_functions() {
-        let (_dir, ctx) = context();
-        import_text(&ctx, "g", &g_major_chorale());
-        let out = call(&ctx, "harmony_analysis", json!({"score_id": "g"})).expect("harmony");
-        assert_eq!(out["key"]["name"], "G major");
-        assert_eq!(out["key"]["source"], "key_analysis");
-        let functions: Vec<&str> = out["chords"]
-            .as_array()
-            .expect("chords")
-            .iter()
-            .map(|c| c["function"].as_str().unwrap_or("?"))
-            .collect();
-        assert_eq!(functions, ["T", "S", "D", "T", "S", "D", "T"]);
-        assert_eq!(out["phrase_rule"], "fermatas");
-        let cadences = out["cadences"].as_array().expect("cadences");
-        assert_eq!(cadences.len(), 2, "{out}");
-        assert_eq!(cadences[0]["type"], "half");
-        assert_eq!(cadences[0]["measure"], 1);
-        assert_eq!(cadences[0]["beat"], 3.0);
-        assert_eq!(cadences[1]["type"], "authentic_perfect");
-        assert_eq!(cadences[1]["measure"], 3);
-        assert_eq!(cadences[1]["beat"], 1.0);
-        assert_eq!(cadences[1]["progression"], "V7 -> I");
-        assert_eq!(out["function_counts"]["T"], 3);
-
-        // Read in E minor, the same chords are other numerals: G is III (tonic function).
-        let minor = call(
-            &ctx,
-            "harmony_analysis",
-            json!({"score_id": "g", "key": "e"}),
-        )
-        .expect("in e");
-        assert_eq!(minor["key"]["name"], "e minor");
-        assert_eq!(minor["key"]["source"], "argument");
-        assert_eq!(minor["chords"][0]["roman"], "III");
-        assert_eq!(minor["chords"][0]["function"], "T");
-    }
-
-    #[test]
-    fn every_cadence_type_in_c_major() {
-        let (_dir, ctx) = context();
-        // I V vi(f) | IV I(f) | V I6(f) | I64 V I(f) | viio6 I(f)
-        let xml = four_parts(
-            0,
-            [
-                "E5:1 D5:1 C5:2f | C5:2 C5:2f | B4:2 C5:2f | E5:1 D5:1 C5:2f | B4:2 C5:2f",
-                "C5:1 B4:1 C5:2f | A4:2 G4:2f | G4:2 G4:2f | C5:1 B4:1 G4:2f | F4:2 G4:2f",
-                "G4:1 G4:1 E4:2f | F4:2 E4:2f | D4:2 E4:2f | G4:1 G4:1 E4:2f | D4:2 E4:2f",
-                "C3:1 G2:1 A2:2f | F3:2 C3:2f | G2:2 E3:2f | G2:1 G2:1 C3:2f | D3:2 C3:2f",
-            ],
-        );
-        import_text(&ctx, "c", &xml);
-        let out = call(
-            &ctx,
-            "harmony_analysis",
-            json!({"score_id": "c", "key": "C"}),
-        )
-        .expect("harmony");
-        let chords = out["chords"].as_array().expect("chords");
-        let romans: Vec<&str> = chords
-            .iter()
-            .map(|c| c["roman"].as_str().unwrap_or("?"))
-            .collect();
-        assert_eq!(
-            romans,
-            ["I", "V", "vi", "IV", "I", "V", "I6", "I64", "V", "I", "viio6", "I"]
-        );
-        let functions: Vec<&str> = chords
-            .iter()
-            .map(|c| c["function"].as_str().unwrap_or("?"))
-            .collect();
-        assert_eq!(
-            functions,
-            ["T", "D", "T", "S", "T", "D", "T", "D", "D", "T", "D", "T"]
-        );
-        let cadences: Vec<(String, i64, f64)> = out["cadences"]
-            .as_array()
-            .expect("cadences")
-            .iter()
-            .map(|c| {
-                (
-                    c["type"].as_str().unwrap_or("?").to_string(),
-                    c["measure"].as_i64().unwrap_or(-1),
-                    c["beat"].as_f64().unwrap_or(-1.0),
-                )
-            })
-            .collect();
-        let expected = [
-            ("deceptive", 1, 3.0),
-            ("plagal", 2, 3.0),
-            ("authentic_imperfect", 3, 3.0),
-            ("authentic_perfect", 4, 3.0),
-            ("authentic_imperfect", 5, 3.0),
-        ];
-        let expected: Vec<(String, i64, f64)> = expected
-            .iter()
-            .map(|(t, m, b)| (t.to_string(), *m, *b))
-            .collect();
-        assert_eq!(cadences, expected);
-        assert_eq!(out["cadences"][4]["progression"], "viio6 -> I");
-    }
-
-    #[test]
-    fn long_chords_end_phrases_without_fermatas() {
-        let (_dir, ctx) = context();
-        // The chorale without its fermatas: phrase ends are the long chords (the half-note
-        // V and V7, twice the median quarter, each ending on a barline) and the end.
-        let xml = g_major_chorale().replace("<notations><fermata/></notations>", "");
-        import_text(&ctx, "n", &xml);
-        let out = call(&ctx, "harmony_analysis", json!({"score_id": "n"})).expect("harmony");
-        assert_eq!(out["phrase_rule"], "long_chords");
-        // Median chord length is 1 quarter; the half-note V in measure 1 ends on a barline.
-        let ends = out["phrase_ends"].as_array().expect("phrase ends");
-        assert_eq!(ends.len(), 3, "{out}");
-        assert_eq!(ends[0]["reason"], "long_chord");
-        assert_eq!(ends[0]["cadence"], "half");
-        assert_eq!(ends[1]["reason"], "long_chord");
-        assert_eq!(ends[1]["cadence"], "half");
-        assert_eq!(ends[2]["reason"], "end");
-        assert_eq!(ends[2]["cadence"], "authentic_perfect");
-    }
-
-    #[test]
-    fn bwv66_ends_on_fermatas() {
-        let Some((_dir, ctx)) = bwv66_context() else {
-            return;
-        };
-        let out = call(&ctx, "harmony_analysis", json!({"score_id": "b"})).expect("harmony");
-        assert_eq!(out["key"]["name"], "f# minor");
-        assert_eq!(out["phrase_rule"], "fermatas");
-        assert_eq!(out["chords"].as_array().map(Vec::len), Some(51));
-        let ends = out["phrase_ends"].as_array().expect("ends");
-        assert!(
-            ends.len() >= 4,
-            "{}",
-            serde_json::to_string_pretty(&out["phrase_ends"]).unwrap_or_default()
-        );
-        assert!(!out["cadences"].as_array().expect("cadences").is_empty());
-    }
-
-    #[test]
-    fn bad_arguments_name_the_argument() {
-        let (_dir, ctx) = context();
-        import_text(&ctx, "g", &g_major_chorale());
-        for bad in ["H", "C dorian", "", "C# minor please", "Cx"] {
-            let err = call(
-                &ctx,
-                "harmony_analysis",
-                json!({"score_id": "g", "key": bad}),
-            )
-            .expect_err(bad);
-            assert_eq!(err.kind, ErrorKind::InvalidArgument, "{bad}");
-            assert!(err.message.starts_with("key '"), "{}", err.message);
-        }
-        let wrong =
-            call(&ctx, "harmony_analysis", json!({"score_id": "g", "key": 7})).expect_err("type");
-        assert!(wrong.message.contains("`key`"), "{}", wrong.message);
-        let missing = call(&ctx, "harmony_analysis", json!({"key": "G"})).expect_err("missing");
-        assert!(missing.message.contains("score_id"), "{}", missing.message);
-        for good in ["G", "g", "F# minor", "B- major", "Bb major", "e-"] {
-            call(
-                &ctx,
-                "harmony_analysis",
-                json!({"score_id": "g", "key": good}),
-            )
-            .expect(good);
-        }
-    }
-}
+mod tests;
