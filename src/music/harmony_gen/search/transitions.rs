@@ -391,7 +391,8 @@ fn pair_motion(w: &Weights, m: &Moments) -> i64 {
     motion
 }
 
-/// Melodic motion of the lower voices: the size of each move, and augmented steps.
+/// Melodic motion of the lower voices: the size of each move, and augmented or diminished
+/// intervals.
 fn lower_voice_motion(problem: &Problem<'_>, prev: &State, next: &State, n_lower: usize) -> i64 {
     let w = &problem.weights;
     let prev_palette = &problem.palettes[prev.chord];
@@ -423,17 +424,33 @@ fn lower_voice_motion(problem: &Problem<'_>, prev: &State, next: &State, n_lower
         } else {
             d as i64
         };
-        // Augmented steps (an augmented second or fourth, spelled).
+        // Augmented and diminished intervals, as spelled: a teacher marks them in any
+        // voice (the diminished fifth included: in a chorale's inner voice it is a fault).
         let from_tone = prev_palette[prev.voicing.tone[i] as usize].0;
         let to_tone = problem.palettes[next.chord][next.voicing.tone[i] as usize].0;
         let letters = (i32::from(to_tone.letter) - i32::from(from_tone.letter)).rem_euclid(7);
         let up = next.voicing.p[i] > prev.voicing.p[i];
         let letters = if up { letters } else { (7 - letters) % 7 };
-        if (d == 3 && letters == 1) || (d == 6 && letters == 3) || (d == 8 && letters == 4) {
+        if d > 0 && !diatonic_size(letters, d) {
             motion += w.augmented;
         }
     }
     motion
+}
+
+/// Whether `semitones` is a major, minor or perfect interval of `letters` steps (0 a unison,
+/// 1 a second ... 6 a seventh; compound intervals reduced by octaves).
+fn diatonic_size(letters: i32, semitones: i32) -> bool {
+    let allowed: &[i32] = match letters {
+        0 => &[0],
+        1 => &[1, 2],
+        2 => &[3, 4],
+        3 => &[5],
+        4 => &[7],
+        5 => &[8, 9],
+        _ => &[10, 11],
+    };
+    allowed.contains(&semitones.rem_euclid(12))
 }
 
 /// Tendency tones into a new chord: sevenths fall by step, leading tones rise.
@@ -492,4 +509,26 @@ fn tendency_cost(problem: &Problem<'_>, prev: &State, next: &State, m: &Moments)
         }
     }
     tendency
+}
+
+#[cfg(test)]
+mod tests {
+    use super::diatonic_size;
+
+    #[test]
+    fn augmented_and_diminished_intervals_are_told_from_diatonic_ones() {
+        // C4 -> G#3 is a diminished fourth (3 letters, 4 semitones); C4 -> G3 a fourth.
+        assert!(!diatonic_size(3, 4));
+        assert!(diatonic_size(3, 5));
+        // F -> B, a tritone spelled as a fourth; B -> F, as a fifth: both marked.
+        assert!(!diatonic_size(3, 6));
+        assert!(!diatonic_size(4, 6));
+        // C -> C#, a chromatic semitone; C -> D#, an augmented second.
+        assert!(!diatonic_size(0, 1));
+        assert!(!diatonic_size(1, 3));
+        // Seconds, thirds, sixths, sevenths and compound intervals pass.
+        for (letters, semitones) in [(1, 1), (1, 2), (2, 3), (2, 4), (5, 8), (6, 11), (1, 14)] {
+            assert!(diatonic_size(letters, semitones), "{letters} {semitones}");
+        }
+    }
 }
