@@ -148,50 +148,26 @@ impl ModeTables {
 
     fn succession(&self, place: Place, prev: &str, next: &str) -> f64 {
         // Back off to how often a change at this place goes into `next`, and that to the prior.
-        let into = self
-            .succession_into
-            .get(&(place, next.to_string()))
-            .copied()
-            .unwrap_or(0.0);
-        let all = self.succession_all.get(&place).copied().unwrap_or(0.0);
+        let into = count(&self.succession_into, &(place, next.to_string()));
+        let all = count(&self.succession_all, &place);
         let into_p = (into + BACKOFF * self.prior(next)) / (all + BACKOFF);
-        let pair = self
-            .counts
-            .succession
-            .get(&(place, prev.to_string(), next.to_string()))
-            .copied()
-            .unwrap_or(0.0);
-        let from = self
-            .succession_from
-            .get(&(place, prev.to_string()))
-            .copied()
-            .unwrap_or(0.0);
+        let pair = count(
+            &self.counts.succession,
+            &(place, prev.to_string(), next.to_string()),
+        );
+        let from = count(&self.succession_from, &(place, prev.to_string()));
         (pair + BACKOFF * into_p) / (from + BACKOFF)
     }
 
     fn melody(&self, melody_pc: i32, chord: &str) -> f64 {
-        let pair = self
-            .counts
-            .melody
-            .get(&(melody_pc, chord.to_string()))
-            .copied()
-            .unwrap_or(0.0);
-        let total = self.melody_total.get(&melody_pc).copied().unwrap_or(0.0);
+        let pair = count(&self.counts.melody, &(melody_pc, chord.to_string()));
+        let total = count(&self.melody_total, &melody_pc);
         (pair + BACKOFF * self.prior(chord)) / (total + BACKOFF)
     }
 
     fn bass(&self, place: Place, chord: &str, member: Member) -> f64 {
-        let pair = self
-            .counts
-            .bass
-            .get(&(place, chord.to_string(), member))
-            .copied()
-            .unwrap_or(0.0);
-        let total = self
-            .bass_total
-            .get(&(place, chord.to_string()))
-            .copied()
-            .unwrap_or(0.0);
+        let pair = count(&self.counts.bass, &(place, chord.to_string(), member));
+        let total = count(&self.bass_total, &(place, chord.to_string()));
         // Unknown chords: root position is the likeliest, as in every table Bach fills.
         let fallback = match member {
             Member::Root => 0.6,
@@ -202,6 +178,11 @@ impl ModeTables {
         };
         (pair + BACKOFF * fallback) / (total + BACKOFF)
     }
+}
+
+/// A table's count for a key it may not hold.
+fn count<K: std::hash::Hash + Eq>(table: &HashMap<K, f64>, key: &K) -> f64 {
+    table.get(key).copied().unwrap_or(0.0)
 }
 
 fn cost(weight: f64, p: f64) -> i64 {
