@@ -40,6 +40,7 @@ pub struct Metrics {
     pub shed: IntCounterVec,
     pub timeouts: IntCounterVec,
     pub worker_restarts: IntCounterVec,
+    pub worker_affinity: IntCounterVec,
     pub worker_kills: IntCounterVec,
     pub workers_up: IntGauge,
     pub workers_busy: IntGauge,
@@ -175,6 +176,11 @@ const TIMEOUTS: Def = Def {
     name: metric::TIMEOUTS_TOTAL,
     help: "Calls past their deadline (worker killed).",
     labels: &["tool"],
+};
+const WORKER_AFFINITY: Def = Def {
+    name: metric::WORKER_AFFINITY_TOTAL,
+    help: "Calls on a score some worker holds parsed: kept (run on that worker) or moved (another worker, which parses it again).",
+    labels: &["outcome"],
 };
 const WORKER_RESTARTS: Def = Def {
     name: metric::WORKER_RESTARTS_TOTAL,
@@ -355,6 +361,7 @@ impl Metrics {
             shed: r.counter_vec(SHED),
             timeouts: r.counter_vec(TIMEOUTS),
             worker_restarts: r.counter_vec(WORKER_RESTARTS),
+            worker_affinity: r.counter_vec(WORKER_AFFINITY),
             worker_kills: r.counter_vec(WORKER_KILLS),
             workers_up: r.gauge(WORKERS_UP),
             workers_busy: r.gauge(WORKERS_BUSY),

@@ -298,6 +298,34 @@ async fn a_killed_idle_worker_is_replaced_and_no_call_fails() {
     let _ = client.cancel().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scores_calls_run_on_the_worker_that_parsed_it() {
+    // No pings during the test: a worker being pinged is neither idle nor busy.
+    let server = Server::start(&config("", "ping_secs = 60", "")).await;
+    let client = server.connect().await;
+    for id in ["one", "two"] {
+        let imported = import_text(&client, id, TUNE).await;
+        assert_eq!(ok(&imported)["notes"], 9, "{imported}");
+        for tool in [
+            "key_analysis",
+            "chord_analysis",
+            "score_info",
+            "key_analysis",
+        ] {
+            ok(&call(&client, tool, json!({ "score_id": id })).await);
+        }
+    }
+    let m = server.metrics().await;
+    let kept = |outcome| {
+        metric(&m, "music21_worker_affinity_total", &[("outcome", outcome)]).unwrap_or(0.0)
+    };
+    // score_info is answered by the server from the stored description: 3 calls per score
+    // go to a worker, each while the worker holding the score is idle.
+    assert_eq!(kept("kept"), 6.0, "calls run where the score is parsed");
+    assert_eq!(kept("moved"), 0.0, "no call parsed a score again elsewhere");
+    let _ = client.cancel().await;
+}
+
 // ------------------------------------------------------------------------------ 6. breaker
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -79,6 +79,10 @@ pub struct WorkerConfig {
     pub ping_secs: f64,
     /// A ping unanswered this long, in seconds, marks the worker dead.
     pub ping_timeout_secs: f64,
+    /// A call on a score whose parse a busy worker holds waits this long, in milliseconds,
+    /// for that worker before another one takes it (and parses the score again); 0 for
+    /// no wait.
+    pub affinity_wait_ms: u64,
 }
 
 /// Resident memory the server process itself is allowed for, when worker caps are derived.
@@ -121,6 +125,7 @@ impl Default for WorkerConfig {
             max_tasks: 1000,
             ping_secs: 5.0,
             ping_timeout_secs: 2.0,
+            affinity_wait_ms: 50,
         }
     }
 }

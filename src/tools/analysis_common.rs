@@ -7,6 +7,8 @@
 //! its rests left out, and a chord's Roman numeral is music21's
 //! `roman.romanNumeralFromChord(chord, key)` in that key.
 
+use std::collections::HashMap;
+
 use music21_rs::analysis::{estimate_key_from_distribution, stream_distribution};
 use music21_rs::{Chord, Key, KeyEstimate, KeyProfile, RomanNumeral};
 use music21_rs::{Pitch, Stream, StreamElement};
@@ -256,14 +258,72 @@ pub fn chordify(
 }
 
 /// music21's `romanNumeralFromChord(chord, key)`; nothing when the chord has no root or
-/// the engine cannot name it.
+/// the engine cannot name it. Remembered per thread (see `RomanMemo`).
 pub fn roman_of(chord: &Chord, key: &Key) -> Option<RomanNumeral> {
-    catch_engine("naming a Roman numeral", || {
+    let question = RomanQuestion::of(chord, key);
+    if let Some(known) = ROMAN_MEMO.with(|memo| memo.borrow().get(&question)) {
+        return known;
+    }
+    let answer = catch_engine("naming a Roman numeral", || {
         crate::music::roman::roman_numeral(chord, key)
     })
-    .ok()?
     .ok()
-    .flatten()
+    .and_then(|named| named.ok().flatten());
+    ROMAN_MEMO.with(|memo| memo.borrow_mut().put(question, answer.clone()));
+    answer
+}
+
+/// Everything the engine's Roman numeral depends on: the chord's pitches in order, its root
+/// and bass (either may be set by hand) and the key's tonic and mode.
+#[derive(PartialEq, Eq, Hash)]
+struct RomanQuestion {
+    pitches: Vec<Pitch>,
+    root: Option<Pitch>,
+    bass: Option<Pitch>,
+    tonic: Pitch,
+    mode: String,
+}
+
+impl RomanQuestion {
+    fn of(chord: &Chord, key: &Key) -> Self {
+        Self {
+            pitches: chord.pitches(),
+            root: chord.root().cloned(),
+            bass: chord.bass().cloned(),
+            tonic: key.tonic(),
+            mode: key.mode().to_string(),
+        }
+    }
+}
+
+/// The Roman numerals already named on this thread. Naming one is the engine's dearest
+/// step (it realises the key's scale afresh for every pitch of the chord), and the answers
+/// repeat: a chorale's hundred sonorities hold a few dozen distinct chords, and the
+/// analysis tools ask again of the same score. A worker runs one call at a time per
+/// thread, so nothing is shared; the memo is emptied when full, which bounds it.
+struct RomanMemo {
+    named: HashMap<RomanQuestion, Option<RomanNumeral>>,
+}
+
+/// At most this many chords are remembered per thread (a few hundred KB).
+const ROMAN_MEMO_ENTRIES: usize = 2048;
+
+impl RomanMemo {
+    fn get(&self, question: &RomanQuestion) -> Option<Option<RomanNumeral>> {
+        self.named.get(question).cloned()
+    }
+
+    fn put(&mut self, question: RomanQuestion, answer: Option<RomanNumeral>) {
+        if self.named.len() >= ROMAN_MEMO_ENTRIES {
+            self.named.clear();
+        }
+        self.named.insert(question, answer);
+    }
+}
+
+thread_local! {
+    static ROMAN_MEMO: std::cell::RefCell<RomanMemo> =
+        std::cell::RefCell::new(RomanMemo { named: HashMap::new() });
 }
 
 /// The pitches of a chord with their octaves (`A3`, `C#5`, `B-4`).
@@ -340,4 +400,53 @@ pub fn check_note_limit(
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chord(notes: &str) -> Chord {
+        notes.parse().expect("a chord")
+    }
+
+    fn remembered(chord: &Chord, key: &Key) -> Option<String> {
+        roman_of(chord, key).map(|rn| rn.figure().to_string())
+    }
+
+    fn engines(chord: &Chord, key: &Key) -> Option<String> {
+        crate::music::roman::roman_numeral(chord, key)
+            .expect("named")
+            .map(|rn| rn.figure().to_string())
+    }
+
+    #[test]
+    fn a_remembered_roman_numeral_is_the_engines_own() {
+        let c_major = Key::from_tonic_mode("C", "major").expect("key");
+        let a_minor = Key::from_tonic_mode("A", "minor").expect("key");
+        let dominant = chord("B3 D4 G4 F5");
+        let mut rooted = dominant.clone();
+        rooted.set_root(Some(Pitch::from_name("B").expect("pitch")));
+        let questions = [
+            (&dominant, &c_major),
+            (&dominant, &a_minor),
+            (&chord("G3 B3 D4 F5"), &c_major),
+            (&rooted, &c_major),
+        ];
+        for _ in 0..2 {
+            for (chord, key) in questions {
+                assert_eq!(remembered(chord, key), engines(chord, key));
+            }
+        }
+        // Each of them was a question of its own, not an answer to another's.
+        assert_eq!(remembered(&dominant, &c_major).as_deref(), Some("V65"));
+        assert_ne!(
+            remembered(&dominant, &a_minor),
+            remembered(&dominant, &c_major)
+        );
+        assert_ne!(
+            remembered(&rooted, &c_major),
+            remembered(&dominant, &c_major)
+        );
+    }
 }

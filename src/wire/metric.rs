@@ -21,6 +21,7 @@ pub const RATE_LIMITED_TOTAL: &str = "music21_rate_limited_total";
 pub const SHED_TOTAL: &str = "music21_shed_total";
 pub const TIMEOUTS_TOTAL: &str = "music21_timeouts_total";
 pub const WORKER_RESTARTS_TOTAL: &str = "music21_worker_restarts_total";
+pub const WORKER_AFFINITY_TOTAL: &str = "music21_worker_affinity_total";
 pub const WORKER_KILLS_TOTAL: &str = "music21_worker_kills_total";
 pub const WORKERS_UP: &str = "music21_workers_up";
 pub const WORKERS_BUSY: &str = "music21_workers_busy";

@@ -145,7 +145,8 @@ impl ScoreIds {
 
 /// Score id -> the pid of the worker whose cache holds its parse, so a score's calls go to
 /// the worker that parsed it (an analysis right after an import does not parse again). Only
-/// a preference: a busy or replaced worker is not waited for. Bounded: past
+/// a preference: a busy worker is waited for `workers.affinity_wait_ms` at most, a replaced
+/// one not at all. Bounded: past
 /// [`AFFINITY_ENTRIES`] the least recently noted half is forgotten.
 #[derive(Default)]
 struct Affinity {
@@ -394,6 +395,13 @@ impl Pool {
         })
     }
 
+    /// Whether the worker `pid` is running a call now (not idle, not gone).
+    fn is_busy(&self, pid: u32) -> bool {
+        self.lock_slots()
+            .iter()
+            .any(|s| s.pid == Some(pid) && s.state == "busy")
+    }
+
     fn set_state(&self, slot: usize, state: &'static str, tool: Option<&str>) {
         if let Some(s) = self.lock_slots().get_mut(slot) {
             s.state = state;
@@ -505,6 +513,14 @@ impl Pool {
             return Err(PoolError::ShuttingDown);
         }
         let started = Instant::now();
+        if let Some(pid) = preferred_pid {
+            let wait = Duration::from_millis(self.config.affinity_wait_ms);
+            if !wait.is_zero() && self.is_busy(pid) {
+                self.sched
+                    .wait_for_idle(|w: &Worker| w.pid == pid, wait)
+                    .await;
+            }
+        }
         self.metrics
             .queue_depth
             .set((self.sched.waiting() + 1) as i64);
@@ -518,6 +534,13 @@ impl Pool {
             .queue_wait
             .observe(started.elapsed().as_secs_f64());
         self.metrics.queue_depth.set(self.sched.waiting() as i64);
+        if let (Some(pid), Ok((worker, _))) = (preferred_pid, &got) {
+            let outcome = if worker.pid == pid { "kept" } else { "moved" };
+            self.metrics
+                .worker_affinity
+                .with_label_values(&[outcome])
+                .inc();
+        }
         got.map_err(|refusal| match refusal {
             Refusal::QueueFull { waiting } | Refusal::TimedOut { waiting } => {
                 PoolError::Overloaded {

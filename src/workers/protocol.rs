@@ -10,8 +10,12 @@ use crate::error::ErrorKind;
 /// Largest frame accepted either way (a 50 MB score as base64 and then some).
 pub const MAX_FRAME: usize = 256 * 1024 * 1024;
 
+// Both enums are externally tagged (`{"call": {...}}`), not internally (`{"type": "call",
+// ...}`): serde reads an internally tagged enum by first buffering the whole frame, so a
+// 50 MB import's source, or a large answer, was held twice while it was decoded.
+// Server and workers are always the same executable, so the format needs no versioning.
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Request {
     Call {
         id: u64,
@@ -28,7 +32,7 @@ pub enum Request {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Response {
     Ok {
         id: u64,

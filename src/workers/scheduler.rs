@@ -60,6 +60,7 @@ struct Waiter<W> {
 }
 
 struct State<W> {
+    /// Idle workers, the longest idle first.
     idle: Vec<W>,
     queues: HashMap<Arc<str>, VecDeque<Waiter<W>>>,
     /// Clients with waiting calls, in the order they are served.
@@ -78,6 +79,8 @@ pub struct FairScheduler<W> {
     quota: usize,
     client_queue_max: usize,
     queue_max: usize,
+    /// Woken whenever a worker goes to the idle set (see [`Self::wait_for_idle`]).
+    freed: tokio::sync::Notify,
 }
 
 /// A worker lent to one client; dropping the lease tells the scheduler the client holds one
@@ -111,6 +114,7 @@ impl<W: Send + 'static> FairScheduler<W> {
             quota: quota.max(1),
             client_queue_max,
             queue_max,
+            freed: tokio::sync::Notify::new(),
         })
     }
 
@@ -156,7 +160,9 @@ impl<W: Send + 'static> FairScheduler<W> {
     }
 
     /// [`Self::acquire`], taking the idle worker `preferred` picks when there is one (the
-    /// worker that already holds the call's score parsed); any idle worker otherwise.
+    /// worker that already holds the call's score parsed); otherwise the worker idle the
+    /// longest, so that the one just given back stays free for the follow-up call that is
+    /// likely to want it (an import's analyses, on the worker that holds its parse).
     pub async fn acquire_preferring(
         self: &Arc<Self>,
         client: &str,
@@ -177,8 +183,9 @@ impl<W: Send + 'static> FairScheduler<W> {
                     .idle
                     .iter()
                     .position(&preferred)
-                    .or_else(|| state.idle.len().checked_sub(1));
-                if let Some(worker) = pick.map(|i| state.idle.swap_remove(i)) {
+                    .or_else(|| (!state.idle.is_empty()).then_some(0));
+                // `remove`, not `swap_remove`: the rest stay in the order they went idle.
+                if let Some(worker) = pick.map(|i| state.idle.remove(i)) {
                     *state.holding.entry(client.clone()).or_insert(0) += 1;
                     return Ok((worker, self.lease(client)));
                 }
@@ -257,6 +264,7 @@ impl<W: Send + 'static> FairScheduler<W> {
                 },
                 None => {
                     state.idle.push(worker);
+                    self.freed.notify_waiters();
                     return;
                 }
             }
@@ -357,6 +365,25 @@ impl<W: Send + 'static> FairScheduler<W> {
         self.lock().usage.get(client).map_or(0.0, |u| u.now(now))
     }
 
+    /// Waits up to `wait` until a worker `wanted` picks is idle (it is busy now); true when
+    /// one is. Only a look: the worker is not reserved, so a call that waited for it still
+    /// takes it through [`Self::acquire_preferring`], and may find it taken again.
+    pub async fn wait_for_idle(&self, wanted: impl Fn(&W) -> bool, wait: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            // Registered before the look, so a worker freed in between still wakes it.
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            if self.lock().idle.iter().any(&wanted) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, freed).await.is_err() {
+                return false;
+            }
+        }
+    }
+
     /// Takes every idle worker out (to ping them, or to end them).
     pub fn take_idle(&self) -> Vec<W> {
         std::mem::take(&mut self.lock().idle)
@@ -445,6 +472,44 @@ mod tests {
         assert_eq!(w, 1, "worker 1 holds the score");
         let (w, _lease2) = s.acquire_preferring("a", WAIT, |w| *w == 1).await.unwrap();
         assert_ne!(w, 1, "busy: another worker serves");
+    }
+
+    #[tokio::test]
+    async fn without_a_preference_the_longest_idle_worker_is_taken() {
+        let s = FairScheduler::new(4, 8, 64);
+        for w in [1u32, 2, 3] {
+            s.put(w);
+        }
+        let (w, _a) = s.acquire("a", WAIT).await.unwrap();
+        assert_eq!(w, 1, "1 went idle first");
+        s.put(4);
+        let (w, _b) = s.acquire("a", WAIT).await.unwrap();
+        assert_eq!(w, 2, "then 2; 4, just given back, stays free");
+        let (w, _c) = s.acquire("a", WAIT).await.unwrap();
+        assert_eq!(w, 3);
+    }
+
+    #[tokio::test]
+    async fn waiting_for_a_busy_worker_ends_when_it_is_given_back_or_at_the_deadline() {
+        let s = FairScheduler::new(2, 8, 64);
+        s.put(2u32);
+        assert!(
+            !s.wait_for_idle(|w| *w == 1, Duration::from_millis(20))
+                .await,
+            "worker 1 never comes back: the wait ends at its deadline"
+        );
+        let giver = s.clone();
+        let back = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            giver.put(1);
+        });
+        assert!(
+            s.wait_for_idle(|w| *w == 1, WAIT).await,
+            "worker 1 given back during the wait"
+        );
+        back.await.unwrap();
+        let (w, _lease) = s.acquire_preferring("a", WAIT, |w| *w == 1).await.unwrap();
+        assert_eq!(w, 1);
     }
 
     #[tokio::test]

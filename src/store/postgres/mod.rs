@@ -604,14 +604,22 @@ impl Backend for PgStore {
     fn get(&self, id: &str) -> ToolResult<StoredScore> {
         on_database!(self, "reading a score", retry_if_stale = true, |client| {
             let score = read_verified(client, id).await?;
-            // Marking it used is best effort: a read never fails for it.
-            let _ = client
-                .execute(
+            // Marking it used is best effort (a read never fails for it) and only orders
+            // evictions, so its commit does not wait for the WAL to reach the disk.
+            let marked: Result<(), tokio_postgres::Error> = async {
+                let tx = client.transaction().await?;
+                tx.batch_execute("SET LOCAL synchronous_commit TO OFF")
+                    .await?;
+                tx.execute(
                     "UPDATE scores SET last_used_at = $1, use_seq = nextval('score_use_seq')
                          WHERE id = $2",
                     &[&(now_secs() as i64), &id],
                 )
-                .await;
+                .await?;
+                tx.commit().await
+            }
+            .await;
+            drop(marked);
             Ok(score)
         })
     }

@@ -25,6 +25,8 @@ pub const STORE_FILE: &str = "scores.sqlite3";
 
 pub struct SqliteStore {
     pub(super) conn: Mutex<Connection>,
+    /// Writes that only order evictions (a score marked used): see `mark_used`.
+    hints: Mutex<Connection>,
     pub(super) path: PathBuf,
     pub(crate) limits: StoreConfig,
 }
@@ -104,13 +106,37 @@ impl SqliteStore {
         conn.execute_batch(SCHEMA)
             .map_err(storage_err("creating tables"))?;
         add_missing_columns(&conn)?;
+        let hints = open_hint_connection(&path)?;
         let store = Self {
             conn: Mutex::new(conn),
+            hints: Mutex::new(hints),
             path,
             limits: limits.clone(),
         };
         store.keep_reserve();
         Ok(store)
+    }
+
+    /// Moves `id` to the recent end of the eviction order. Best effort and not durable: it
+    /// is committed on the hint connection (`synchronous=NORMAL`, so no WAL sync of its
+    /// own; the next durable commit syncs it along) and skipped when another process holds
+    /// the write lock, so a read never waits for an import's sync nor pays for one. A power
+    /// cut can forget the last few uses, which only makes an eviction slightly less apt.
+    fn mark_used(&self, id: &str) {
+        let mut hints = self.hints.lock().unwrap_or_else(|p| p.into_inner());
+        let Ok(tx) = hints.transaction_with_behavior(TransactionBehavior::Immediate) else {
+            return;
+        };
+        let marked = next_seq(&tx).and_then(|seq| {
+            tx.execute(
+                "UPDATE scores SET last_used_at = ?1, use_seq = ?2 WHERE id = ?3",
+                params![now_secs() as i64, seq, id],
+            )
+            .map_err(storage_err("marking a score used"))
+        });
+        if marked.is_ok() {
+            let _ = tx.commit();
+        }
     }
 
     pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -168,19 +194,11 @@ impl Backend for SqliteStore {
     }
 
     fn get(&self, id: &str) -> ToolResult<StoredScore> {
-        let conn = self.conn();
-        let result = read_verified(&conn, id);
+        let result = read_verified(&self.conn(), id);
         match &result {
-            Ok(_) => {
-                if let Ok(seq) = next_seq(&conn) {
-                    let _ = conn.execute(
-                        "UPDATE scores SET last_used_at = ?1, use_seq = ?2 WHERE id = ?3",
-                        params![now_secs() as i64, seq, id],
-                    );
-                }
-            }
+            Ok(_) => self.mark_used(id),
             Err(e) if e.kind == ErrorKind::Corrupted => {
-                record_finding(&conn, id, &e.message);
+                record_finding(&self.conn(), id, &e.message);
             }
             Err(_) => {}
         }
@@ -477,6 +495,22 @@ fn counter(conn: &Connection, name: &str) -> ToolResult<u64> {
         .optional()
         .map_err(storage_err("reading a counter"))?;
     Ok(v.unwrap_or(0) as u64)
+}
+
+/// The second connection of `SqliteStore::open`, for `mark_used`: WAL with
+/// `synchronous=NORMAL` (consistent after a power cut, though its last commits may be lost)
+/// and no busy wait.
+fn open_hint_connection(path: &Path) -> ToolResult<Connection> {
+    let conn = Connection::open(path).map_err(|e| {
+        ToolError::storage(format!("cannot open score store {}: {e}", path.display()))
+    })?;
+    conn.busy_timeout(std::time::Duration::ZERO)
+        .map_err(storage_err("setting busy timeout"))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(storage_err(
+            "setting synchronous=NORMAL on the hint connection",
+        ))?;
+    Ok(conn)
 }
 
 /// A store-wide, monotonically increasing use counter: timestamps have one-second
