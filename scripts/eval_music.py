@@ -327,6 +327,48 @@ def cadences_at_fermatas(score, chords, ferm):
     return out
 
 
+def bach_local_cadences(s):
+    """The local-key reading of a chorale's four parts `s` (`satb(score)`): section 3's, the
+    measure of harmony_analysis in section 4 and in scripts/check-local-cadences. Its
+    soprano fermatas (onset, end, measure) and, for each, (local key, type, penultimate
+    figure, final figure)."""
+    ferm = fermatas(s)
+    return ferm, cadences_at_fermatas(s, Chords(s), ferm)
+
+
+def tool_cadence_at_fermata(out, onset, end):
+    """harmony_analysis's cadence at the fermata note [onset, end): (label, field read, the
+    phrase end). The phrase end is the tool's first inside the note; the label its local-key
+    field when it has one (local_cadence, local: {...}, ...), else its home-key cadence."""
+    ends = out.get("phrase_ends") or []
+    cads = out.get("cadences") or []
+    cand = [pe for pe in ends if onset - EPS <= float(pe.get("offset", -1)) < end - EPS]
+    pe = min(cand, key=lambda x: float(x["offset"]) - onset) if cand else None
+    if pe is None:
+        return "none", "no phrase end", None
+    label, field = None, None
+    local = {k: v for k, v in pe.items() if k.startswith("local")}
+    cad = next((c for c in cads if c.get("chord_index") == pe.get("chord_index")
+                or abs(float(c.get("offset", -1)) - float(pe["offset"])) < EPS), None)
+    if cad is not None:
+        local.update({k: v for k, v in cad.items() if k.startswith("local") and k not in local})
+    for k, v in sorted(local.items(), key=lambda kv: "cadence" not in kv[0]):
+        if isinstance(v, dict):
+            if "cadence" in v or "type" in v:
+                label = v.get("cadence", v.get("type"))
+                label = label.get("type") if isinstance(label, dict) else label
+                field = f"{k}.{'cadence' if 'cadence' in v else 'type'}"
+                break
+            continue
+        if (v is None or isinstance(v, str)) and (
+                "cadence" in k or (isinstance(v, str) and v in CADENCE_TYPES)):
+            label, field = v, k
+            break
+    if field is None:
+        label, field = pe.get("cadence"), "cadence (home key)"
+    return label or "none", field, pe
+
+
 def pair_faults(upper, lower):
     """Parallel fifths, octaves (and unisons), crossings between two parts, notes aligned by
     time as scripts/check-harmonize-music21 aligns them (music21's VoiceLeadingQuartet).
@@ -477,8 +519,7 @@ def main():
             k = s.analyze("key")
             ch = Chords(s)
             beats = beat_onsets(s)
-            ferm = fermatas(s)
-            cad = cadences_at_fermatas(s, ch, ferm)
+            ferm, cad = bach_local_cadences(s)
             bach[n] = dict(score=s, key=k, chords=ch, beats=beats, fermatas=ferm,
                            cadences=cad, soprano=sop)
         except Exception as e:
@@ -707,38 +748,9 @@ def main():
         except Exception as e:
             err("4", n, e)
             continue
-        ends = out.get("phrase_ends") or []
-        cads = out.get("cadences") or []
         agree, field_names, diffs = 0, set(), []
         for (onset, end, _), (_, bt, _, _) in zip(b["fermatas"], b["cadences"]):
-            cand = [pe for pe in ends if onset - EPS <= float(pe.get("offset", -1)) < end - EPS]
-            pe = min(cand, key=lambda x: float(x["offset"]) - onset) if cand else None
-            label, field = None, None
-            if pe is not None:
-                # a local-key field, when the tool has one (local_cadence, local: {...}, ...)
-                local = {k: v for k, v in pe.items() if k.startswith("local")}
-                cad = next((c for c in cads if c.get("chord_index") == pe.get("chord_index")
-                            or abs(float(c.get("offset", -1)) - float(pe["offset"])) < EPS), None)
-                if cad is not None:
-                    local.update({k: v for k, v in cad.items() if k.startswith("local")
-                                  and k not in local})
-                for k, v in sorted(local.items(), key=lambda kv: "cadence" not in kv[0]):
-                    if isinstance(v, dict):
-                        if "cadence" in v or "type" in v:
-                            label = v.get("cadence", v.get("type"))
-                            label = label.get("type") if isinstance(label, dict) else label
-                            field = f"{k}.{'cadence' if 'cadence' in v else 'type'}"
-                            break
-                        continue
-                    if (v is None or isinstance(v, str)) and (
-                            "cadence" in k or (isinstance(v, str) and v in CADENCE_TYPES)):
-                        label, field = v, k
-                        break
-                if field is None:
-                    label, field = pe.get("cadence"), "cadence (home key)"
-            else:
-                field = "no phrase end"
-            label = label or "none"
+            label, field, _ = tool_cadence_at_fermata(out, onset, end)
             field_names.add(field)
             used[field] += 1
             s4["n"] += 1

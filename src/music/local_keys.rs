@@ -38,7 +38,7 @@ use music21_rs::analysis::estimate_key_from_distribution;
 use music21_rs::{Key, KeyProfile};
 use serde::Serialize;
 
-use crate::music::sonority::{is_passing, pitch_class, Sonority};
+use crate::music::sonority::{is_harmony_before_final, pitch_class, Sonority};
 
 /// Added to the home key's correlation: near ties go home.
 const HOME_PREFERENCE: f64 = 0.05;
@@ -79,18 +79,22 @@ fn tonic_and_mode(key: &Key) -> (usize, bool) {
     (pitch_class(key.tonic_pitch().ps()), key.mode() == "minor")
 }
 
-/// The key of each phrase, in order; `phrases` are ranges of sonority indices (each
-/// ending at its phrase end), `home` the key of the whole piece.
+/// The key of each phrase, in order; `phrases` are ranges of sonority indices, `finals`
+/// the index of each phrase's final harmony (the one its cadence ends on), `home` the key
+/// of the whole piece.
 pub fn phrase_keys(
     sonorities: &[Sonority],
     phrases: &[RangeInclusive<usize>],
+    finals: &[usize],
     home: &Key,
 ) -> Vec<PhraseKey> {
     let mut found: Vec<PhraseKey> = Vec::with_capacity(phrases.len());
-    for phrase in phrases {
+    for (number, phrase) in phrases.iter().enumerate() {
         let previous = found.last().map(|p| &p.key).unwrap_or(home);
+        let last = finals.get(number).copied().unwrap_or(*phrase.end());
+        let closing = *phrase.start()..=last;
         let chosen = match distribution(sonorities, phrase) {
-            Some(distribution) => choose(sonorities, phrase, &distribution, home, previous),
+            Some(distribution) => choose(sonorities, &closing, &distribution, home, previous),
             None => PhraseKey {
                 key: previous.clone(),
                 evidence: KeyEvidence::Context,
@@ -221,7 +225,7 @@ fn close_in(
             .iter()
             .zip(final_classes)
             .all(|(here, there)| !here || there);
-        !same_triad && !is_passing(sonorities, i)
+        !same_triad && is_harmony_before_final(sonorities, i, end)
     });
     let penultimate = before.and_then(|i| sonorities.get(i))?;
     // The dominant seventh's tones, and the leading-tone seventh's (its seventh is the
@@ -277,7 +281,7 @@ mod tests {
             chord(&[43.0, 65.0, 71.0, 74.0]),
             chord(&[36.0, 64.0, 67.0, 72.0]),
         ];
-        let keys = phrase_keys(&music, &[0..=5, 6..=11], &c);
+        let keys = phrase_keys(&music, &[0..=5, 6..=11], &[5, 11], &c);
         assert_eq!(name(&keys[0].key), "G major");
         assert_eq!(keys[0].evidence, KeyEvidence::Cadence);
         assert_eq!(name(&keys[1].key), "C major");
@@ -294,7 +298,7 @@ mod tests {
             chord(&[53.0, 62.0, 69.0, 74.0]),
             chord(&[43.0, 62.0, 67.0, 71.0]),
         ];
-        let keys = phrase_keys(&music, &[0..=3], &c);
+        let keys = phrase_keys(&music, &[0..=3], &[3], &c);
         assert_eq!(name(&keys[0].key), "C major");
         assert_eq!(keys[0].evidence, KeyEvidence::HalfCadence);
     }
@@ -303,7 +307,7 @@ mod tests {
     fn a_phrase_with_nothing_sounding_keeps_the_key_before() {
         let c = Key::from_tonic_mode("C", "major").expect("C");
         let music = [chord(&[48.0, 64.0, 67.0, 72.0]), chord(&[])];
-        let keys = phrase_keys(&music, &[0..=0, 1..=1], &c);
+        let keys = phrase_keys(&music, &[0..=0, 1..=1], &[0, 1], &c);
         assert_eq!(keys[1].evidence, KeyEvidence::Context);
         assert_eq!(name(&keys[1].key), name(&keys[0].key));
     }

@@ -76,6 +76,11 @@ impl Sonority {
             .map(pitch_class)
     }
 
+    /// Whether it is shorter than a beat and starts off the beat.
+    fn is_short_off_beat(&self) -> bool {
+        self.duration < self.beat_length - 1e-6 && !self.on_beat
+    }
+
     /// Whether `class` sounds.
     pub fn has_class(&self, class: usize) -> bool {
         self.pitches.iter().any(|ps| pitch_class(*ps) == class % 12)
@@ -98,15 +103,66 @@ pub fn is_passing(sonorities: &[Sonority], index: usize) -> bool {
     if resolves_before {
         return false;
     }
-    let short_off_beat = this.duration < this.beat_length - 1e-6 && !this.on_beat;
-    short_off_beat || embellishes(before, this, after)
+    this.is_short_off_beat() || embellishes(before, this, after)
+}
+
+/// Whether sonority `index` may be the harmony a cadence's final chord (sonority `last`)
+/// is approached from. A short off-beat stack of thirds may, though it passes by metre:
+/// the dominant on the second eighth of `ii65 V | I`, Bach's commonest approach to a
+/// fermata, is the chord that resolves, not an embellishment of the `ii65`; so is the `V`
+/// resolving a suspension over its bass (`G C D`, then `G B D`), and the `V7` after a `V`
+/// with a 6-5 appoggiatura. Unless it only anticipates the final: over the bass of the
+/// stack of thirds before it, adding nothing but tones of the final, and no dominant of it
+/// (`V`, then the tenor moving early to the E of the final `I`, sounding `G B D E`). Any
+/// other sonority may when it does not pass (`is_passing`).
+pub fn is_harmony_before_final(sonorities: &[Sonority], index: usize, last: usize) -> bool {
+    let Some(this) = sonorities.get(index) else {
+        return false;
+    };
+    let classes = this.classes();
+    if !is_tertian(&classes) || !this.is_short_off_beat() {
+        return !is_passing(sonorities, index);
+    }
+    let (Some(before), Some(after)) = (
+        index.checked_sub(1).and_then(|i| sonorities.get(i)),
+        sonorities.get(last),
+    ) else {
+        return true;
+    };
+    let before_classes = before.classes();
+    if !is_tertian(&before_classes) || this.bass_class() != before.bass_class() {
+        return true;
+    }
+    let coming = after.classes();
+    let only_anticipates = (0..12)
+        .filter(|&c| classes[c] && !before_classes[c])
+        .all(|c| coming[c]);
+    let final_root = tertian_root(&coming).or_else(|| after.bass_class());
+    !only_anticipates || final_root.is_some_and(|root| is_dominant_of(&classes, root))
+}
+
+/// Whether the pitch classes are the dominant (a major triad or dominant seventh a fifth
+/// above) or the leading-tone chord (a diminished triad a semitone below) of `root`.
+fn is_dominant_of(classes: &[bool; 12], root: usize) -> bool {
+    let has = |interval: usize| classes[(root + interval) % 12];
+    match tertian_root(classes) {
+        Some(r) if r == (root + 7) % 12 => has(11),
+        Some(r) if r == (root + 11) % 12 => has(2) && has(5),
+        _ => false,
+    }
 }
 
 /// Whether the pitch classes make a triad or a seventh chord on one of them: a third above
 /// the root, and nothing but a fifth (diminished with a minor third, augmented with a major
 /// one) and a seventh (diminished in a diminished triad) besides.
 pub fn is_tertian(classes: &[bool; 12]) -> bool {
-    (0..12).filter(|&root| classes[root]).any(|root| {
+    tertian_root(classes).is_some()
+}
+
+/// The root of the triad or seventh chord the pitch classes make (see `is_tertian`), the
+/// lowest class of the octave from C if two fit.
+fn tertian_root(classes: &[bool; 12]) -> Option<usize> {
+    (0..12).filter(|&root| classes[root]).find(|&root| {
         let has = |interval: usize| classes[(root + interval) % 12];
         let third = if has(4) {
             4
@@ -160,7 +216,7 @@ fn embellishes(before: &Sonority, this: &Sonority, after: &Sonority) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_passing, is_tertian, Sonority};
+    use super::{is_harmony_before_final, is_passing, is_tertian, Sonority};
 
     fn slice(pitches: &[f64], duration: f64, on_beat: bool) -> Sonority {
         Sonority {
@@ -225,6 +281,55 @@ mod tests {
             slice(&[36.0, 60.0, 64.0, 67.0], 1.0, true),
         ];
         assert!(!is_passing(&music, 1));
+    }
+
+    #[test]
+    fn the_dominant_on_the_second_eighth_approaches_the_final() {
+        // ii65 on the beat, V on the second eighth, I: the V passes by metre, but it is
+        // a stack of thirds and the chord the cadence resolves.
+        let music = [
+            slice(&[41.0, 62.0, 69.0, 72.0], 0.5, true),
+            slice(&[43.0, 62.0, 67.0, 71.0], 0.5, false),
+            slice(&[36.0, 60.0, 64.0, 72.0], 2.0, true),
+        ];
+        assert!(is_passing(&music, 1));
+        assert!(is_harmony_before_final(&music, 1, 2));
+        // A suspension over the dominant (G C D) is no stack of thirds: it still passes.
+        let suspended = [
+            slice(&[48.0, 60.0, 64.0, 67.0], 1.0, true),
+            slice(&[43.0, 60.0, 62.0, 67.0], 0.5, true),
+            slice(&[43.0, 59.0, 62.0, 67.0], 0.5, false),
+            slice(&[36.0, 60.0, 64.0, 67.0], 2.0, true),
+        ];
+        assert!(!is_harmony_before_final(&suspended, 1, 3));
+        assert!(is_harmony_before_final(&suspended, 2, 3));
+        // V7 after V with a 6-5 appoggiatura (G B D E, then G B D F): the V7.
+        let appoggiatura = [
+            slice(&[43.0, 59.0, 64.0, 67.0], 0.5, true),
+            slice(&[43.0, 59.0, 65.0, 67.0], 0.5, false),
+            slice(&[36.0, 60.0, 64.0, 67.0], 2.0, true),
+        ];
+        assert!(is_harmony_before_final(&appoggiatura, 1, 2));
+    }
+
+    #[test]
+    fn an_anticipation_of_the_final_is_no_harmony_before_it() {
+        // V, then the tenor moves early to the E of the final I (G B D E off the beat).
+        let music = [
+            slice(&[43.0, 59.0, 62.0, 67.0], 0.5, true),
+            slice(&[43.0, 59.0, 64.0, 67.0], 0.5, false),
+            slice(&[36.0, 60.0, 64.0, 67.0], 2.0, true),
+        ];
+        assert!(!is_harmony_before_final(&music, 1, 2));
+        assert!(is_harmony_before_final(&music, 0, 2));
+        // The same motion into a dominant is that dominant: D F C, then D F B-flat (the
+        // C resolving), then E-flat.
+        let into_dominant = [
+            slice(&[50.0, 65.0, 72.0], 0.5, true),
+            slice(&[50.0, 65.0, 70.0], 0.5, false),
+            slice(&[51.0, 63.0, 70.0, 79.0], 2.0, true),
+        ];
+        assert!(is_harmony_before_final(&into_dominant, 1, 2));
     }
 
     #[test]

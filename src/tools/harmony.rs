@@ -51,10 +51,18 @@
 //! degrees written as applied chords (`V7/V`, `viio/V`, `V/vi`); each phrase end has its
 //! `local_key`, `local_cadence` and `local_progression`, and `local_cadences` lists the
 //! cadences so read. The cadence rules are the ones above, applied in the local key between
-//! harmonies: the penultimate harmony passes over passing sonorities (a slice shorter than
-//! a beat off the beat, or one that is no triad or seventh chord over a neighbour's bass
-//! whose other tones are passing, neighbour or suspended tones: `music::sonority`), so an
-//! eighth-note slice before the final chord does not hide the cadence.
+//! harmonies: the penultimate harmony passes over passing sonorities (a slice that is no
+//! triad or seventh chord over a neighbour's bass whose other tones are passing, neighbour
+//! or suspended tones, or an off-beat slice shorter than a beat that is no stack of thirds
+//! or only anticipates the final: `music::sonority`), so an eighth-note slice before the
+//! final chord does not hide the cadence, while the dominant on the second eighth of
+//! `ii65 V | I` is the cadence's `V`. A phrase ending on a fermata goes on while the
+//! fermata's note is held (`phrase_span`): its final harmony is the chord sounding longest
+//! under that note (a 4-3 suspension struck with the fermata gives way to its resolution
+//! when that is held longer), its key is read from everything up to the note's release,
+//! and a fermata in another part that starts under the held note is the same close, read
+//! alike. In a minor key, `V -> bVI` (music21's figure for the key's own sixth-degree
+//! triad) is deceptive.
 
 use music21_rs::expressions::Expression;
 use music21_rs::{Key, RomanNumeral, Stream, StreamElement};
@@ -69,6 +77,7 @@ use crate::tools::analysis_common::{
 use crate::tools::{tool, ToolContext, ToolDef};
 
 mod local;
+mod phrase_span;
 
 pub use local::{LocalCadence, LocalKeyRegion};
 
@@ -267,8 +276,11 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
         .collect();
     let functions = functions_of(&numerals);
     let (rule, ends) = phrase_ends(score, &entries, &grid);
-    let end_indices: Vec<usize> = ends.iter().map(|(end, _)| *end).collect();
-    let local = local::read(&entries, &grid, &end_indices, &key);
+    let stops: Vec<phrase_span::PhraseStop> = ends
+        .iter()
+        .map(|&(end, _, held_until)| phrase_span::PhraseStop { end, held_until })
+        .collect();
+    let local = local::read(&entries, &grid, &stops, &key);
     let mut counts = FunctionCounts::default();
     for f in &functions {
         match f {
@@ -297,7 +309,7 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
     let mut phrase_list = Vec::with_capacity(ends.len());
     let mut cadences = Vec::new();
     let mut phrase_start = 0;
-    for ((end, reason), reading) in ends.into_iter().zip(local.phrases) {
+    for ((end, reason, _), reading) in ends.into_iter().zip(local.phrases) {
         let found = cadence_at(&entries, &numerals, &key, phrase_start, end);
         let entry = &entries[end];
         if let Some((cadence_type, penult)) = found {
@@ -466,6 +478,16 @@ impl Numeral {
         self.diatonic(6) && self.quality == Quality::Plain
     }
 
+    /// `bVI`: a major triad on the lowered sixth degree (how music21 writes the natural
+    /// sixth-degree triad of a minor key).
+    fn is_lowered_major_sixth(&self) -> bool {
+        self.accidental == "b"
+            && self.degree == 6
+            && self.upper
+            && self.quality == Quality::Plain
+            && !self.augmented_sixth
+    }
+
     fn is_cadential_six_four(&self) -> bool {
         self.is_tonic_chord() && self.inversion == 2
     }
@@ -525,16 +547,19 @@ fn has_fermata(expressions: &[Expression]) -> bool {
         .any(|e| matches!(e, Expression::Fermata(_)))
 }
 
-/// The phrase ends (chord index and why), in order; see the module documentation.
+/// The phrase ends in order: the chord index, why, and until when the phrase's last note
+/// is held (the end of the longest fermata note starting there, else the chord's end); see
+/// the module documentation.
 fn phrase_ends(
     score: &Stream,
     entries: &[ChordEntry],
     grid: &MeasureGrid,
-) -> (&'static str, Vec<(usize, PhraseEndReason)>) {
+) -> (&'static str, Vec<(usize, PhraseEndReason, f64)>) {
     let Some(last) = entries.len().checked_sub(1) else {
         return ("fermatas", Vec::new());
     };
-    let mut fermatas: Vec<f64> = score
+    // (onset, end) of every note, chord or rest with a fermata.
+    let marked: Vec<(f64, f64)> = score
         .recurse()
         .into_iter()
         .filter_map(|(offset, element)| {
@@ -544,10 +569,18 @@ fn phrase_ends(
                 StreamElement::Rest(r) => has_fermata(r.expressions()),
                 _ => false,
             };
-            marked.then_some(offset)
+            marked.then_some((offset, offset + element.quarter_length()))
         })
         .collect();
-    let mut ends: Vec<(usize, PhraseEndReason)> = Vec::new();
+    let held_until = |index: usize, at: f64| {
+        marked
+            .iter()
+            .filter(|(onset, _)| (onset - at).abs() < 1e-9)
+            .map(|(_, end)| *end)
+            .fold(entries[index].end(), f64::max)
+    };
+    let mut fermatas: Vec<f64> = marked.iter().map(|(onset, _)| *onset).collect();
+    let mut ends: Vec<(usize, PhraseEndReason, f64)> = Vec::new();
     let rule = if fermatas.is_empty() {
         let mut lengths: Vec<f64> = entries.iter().map(|e| e.duration).collect();
         lengths.sort_by(f64::total_cmp);
@@ -560,7 +593,7 @@ fn phrase_ends(
             let long = entry.duration >= 2.0 * median - 1e-9;
             let on_barline = on_barline(grid, entry.end());
             if long && on_barline {
-                ends.push((entry.index, PhraseEndReason::LongChord));
+                ends.push((entry.index, PhraseEndReason::LongChord, entry.end()));
             }
         }
         "long_chords"
@@ -571,7 +604,7 @@ fn phrase_ends(
             let i = entries.partition_point(|e| e.offset <= at + 1e-9);
             if let Some(i) = i.checked_sub(1) {
                 if i != last && ends.last().is_none_or(|e| e.0 != i) {
-                    ends.push((i, PhraseEndReason::Fermata));
+                    ends.push((i, PhraseEndReason::Fermata, held_until(i, at)));
                 }
             }
         }
@@ -582,7 +615,7 @@ fn phrase_ends(
     } else {
         PhraseEndReason::End
     };
-    ends.push((last, final_reason));
+    ends.push((last, final_reason, entries[last].end()));
     (rule, ends)
 }
 

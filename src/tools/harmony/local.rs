@@ -14,9 +14,11 @@
 //!   likeliest. The cadence is still judged on the plain numeral (`II` is not `V`), so
 //!   `V/V -> V` at home is a half cadence, as it should be; when the phrase has reached
 //!   the dominant the same chords read `V -> I` there.
-//! - **Harmonies, not slices.** The penultimate harmony is the nearest earlier chord that
-//!   is neither the final harmony again nor a passing sonority, so an eighth-note slice
-//!   between the last two chords does not hide the cadence.
+//! - **Harmonies, not slices.** The final harmony is the chord held longest under the
+//!   phrase's last note (`phrase_span`), and the penultimate harmony is the nearest earlier
+//!   chord that is neither the final harmony again nor a passing sonority
+//!   (`music::sonority::is_harmony_before_final`), so an eighth-note slice between the
+//!   last two chords, or a suspension struck with the fermata, does not hide the cadence.
 
 use std::ops::RangeInclusive;
 
@@ -24,9 +26,10 @@ use music21_rs::{Chord, Key};
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use super::phrase_span::{phrase_spans, PhraseStop};
 use super::{classify_cadence, CadenceType, Numeral};
 use crate::music::local_keys::{phrase_keys, KeyEvidence};
-use crate::music::sonority::{is_passing, pitch_class, Sonority};
+use crate::music::sonority::{is_harmony_before_final, pitch_class, Sonority};
 use crate::music::timeline::MeasureGrid;
 use crate::tools::analysis_common::{display, key_label, music21_name, roman_of, ChordEntry};
 
@@ -64,7 +67,8 @@ pub struct LocalCadence {
     pub measure: i64,
     pub beat: f64,
     pub offset: f64,
-    /// Index of the final chord.
+    /// Index of the chord the phrase ends on (where its last note starts; the final
+    /// harmony may be a later chord held under a fermata, as `progression` shows).
     pub chord_index: usize,
     /// Index of the penultimate harmony (passing sonorities passed over).
     pub penultimate_index: usize,
@@ -73,6 +77,7 @@ pub struct LocalCadence {
 }
 
 /// What the local reading says of one phrase end.
+#[derive(Clone, Debug)]
 pub(super) struct PhraseReading {
     pub key: String,
     pub cadence: Option<CadenceType>,
@@ -114,46 +119,44 @@ fn sonorities_of(entries: &[ChordEntry], grid: &MeasureGrid) -> Vec<Sonority> {
         .collect()
 }
 
-/// The local reading of the chords, the phrases ending at `ends` (chord indices in order,
-/// the last being the last chord) in a piece whose key is `home`.
+/// The local reading of the chords, the phrases stopping at `stops` (in order, the last at
+/// the last chord) in a piece whose key is `home`.
 pub(super) fn read(
     entries: &[ChordEntry],
     grid: &MeasureGrid,
-    ends: &[usize],
+    stops: &[PhraseStop],
     home: &Key,
 ) -> LocalReading {
     let sonorities = sonorities_of(entries, grid);
-    let mut phrases: Vec<RangeInclusive<usize>> = Vec::with_capacity(ends.len());
-    let mut start = 0;
-    for &end in ends {
-        phrases.push(start..=end);
-        start = end + 1;
-    }
-    let keys = phrase_keys(&sonorities, &phrases, home);
+    let spans = phrase_spans(entries, stops);
+    let phrases: Vec<RangeInclusive<usize>> = spans.iter().map(|s| s.chords.clone()).collect();
+    let finals: Vec<usize> = spans.iter().map(|s| s.final_harmony).collect();
+    let keys = phrase_keys(&sonorities, &phrases, &finals, home);
     let mut chord_figures = vec![None; entries.len()];
-    let mut readings = Vec::with_capacity(phrases.len());
+    let mut readings = Vec::with_capacity(stops.len());
     let mut cadences = Vec::new();
-    for (number, (phrase, phrase_key)) in phrases.iter().zip(&keys).enumerate() {
+    for (number, (span, phrase_key)) in spans.iter().zip(&keys).enumerate() {
         let key = &phrase_key.key;
         let label = key_label(key);
         // The cadence may reach back to the previous phrase end (a long V ending one
         // phrase may lead to the I ending the next), read in this phrase's key.
         let search_from = number
             .checked_sub(1)
-            .and_then(|n| phrases.get(n))
-            .map_or(0, |p| *p.end());
-        let end = *phrase.end();
-        let chords: Vec<Reading> = entries[search_from..=end]
+            .and_then(|n| spans.get(n))
+            .map_or(0, |p| p.end);
+        let (end, final_index) = (span.end, span.final_harmony);
+        let last_index = *span.chords.end();
+        let chords: Vec<Reading> = entries[search_from..=last_index]
             .iter()
             .map(|e| read_in(&e.chord, key))
             .collect();
         let at = |i: usize| &chords[i - search_from];
-        for i in phrase.clone() {
+        for i in span.chords.clone() {
             chord_figures[i] = at(i).figure.clone();
         }
-        let found = at(end).numeral.as_ref().and_then(|last| {
-            let penult = (search_from..end).rev().find(|&j| {
-                !is_passing(&sonorities, j)
+        let found = at(final_index).numeral.as_ref().and_then(|last| {
+            let penult = (search_from..final_index).rev().find(|&j| {
+                is_harmony_before_final(&sonorities, j, final_index)
                     && at(j).numeral.as_ref().is_none_or(|n| !n.same_harmony(last))
             })?;
             Some((penult, last))
@@ -164,14 +167,17 @@ pub(super) fn read(
             progression: None,
         };
         if let Some((penult, last)) = found {
-            let figures = (at(penult).figure.as_deref(), at(end).figure.as_deref());
+            let figures = (
+                at(penult).figure.as_deref(),
+                at(final_index).figure.as_deref(),
+            );
             if let (Some(before), Some(after)) = figures {
                 reading.progression = Some(format!("{before} -> {after}"));
             }
             let cadence = at(penult)
                 .numeral
                 .as_ref()
-                .and_then(|p| classify_cadence(p, last, &entries[end], key));
+                .and_then(|p| classify_local_cadence(p, last, &entries[final_index], key));
             if let (Some(cadence_type), Some(progression)) = (cadence, &reading.progression) {
                 let entry = &entries[end];
                 cadences.push(LocalCadence {
@@ -187,7 +193,10 @@ pub(super) fn read(
             }
             reading.cadence = cadence;
         }
-        readings.push(reading);
+        // Every stop of the phrase (a fermata begun under another's) reads the same close.
+        for _ in span.stops.clone() {
+            readings.push(reading.clone());
+        }
     }
     LocalReading {
         regions: regions_of(entries, &phrases, &keys),
@@ -195,6 +204,21 @@ pub(super) fn read(
         phrases: readings,
         cadences,
     }
+}
+
+/// The cadence rules of the module doc in a local key, with one reading of music21's
+/// numerals added: in a minor key music21 writes the key's own sixth-degree triad `bVI`
+/// (the natural sixth), and `V -> bVI` there is the deceptive cadence of the minor mode.
+fn classify_local_cadence(
+    penult: &Numeral,
+    last: &Numeral,
+    final_chord: &ChordEntry,
+    key: &Key,
+) -> Option<CadenceType> {
+    classify_cadence(penult, last, final_chord, key).or_else(|| {
+        let minor_sixth = key.mode() == "minor" && last.is_lowered_major_sixth();
+        (minor_sixth && penult.is_dominant()).then_some(CadenceType::Deceptive)
+    })
 }
 
 /// Phrases in a row in one key, as regions.
@@ -287,7 +311,9 @@ fn applied_figure(chord: &Chord, key: &Key) -> Option<String> {
 mod tests {
     use music21_rs::{Chord, Key};
 
-    use super::applied_figure;
+    use super::{applied_figure, classify_local_cadence};
+    use crate::tools::analysis_common::ChordEntry;
+    use crate::tools::harmony::{CadenceType, Numeral};
 
     fn chord(names: &[&str]) -> Chord {
         Chord::new(names).expect("chord")
@@ -323,6 +349,51 @@ mod tests {
         assert_eq!(
             applied_figure(&chord(&["B2", "D#4", "F#4", "A4"]), &a).as_deref(),
             Some("V7/V")
+        );
+    }
+
+    #[test]
+    fn dominant_to_the_minor_keys_own_sixth_is_deceptive() {
+        let numeral = |figure: &str| Numeral::parse(figure).expect("figure");
+        let entry = |names: &[&str]| ChordEntry {
+            index: 0,
+            offset: 0.0,
+            duration: 2.0,
+            measure: 1,
+            beat: 1.0,
+            chord: chord(names),
+        };
+        // E minor: B7 -> C major, which music21 writes bVI there.
+        let e = Key::from_tonic_mode("E", "minor").expect("e");
+        assert_eq!(
+            classify_local_cadence(
+                &numeral("V7"),
+                &numeral("bVI"),
+                &entry(&["C3", "E4", "G4"]),
+                &e
+            ),
+            Some(CadenceType::Deceptive)
+        );
+        // In C major, bVI (A-flat major) is mixture, not the deceptive close to vi.
+        let c = Key::from_tonic_mode("C", "major").expect("C");
+        assert_eq!(
+            classify_local_cadence(
+                &numeral("V"),
+                &numeral("bVI"),
+                &entry(&["A-2", "C4", "E-4"]),
+                &c
+            ),
+            None
+        );
+        // The rules of the home-key reading hold as they are.
+        assert_eq!(
+            classify_local_cadence(
+                &numeral("V"),
+                &numeral("vi"),
+                &entry(&["A2", "C4", "E4"]),
+                &c
+            ),
+            Some(CadenceType::Deceptive)
         );
     }
 }

@@ -324,6 +324,43 @@ fn a_passing_sonority_before_the_final_chord_does_not_hide_the_cadence() {
 }
 
 #[test]
+fn a_cadence_is_read_to_the_chord_held_under_the_fermata_from_an_off_beat_dominant() {
+    let (_dir, ctx) = context();
+    // In 2/2 (a beat is a half note): I, then ii65 and V7 a quarter each (the V7 off the
+    // beat), then I under the fermata with the tenor's F held over as a 4-3 suspension for
+    // a quarter. The cadence is V7 -> I: the V7 is a harmony though short and off the
+    // beat, and the fermata's chord is the I the suspension resolves to, held longest.
+    let xml = four_parts(
+        0,
+        [
+            "E5:2 D5:1 D5:1 | C5:4f",
+            "C5:2 C5:1 B4:1 | C5:4",
+            "G4:2 A4:1 F4:1 | F4:1 E4:3",
+            "C3:2 F3:1 G3:1 | C3:4",
+        ],
+    )
+    .replace(
+        "<beats>4</beats><beat-type>4</beat-type>",
+        "<beats>2</beats><beat-type>2</beat-type>",
+    );
+    import_text(&ctx, "s", &xml);
+    let out = call(&ctx, "harmony_analysis", json!({"score_id": "s"})).expect("harmony");
+    let ends = local_ends(&out);
+    // The fermata's chord and the piece's last chord (the resolution) both end a phrase;
+    // they are one close, read alike.
+    assert_eq!(ends.len(), 2, "{out}");
+    for end in &ends {
+        assert_eq!(end.0, "C major", "{out}");
+        assert_eq!(end.1, "authentic_perfect", "{out}");
+        assert_eq!(end.2, "V7 -> I", "{out}");
+    }
+    let cadences = out["local_cadences"].as_array().expect("local cadences");
+    assert_eq!(cadences.len(), 1, "{out}");
+    assert_eq!(cadences[0]["chord_index"], 3);
+    assert_eq!(cadences[0]["penultimate_index"], 2);
+}
+
+#[test]
 fn the_builtin_chorale_stays_in_g_major() {
     let (_dir, ctx) = context();
     import(&ctx, "g", "builtin/chorale-g-major");
@@ -348,10 +385,11 @@ fn bwv66_phrases_are_read_in_their_local_keys() {
     let out = call(&ctx, "harmony_analysis", json!({"score_id": "b"})).expect("harmony");
     let ends = local_ends(&out);
     assert_eq!(ends.len(), 6);
-    // The second phrase closes in the relative major, A: E7 -> A.
+    // The second phrase closes in the relative major, A: E7 -> A (the seventh on the
+    // last eighth before the A, the harmony the A resolves).
     assert_eq!(ends[1].0, "A major", "{ends:?}");
     assert_eq!(ends[1].1, "authentic_perfect", "{ends:?}");
-    assert_eq!(ends[1].2, "V -> I", "{ends:?}");
+    assert_eq!(ends[1].2, "V7 -> I", "{ends:?}");
     // The third closes at home, V7 -> i.
     assert_eq!(ends[2].0, "f# minor", "{ends:?}");
     assert_eq!(ends[2].1, "authentic_perfect", "{ends:?}");
