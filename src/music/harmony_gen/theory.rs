@@ -17,6 +17,15 @@ const MAJOR_STEPS: [i32; 7] = [0, 2, 4, 5, 7, 9, 11];
 const MINOR_STEPS: [i32; 7] = [0, 2, 3, 5, 7, 8, 10];
 
 impl KeyDef {
+    /// A key by its tonic's letter (0 = C .. 6 = B) and alteration: for tests.
+    #[cfg(test)]
+    pub(crate) fn of(letter: u8, alter: i8, minor: bool) -> Self {
+        Self {
+            tonic: PitchName::new(letter, alter),
+            minor,
+        }
+    }
+
     /// The tone on scale degree `degree` (0 = tonic) of the major or natural minor scale,
     /// altered by `alter` semitones.
     pub fn degree(&self, degree: u8, alter: i32) -> PitchName {

@@ -287,7 +287,7 @@ pub struct Output {
 pub fn tool_def() -> ToolDef {
     tool(
         "harmonize_melody",
-        "Harmonise a melody (the top part, or `part`) and store the result under new_score_id. chorale and classical: soprano, alto, tenor and bass in their ranges, chords and voicings chosen together by a dynamic programme with costs for music21's voice-leading faults (parallel and hidden fifths and octaves, crossings, overlaps, spacing, doubled leading tones, unresolved sevenths) and functional progressions with cadences; chorale follows Bach's chord succession, harmony under each melody note and choice of bass, learnt from his chorales, and in a minor key ends on the major tonic chord (picardy, default true) or, where the tune ends on the dominant, on the major dominant (a Phrygian or half close); without `key`, the key is read from the melody (final note, fermatas, key signature) with key_analysis's ranking; classical also holds chords over weak beats and uses the cadential 6-4. pop: melody, chord symbols and block chords (C3-C5). jazz: seventh chords with ii-V-I tendencies, guide-tone piano voicings and a bass on the roots. Returns the chords per beat (Roman numeral and symbol, every voice's pitch), the cadences, voice_leading_analysis of the stored result and every fault that remains. Deterministic for a seed.",
+        "Harmonise a melody (the top part, or `part`) and store the result under new_score_id. chorale and classical: soprano, alto, tenor and bass in their ranges, chords and voicings chosen together by a dynamic programme with costs for music21's voice-leading faults (parallel and hidden fifths and octaves, crossings, overlaps, spacing, doubled leading tones, unresolved sevenths) and functional progressions with cadences; chorale follows Bach's chord succession, harmony under each melody note and choice of bass, learnt from his chorales, and in a minor key ends on the major tonic chord (picardy, default true) or, where the tune closes on the dominant (its fifth, or its second degree fallen to from the minor third), on the major dominant (a Phrygian or half close), never on another chord; without `key`, the key is read from the melody (its close, fermatas, key signature) with key_analysis's ranking; classical also holds chords over weak beats and uses the cadential 6-4. pop: melody, chord symbols and block chords (C3-C5). jazz: seventh chords with ii-V-I tendencies, guide-tone piano voicings and a bass on the roots. Returns the chords per beat (Roman numeral and symbol, every voice's pitch), the cadences, voice_leading_analysis of the stored result and every fault that remains. Deterministic for a seed.",
         true,
         run,
     )
@@ -451,7 +451,7 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
         == harmony_gen::melody_key::Ending::MajorDominant
     {
         notes_out.push(format!(
-            "the melody ends on the dominant of {}, so the last chord is that dominant's major chord (a Phrygian or half close, as Bach ends such tunes)",
+            "the melody closes on the dominant of {} (on its fifth, or its second degree fallen to from the minor third), so the last chord is that dominant's major chord (a Phrygian or half close, as Bach ends such tunes)",
             key_used.name
         ));
     }

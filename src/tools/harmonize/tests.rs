@@ -487,6 +487,41 @@ fn a_melody_too_low_for_four_parts_is_refused_clearly() {
 }
 
 #[test]
+fn minor_chorales_close_on_the_picardy_tonic_or_the_major_dominant() {
+    let (_dir, ctx) = context();
+    if shared_corpus().is_none() {
+        eprintln!("skipping: ../shared/corpus not found");
+        return;
+    }
+    // bwv66.6's tune ends E# F#: the key from the melody is F# minor, closed on F# major
+    // (the search once priced the minor tonic below the Picardy third's penalty).
+    import(&ctx, "b66", "bach/bwv66.6");
+    let out = harmonize(
+        &ctx,
+        json!({"score_id": "b66", "part": 0, "new_score_id": "b66h", "seed": 1}),
+    );
+    assert_eq!(out["key"]["name"], "f# minor");
+    let last = out["chords"].as_array().and_then(|c| c.last()).cloned();
+    assert_eq!(
+        last.as_ref().map(|c| c["roman"].clone()),
+        Some(json!("I")),
+        "{last:?}"
+    );
+    // bwv153.1's tune ends C B in A minor: the second degree over E major, as Bach closes it.
+    import(&ctx, "b153", "bach/bwv153.1");
+    let out = harmonize(
+        &ctx,
+        json!({"score_id": "b153", "part": 0, "key": "a", "new_score_id": "b153h", "seed": 1}),
+    );
+    let last = out["chords"].as_array().and_then(|c| c.last()).cloned();
+    assert_eq!(
+        last.as_ref().map(|c| c["roman"].clone()),
+        Some(json!("V")),
+        "{last:?}"
+    );
+}
+
+#[test]
 fn every_style_on_bach_soprano_lines() {
     let (_dir, ctx) = context();
     if shared_corpus().is_none() {

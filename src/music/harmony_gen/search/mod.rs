@@ -16,6 +16,7 @@ use super::theory::{ChordDef, KeyDef, Member, Quality, Role, Style};
 use crate::music::pitch::PitchName;
 use crate::rng::mix;
 
+mod closing;
 mod transitions;
 mod voicings;
 
@@ -368,8 +369,10 @@ pub fn chord_cost(problem: &Problem<'_>, span: &Span, chord_index: usize) -> Opt
 }
 
 /// What the last chord costs: the tonic (in minor, with the Picardy third when asked), or,
-/// where a minor tune ends on its dominant, that dominant's major chord; anything else only where the
-/// melody leaves nothing better (a tune ending off the tonic chord in the key given).
+/// where a minor tune closes on its dominant, that dominant's major chord; anything else only
+/// where the melody leaves nothing better (a tune ending off the tonic chord in the key given).
+/// In four parts [`closing::closing_chords`] has already cut the last span to those chords;
+/// these costs still rank them, and decide alone in pop and jazz.
 fn final_chord_cost(problem: &Problem<'_>, chord: &ChordDef) -> i64 {
     let key = &problem.key;
     let major_dominant =
@@ -433,7 +436,7 @@ pub fn solve(problem: &Problem<'_>, candidates: &[Vec<usize>]) -> Result<Solutio
         layers = Vec::with_capacity(spans.len());
         relaxed_spans = 0;
         for (k, span) in spans.iter().enumerate() {
-            let (layer, relaxed) = build_layer(problem, k, span, &candidates[k], keep);
+            let (layer, relaxed) = build_span_layer(problem, k, span, &candidates[k], keep);
             relaxed_spans += usize::from(relaxed);
             layers.push(layer);
         }
@@ -582,6 +585,34 @@ fn learned_bass_cost(problem: &Problem<'_>, span: &Span, chord: usize, v: &Voici
         learned.label(chord, span, &problem.key),
         bass,
     )
+}
+
+/// The states of span `k`: on the last span only the closing chords
+/// ([`closing::closing_chords`]) when one of them holds the melody and can be voiced, so the
+/// piece never ends on another chord.
+fn build_span_layer(
+    problem: &Problem<'_>,
+    k: usize,
+    span: &Span,
+    candidates: &[usize],
+    keep: usize,
+) -> (Vec<State>, bool) {
+    if span.last && closing::applies(problem.style) {
+        let closing = closing::closing_chords(
+            problem.vocab,
+            candidates,
+            &problem.key,
+            problem.ending,
+            problem.picardy,
+        );
+        if !closing.is_empty() {
+            let (layer, relaxed) = build_layer(problem, k, span, &closing, keep);
+            if !layer.is_empty() {
+                return (layer, relaxed);
+            }
+        }
+    }
+    build_layer(problem, k, span, candidates, keep)
 }
 
 fn build_layer(

@@ -4,14 +4,18 @@
 //! key or the dominant as often as the tonic, because a tune dwells on the fifth and the
 //! third. A tune says more in its last note and its key signature, so the choice weighs:
 //! - the profile's correlation (the ranking `key_analysis` gives);
-//! - the final note: the tonic, else the third or fifth of the tonic chord; or the fifth
-//!   degree of a minor key, where Bach closes on that degree's major chord (a Phrygian
-//!   close when the tune falls a semitone onto it, as in "Herzlich tut mich verlangen";
-//!   in the held-out chorales every minor tune ending on its dominant ends so);
+//! - how the tune closes in the key ([`close`]): on the tonic; in minor, on the fifth or
+//!   (fallen to from the minor third) the second degree, over the dominant's major chord;
+//!   never on the third or fifth of a major key, and never falling a semitone onto a tonic,
+//!   which makes the final a Phrygian one;
 //! - the key signature: its major and minor keys, and (less) the keys a modal signature
 //!   writes one accidental short (D minor without a flat is Dorian, G major without a sharp
 //!   Mixolydian);
 //! - the notes under fermatas, which end phrases on the tonic chord or the dominant's.
+
+mod close;
+
+pub use close::{close, Close};
 
 use super::theory::KeyDef;
 use super::MelodyNote;
@@ -21,60 +25,70 @@ use super::MelodyNote;
 pub enum Ending {
     /// On the tonic chord.
     Tonic,
-    /// On the major chord of the dominant of a minor key, where the tune ends on that
-    /// dominant: a Phrygian close when it falls a semitone onto it, else a half close.
+    /// On the major chord of the dominant of a minor key, where the tune ends on its fifth
+    /// or second degree ([`Close::on_major_dominant`]): a Phrygian close when it falls a
+    /// semitone onto it, else a half close.
     MajorDominant,
 }
 
 /// How the melody ends in `key`.
 pub fn ending(notes: &[MelodyNote], key: &KeyDef) -> Ending {
-    let Some(last) = notes.last() else {
-        return Ending::Tonic;
-    };
-    let final_pc = last.pitch.midi().rem_euclid(12);
-    if key.minor && final_pc == key.degree(4, 0).pc() {
-        Ending::MajorDominant
+    match close(notes, key) {
+        Some(c) if c.on_major_dominant() => Ending::MajorDominant,
+        _ => Ending::Tonic,
+    }
+}
+
+/// What the tune's close says for a key (see [`close`] for the corpus behind the order).
+fn close_evidence(close: Close) -> f64 {
+    match close {
+        Close::Tonic => 0.5,
+        // The Phrygian fall onto the fifth of a minor key is its most telling close.
+        Close::Dominant { phrygian: true } => 0.45,
+        Close::Dominant { phrygian: false } => 0.35,
+        Close::SupertonicOverDominant => 0.3,
+        Close::PhrygianTonic | Close::PicardyThird => 0.2,
+        Close::Elsewhere => -0.4,
+    }
+}
+
+/// What the key signature (`sharps`; flats negative) says for a key.
+fn signature_evidence(sharps: i32, key: &KeyDef) -> f64 {
+    let written = key.sharps();
+    if written == sharps {
+        0.2
+    } else if key.minor && written == sharps - 1 {
+        // Dorian: a minor key written with one flat fewer (one sharp more), as Bach writes
+        // G minor with one flat.
+        0.1
+    } else if !key.minor && written == sharps + 1 {
+        // Mixolydian: a major key written with one sharp fewer.
+        0.05
+    } else if (written - sharps).abs() == 1 {
+        // Another modal signature (F# minor under two sharps, Phrygian): one accidental off
+        // is far likelier than a key the signature does not write at all.
+        -0.1
     } else {
-        Ending::Tonic
+        -0.3
     }
 }
 
 /// How much the melody's own evidence favours `key` (added to the profile's correlation).
 fn evidence(notes: &[MelodyNote], signature: Option<i32>, key: &KeyDef) -> f64 {
-    let Some(last) = notes.last() else {
+    let Some(closing) = close(notes, key) else {
         return 0.0;
     };
+    let mut score = close_evidence(closing);
+    if let Some(sharps) = signature {
+        score += signature_evidence(sharps, key);
+    }
     let tonic = key.tonic.pc();
     let third = key.degree(2, 0).pc();
     let fifth = key.degree(4, 0).pc();
-    let final_pc = last.pitch.midi().rem_euclid(12);
-    let mut score = if final_pc == tonic {
-        0.5
-    } else if ending(notes, key) == Ending::MajorDominant {
-        0.35
-    } else if final_pc == third {
-        0.15
-    } else if final_pc == fifth {
-        0.1
-    } else {
-        -0.5
-    };
-    if let Some(sharps) = signature {
-        let written = key.sharps();
-        score += if written == sharps {
-            0.2
-        } else if key.minor && written == sharps - 1 {
-            // Dorian: a minor key written with one flat fewer (one sharp more).
-            0.1
-        } else if !key.minor && written == sharps + 1 {
-            // Mixolydian: a major key written with one sharp fewer.
-            0.05
-        } else {
-            -0.3
-        };
-    }
-    // Phrase ends inside the tune: on the tonic chord's notes, or the dominant's.
-    let dominant_chord = [fifth, key.degree(6, 1).pc(), key.degree(1, 0).pc()];
+    // Phrase ends inside the tune: on the tonic chord's notes, or the dominant's (with the
+    // leading tone: the seventh degree raised in minor, as it stands in major).
+    let leading_tone = key.degree(6, i32::from(key.minor)).pc();
+    let dominant_chord = [fifth, leading_tone, key.degree(1, 0).pc()];
     for note in notes.iter().filter(|n| n.fermata).rev().skip(1) {
         let pc = note.pitch.midi().rem_euclid(12);
         if [tonic, third, fifth].contains(&pc) {
@@ -112,13 +126,10 @@ pub fn choose(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::music::pitch::{PitchName, SpelledPitch};
+    use crate::music::pitch::SpelledPitch;
 
     fn key(letter: u8, alter: i8, minor: bool) -> KeyDef {
-        KeyDef {
-            tonic: PitchName::new(letter, alter),
-            minor,
-        }
+        KeyDef::of(letter, alter, minor)
     }
 
     fn tune(names: &[&str], fermatas: &[usize]) -> Vec<MelodyNote> {
@@ -170,5 +181,40 @@ mod tests {
         let ranked = [(key(5, 0, true), 0.70), (key(1, 0, true), 0.69)];
         let (chosen, _) = choose(&notes, Some(0), &ranked).expect("a key");
         assert_eq!(chosen, key(1, 0, true));
+    }
+
+    #[test]
+    fn a_tune_ending_on_the_third_of_a_major_key_is_read_in_the_key_of_its_final() {
+        // Ending on C: C major, though the profile hears A minor (bwv365, bwv426 end so):
+        // no chorale tune ends on the third of its key.
+        let notes = tune(&["E5", "D5", "C5", "B4", "A4", "B4", "C5"], &[3]);
+        let ranked = [(key(5, 0, true), 0.86), (key(0, 0, false), 0.58)];
+        let (chosen, _) = choose(&notes, Some(0), &ranked).expect("a key");
+        assert_eq!(chosen, key(0, 0, false));
+    }
+
+    #[test]
+    fn a_minor_third_falling_to_the_second_degree_closes_a_minor_key_on_its_dominant() {
+        // bwv153.1: one sharp, ... E D C B. B over E major closes A minor; E minor (the
+        // signature's key, hearing B as its fifth) would end on B major.
+        let notes = tune(
+            &["B4", "C5", "B4", "A4", "G#4", "A4", "E5", "D5", "C5", "B4"],
+            &[3, 5],
+        );
+        let ranked = [(key(5, 0, true), 0.84), (key(2, 0, true), 0.63)];
+        let (chosen, _) = choose(&notes, Some(1), &ranked).expect("a key");
+        assert_eq!(chosen, key(5, 0, true));
+        assert_eq!(ending(&notes, &chosen), Ending::MajorDominant);
+    }
+
+    #[test]
+    fn a_signature_one_accidental_off_costs_less_than_one_that_is_not_the_keys() {
+        // F# minor under two sharps (bwv145.5), ending B A G# F#: the profile's F# minor,
+        // not B minor closing on its dominant.
+        let notes = tune(&["F#4", "A4", "C#5", "B4", "A4", "G#4", "F#4"], &[2]);
+        let ranked = [(key(3, 1, true), 0.81), (key(6, 0, true), 0.65)];
+        let (chosen, _) = choose(&notes, Some(2), &ranked).expect("a key");
+        assert_eq!(chosen, key(3, 1, true));
+        assert_eq!(ending(&notes, &chosen), Ending::Tonic);
     }
 }
