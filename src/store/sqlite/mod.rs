@@ -122,20 +122,16 @@ impl SqliteStore {
     /// own; the next durable commit syncs it along) and skipped when another process holds
     /// the write lock, so a read never waits for an import's sync nor pays for one. A power
     /// cut can forget the last few uses, which only makes an eviction slightly less apt.
+    /// Two autocommit statements, not one transaction: on a full disk, a write failing
+    /// inside an explicit transaction left this connection holding the write lock, and a
+    /// delete (the way out of a full disk) waited on it (tests/isolation.rs).
     fn mark_used(&self, id: &str) {
-        let mut hints = self.hints.lock().unwrap_or_else(|p| p.into_inner());
-        let Ok(tx) = hints.transaction_with_behavior(TransactionBehavior::Immediate) else {
-            return;
-        };
-        let marked = next_seq(&tx).and_then(|seq| {
-            tx.execute(
+        let hints = self.hints.lock().unwrap_or_else(|p| p.into_inner());
+        if let Ok(seq) = next_seq(&hints) {
+            let _ = hints.execute(
                 "UPDATE scores SET last_used_at = ?1, use_seq = ?2 WHERE id = ?3",
                 params![now_secs() as i64, seq, id],
-            )
-            .map_err(storage_err("marking a score used"))
-        });
-        if marked.is_ok() {
-            let _ = tx.commit();
+            );
         }
     }
 
