@@ -80,23 +80,13 @@ pub fn close(notes: &[MelodyNote], key: &KeyDef) -> Option<Close> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::music::pitch::SpelledPitch;
 
     fn key(letter: u8, alter: i8, minor: bool) -> KeyDef {
         KeyDef::of(letter, alter, minor)
     }
 
     fn tune(names: &[&str]) -> Vec<MelodyNote> {
-        names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| MelodyNote {
-                offset: i as f64,
-                duration: 1.0,
-                pitch: SpelledPitch::parse(n).expect("a pitch"),
-                fermata: i + 1 == names.len(),
-            })
-            .collect()
+        super::super::test_tune(names, &[])
     }
 
     const A_MINOR: (u8, i8, bool) = (5, 0, true);

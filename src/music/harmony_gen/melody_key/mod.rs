@@ -123,26 +123,32 @@ pub fn choose(
         .map(|(key, correlation, _)| (key, correlation))
 }
 
+/// A melody for tests: one note a beat, spelled as `names`, with fermatas on the notes at
+/// `fermatas` and on the last.
+#[cfg(test)]
+pub(super) fn test_tune(names: &[&str], fermatas: &[usize]) -> Vec<MelodyNote> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| MelodyNote {
+            offset: i as f64,
+            duration: 1.0,
+            pitch: crate::music::pitch::SpelledPitch::parse(n).expect("a pitch"),
+            fermata: fermatas.contains(&i) || i + 1 == names.len(),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::music::pitch::SpelledPitch;
+
+    fn tune(names: &[&str], fermatas: &[usize]) -> Vec<MelodyNote> {
+        test_tune(names, fermatas)
+    }
 
     fn key(letter: u8, alter: i8, minor: bool) -> KeyDef {
         KeyDef::of(letter, alter, minor)
-    }
-
-    fn tune(names: &[&str], fermatas: &[usize]) -> Vec<MelodyNote> {
-        names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| MelodyNote {
-                offset: i as f64,
-                duration: 1.0,
-                pitch: SpelledPitch::parse(n).expect("a pitch"),
-                fermata: fermatas.contains(&i) || i + 1 == names.len(),
-            })
-            .collect()
     }
 
     #[test]
