@@ -24,6 +24,7 @@ macro_rules! suite {
             byte_limit_evicts,
             the_eviction_log_is_read_after_what_was_seen,
             a_corrupted_record_is_refused_reported_and_cleared_by_replace,
+            a_source_is_confirmed_until_replaced_found_corrupted_or_deleted,
             two_handles_see_each_others_commits,
             list_pages_by_id,
             deletes,
@@ -148,12 +149,8 @@ pub(crate) fn byte_limit_evicts(h: &impl Harness) {
     assert_eq!(too_big.kind, ErrorKind::LimitExceeded);
 }
 
-pub(crate) fn a_corrupted_record_is_refused_reported_and_cleared_by_replace(h: &impl Harness) {
-    let store = h.open(&StoreConfig::default());
-    put(&store, "a", b"X:1\nK:C\nCDEF|");
-    put(&store, "b", b"X:1\nK:C\nGABc|");
-    h.corrupt("a");
-    // The scrub finds it before anyone reads it.
+/// Runs the scrub over the whole store, returning the ids it found corrupted.
+fn scrub_all(store: &Store) -> Vec<String> {
     let mut cursor: Option<String> = None;
     let mut found = Vec::new();
     loop {
@@ -161,10 +158,42 @@ pub(crate) fn a_corrupted_record_is_refused_reported_and_cleared_by_replace(h: &
         found.extend(step.found);
         cursor = step.cursor;
         if cursor.is_none() {
-            break;
+            return found;
         }
     }
-    assert_eq!(found, vec!["a".to_string()]);
+}
+
+pub(crate) fn a_source_is_confirmed_until_replaced_found_corrupted_or_deleted(h: &impl Harness) {
+    let store = h.open(&StoreConfig::default());
+    put(&store, "a", b"X:1\nK:C\nCDEF|");
+    put(&store, "b", b"X:1\nK:C\nGABc|");
+    let first = store.get("a").expect("read").meta.sha256;
+    assert!(store.still_holds("a", &first).expect("asked"));
+    assert!(!store.still_holds("a", "not-its-checksum").expect("asked"));
+    assert!(!store.still_holds("nobody", &first).expect("asked"));
+    // Another handle (another worker, another replica) replaces it.
+    let other = h.open(&StoreConfig::default());
+    try_put(&other, "a", b"X:1\nK:C\nc2B2|", true).expect("replace");
+    assert!(!store.still_holds("a", &first).expect("asked"));
+    let second = store.get("a").expect("read").meta.sha256;
+    assert!(store.still_holds("a", &second).expect("asked"));
+    // Listed as corrupted by the scrub: no longer confirmed, and the full read says why.
+    h.corrupt("a");
+    assert_eq!(scrub_all(&store), vec!["a".to_string()]);
+    assert!(!store.still_holds("a", &second).expect("asked"));
+    assert_eq!(store.get("a").unwrap_err().kind, ErrorKind::Corrupted);
+    let b = store.get("b").expect("read").meta.sha256;
+    assert!(store.delete("b").expect("delete"));
+    assert!(!store.still_holds("b", &b).expect("asked"));
+}
+
+pub(crate) fn a_corrupted_record_is_refused_reported_and_cleared_by_replace(h: &impl Harness) {
+    let store = h.open(&StoreConfig::default());
+    put(&store, "a", b"X:1\nK:C\nCDEF|");
+    put(&store, "b", b"X:1\nK:C\nGABc|");
+    h.corrupt("a");
+    // The scrub finds it before anyone reads it.
+    assert_eq!(scrub_all(&store), vec!["a".to_string()]);
     assert_eq!(
         store.corrupted_records(10).expect("corrupted"),
         (1, vec!["a".into()])

@@ -155,6 +155,9 @@ trait Backend: Send + Sync {
     fn insert(&self, new: &NewScore<'_>, replace: bool) -> ToolResult<(ScoreMeta, Vec<Eviction>)>;
     /// Reads a score, verifying it, and marks it used (best effort).
     fn get(&self, id: &str) -> ToolResult<StoredScore>;
+    /// The source checksum of `id`'s record, without reading the record, when it exists and
+    /// is not listed as corrupted; marks it used then (best effort).
+    fn current_sha256(&self, id: &str) -> ToolResult<Option<String>>;
     fn exists(&self, id: &str) -> ToolResult<bool>;
     fn list(&self, limit: usize, cursor: Option<&str>) -> ToolResult<Vec<ScoreMeta>>;
     fn stats(&self) -> ToolResult<StoreStats>;
@@ -229,6 +232,14 @@ impl Store {
     /// fails because the store cannot be written, e.g. on a full disk).
     pub fn get(&self, id: &str) -> ToolResult<StoredScore> {
         self.backend.get(id)
+    }
+
+    /// Whether `id` still holds the source whose checksum is `sha256`, asked without
+    /// reading or verifying the record: for a parse made from that source, already
+    /// verified. Marks the score used when it does. `Ok(false)` when the record is gone,
+    /// replaced, or listed as corrupted (a full `get` then says which).
+    pub fn still_holds(&self, id: &str, sha256: &str) -> ToolResult<bool> {
+        Ok(self.backend.current_sha256(id)?.as_deref() == Some(sha256))
     }
 
     pub fn exists(&self, id: &str) -> ToolResult<bool> {

@@ -8,6 +8,7 @@
 //! `roman.romanNumeralFromChord(chord, key)` in that key.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Weak};
 
 use music21_rs::analysis::{estimate_key_from_distribution, stream_distribution};
 use music21_rs::{Chord, Key, KeyEstimate, KeyProfile, RomanNumeral};
@@ -109,6 +110,40 @@ pub fn score_distribution(score: &Stream) -> ToolResult<[f64; 12]> {
     }
 }
 
+/// [`score_distribution`] of a stored score's parse, remembered per thread while the parse
+/// lives: `key_analysis`, then `chord_analysis` or `harmony_analysis` of the same score in
+/// the same worker read it once. An entry holds a `Weak` to its parse, so its address cannot
+/// be taken by another score while the entry exists.
+pub fn stored_score_distribution(score: &Arc<Stream>) -> ToolResult<[f64; 12]> {
+    let known = DISTRIBUTIONS.with(|memo| {
+        let mut memo = memo.borrow_mut();
+        memo.retain(|(parse, _)| parse.strong_count() > 0);
+        memo.iter()
+            .find(|(parse, _)| std::ptr::eq(parse.as_ptr(), Arc::as_ptr(score)))
+            .map(|(_, distribution)| *distribution)
+    });
+    if let Some(distribution) = known {
+        return Ok(distribution);
+    }
+    let distribution = score_distribution(score)?;
+    DISTRIBUTIONS.with(|memo| {
+        let mut memo = memo.borrow_mut();
+        if memo.len() >= DISTRIBUTIONS_KEPT {
+            memo.remove(0);
+        }
+        memo.push((Arc::downgrade(score), distribution));
+    });
+    Ok(distribution)
+}
+
+/// Parses whose distribution a thread remembers, at most (a parsed-score cache's worth).
+const DISTRIBUTIONS_KEPT: usize = 16;
+
+thread_local! {
+    static DISTRIBUTIONS: std::cell::RefCell<Vec<(Weak<Stream>, [f64; 12])>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Every key ranked by a profile over a pitch-class distribution, best first.
 pub fn rank_keys(profile: KeyProfile, distribution: &[f64; 12]) -> ToolResult<Vec<KeyEstimate>> {
     let ranked = catch_engine("ranking keys", || {
@@ -127,8 +162,16 @@ pub struct ScoreKey {
 }
 
 pub fn whole_score_key(score: &Stream) -> ToolResult<ScoreKey> {
-    let distribution = score_distribution(score)?;
-    let ranked = rank_keys(KeyProfile::AardenEssen, &distribution)?;
+    key_of_distribution(&score_distribution(score)?)
+}
+
+/// [`whole_score_key`] of a stored score's parse (its distribution remembered).
+pub fn stored_score_key(score: &Arc<Stream>) -> ToolResult<ScoreKey> {
+    key_of_distribution(&stored_score_distribution(score)?)
+}
+
+fn key_of_distribution(distribution: &[f64; 12]) -> ToolResult<ScoreKey> {
+    let ranked = rank_keys(KeyProfile::AardenEssen, distribution)?;
     let first = &ranked[0];
     Ok(ScoreKey {
         key: first.key().clone(),
@@ -326,6 +369,12 @@ thread_local! {
         std::cell::RefCell::new(RomanMemo { named: HashMap::new() });
 }
 
+/// Forgets the Roman numerals this thread remembered, so a benchmark can measure a worker
+/// that has not seen these chords (`benches/tools.rs`).
+pub fn forget_roman_numerals() {
+    ROMAN_MEMO.with(|memo| memo.borrow_mut().named.clear());
+}
+
 /// The pitches of a chord with their octaves (`A3`, `C#5`, `B-4`).
 pub fn pitch_names(chord: &Chord) -> Vec<String> {
     chord
@@ -418,6 +467,37 @@ mod tests {
         crate::music::roman::roman_numeral(chord, key)
             .expect("named")
             .map(|rn| rn.figure().to_string())
+    }
+
+    fn tune(notes: &str) -> Arc<Stream> {
+        let text = format!("tinyNotation: 4/4 {notes}");
+        Arc::new(
+            crate::music::parse::parse_score(
+                text.as_bytes(),
+                crate::music::format::Format::Tinynotation,
+                None,
+                &crate::config::ImportLimits::default(),
+            )
+            .expect("a tune"),
+        )
+    }
+
+    #[test]
+    fn a_remembered_distribution_is_the_parses_own_and_ends_with_it() {
+        let c_major = tune("c4 e g c'");
+        let first = stored_score_distribution(&c_major).expect("counted");
+        assert_eq!(first, score_distribution(&c_major).expect("counted"));
+        assert_eq!(stored_score_distribution(&c_major).expect("again"), first);
+        // Another parse, even one made after the first is gone, is counted afresh.
+        drop(c_major);
+        for notes in ["f#4 a# c#' f#'", "b-4 d' f' b-'"] {
+            let other = tune(notes);
+            let got = stored_score_distribution(&other).expect("counted");
+            assert_eq!(got, score_distribution(&other).expect("counted"));
+            assert_ne!(got, first);
+        }
+        let kept = DISTRIBUTIONS.with(|memo| memo.borrow().len());
+        assert!(kept <= DISTRIBUTIONS_KEPT, "{kept}");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ToolError, ToolResult};
 use crate::music::timeline::MeasureGrid;
 use crate::tools::analysis_common::{
-    chordify, display, music21_name, pitch_names, roman_of, whole_score_key, ChordEntry,
+    chordify, display, music21_name, pitch_names, roman_of, stored_score_key, ChordEntry,
     KeyCandidate,
 };
 use crate::tools::{tool, ToolContext, ToolDef};
@@ -151,7 +151,7 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
     }
     // The key is only needed to name chords; a score without chords has none to name.
     let key = if args.include_roman && total > 0 {
-        Some(whole_score_key(score)?)
+        Some(stored_score_key(&loaded.score)?)
     } else {
         None
     };

@@ -64,6 +64,8 @@
 //! alike. In a minor key, `V -> bVI` (music21's figure for the key's own sixth-degree
 //! triad) is deceptive.
 
+use std::sync::Arc;
+
 use music21_rs::expressions::Expression;
 use music21_rs::{Key, RomanNumeral, Stream, StreamElement};
 use schemars::JsonSchema;
@@ -72,7 +74,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ToolResult;
 use crate::music::timeline::MeasureGrid;
 use crate::tools::analysis_common::{
-    chordify, display, key_label, parse_key_arg, roman_of, tonic_name, whole_score_key, ChordEntry,
+    chordify, display, key_label, parse_key_arg, roman_of, stored_score_key, tonic_name, ChordEntry,
 };
 use crate::tools::{tool, ToolContext, ToolDef};
 
@@ -143,7 +145,7 @@ pub struct KeyUsed {
 impl KeyUsed {
     /// The key to analyse in: `given` (the `key` argument) when there is one, else the
     /// whole-score key as `key_analysis` finds it; with how it was chosen.
-    pub fn resolve(given: Option<Key>, score: &Stream) -> ToolResult<(Key, KeyUsed)> {
+    pub fn resolve(given: Option<Key>, score: &Arc<Stream>) -> ToolResult<(Key, KeyUsed)> {
         Ok(match given {
             Some(key) => {
                 let used = KeyUsed {
@@ -156,7 +158,7 @@ impl KeyUsed {
                 (key, used)
             }
             None => {
-                let found = whole_score_key(score)?;
+                let found = stored_score_key(score)?;
                 let used = KeyUsed {
                     tonic: found.best.tonic.clone(),
                     mode: found.best.mode.clone(),
@@ -265,7 +267,7 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
         .transpose()?;
     let loaded = ctx.load(&args.score_id)?;
     let score: &Stream = &loaded.score;
-    let (key, used) = KeyUsed::resolve(given, score)?;
+    let (key, used) = KeyUsed::resolve(given, &loaded.score)?;
     let grid = MeasureGrid::of(score);
     let entries = chordify(ctx, score, &grid)?;
     let romans: Vec<Option<RomanNumeral>> =

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ToolError, ToolResult};
 use crate::music::parse::catch_engine;
 use crate::music::timeline::{round, MeasureGrid};
-use crate::tools::analysis_common::{rank_keys, score_distribution, KeyCandidate};
+use crate::tools::analysis_common::{rank_keys, stored_score_distribution, KeyCandidate};
 use crate::tools::{tool, ToolContext, ToolDef};
 
 /// Most measures one window may span (a window longer than the score is the whole score).
@@ -169,7 +169,7 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
     }
     let loaded = ctx.load(&args.score_id)?;
     let score: &Stream = &loaded.score;
-    let distribution = score_distribution(score)?;
+    let distribution = stored_score_distribution(&loaded.score)?;
     let profile = args.algorithm.profile();
     let ranked = rank_keys(profile, &distribution)?;
     let key = KeyCandidate::of(&ranked[0]);

@@ -68,16 +68,26 @@ impl ToolContext {
     }
 
     /// Reads a score from the store (checksum verified) and parses it, using the cache.
+    ///
+    /// A score parsed here before (or imported here) is served from the cache once the
+    /// store says its record still holds the same source, which asks for one checksum
+    /// instead of reading the record and hashing it twice: the parse was made from those
+    /// bytes after they were verified. A record listed as corrupted, replaced or gone takes
+    /// the full read, which says what is wrong.
     pub fn load(&self, score_id: &str) -> ToolResult<LoadedScore> {
         validate_score_id(score_id)?;
-        let stored = self.store.get(score_id)?;
-        let key = (score_id.to_string(), stored.meta.sha256.clone());
-        if let Some(score) = self.cache.get(&key) {
-            return Ok(LoadedScore {
-                meta: stored.meta,
-                score,
-            });
+        if let Some((meta, score)) = self.cache.get(score_id) {
+            if self.store.still_holds(score_id, &meta.sha256)? {
+                return Ok(LoadedScore {
+                    meta: ScoreMeta {
+                        last_used_at: crate::store::now_secs(),
+                        ..meta
+                    },
+                    score,
+                });
+            }
         }
+        let stored = self.store.get(score_id)?;
         let format = Format::from_name(&stored.meta.format).ok_or_else(|| {
             crate::store::corrupted(score_id, "its format field names no known format")
         })?;
@@ -100,7 +110,7 @@ impl ToolContext {
             stored.source.len() as u64,
             &self.config.limits,
         );
-        self.cache.put(key, score.clone(), cost);
+        self.cache.put(stored.meta.clone(), score.clone(), cost);
         progress::report(40.0, || format!("score '{score_id}' parsed"));
         Ok(LoadedScore {
             meta: stored.meta,
@@ -144,8 +154,8 @@ pub fn validate_score_id(id: &str) -> ToolResult<()> {
     }
 }
 
-/// A small least-recently-used cache of parsed scores, keyed by id and checksum so that a
-/// replaced score is never served stale.
+/// A small least-recently-used cache of parsed scores by id, each with the record it was
+/// parsed from (its source checksum tells a replaced score, which is never served stale).
 pub struct ParsedCache {
     capacity: Mutex<usize>,
     /// Estimated bytes the entries may take together.
@@ -153,8 +163,8 @@ pub struct ParsedCache {
     entries: Mutex<Vec<CacheEntry>>,
 }
 
-/// (score id, source checksum), the parsed score and its estimated size in memory.
-type CacheEntry = ((String, String), Arc<Stream>, u64);
+/// The record a score was parsed from, the parsed score and its estimated size in memory.
+type CacheEntry = (ScoreMeta, Arc<Stream>, u64);
 
 impl ParsedCache {
     pub fn new(capacity: usize, max_bytes: u64) -> Self {
@@ -169,27 +179,30 @@ impl ParsedCache {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn get(&self, key: &(String, String)) -> Option<Arc<Stream>> {
+    /// The parse of `id`, with the record it was parsed from.
+    pub fn get(&self, id: &str) -> Option<(ScoreMeta, Arc<Stream>)> {
         let mut entries = self.lock();
-        let idx = entries.iter().position(|(k, _, _)| k == key)?;
+        let idx = entries
+            .iter()
+            .position(|(meta, _, _)| meta.score_id == id)?;
         let entry = entries.remove(idx);
-        let score = entry.1.clone();
+        let found = (entry.0.clone(), entry.1.clone());
         entries.push(entry);
-        Some(score)
+        Some(found)
     }
 
     /// Keeps a parsed score of an estimated `bytes` in memory (see
     /// `resilience::parse_cost::of_stored`); the least recently used go first when the
     /// count or the bytes pass their bounds, and a score larger than all the room is not
     /// kept (a 50 MB score's parse would hold a worker's memory long after its import).
-    pub fn put(&self, key: (String, String), score: Arc<Stream>, bytes: u64) {
+    pub fn put(&self, meta: ScoreMeta, score: Arc<Stream>, bytes: u64) {
         let capacity = *self.capacity.lock().unwrap_or_else(|p| p.into_inner());
         let mut entries = self.lock();
-        entries.retain(|(k, _, _)| k.0 != key.0);
+        entries.retain(|(held, _, _)| held.score_id != meta.score_id);
         if capacity == 0 || bytes > self.max_bytes {
             return;
         }
-        entries.push((key, score, bytes));
+        entries.push((meta, score, bytes));
         let total = |e: &Vec<CacheEntry>| e.iter().map(|x| x.2).sum::<u64>();
         while entries.len() > capacity || total(&entries) > self.max_bytes {
             entries.remove(0);
@@ -198,7 +211,7 @@ impl ParsedCache {
 
     /// Drops everything cached for one id (after delete or replace).
     pub fn forget(&self, id: &str) {
-        self.lock().retain(|(k, _, _)| k.0 != id);
+        self.lock().retain(|(held, _, _)| held.score_id != id);
     }
 
     /// Shrinks the cache (the memory guard calls this under pressure).

@@ -587,6 +587,7 @@ impl Pool {
             id: 0,
             tool: tool.to_string(),
             args,
+            progress: progress.is_some(),
         };
         // A request that never reached a worker (its pipe was already broken) is safe to
         // send to another one; a request that did reach one is not retried.

@@ -515,6 +515,25 @@ const SELECT_RECORD: &str =
         created_at, last_used_at, info, info_sha256
  FROM scores WHERE id = $1";
 
+/// Marks a score used: best effort (a read never fails for it), and it only orders
+/// evictions, so its commit does not wait for the WAL to reach the disk.
+async fn mark_used(client: &mut Client, id: &str) {
+    let marked: Result<(), tokio_postgres::Error> = async {
+        let tx = client.transaction().await?;
+        tx.batch_execute("SET LOCAL synchronous_commit TO OFF")
+            .await?;
+        tx.execute(
+            "UPDATE scores SET last_used_at = $1, use_seq = nextval('score_use_seq')
+                 WHERE id = $2",
+            &[&(now_secs() as i64), &id],
+        )
+        .await?;
+        tx.commit().await
+    }
+    .await;
+    drop(marked);
+}
+
 /// Reads one record and verifies it; a corrupted one is noted in `corrupt_records`.
 async fn read_verified(client: &Client, id: &str) -> PgResult<StoredScore> {
     let Some(row) = client.query_opt(SELECT_RECORD, &[&id]).await? else {
@@ -604,24 +623,34 @@ impl Backend for PgStore {
     fn get(&self, id: &str) -> ToolResult<StoredScore> {
         on_database!(self, "reading a score", retry_if_stale = true, |client| {
             let score = read_verified(client, id).await?;
-            // Marking it used is best effort (a read never fails for it) and only orders
-            // evictions, so its commit does not wait for the WAL to reach the disk.
-            let marked: Result<(), tokio_postgres::Error> = async {
-                let tx = client.transaction().await?;
-                tx.batch_execute("SET LOCAL synchronous_commit TO OFF")
-                    .await?;
-                tx.execute(
-                    "UPDATE scores SET last_used_at = $1, use_seq = nextval('score_use_seq')
-                         WHERE id = $2",
-                    &[&(now_secs() as i64), &id],
-                )
-                .await?;
-                tx.commit().await
-            }
-            .await;
-            drop(marked);
+            mark_used(client, id).await;
             Ok(score)
         })
+    }
+
+    fn current_sha256(&self, id: &str) -> ToolResult<Option<String>> {
+        on_database!(
+            self,
+            "looking up a checksum",
+            retry_if_stale = true,
+            |client| {
+                let row = client
+                    .query_opt(
+                        "SELECT s.source_sha256, c.id IS NOT NULL
+                     FROM scores s LEFT JOIN corrupt_records c ON c.id = s.id WHERE s.id = $1",
+                        &[&id],
+                    )
+                    .await?;
+                let sound = match row {
+                    Some(row) if !row.try_get::<_, bool>(1)? => Some(row.try_get::<_, String>(0)?),
+                    _ => None,
+                };
+                if sound.is_some() {
+                    mark_used(client, id).await;
+                }
+                Ok(sound)
+            }
+        )
     }
 
     fn exists(&self, id: &str) -> ToolResult<bool> {

@@ -201,6 +201,26 @@ impl Backend for SqliteStore {
         result
     }
 
+    fn current_sha256(&self, id: &str) -> ToolResult<Option<String>> {
+        let found: Option<(String, bool)> = self
+            .conn()
+            .query_row(
+                "SELECT s.source_sha256, c.id IS NOT NULL
+                 FROM scores s LEFT JOIN corrupt_records c ON c.id = s.id WHERE s.id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(storage_err("looking up a checksum"))?;
+        Ok(match found {
+            Some((sha256, false)) => {
+                self.mark_used(id);
+                Some(sha256)
+            }
+            _ => None,
+        })
+    }
+
     fn exists(&self, id: &str) -> ToolResult<bool> {
         Ok(self
             .conn()

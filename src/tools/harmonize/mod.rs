@@ -379,7 +379,7 @@ fn run(ctx: &ToolContext, args: Args) -> ToolResult<Output> {
     let notes = read_melody(part, index, &args.score_id)?;
     let (key, key_def, key_used) = match given_key {
         Some(given) => {
-            let (key, used) = KeyUsed::resolve(Some(given), score)?;
+            let (key, used) = KeyUsed::resolve(Some(given), &loaded.score)?;
             let def = key_def(&key)?;
             (key, def, used)
         }

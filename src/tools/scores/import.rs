@@ -146,17 +146,14 @@ fn import_score(ctx: &ToolContext, args: ImportArgs) -> ToolResult<ImportOutput>
     let summary = summarize(&score, tune);
     let (meta, evicted) = store_score(ctx, &score_id, &source, &summary, &score, args.replace)?;
     // The next analysis of this score (usually the very next call) need not parse it again:
-    // the cache key carries the stored checksum, so a later replace never meets this entry.
+    // the entry carries the stored checksum, so a later replace never meets this entry.
     let cost = crate::resilience::parse_cost::of_stored(
         source.format,
         source.bytes.len() as u64,
         &ctx.config.limits,
     );
-    ctx.cache.put(
-        (meta.score_id.clone(), meta.sha256.clone()),
-        std::sync::Arc::new(score),
-        cost,
-    );
+    ctx.cache
+        .put(meta.clone(), std::sync::Arc::new(score), cost);
     Ok(ImportOutput {
         score_id: meta.score_id,
         summary,

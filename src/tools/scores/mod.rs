@@ -149,11 +149,8 @@ pub(crate) fn store_generated(
         source.bytes.len() as u64,
         &ctx.config.limits,
     );
-    ctx.cache.put(
-        (meta.score_id.clone(), meta.sha256.clone()),
-        std::sync::Arc::new(reparsed),
-        cost,
-    );
+    ctx.cache
+        .put(meta.clone(), std::sync::Arc::new(reparsed), cost);
     Ok(StoredResult {
         summary,
         bytes: meta.bytes,
