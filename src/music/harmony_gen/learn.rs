@@ -11,7 +11,7 @@
 
 use music21_rs::Stream;
 
-use super::model::{ModeCounts, Place};
+use super::model::{MelodyContext, ModeCounts, Place, NO_NOTE, OUTSIDE};
 use super::theory::{vocabulary, ChordDef, KeyDef, Member, Role, Style};
 use crate::music::melody::{melody_of, MelodyItem};
 use crate::music::pitch::SpelledPitch;
@@ -218,6 +218,24 @@ pub fn count(beats: &[LabelledBeat], counts: &mut ModeCounts) {
                 .bass
                 .entry((place, chord.to_string(), member))
                 .or_default() += 1.0;
+            if let Some(melody) = beat.melody_pc {
+                let around = |j: Option<usize>| {
+                    j.and_then(|j| beats.get(j))
+                        .map_or(OUTSIDE, |b| b.melody_pc.unwrap_or(NO_NOTE))
+                };
+                let context = MelodyContext {
+                    prev: around(i.checked_sub(1)),
+                    melody,
+                    next: around(Some(i + 1)),
+                    place,
+                };
+                for (level, text) in context.levels().into_iter().enumerate() {
+                    *counts
+                        .context
+                        .entry((level, text, chord.to_string(), member))
+                        .or_default() += 1.0;
+                }
+            }
         }
         // Successions are read inside phrases and into fermatas; the approach is a bass place.
         let succession_place = if beat.fermata {
@@ -295,5 +313,17 @@ mod tests {
         assert_eq!(change(Place::Cadence, "V7", "I"), Some(1.0));
         assert_eq!(change(Place::Inside, "I", "I"), None);
         assert_eq!(counts.melody.get(&(0, "I".to_string())), Some(&3.0));
+        // The melody around each beat: the first has nothing before it, the fermata's
+        // beat is a cadence.
+        let context = |level: usize, text: &str, chord: &str| {
+            counts
+                .context
+                .get(&(level, text.to_string(), chord.to_string(), Member::Root))
+                .copied()
+        };
+        assert_eq!(context(0, "0", "I"), Some(3.0));
+        assert_eq!(context(2, "-2 0 0", "I"), Some(1.0));
+        assert_eq!(context(3, "0 0 -2 cadence", "I"), Some(1.0));
+        assert_eq!(context(3, "0 0 0 approach", "V7"), Some(1.0));
     }
 }

@@ -194,12 +194,15 @@ pub struct Stats {
 /// Harmonises a melody. An error says why nothing could be made.
 /// The chorale style follows Bach's habits as [`model`] learnt them; the others keep their
 /// hand-written grammar (the chorales say nothing of pop or jazz).
-fn learned_model(style: Style, vocab: &[ChordDef]) -> Option<search::Learned<'static>> {
+fn learned_model(
+    style: Style,
+    vocab: &[ChordDef],
+    spans: &[spans::Span],
+    key: &KeyDef,
+) -> Option<search::Learned<'static>> {
     let model = model::BachModel::embedded();
-    (style == Style::Chorale && !model.is_empty()).then(|| search::Learned {
-        model,
-        labels: vocab.iter().map(|c| c.figure(0)).collect(),
-    })
+    (style == Style::Chorale && !model.is_empty())
+        .then(|| search::Learned::new(model, vocab, spans, key))
 }
 
 pub fn harmonize(request: &Request<'_>) -> Result<Harmonization, String> {
@@ -247,7 +250,7 @@ pub fn harmonize(request: &Request<'_>) -> Result<Harmonization, String> {
         spans: &spans,
         seed: request.seed,
         weights: search::Weights::of(style),
-        model: learned_model(style, &vocab),
+        model: learned_model(style, &vocab, &spans, &key),
         ending: melody_key::ending(request.notes, &key),
         picardy: request.picardy,
     };

@@ -10,7 +10,7 @@
 //! cost are chosen between by the seed and a path of lower cost is never lost to it.
 
 use super::melody_key::Ending;
-use super::model::{BachModel, Place};
+use super::model::{BachModel, MelodyContext, Place, CONTEXT_LEVELS, NO_NOTE, OUTSIDE};
 use super::spans::{MelStats, Span};
 use super::theory::{ChordDef, KeyDef, Member, Quality, Role, Style};
 use crate::music::pitch::PitchName;
@@ -222,9 +222,45 @@ pub struct Learned<'a> {
     pub model: &'a BachModel,
     /// Each vocabulary chord's root-position figure.
     pub labels: Vec<String>,
+    /// Each span's melody context, as the model's context table names it
+    /// ([`MelodyContext::levels`]); `None` where the melody rests.
+    pub contexts: Vec<Option<[String; CONTEXT_LEVELS]>>,
 }
 
-impl Learned<'_> {
+impl<'a> Learned<'a> {
+    /// The model with the vocabulary's labels and each span's melody context.
+    pub fn new(model: &'a BachModel, vocab: &[ChordDef], spans: &[Span], key: &KeyDef) -> Self {
+        let above_tonic = |span: &Span| {
+            span.mel
+                .as_ref()
+                .map(|m| (m.first.pitch_name().pc() - key.tonic.pc()).rem_euclid(12))
+        };
+        let contexts = spans
+            .iter()
+            .enumerate()
+            .map(|(k, span)| {
+                let around = |j: Option<usize>| {
+                    j.and_then(|j| spans.get(j))
+                        .map_or(OUTSIDE, |s| above_tonic(s).unwrap_or(NO_NOTE))
+                };
+                above_tonic(span).map(|melody| {
+                    MelodyContext {
+                        prev: around(k.checked_sub(1)),
+                        melody,
+                        next: around(Some(k + 1)),
+                        place: Self::place(span),
+                    }
+                    .levels()
+                })
+            })
+            .collect();
+        Self {
+            model,
+            labels: vocab.iter().map(|c| c.figure(0)).collect(),
+            contexts,
+        }
+    }
+
     /// The model's name for a chord on a span. The Picardy third colours the last tonic
     /// of a minor piece, so there it is read as the tonic the model knows (Bach's minor
     /// cadences are learnt on `i`), and its cost is [`final_chord_cost`]'s to judge.
@@ -293,7 +329,7 @@ fn pitches_in(tone: PitchName, lo: i32, hi: i32) -> Vec<i32> {
 // ---------------------------------------------------------------- chord costs
 
 /// The cost of a chord on a span, before voicing; `None` when it cannot stand there.
-pub fn chord_cost(problem: &Problem<'_>, span: &Span, chord_index: usize) -> Option<i64> {
+pub fn chord_cost(problem: &Problem<'_>, k: usize, span: &Span, chord_index: usize) -> Option<i64> {
     let chord = &problem.vocab[chord_index];
     let key = &problem.key;
     let w = &problem.weights;
@@ -302,12 +338,10 @@ pub fn chord_cost(problem: &Problem<'_>, span: &Span, chord_index: usize) -> Opt
         let mel = span.mel.as_ref()?;
         chord.member_of(mel.first.pitch_name().pc())?;
         if let Some(learned) = &problem.model {
-            let above_tonic = (mel.first.pitch_name().pc() - key.tonic.pc()).rem_euclid(12);
-            cost = learned.model.melody_cost(
-                key.minor,
-                above_tonic,
-                learned.label(chord_index, span, key),
-            );
+            if let Some(Some(levels)) = learned.contexts.get(k) {
+                let label = learned.label(chord_index, span, key);
+                cost = learned.model.context_chord_cost(key.minor, levels, label);
+            }
         }
         if matches!(chord.role, Role::Cadential64) && span.weight == 0 {
             cost += 30;
@@ -571,17 +605,26 @@ fn cadence_voicing_cost(problem: &Problem<'_>, span: &Span, chord: usize, v: &Vo
 }
 
 /// What Bach's basses say of this chord's inversion here.
-fn learned_bass_cost(problem: &Problem<'_>, span: &Span, chord: usize, v: &Voicing) -> i64 {
+fn learned_bass_cost(
+    problem: &Problem<'_>,
+    k: usize,
+    span: &Span,
+    chord: usize,
+    v: &Voicing,
+) -> i64 {
     let Some(learned) = &problem.model else {
+        return 0;
+    };
+    let Some(Some(levels)) = learned.contexts.get(k) else {
         return 0;
     };
     if v.n == 0 {
         return 0;
     }
     let bass = problem.palettes[chord][v.tone[v.n as usize - 1] as usize].1;
-    learned.model.bass_cost(
+    learned.model.context_bass_cost(
         problem.key.minor,
-        Learned::place(span),
+        levels,
         learned.label(chord, span, &problem.key),
         bass,
     )
@@ -625,12 +668,12 @@ fn build_layer(
     for relaxed in [false, true] {
         let mut layer = Vec::new();
         for &c in candidates {
-            let Some(chord_cost) = chord_cost(problem, span, c) else {
+            let Some(chord_cost) = chord_cost(problem, k, span, c) else {
                 continue;
             };
             for (voicing, mut cost) in voicings(problem, span, c, relaxed, keep) {
                 cost += cadence_voicing_cost(problem, span, c, &voicing);
-                cost += learned_bass_cost(problem, span, c, &voicing);
+                cost += learned_bass_cost(problem, k, span, c, &voicing);
                 layer.push(State {
                     chord: c,
                     voicing,
