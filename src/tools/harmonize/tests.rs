@@ -665,7 +665,8 @@ fn the_soprano_of_a_four_part_chorale_is_harmonised() {
     );
     assert_eq!(out["melody_part"]["index"], 0);
     assert_eq!(out["key"]["mode"], "minor");
-    // Minor: the dominant has its raised leading tone.
+    // Minor: the dominant has its raised leading tone (the subtonic `VII`, the relative
+    // major's dominant, keeps G natural).
     let has_raised = out["chords"]
         .as_array()
         .expect("chords")
@@ -673,7 +674,7 @@ fn the_soprano_of_a_four_part_chorale_is_harmonised() {
         .filter(|c| {
             c["roman"]
                 .as_str()
-                .is_some_and(|r| r.starts_with('V') && !r.contains('/'))
+                .is_some_and(|r| r.starts_with('V') && !r.starts_with("VI") && !r.contains('/'))
         })
         .all(|c| {
             c["pitches"].as_array().is_some_and(|p| {
