@@ -11,7 +11,7 @@
 
 use music21_rs::Stream;
 
-use super::model::{MelodyContext, ModeCounts, Place, NO_NOTE, OUTSIDE};
+use super::model::{MelodyContext, ModeCounts, Place};
 use super::theory::{vocabulary, ChordDef, KeyDef, Member, Role, Style};
 use crate::music::melody::{melody_of, MelodyItem};
 use crate::music::pitch::SpelledPitch;
@@ -197,6 +197,7 @@ pub fn label_beats(score: &Stream, key: &KeyDef) -> Result<Vec<LabelledBeat>, Sk
 /// Adds a chorale's labelled beats to the counts of its mode.
 pub fn count(beats: &[LabelledBeat], counts: &mut ModeCounts) {
     let mut previous: Option<&str> = None;
+    let line: Vec<Option<i32>> = beats.iter().map(|b| b.melody_pc).collect();
     for (i, beat) in beats.iter().enumerate() {
         let before_fermata = beats.get(i + 1).is_some_and(|next| next.fermata);
         let Some(chord) = beat.chord.as_deref() else {
@@ -218,17 +219,7 @@ pub fn count(beats: &[LabelledBeat], counts: &mut ModeCounts) {
                 .bass
                 .entry((place, chord.to_string(), member))
                 .or_default() += 1.0;
-            if let Some(melody) = beat.melody_pc {
-                let around = |j: Option<usize>| {
-                    j.and_then(|j| beats.get(j))
-                        .map_or(OUTSIDE, |b| b.melody_pc.unwrap_or(NO_NOTE))
-                };
-                let context = MelodyContext {
-                    prev: around(i.checked_sub(1)),
-                    melody,
-                    next: around(Some(i + 1)),
-                    place,
-                };
+            if let Some(context) = MelodyContext::in_line(&line, i, place) {
                 for (level, text) in context.levels().into_iter().enumerate() {
                     *counts
                         .context

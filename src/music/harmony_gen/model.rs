@@ -67,6 +67,22 @@ pub struct MelodyContext {
 }
 
 impl MelodyContext {
+    /// The context of beat `i` of a melody given as pitch classes above the tonic, one per
+    /// beat (`None` where it rests); `None` when beat `i` has no note. The learner and the
+    /// search both read contexts through this, so they name them alike.
+    pub fn in_line(line: &[Option<i32>], i: usize, place: Place) -> Option<Self> {
+        let around = |j: Option<usize>| {
+            j.and_then(|j| line.get(j))
+                .map_or(OUTSIDE, |pc| pc.unwrap_or(NO_NOTE))
+        };
+        Some(MelodyContext {
+            prev: around(i.checked_sub(1)),
+            melody: (*line.get(i)?)?,
+            next: around(Some(i + 1)),
+            place,
+        })
+    }
+
     /// The contexts the table backs off through, widest first, as the file writes them:
     /// the melody's note; with the next; with the previous; with the place.
     pub fn levels(&self) -> [String; CONTEXT_LEVELS] {

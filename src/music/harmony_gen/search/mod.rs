@@ -10,7 +10,7 @@
 //! cost are chosen between by the seed and a path of lower cost is never lost to it.
 
 use super::melody_key::Ending;
-use super::model::{BachModel, MelodyContext, Place, CONTEXT_LEVELS, NO_NOTE, OUTSIDE};
+use super::model::{BachModel, MelodyContext, Place, CONTEXT_LEVELS};
 use super::spans::{MelStats, Span};
 use super::theory::{ChordDef, KeyDef, Member, Quality, Role, Style};
 use crate::music::pitch::PitchName;
@@ -230,28 +230,19 @@ pub struct Learned<'a> {
 impl<'a> Learned<'a> {
     /// The model with the vocabulary's labels and each span's melody context.
     pub fn new(model: &'a BachModel, vocab: &[ChordDef], spans: &[Span], key: &KeyDef) -> Self {
-        let above_tonic = |span: &Span| {
-            span.mel
-                .as_ref()
-                .map(|m| (m.first.pitch_name().pc() - key.tonic.pc()).rem_euclid(12))
-        };
+        let line: Vec<Option<i32>> = spans
+            .iter()
+            .map(|span| {
+                span.mel
+                    .as_ref()
+                    .map(|m| (m.first.pitch_name().pc() - key.tonic.pc()).rem_euclid(12))
+            })
+            .collect();
         let contexts = spans
             .iter()
             .enumerate()
             .map(|(k, span)| {
-                let around = |j: Option<usize>| {
-                    j.and_then(|j| spans.get(j))
-                        .map_or(OUTSIDE, |s| above_tonic(s).unwrap_or(NO_NOTE))
-                };
-                above_tonic(span).map(|melody| {
-                    MelodyContext {
-                        prev: around(k.checked_sub(1)),
-                        melody,
-                        next: around(Some(k + 1)),
-                        place: Self::place(span),
-                    }
-                    .levels()
-                })
+                MelodyContext::in_line(&line, k, Self::place(span)).map(|c| c.levels())
             })
             .collect();
         Self {
@@ -604,13 +595,28 @@ fn cadence_voicing_cost(problem: &Problem<'_>, span: &Span, chord: usize, v: &Vo
     }
 }
 
-/// What Bach's basses say of this chord's inversion here.
+/// How many kinds of chord member there are ([`Member`]): the slots of a bass-cost memo.
+const MEMBERS: usize = 5;
+
+fn member_slot(member: Member) -> usize {
+    match member {
+        Member::Root => 0,
+        Member::Third => 1,
+        Member::Fifth => 2,
+        Member::Seventh => 3,
+        Member::Added => 4,
+    }
+}
+
+/// What Bach's basses say of this chord's inversion here, remembered in `known` by bass
+/// member for the voicings of one chord on one span.
 fn learned_bass_cost(
     problem: &Problem<'_>,
     k: usize,
     span: &Span,
     chord: usize,
     v: &Voicing,
+    known: &mut [Option<i64>; MEMBERS],
 ) -> i64 {
     let Some(learned) = &problem.model else {
         return 0;
@@ -622,12 +628,14 @@ fn learned_bass_cost(
         return 0;
     }
     let bass = problem.palettes[chord][v.tone[v.n as usize - 1] as usize].1;
-    learned.model.context_bass_cost(
-        problem.key.minor,
-        levels,
-        learned.label(chord, span, &problem.key),
-        bass,
-    )
+    *known[member_slot(bass)].get_or_insert_with(|| {
+        learned.model.context_bass_cost(
+            problem.key.minor,
+            levels,
+            learned.label(chord, span, &problem.key),
+            bass,
+        )
+    })
 }
 
 /// The states of span `k`: on the last span only the closing chords
@@ -671,9 +679,12 @@ fn build_layer(
             let Some(chord_cost) = chord_cost(problem, k, span, c) else {
                 continue;
             };
+            // The learnt bass cost depends on the bass member only: asked once per member,
+            // not once per voicing (the model's lookups build their keys as strings).
+            let mut bass_costs = [None; MEMBERS];
             for (voicing, mut cost) in voicings(problem, span, c, relaxed, keep) {
                 cost += cadence_voicing_cost(problem, span, c, &voicing);
-                cost += learned_bass_cost(problem, k, span, c, &voicing);
+                cost += learned_bass_cost(problem, k, span, c, &voicing, &mut bass_costs);
                 layer.push(State {
                     chord: c,
                     voicing,
