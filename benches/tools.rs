@@ -134,6 +134,67 @@ fn engine_pipeline(bytes: &[u8], format: Format, config: &Config) -> usize {
     n
 }
 
+/// Where an import's time goes, step by step over the same chorales (in-process): the
+/// file read beneath an allowed directory, the guarded parse, the summary, the description
+/// kept for `score_info`, and the durable insert (checksums, SQLite, the WAL's sync).
+fn import_steps(chorales: &[PathBuf], ctx: &ToolContext) {
+    use music21_prod::music::{confined, description::describe, summary::summarize};
+    use music21_prod::store::NewScore;
+    let mut steps = [Duration::ZERO; 5];
+    let limits = &ctx.config.limits;
+    for (i, path) in chorales.iter().enumerate() {
+        let mut lap = Instant::now();
+        let mut mark = |step: usize| {
+            steps[step] += lap.elapsed();
+            lap = Instant::now();
+        };
+        let (bytes, _) = confined::read_beneath(
+            &ctx.config.corpus.allowed_dirs,
+            &path.display().to_string(),
+            false,
+            limits.max_source_bytes,
+        )
+        .expect("read");
+        mark(0);
+        let format =
+            Format::from_extension(path.extension().and_then(|e| e.to_str()).unwrap_or(""))
+                .expect("format");
+        let score = parse_score(&bytes, format, None, limits).expect("parse");
+        mark(1);
+        let summary = serde_json::to_value(summarize(&score, None)).expect("summary");
+        mark(2);
+        let info = serde_json::to_string(&describe(&score)).expect("description");
+        mark(3);
+        ctx.store
+            .insert(
+                &NewScore {
+                    score_id: &format!("steps{i}"),
+                    format: format.name(),
+                    origin: "file",
+                    source: &bytes,
+                    summary: &summary,
+                    info: Some(&info),
+                },
+                true,
+            )
+            .expect("insert");
+        mark(4);
+    }
+    let names = [
+        "read file",
+        "guard + parse",
+        "summary",
+        "description",
+        "durable insert",
+    ];
+    let line: Vec<String> = names
+        .iter()
+        .zip(steps)
+        .map(|(name, d)| format!("{name} {:.1} ms", d.as_secs_f64() * 1e3))
+        .collect();
+    println!("    import, step by step: {}", line.join(", "));
+}
+
 /// Runs of each server configuration; the best is reported (the work is the same each
 /// time: the slower runs measure the machine's other load, not the server).
 const REPEATS: usize = 3;
@@ -404,6 +465,7 @@ fn main() {
         (import_total + analyse_warm).as_secs_f64() / engine.as_secs_f64()
     );
     println!("{}", import.line("import_score"));
+    import_steps(&chorales, &ctx);
     server_pipeline(&corpus, &chorales, engine);
     if std::env::var_os("BENCH_TOOLS_PIPELINE_ONLY").is_some() {
         return;
