@@ -137,12 +137,12 @@ fn engine_pipeline(bytes: &[u8], format: Format, config: &Config) -> usize {
 /// Where an import's time goes, step by step over the same chorales (in-process): the
 /// file read beneath an allowed directory, the guarded parse, the summary, the description
 /// kept for `score_info`, and the durable insert (checksums, SQLite, the WAL's sync).
-fn import_steps(chorales: &[PathBuf], ctx: &ToolContext) {
+fn import_steps(chorales: &[PathBuf], formats: impl Iterator<Item = Format>, ctx: &ToolContext) {
     use music21_prod::music::{confined, description::describe, summary::summarize};
     use music21_prod::store::NewScore;
     let mut steps = [Duration::ZERO; 5];
     let limits = &ctx.config.limits;
-    for (i, path) in chorales.iter().enumerate() {
+    for (i, (path, format)) in chorales.iter().zip(formats).enumerate() {
         let mut lap = Instant::now();
         let mut mark = |step: usize| {
             steps[step] += lap.elapsed();
@@ -151,14 +151,11 @@ fn import_steps(chorales: &[PathBuf], ctx: &ToolContext) {
         let (bytes, _) = confined::read_beneath(
             &ctx.config.corpus.allowed_dirs,
             &path.display().to_string(),
-            false,
+            ctx.config.corpus.allow_hardlinks,
             limits.max_source_bytes,
         )
         .expect("read");
         mark(0);
-        let format =
-            Format::from_extension(path.extension().and_then(|e| e.to_str()).unwrap_or(""))
-                .expect("format");
         let score = parse_score(&bytes, format, None, limits).expect("parse");
         mark(1);
         let summary = serde_json::to_value(summarize(&score, None)).expect("summary");
@@ -465,7 +462,7 @@ fn main() {
         (import_total + analyse_warm).as_secs_f64() / engine.as_secs_f64()
     );
     println!("{}", import.line("import_score"));
-    import_steps(&chorales, &ctx);
+    import_steps(&chorales, inputs.iter().map(|(_, format)| *format), &ctx);
     server_pipeline(&corpus, &chorales, engine);
     if std::env::var_os("BENCH_TOOLS_PIPELINE_ONLY").is_some() {
         return;

@@ -128,9 +128,11 @@ impl SqliteStore {
     fn mark_used(&self, id: &str) {
         let hints = self.hints.lock().unwrap_or_else(|p| p.into_inner());
         if let Ok(seq) = next_seq(&hints) {
-            let _ = hints
-                .prepare_cached("UPDATE scores SET last_used_at = ?1, use_seq = ?2 WHERE id = ?3")
-                .and_then(|mut s| s.execute(params![now_secs() as i64, seq, id]));
+            let _ = execute_cached(
+                &hints,
+                "UPDATE scores SET last_used_at = ?1, use_seq = ?2 WHERE id = ?3",
+                params![now_secs() as i64, seq, id],
+            );
         }
     }
 
@@ -148,22 +150,25 @@ impl Backend for SqliteStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(storage_err("starting a write"))?;
-        let exists: bool = tx
-            .prepare_cached("SELECT 1 FROM scores WHERE id = ?1")
-            .and_then(|mut s| s.query_row([new.score_id], |_| Ok(())))
-            .optional()
-            .map_err(storage_err("looking up id"))?
-            .is_some();
+        let exists: bool = query_row_cached(
+            &tx,
+            "SELECT 1 FROM scores WHERE id = ?1",
+            [new.score_id],
+            |_| Ok(()),
+        )
+        .optional()
+        .map_err(storage_err("looking up id"))?
+        .is_some();
         if exists && !replace {
             return Err(already_exists(new.score_id));
         }
         let seq = next_seq(&tx)?;
-        tx.prepare_cached(
+        execute_cached(
+            &tx,
             "INSERT OR REPLACE INTO scores
              (id, format, origin, source, source_sha256, bytes, summary, checksum, created_at, last_used_at, use_seq, info, info_sha256)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12)",
-        )
-        .and_then(|mut s| s.execute(params![
+            params![
                 new.score_id,
                 new.format,
                 new.origin,
@@ -176,13 +181,17 @@ impl Backend for SqliteStore {
                 seq,
                 new.info,
                 record.info_sha256
-            ]))
+            ],
+        )
         .map_err(storage_err("writing the score"))?;
         // A replaced record is a new record: whatever was found wrong with the old one is
         // no longer true.
-        tx.prepare_cached("DELETE FROM corrupt_records WHERE id = ?1")
-            .and_then(|mut s| s.execute([new.score_id]))
-            .map_err(storage_err("writing the score"))?;
+        execute_cached(
+            &tx,
+            "DELETE FROM corrupt_records WHERE id = ?1",
+            [new.score_id],
+        )
+        .map_err(storage_err("writing the score"))?;
         let evicted = evict_beyond_limits(&tx, &self.limits, new.score_id, record.now)?;
         tx.commit().map_err(storage_err("committing the score"))?;
         Ok((record.meta(new), evicted))
@@ -201,15 +210,15 @@ impl Backend for SqliteStore {
     }
 
     fn current_sha256(&self, id: &str) -> ToolResult<Option<String>> {
-        let found: Option<(String, bool)> = self
-            .conn()
-            .prepare_cached(
-                "SELECT s.source_sha256, c.id IS NOT NULL
-                 FROM scores s LEFT JOIN corrupt_records c ON c.id = s.id WHERE s.id = ?1",
-            )
-            .and_then(|mut s| s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))))
-            .optional()
-            .map_err(storage_err("looking up a checksum"))?;
+        let found: Option<(String, bool)> = query_row_cached(
+            &self.conn(),
+            "SELECT s.source_sha256, c.id IS NOT NULL
+             FROM scores s LEFT JOIN corrupt_records c ON c.id = s.id WHERE s.id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(storage_err("looking up a checksum"))?;
         Ok(match found {
             Some((sha256, false)) => {
                 self.mark_used(id);
@@ -527,14 +536,36 @@ fn open_hint_connection(path: &Path) -> ToolResult<Connection> {
     Ok(conn)
 }
 
+/// `Connection::execute` through the connection's prepared-statement cache: the statements
+/// run on every import and read are compiled once per connection, not once per call.
+fn execute_cached(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
+}
+
+/// `Connection::query_row` through the prepared-statement cache (see [`execute_cached`]).
+fn query_row_cached<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    row: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.prepare_cached(sql)?.query_row(params, row)
+}
+
 /// A store-wide, monotonically increasing use counter: timestamps have one-second
 /// resolution, and LRU order must not depend on the clock.
 fn next_seq(conn: &Connection) -> ToolResult<i64> {
-    conn.prepare_cached(
+    query_row_cached(
+        conn,
         "INSERT INTO counters(name, value) VALUES('use_seq', 1)
          ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value",
+        [],
+        |r| r.get(0),
     )
-    .and_then(|mut s| s.query_row([], |r| r.get(0)))
     .map_err(storage_err("advancing the use counter"))
 }
 
@@ -546,10 +577,13 @@ fn evict_beyond_limits(
 ) -> ToolResult<Vec<Eviction>> {
     let mut evicted = Vec::new();
     loop {
-        let (count, bytes): (i64, i64) = tx
-            .prepare_cached("SELECT COUNT(*), COALESCE(SUM(length(source)), 0) FROM scores")
-            .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))))
-            .map_err(storage_err("counting"))?;
+        let (count, bytes): (i64, i64) = query_row_cached(
+            tx,
+            "SELECT COUNT(*), COALESCE(SUM(length(source)), 0) FROM scores",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(storage_err("counting"))?;
         let Some(reason) = eviction_reason(limits, count as u64, bytes as u64) else {
             break;
         };
