@@ -30,6 +30,7 @@ macro_rules! suite {
             deletes,
             concurrent_writers_keep_the_limits_and_evict_each_score_once,
             concurrent_replaces_and_deletes_leave_a_readable_record_or_none,
+            stats_count_what_is_stored_after_every_kind_of_write,
         );
     };
     (@cases $make:ident, $($case:ident),+ $(,)?) => {
@@ -67,12 +68,8 @@ fn try_put(
     store
         .insert(
             &NewScore {
-                score_id: id,
-                format: "abc",
-                origin: "text",
-                source,
-                summary: &summary,
                 info: Some("{\"notes\":3}"),
+                ..NewScore::abc_text(id, source, &summary)
             },
             replace,
         )
@@ -313,4 +310,35 @@ pub(crate) fn concurrent_replaces_and_deletes_leave_a_readable_record_or_none(h:
         Ok(score) => assert!(std::str::from_utf8(&score.source).is_ok_and(|s| s.contains(':'))),
         Err(e) => assert_eq!(e.kind, ErrorKind::NotFound, "{}", e.message),
     }
+}
+
+/// Inserts, a replacement by a larger source, evictions by both limits, a delete and a
+/// delete of everything: after each, the store's count and bytes are those of what it lists.
+pub(crate) fn stats_count_what_is_stored_after_every_kind_of_write(h: &impl Harness) {
+    let store = h.open(&limits(3, 100));
+    let agree = |step: &str| {
+        let listed = store.list(100, None).expect("list");
+        let stats = store.stats().expect("stats");
+        let bytes: u64 = listed.iter().map(|m| m.bytes).sum();
+        assert_eq!(
+            (stats.scores, stats.bytes),
+            (listed.len() as u64, bytes),
+            "after {step}"
+        );
+    };
+    put(&store, "a", &[b'a'; 10]);
+    put(&store, "b", &[b'b'; 20]);
+    agree("two inserts");
+    try_put(&store, "a", &[b'A'; 30], true).expect("replace");
+    agree("a replacement");
+    put(&store, "c", &[b'c'; 5]);
+    put(&store, "d", &[b'd'; 5]);
+    agree("an eviction by count");
+    put(&store, "e", &[b'e'; 90]);
+    agree("evictions by bytes");
+    assert!(store.delete("e").expect("delete"));
+    agree("a delete");
+    put(&store, "f", &[b'f'; 1]);
+    store.delete_all().expect("delete all");
+    agree("deleting everything");
 }

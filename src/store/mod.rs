@@ -148,6 +148,21 @@ pub struct NewScore<'a> {
     pub info: Option<&'a str>,
 }
 
+impl<'a> NewScore<'a> {
+    /// ABC text with no `score_info` answer: what the store's tests and benchmarks store
+    /// (the store does not parse what it keeps).
+    pub fn abc_text(score_id: &'a str, source: &'a [u8], summary: &'a serde_json::Value) -> Self {
+        NewScore {
+            score_id,
+            format: "abc",
+            origin: "text",
+            source,
+            summary,
+            info: None,
+        }
+    }
+}
+
 /// What each engine does. Every method commits before it returns `Ok`.
 trait Backend: Send + Sync {
     /// Stores a new score, replacing one with the same id only when `replace` is set, and

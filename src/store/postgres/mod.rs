@@ -16,8 +16,10 @@
 //! **Replicas write safely together.** An insert takes a transaction-scoped advisory lock
 //! (`INSERT_LOCK`), so inserts and their evictions are serialised across replicas as
 //! SQLite serialises writers: the limits hold for the whole cluster, and no score is evicted
-//! twice. The use counter is a sequence, shared by all. Deletes and replaces are single
-//! statements or transactions and need no lock.
+//! twice. The use counter is a sequence, shared by all. Deletes take the same lock: the
+//! store's totals (`score_totals`, kept by a trigger) are one row that every insert,
+//! replace and delete updates, so every such transaction must lock it after the insert
+//! lock, never in the opposite order to another's.
 //!
 //! **TLS** only in builds with the `postgres-tls` feature (native-tls, the system's
 //! OpenSSL and roots); without it `sslmode=require` is refused, saying so.
@@ -43,11 +45,18 @@ use crate::config::StoreConfig;
 use crate::error::{ErrorKind, ToolError, ToolResult};
 
 /// The schema, in the order it is applied. A new migration is a new file and a new line.
-const MIGRATIONS: [(i32, &str, &str); 1] = [(
-    1,
-    "scores",
-    include_str!("../../../migrations/postgres/0001_scores.sql"),
-)];
+const MIGRATIONS: [(i32, &str, &str); 2] = [
+    (
+        1,
+        "scores",
+        include_str!("../../../migrations/postgres/0001_scores.sql"),
+    ),
+    (
+        2,
+        "totals",
+        include_str!("../../../migrations/postgres/0002_totals.sql"),
+    ),
+];
 
 /// Advisory lock keys (any 64-bit numbers no one else uses; these spell "m21p" and a tag).
 const MIGRATION_LOCK: i64 = 0x6d32_3170_0000_0001;
@@ -698,8 +707,8 @@ impl Backend for PgStore {
         on_database!(self, "counting", retry_if_stale = true, |client| {
             let row = client
                     .query_one(
-                        "SELECT (SELECT COUNT(*) FROM scores),
-                                (SELECT COALESCE(SUM(bytes), 0)::BIGINT FROM scores),
+                        "SELECT (SELECT scores FROM score_totals),
+                                (SELECT bytes FROM score_totals),
                                 (SELECT COALESCE(MAX(value), 0) FROM counters WHERE name = 'evictions'),
                                 (SELECT COUNT(*) FROM corrupt_records c JOIN scores s ON s.id = c.id)",
                         &[],
@@ -740,6 +749,11 @@ impl Backend for PgStore {
         // Deleting twice is deleting once: safe to retry on a fresh connection.
         on_database!(self, "deleting", retry_if_stale = true, |client| {
             let tx = client.transaction().await?;
+            // The insert lock first, as every write that changes the totals takes it
+            // (migrations/postgres/0002_totals.sql): an insert evicting this very score
+            // would otherwise lock the totals and this row in the opposite order.
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&INSERT_LOCK])
+                .await?;
             let n = tx
                 .execute("DELETE FROM scores WHERE id = $1", &[&id])
                 .await?;
@@ -753,6 +767,8 @@ impl Backend for PgStore {
     fn delete_all(&self) -> ToolResult<Vec<String>> {
         on_database!(self, "deleting", retry_if_stale = true, |client| {
             let tx = client.transaction().await?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&INSERT_LOCK])
+                .await?;
             let rows = tx.query("DELETE FROM scores RETURNING id", &[]).await?;
             tx.execute("DELETE FROM corrupt_records", &[]).await?;
             tx.commit().await?;
@@ -860,10 +876,7 @@ async fn evict_beyond_limits(
     let mut evicted = Vec::new();
     loop {
         let row = tx
-            .query_one(
-                "SELECT COUNT(*), COALESCE(SUM(bytes), 0)::BIGINT FROM scores",
-                &[],
-            )
+            .query_one("SELECT scores, bytes FROM score_totals", &[])
             .await?;
         let (count, bytes): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
         let Some(reason) = eviction_reason(limits, count as u64, bytes as u64) else {

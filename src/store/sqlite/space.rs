@@ -138,25 +138,39 @@ impl SqliteStore {
         if !self.space_is_short() {
             return;
         }
-        {
-            let conn = self.conn();
-            for _ in 0..100_000 {
-                let free_pages: i64 = conn
-                    .query_row("PRAGMA freelist_count", [], |r| r.get(0))
-                    .unwrap_or(0);
-                if free_pages == 0 {
-                    break;
-                }
-                if conn
-                    .execute_batch("PRAGMA incremental_vacuum(256)")
-                    .is_err()
-                {
-                    break;
-                }
-                let _ = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
+        let free_pages = || {
+            self.conn()
+                .query_row("PRAGMA freelist_count", [], |r| r.get::<_, i64>(0))
+                .unwrap_or(0)
+        };
+        let mut before = free_pages();
+        while before > 0 {
+            // Giving pages back is a write too: with no room for its log it gives up the
+            // reserve, as a delete does.
+            if self
+                .write_making_room(|conn| incremental_vacuum(conn, 256))
+                .is_err()
+            {
+                break;
             }
-            let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+            let _ = self.conn().execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
+            // A step that gave nothing back would give nothing back the next time either.
+            let after = free_pages();
+            if after >= before {
+                break;
+            }
+            before = after;
         }
+        let _ = self.conn().execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
         self.keep_reserve();
     }
+}
+
+/// `PRAGMA incremental_vacuum(pages)`, run to its end: the pragma frees one page per step
+/// (each step returns a row), so a single step, as `execute_batch` makes, freed one page.
+fn incremental_vacuum(conn: &Connection, pages: u32) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare(&format!("PRAGMA incremental_vacuum({pages})"))?;
+    let mut rows = stmt.query([])?;
+    while rows.next()?.is_some() {}
+    Ok(())
 }
