@@ -124,3 +124,37 @@ fn an_unreachable_database_is_refused_fast_and_retryable() {
     assert_eq!(second.kind, ErrorKind::StorageUnavailable);
     assert!(second.message.contains("moments ago"), "{}", second.message);
 }
+
+/// A database made by the build before the totals (schema version 1, scores in it) gets
+/// them counted by migration 2 when a newer process connects.
+#[test]
+fn the_totals_migration_counts_the_scores_already_stored() {
+    let Some(db) = harness() else {
+        return;
+    };
+    let (_, _, first) = MIGRATIONS[0];
+    sql(&db.url, first);
+    sql(
+        &db.url,
+        "CREATE TABLE schema_migrations (
+             version    INTEGER PRIMARY KEY,
+             name       TEXT NOT NULL,
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+         );
+         INSERT INTO schema_migrations (version, name) VALUES (1, 'scores');
+         INSERT INTO scores (id, format, origin, source, source_sha256, bytes, summary,
+                             checksum, created_at, last_used_at, use_seq)
+         SELECT 'old-' || n, 'abc', 'text', '\\x00', '', n * 10, '{}', '', 0, 0, n
+           FROM generate_series(1, 3) AS n;",
+    );
+    let store = db.open(&StoreConfig::default());
+    let stats = store.stats().expect("stats");
+    assert_eq!((stats.scores, stats.bytes), (3, 60));
+    let summary = serde_json::json!({});
+    store
+        .insert(&NewScore::abc_text("new", b"12345", &summary), false)
+        .expect("insert");
+    assert!(store.delete("old-1").expect("delete"));
+    let stats = store.stats().expect("stats");
+    assert_eq!((stats.scores, stats.bytes), (3, 55));
+}
