@@ -49,6 +49,16 @@ fn main() {
         "insert into a full store (evicts one), durable commit included: median {:.3} ms over {TIMED}",
         median(timed)
     );
+    // What a worker pays for its store at start (workers restart after 1,000 tasks, and
+    // whenever one is killed).
+    let opens: Vec<Duration> = (0..10)
+        .map(|_| {
+            let t = Instant::now();
+            drop(Store::open(dir.path(), &limits).expect("reopen"));
+            t.elapsed()
+        })
+        .collect();
+    println!("opening the full store: median {:.3} ms", median(opens));
     let conn = rusqlite::Connection::open(dir.path().join("scores.sqlite3")).expect("open");
     let scan: Vec<Duration> = (0..20)
         .map(|_| {
